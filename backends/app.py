@@ -1,0 +1,154 @@
+"""The course's application server: the seed article's Flask app, completed.
+
+    python3 backends/app.py 8080            ->  GET / answers "Hi!! from server 8080"
+
+The article's listing forgot two lines: the ``@app.route("/")`` decorator (without it Flask
+answers 404 for every page) and the ``app.run(...)`` call (without it the script exits at once).
+Both are here. The extra endpoints and options below are for later lessons; the default
+behaviour is exactly the article's.
+
+    GET /            "Hi!! from server PORT"
+    GET /slow?ms=N   the same answer after N ms (to hold a connection open)
+    GET /health      200 "OK" (for health checks; not counted as served)
+    GET /info        JSON: port, host, pid, requests served, last X-Forwarded-For seen
+Options: --host ADDR (default 127.0.0.1), --delay-ms N, --fail-rate F (0..1: answer 500).
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+PORT_NUMBER = "?"
+OPTIONS = argparse.Namespace(delay_ms=0, fail_rate=0.0, host="127.0.0.1")
+STATE = {"requests": 0, "x_forwarded_for": None, "started": time.time()}
+_lock = threading.Lock()
+
+
+def _served() -> None:
+    with _lock:
+        STATE["requests"] += 1
+        STATE["x_forwarded_for"] = request.headers.get("X-Forwarded-For", STATE["x_forwarded_for"])
+
+
+def _answer(extra_delay_ms: float = 0):
+    _served()
+    delay = OPTIONS.delay_ms + extra_delay_ms
+    if delay:
+        time.sleep(delay / 1000)
+    if OPTIONS.fail_rate and random.random() < OPTIONS.fail_rate:
+        return f"Oops!! server {PORT_NUMBER} failed on purpose\n", 500
+    return "Hi!! from server %s" % PORT_NUMBER
+
+
+@app.route("/")
+def index():
+    return _answer()
+
+
+@app.route("/slow")
+def slow():
+    return _answer(min(float(request.args.get("ms", 1000)), 60_000))
+
+
+@app.route("/health")
+def health():
+    return "OK\n"
+
+
+@app.route("/info")
+def info():
+    with _lock:
+        return jsonify(port=int(PORT_NUMBER), host=OPTIONS.host, pid=os.getpid(),
+                       requests=STATE["requests"], x_forwarded_for=STATE["x_forwarded_for"],
+                       uptime_s=round(time.time() - STATE["started"], 3))
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Exit when the process that started us dies, even by SIGKILL (a kernel restart)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watchdog() -> None:  # portable fallback, also covers a parent that died before prctl
+        while True:
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+            if os.getppid() != parent_pid:
+                os._exit(0)
+            time.sleep(0.5)
+
+    threading.Thread(target=watchdog, daemon=True).start()
+
+
+def _args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="app.py", description="Course application server.")
+    p.add_argument("port", type=int, help="TCP port to listen on, e.g. 8080")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--delay-ms", type=float, default=0, help="answer every request this much later")
+    p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of requests answered with 500")
+    p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a listening socket handed over by labsupport
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+
+    def fail(message: str) -> None:  # one clear line, no usage dump, no traceback
+        sys.stderr.write(f"app.py: error: {message} (usage: python3 backends/app.py PORT [--host ADDR])\n")
+        sys.exit(2)
+
+    p.error = fail  # type: ignore[method-assign]
+    a = p.parse_args(argv)
+    if not 1 <= a.port <= 65535:
+        fail(f"port {a.port} is out of range (1-65535)")
+    if not 0 <= a.fail_rate <= 1:
+        fail(f"--fail-rate {a.fail_rate} must be between 0 and 1")
+    return a
+
+
+def main(argv: list[str] | None = None) -> None:
+    global PORT_NUMBER, OPTIONS
+    OPTIONS = _args(sys.argv[1:] if argv is None else argv)
+    PORT_NUMBER = str(OPTIONS.port)
+    if OPTIONS.parent_pid:
+        _die_with_parent(OPTIONS.parent_pid)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if OPTIONS.fd is None:
+        try:  # check first so a taken port is one clear line, not werkzeug's traceback
+            with socket.create_server((OPTIONS.host, OPTIONS.port)):
+                pass
+        except OSError as e:
+            why = "is already in use" if e.errno == errno.EADDRINUSE else f"cannot be used ({e.strerror})"
+            sys.stderr.write(f"app.py: error: port {OPTIONS.port} on {OPTIONS.host} {why}; "
+                             "stop the other server or choose another port\n")
+            sys.exit(1)
+        app.run(host=OPTIONS.host, port=OPTIONS.port, threaded=True)
+    else:
+        from flask.cli import show_server_banner
+        from werkzeug.serving import make_server
+
+        server = make_server(OPTIONS.host, OPTIONS.port, app, threaded=True, fd=OPTIONS.fd)
+        show_server_banner(False, "app")
+        server.log_startup()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The library's errors, grouped by who must act.
+
+- ``ConfigError``: the student must fix a configuration file (messages carry file:line).
+- ``PortInUseError`` / ``ServerStartError``: something on the machine is in the way.
+- ``ToolMissingError``: an optional system tool (haproxy, dig) is not installed.
+Every message says where the problem is and what to do, like a compiler.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LabError(Exception):
+    """Base class for every error the course library raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One located diagnostic, as haproxy prints it (``level`` is ALERT, WARNING or NOTICE)."""
+
+    level: str
+    text: str
+    file: str | None = None
+    line: int | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        out = f"[{self.level}] {self.text}"
+        if self.hint:
+            out += f"\n    hint: {self.hint}"
+        return out
+
+
+class ConfigError(LabError):
+    """A configuration that haproxy would refuse. ``messages`` holds every problem found in one pass."""
+
+    def __init__(self, messages: list[Message] | tuple[Message, ...], path: str | None = None):
+        self.messages = tuple(messages)
+        self.path = path
+        super().__init__("\n".join(str(m) for m in self.messages) or "invalid configuration")
+
+
+class PortInUseError(LabError):
+    """A port someone wanted to listen on is already taken (by ``holder`` when it could be found)."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", holder: str | None = None):
+        self.port, self.host, self.holder = port, host, holder
+        who = f" by {holder}" if holder else " by another program"
+        super().__init__(
+            f"port {port} on {host} is already in use{who}. "
+            f"Stop that program, or choose another port."
+        )
+
+
+class ServerStartError(LabError):
+    """An application server died or never answered during start-up; carries the tail of its log."""
+
+    def __init__(self, message: str, log_tail: str = ""):
+        self.log_tail = log_tail
+        super().__init__(message + (f"\n--- last lines of its log ---\n{log_tail}" if log_tail else ""))
+
+
+class ToolMissingError(LabError):
+    """An optional system program is not installed."""
+
+    def __init__(self, tool: str, install: str, adds: str = ""):
+        self.tool, self.install = tool, install
+        super().__init__(f"'{tool}' is not installed{(': ' + adds) if adds else ''}. Install it with: {install}")

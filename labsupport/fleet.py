@@ -1,0 +1,333 @@
+"""Start, list, kill and restart the course's Flask application servers as real processes.
+
+How it works: the parent binds each listening socket itself (port 0 lets the kernel choose a
+free port, so there is no race between choosing and binding) and hands the socket to a new
+``python backends/app.py PORT --fd N`` process in its own session. A server is "ready" once it
+answers ``GET /health``. Servers die with the kernel: the child sets a parent-death signal and
+watches the parent pid; the parent keeps a registry that ``atexit`` and ``stop_all`` empty.
+Every child is reaped (``poll``/``wait``) so no zombie is left behind.
+"""
+from __future__ import annotations
+
+import atexit
+import errno
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import PortInUseError, ServerStartError
+from .table import Table
+
+APP = Path(__file__).resolve().parent.parent / "backends" / "app.py"
+
+# Every server started from this Python process, keyed by (host, port): re-running a notebook
+# cell takes over its own earlier servers instead of failing with "address already in use".
+_REGISTRY: dict[tuple[str, int], "Server"] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+@dataclass
+class Server:
+    """One application server process."""
+
+    host: str
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+    options: dict = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    ended_as: str | None = None  # 'stopped' or 'killed' when we ended it
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None  # poll() also reaps a child killed from a terminal
+
+    @property
+    def state(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            return "running"
+        if self.ended_as:
+            return self.ended_as
+        if code < 0:  # ended by a signal from outside, e.g. `kill -9` in a terminal
+            return f"killed ({signal.Signals(-code).name})" if -code in signal.valid_signals() else "killed"
+        return f"exited ({code})"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def port_holder(port: int, host: str = "127.0.0.1") -> str | None:
+    """Describe the process listening on ``port`` ("python3 app.py 8080 (pid 1234)"), if it can be found."""
+    try:
+        import psutil
+
+        for c in psutil.net_connections(kind="tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+                try:
+                    p = psutil.Process(c.pid)
+                    cmd = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(p.cmdline()[:4]))
+                    return f"{cmd or p.name()} (pid {c.pid})"
+                except psutil.Error:
+                    return f"pid {c.pid}"
+    except Exception:  # psutil may be refused access on some systems; the error still names the port
+        pass
+    return None
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """Bind and listen on (host, port); a taken port raises PortInUseError naming its holder."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise PortInUseError(port, host, port_holder(port, host)) from None
+        raise
+    sock.listen(128)
+    return sock
+
+
+def _wait_ready(server: Server, deadline: float) -> None:
+    while True:
+        if not server.alive:
+            raise ServerStartError(
+                f"server {server.host}:{server.port} exited during start-up (exit code {server.proc.returncode})",
+                server.log_tail(),
+            )
+        try:
+            conn = http.client.HTTPConnection(server.host, server.port, timeout=max(0.1, deadline - time.time()))
+            conn.request("GET", "/health")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise ServerStartError(f"server {server.host}:{server.port} did not answer in time", server.log_tail())
+        time.sleep(0.02)
+
+
+def _signal(server: Server, sig: int, wait: float = 5.0) -> None:
+    if server.alive:
+        server.ended_as = "killed" if sig == signal.SIGKILL else "stopped"
+    if server.alive:
+        try:
+            os.kill(server.pid, sig)
+        except ProcessLookupError:
+            pass
+    try:
+        server.proc.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+
+
+class Fleet:
+    """A group of application servers.
+
+    >>> with Fleet() as fleet:
+    ...     fleet.start([8080, 8081, 8082])
+    ...     fleet.kill(8081)       # a crash (SIGKILL)
+    ...     fleet.restart(8081)
+    """
+
+    def __init__(self, host: str = "127.0.0.1", log_dir: str | Path | None = None, app: str | Path = APP):
+        self.host = host
+        self.app = Path(app)
+        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="lab-fleet-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._servers: dict[tuple[str, int], Server] = {}
+
+    # ---------------------------------------------------------------- starting
+    def start(
+        self,
+        ports: int | list[int] | None = None,
+        *,
+        count: int | None = None,
+        host: str | None = None,
+        delay_ms: float = 0,
+        fail_rate: float = 0.0,
+        timeout: float = 15.0,
+    ) -> list[int]:
+        """Start servers on ``ports`` (a list, or one port), or ``count`` servers on free ports.
+
+        Returns the ports, once every server answers HTTP.
+        """
+        host = host or self.host
+        if ports is None:
+            ports = [0] * (count or 1)
+        elif isinstance(ports, int):
+            ports = [ports]
+        opts = {"delay_ms": delay_ms, "fail_rate": fail_rate}
+        started = [self._spawn(host, p, opts) for p in ports]
+        deadline = time.time() + timeout
+        try:
+            for s in started:
+                _wait_ready(s, deadline)
+        except ServerStartError:
+            for s in started:
+                self._forget(s)
+                _signal(s, signal.SIGKILL)
+            raise
+        return [s.port for s in started]
+
+    def _spawn(self, host: str, port: int, opts: dict) -> Server:
+        if port:
+            self._reclaim(host, port)
+        sock = bind_listener(host, port)
+        port = sock.getsockname()[1]
+        log_path = self.log_dir / f"server-{host}-{port}.log"
+        cmd = [sys.executable, "-u", str(self.app), str(port), "--host", host, "--fd", str(sock.fileno()),
+               "--parent-pid", str(os.getpid())]
+        if opts["delay_ms"]:
+            cmd += ["--delay-ms", str(opts["delay_ms"])]
+        if opts["fail_rate"]:
+            cmd += ["--fail-rate", str(opts["fail_rate"])]
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    pass_fds=(sock.fileno(),), start_new_session=True)
+        sock.close()  # the child holds the listening socket now
+        server = Server(host, port, proc, log_path, dict(opts))
+        self._servers[(host, port)] = server
+        with _REGISTRY_LOCK:
+            _REGISTRY[(host, port)] = server
+        return server
+
+    def _reclaim(self, host: str, port: int) -> None:
+        """Stop a server this process started earlier on the same address (a re-run cell)."""
+        with _REGISTRY_LOCK:
+            old = _REGISTRY.pop((host, port), None)
+        if old is not None:
+            _signal(old, signal.SIGKILL)
+
+    def _forget(self, server: Server) -> None:
+        with _REGISTRY_LOCK:
+            if _REGISTRY.get((server.host, server.port)) is server:
+                del _REGISTRY[(server.host, server.port)]
+
+    # ---------------------------------------------------------------- control
+    def _find(self, port: int | str | tuple[str, int]) -> Server:
+        if isinstance(port, tuple):
+            key = port
+        elif isinstance(port, str) and ":" in port:
+            h, p = port.rsplit(":", 1)
+            key = (h, int(p))
+        else:
+            matches = [k for k in self._servers if k[1] == int(port)]
+            if len(matches) != 1:
+                known = ", ".join(f"{h}:{p}" for h, p in self._servers) or "none"
+                what = "no server" if not matches else "several servers"
+                raise KeyError(f"{what} on port {port} in this fleet (servers: {known})")
+            key = matches[0]
+        if key not in self._servers:
+            raise KeyError(f"no server {key[0]}:{key[1]} in this fleet")
+        return self._servers[key]
+
+    def kill(self, port: int | str) -> None:
+        """Crash a server: SIGKILL, as ``kill -9 PID`` from a terminal."""
+        _signal(self._find(port), signal.SIGKILL)
+
+    def stop(self, port: int | str) -> None:
+        """Stop a server politely: SIGINT, the Ctrl+C of the article."""
+        _signal(self._find(port), signal.SIGINT)
+
+    def restart(self, port: int | str, timeout: float = 15.0) -> int:
+        """Start a stopped or killed server again on the same address (stopping it first if alive)."""
+        old = self._find(port)
+        if old.alive:
+            _signal(old, signal.SIGINT)
+        new = self._spawn(old.host, old.port, old.options)
+        _wait_ready(new, time.time() + timeout)
+        return new.port
+
+    def stop_all(self) -> None:
+        """Stop every server of this fleet and reap it."""
+        for s in list(self._servers.values()):
+            _signal(s, signal.SIGINT, wait=2.0)
+            self._forget(s)
+
+    # ---------------------------------------------------------------- looking
+    @property
+    def servers(self) -> list[Server]:
+        return list(self._servers.values())
+
+    @property
+    def ports(self) -> list[int]:
+        return [p for _, p in self._servers]
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.url for s in self._servers.values()]
+
+    def requests_served(self, server: Server) -> int | None:
+        if not server.alive:
+            return None
+        try:
+            conn = http.client.HTTPConnection(server.host, server.port, timeout=0.5)
+            conn.request("GET", "/info")
+            import json
+
+            data = json.loads(conn.getresponse().read())
+            conn.close()
+            return int(data["requests"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def status(self) -> Table:
+        """A table: port, pid, state, uptime and requests served, one row per server."""
+        rows = []
+        now = time.time()
+        for s in self._servers.values():
+            alive = s.alive
+            rows.append({
+                "address": f"{s.host}:{s.port}",
+                "pid": s.pid,
+                "state": s.state,
+                "uptime": f"{now - s.started_at:.1f}s" if alive else "-",
+                "requests": self.requests_served(s) if alive else "-",
+            })
+        return Table(rows, columns=["address", "pid", "state", "uptime", "requests"])
+
+    def __repr__(self) -> str:
+        parts = [f"{s.port} {'up' if s.alive else s.state}" for s in self._servers.values()]
+        return f"<Fleet {len(parts)} servers: {', '.join(parts) or 'none'}>"
+
+    def __enter__(self) -> "Fleet":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_all()
+
+
+def stop_all() -> None:
+    """Stop every server this Python process started, whichever fleet it belongs to."""
+    with _REGISTRY_LOCK:
+        servers = list(_REGISTRY.values())
+        _REGISTRY.clear()
+    for s in servers:
+        _signal(s, signal.SIGKILL, wait=2.0)
+
+
+atexit.register(stop_all)
