@@ -16,7 +16,7 @@ lab: $(STAMP)
 	cd notebooks && ../$(BIN)/jupyter lab 00-welcome.ipynb
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fleet_start.py

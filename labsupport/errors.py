@@ -43,12 +43,12 @@ class ConfigError(LabError):
 class PortInUseError(LabError):
     """A port someone wanted to listen on is already taken (by ``holder`` when it could be found)."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", holder: str | None = None):
+    def __init__(self, port: int, host: str = "127.0.0.1", holder: str | None = None, hint: str | None = None):
         self.port, self.host, self.holder = port, host, holder
         who = f" by {holder}" if holder else " by another program"
         super().__init__(
             f"port {port} on {host} is already in use{who}. "
-            f"Stop that program, or choose another port."
+            + (hint or "Stop that program, or choose another port.")
         )
 
 

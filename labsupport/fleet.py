@@ -13,6 +13,7 @@ import atexit
 import errno
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,8 +29,7 @@ from .table import Table
 
 APP = Path(__file__).resolve().parent.parent / "backends" / "app.py"
 
-# Every server started from this Python process, keyed by (host, port): re-running a notebook
-# cell takes over its own earlier servers instead of failing with "address already in use".
+# Every server started from this Python process, keyed by (host, port), for atexit and stop_all().
 _REGISTRY: dict[tuple[str, int], "Server"] = {}
 _REGISTRY_LOCK = threading.Lock()
 
@@ -85,7 +85,10 @@ def port_holder(port: int, host: str = "127.0.0.1") -> str | None:
             if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
                 try:
                     p = psutil.Process(c.pid)
-                    cmd = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(p.cmdline()[:4]))
+                    args = [Path(a).name for a in p.cmdline() if not a.startswith("-")][:3]
+                    if args and re.fullmatch(r"python[\d.]*", args[0]):
+                        args[0] = "python3"  # the same on every machine, whatever the venv calls it
+                    cmd = " ".join(args)
                     return f"{cmd or p.name()} (pid {c.pid})"
                 except psutil.Error:
                     return f"pid {c.pid}"
@@ -103,7 +106,12 @@ def bind_listener(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         if e.errno == errno.EADDRINUSE:
-            raise PortInUseError(port, host, port_holder(port, host)) from None
+            own = _REGISTRY.get((host, port))
+            hint = None
+            if own is not None and own.alive:
+                hint = (f"It is a server this kernel started: fleet.stop({port}) or stop_all() stops it, "
+                        "or choose another port.")
+            raise PortInUseError(port, host, port_holder(port, host), hint) from None
         raise
     sock.listen(128)
     return sock
@@ -194,8 +202,6 @@ class Fleet:
         return [s.port for s in started]
 
     def _spawn(self, host: str, port: int, opts: dict) -> Server:
-        if port:
-            self._reclaim(host, port)
         sock = bind_listener(host, port)
         port = sock.getsockname()[1]
         log_path = self.log_dir / f"server-{host}-{port}.log"
@@ -214,13 +220,6 @@ class Fleet:
         with _REGISTRY_LOCK:
             _REGISTRY[(host, port)] = server
         return server
-
-    def _reclaim(self, host: str, port: int) -> None:
-        """Stop a server this process started earlier on the same address (a re-run cell)."""
-        with _REGISTRY_LOCK:
-            old = _REGISTRY.pop((host, port), None)
-        if old is not None:
-            _signal(old, signal.SIGKILL)
 
     def _forget(self, server: Server) -> None:
         with _REGISTRY_LOCK:
@@ -245,6 +244,10 @@ class Fleet:
             raise KeyError(f"no server {key[0]}:{key[1]} in this fleet")
         return self._servers[key]
 
+    def pid(self, port: int | str) -> int:
+        """The process id of a server, e.g. to ``kill -9`` it from a terminal."""
+        return self._find(port).pid
+
     def kill(self, port: int | str) -> None:
         """Crash a server: SIGKILL, as ``kill -9 PID`` from a terminal."""
         _signal(self._find(port), signal.SIGKILL)
@@ -258,6 +261,7 @@ class Fleet:
         old = self._find(port)
         if old.alive:
             _signal(old, signal.SIGINT)
+        self._forget(old)
         new = self._spawn(old.host, old.port, old.options)
         _wait_ready(new, time.time() + timeout)
         return new.port
@@ -280,6 +284,18 @@ class Fleet:
     @property
     def urls(self) -> list[str]:
         return [s.url for s in self._servers.values()]
+
+    def ask(self, port: int | str, path: str = "/") -> str:
+        """GET a page from one server directly (no balancer): its answer, or the error in words."""
+        s = self._find(port)
+        try:
+            conn = http.client.HTTPConnection(s.host, s.port, timeout=3)
+            conn.request("GET", path)
+            body = conn.getresponse().read().decode(errors="replace")
+            conn.close()
+            return body
+        except OSError as e:
+            return f"no answer from {s.host}:{s.port}: {e.strerror or e}"
 
     def requests_served(self, server: Server) -> int | None:
         if not server.alive:
@@ -319,6 +335,64 @@ class Fleet:
 
     def __exit__(self, *exc) -> None:
         self.stop_all()
+
+
+@dataclass
+class TrialRun:
+    """What happened when a script was run once as ``python3 SCRIPT PORT`` (see ``trial_run``)."""
+
+    exit_code: int | None  # None: still running when we stopped it
+    output: str
+    http_status: int | None  # the answer to GET / while it ran, if any
+    body: str
+
+    def __repr__(self) -> str:
+        ran = "kept running (we stopped it)" if self.exit_code is None else f"exited with code {self.exit_code}"
+        web = f"GET / -> {self.http_status} {self.body.strip()[:60]!r}" if self.http_status else "GET / -> no answer"
+        out = "\n".join("    " + line for line in self.output.strip().splitlines()[-6:]) or "    (no output)"
+        return f"the script {ran}\n{web}\noutput:\n{out}"
+
+
+def trial_run(script: str | Path, port: int, seconds: float = 3.0, host: str = "127.0.0.1") -> TrialRun:
+    """Run ``python3 SCRIPT PORT`` for at most ``seconds``, try ``GET /`` on it, then stop it.
+
+    For experiments: the article's original app.py, or a second server on a port already taken.
+    """
+    proc = subprocess.Popen([sys.executable, "-u", str(script), str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    deadline = time.time() + seconds
+    # Wait until the script says it is serving, exits, or runs out of time; only then ask it,
+    # so an answer cannot come from another server that already holds the port.
+    while time.time() < deadline and proc.poll() is None and not any(b"Running on" in x for x in lines):
+        time.sleep(0.05)
+    status, body = None, ""
+    if proc.poll() is None:
+        try:
+            conn = http.client.HTTPConnection(host, port, timeout=1)
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            status, body = resp.status, resp.read().decode(errors="replace")
+            conn.close()
+        except OSError:
+            pass
+    code = proc.poll()
+    if code is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    reader.join(timeout=2)
+    output = b"".join(lines)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", output.decode(errors="replace"))  # drop terminal colours
+    folders = {str(Path(script).resolve().parent), str(Path(script).absolute().parent)}
+    for folder in sorted(folders, key=len, reverse=True):
+        text = text.replace(folder + os.sep, "")
+    return TrialRun(code, text, status, body)
 
 
 def stop_all() -> None:

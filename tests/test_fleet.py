@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from labsupport.errors import PortInUseError, ServerStartError
-from labsupport.fleet import APP, Fleet
+from labsupport.fleet import APP, Fleet, stop_all
 
 
 def get(url: str, timeout: float = 3.0) -> str:
@@ -94,11 +94,15 @@ def test_port_in_use_names_port_and_holder():
         holder.close()
 
 
-def test_rerun_takes_over_its_own_earlier_servers():
+def test_own_server_on_the_port_is_named_and_stop_all_frees_it():
     first = Fleet()
     (port,) = first.start(count=1)
+    with pytest.raises(PortInUseError) as e:
+        Fleet().start([port])
+    assert f"by python3 app.py {port} (pid {first.pid(port)}). It is a server this kernel started" in str(e.value)
+    stop_all()  # what a notebook's first cell does on a re-run
     second = Fleet()
-    assert second.start([port]) == [port]  # a re-run cell: no "address already in use"
+    assert second.start([port]) == [port]
     assert get(f"http://127.0.0.1:{port}/") == f"Hi!! from server {port}"
     assert first.servers[0].state == "killed"
     second.stop_all()

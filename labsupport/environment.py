@@ -1,0 +1,52 @@
+"""What this machine has for the course: Python, packages, and the optional system tools."""
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .table import Table
+
+PACKAGES = ["flask", "httptools", "dnspython", "matplotlib", "ipywidgets", "psutil", "jupyterlab"]
+TOOLS = {
+    "haproxy": ("sudo apt-get install haproxy",
+                "runs the very same haproxy.cfg files on the real HAProxy, side by side with the course's engine"),
+    "dig": ("sudo apt-get install dnsutils",
+            "the classic DNS query tool; the DNS lesson runs it next to its own Python version"),
+}
+
+
+def find_tool(name: str) -> str | None:
+    """Path of a system program, also looking in /usr/sbin (where Debian puts haproxy)."""
+    return shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/local/sbin/{name}") if Path(p).exists()), None)
+
+
+def tool_version(path: str) -> str:
+    try:
+        out = subprocess.run([path, "-v"], capture_output=True, text=True, timeout=5)
+        return ((out.stdout or out.stderr).strip().splitlines() or [""])[0][:40]
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def check_environment() -> Table:
+    """One row per requirement: what was found, and what to do when something is missing."""
+    ok = sys.version_info >= (3, 10)
+    rows = [{"what": "Python", "found": platform.python_version(),
+             "status": "ok" if ok else "too old", "note": "" if ok else "the course needs Python 3.10 or newer"}]
+    for pkg in PACKAGES:
+        try:
+            rows.append({"what": pkg, "found": importlib.metadata.version(pkg), "status": "ok", "note": ""})
+        except importlib.metadata.PackageNotFoundError:
+            rows.append({"what": pkg, "found": "-", "status": "missing",
+                         "note": "run `make lab` from the course folder: it installs everything"})
+    for tool, (install, adds) in TOOLS.items():
+        path = find_tool(tool)
+        rows.append({"what": tool, "found": tool_version(path) if path else "-",
+                     "status": "ok" if path else "optional, not installed",
+                     "note": adds if path else f"{install}: {adds}"})
+    return Table(rows, columns=["what", "found", "status", "note"], title="Your machine")
