@@ -140,6 +140,13 @@ class Algorithm:
         self._took(s)
         return s.name
 
+    def take(self, name: str) -> None:
+        """Count a connection on ``name`` that no pick chose: HAProxy hands a queued request
+        straight to the server that freed a slot (process_srv_queue), without the algorithm."""
+        s = self._get(name)
+        s.inflight += 1
+        self._took(s)
+
     def release(self, name: str) -> None:
         """A connection or request on ``name`` ended."""
         s = self._get(name)

@@ -194,6 +194,18 @@ def test_first_usable_backup_takes_everything(balance):
     assert sequential(alg, 3) == ["s1"] * 3
 
 
+def test_static_rr_first_backup_heavier_than_1_shares_with_the_next():
+    # [OBS] HAProxy sizes the map by the first backup's weight but fills it from every usable
+    # backup: with backups s2 (weight 2) and s3 (weight 3), static-rr alternates s3 s2.
+    alg = make_algorithm(proxy("static-rr", (1, 2, 3, 1), backup=("s2", "s3", "s4")))
+    assert sequential(alg, 3) == ["s1"] * 3  # the index is now 1 (it wraps lazily)
+    alg.set_usable("s1", False)
+    assert alg.table == ["s2", "s3"]
+    assert sequential(alg, 6) == "s3 s2 s3 s2 s3 s2".split()
+    alg.set_usable("s2", False)  # s3 is now the first backup; its table has 3 slots, all s3
+    assert sequential(alg, 3) == ["s3"] * 3
+
+
 def test_allbackups_balances_the_backups():
     alg = make_algorithm(proxy("roundrobin", (1, 1, 3, 1), backup=("s2", "s3", "s4"), allbackups=True))
     assert sequential(alg, 2) == ["s1", "s1"]
@@ -250,6 +262,16 @@ def test_all_full_returns_none_but_has_usable(balance):
     assert alg.pick(src="127.0.0.1") is None and alg.has_usable()
     alg.release(held[0])
     assert alg.pick(src="127.0.0.1") == held[0]
+
+
+def test_take_counts_a_dequeued_request_without_moving_the_rotation():
+    alg = make_algorithm(proxy("leastconn", (1, 1, 1)))
+    alg.take("s1")  # a queued request handed to s1 directly
+    assert alg.inflight("s1") == 1
+    assert sequential(alg, 4) == "s2 s3 s2 s3".split()
+    rr = make_algorithm(proxy("roundrobin", (1, 1, 1)))
+    rr.take("s3")
+    assert sequential(rr, 3) == ["s1", "s2", "s3"]
 
 
 def test_fwrr_saturated_server_keeps_its_turns_afterwards():
