@@ -86,7 +86,9 @@ class DNSServer:
 
     def __init__(self, zone: dict[str, list[str]] | None = None, *, ttl: int = 30, order: str = "cyclic",
                  regions: dict[str, str | list[str]] | None = None, sites: dict[str, str] | None = None,
-                 origin: str = "lab.", host: str = "127.0.0.1", port: int = 0, seed: int | None = None):
+                 origin: str = "lab.", host: str = "127.0.0.1", port: int = 0, seed: int | None = None,
+                 cache: bool = True):
+        self.cache = cache  # False: parse and render every query (for the benchmark's comparison)
         self.host, self.requested_port, self.port = host, port, 0
         self.origin = dns.name.from_text(origin)
         self.default_ttl = ttl
@@ -235,7 +237,7 @@ class DNSServer:
             self.dropped += 1
             return None
         key = wire[2:]
-        plan = self._plans.get(key)
+        plan = self._plans.get(key) if self.cache else None
         if plan is None:
             if len(self._plans) >= _CACHE_LIMIT:
                 self._plans = {}
@@ -261,7 +263,7 @@ class DNSServer:
             ttl = entry[1]
         limit = 65535 if tcp else (512 if plan.query.edns < 0 else min(max(512, plan.query.payload), 4096))
         akey = (key, limit, tuple(ordered), ttl, scope)
-        hit = self._answers.get(akey)
+        hit = self._answers.get(akey) if self.cache else None
         if hit is None:
             if len(self._answers) >= _CACHE_LIMIT:
                 self._answers = {}
