@@ -391,7 +391,8 @@ class DNSServer:
 
     def __repr__(self) -> str:
         where = f"{self.host}:{self.port}" if self.running else "stopped"
-        return f"<DNSServer {where}, {len(self._records)} names, order {self._order}>"
+        n = len(self._records)
+        return f"<DNSServer {where}, {n} name{'' if n == 1 else 's'}, order {self._order}>"
 
 
 class _UDP(asyncio.DatagramProtocol):
@@ -736,7 +737,7 @@ class Spread:
         from matplotlib.figure import Figure
 
         counts = self.counts()
-        fig = Figure(figsize=(5, 2.6), dpi=100)
+        fig = Figure(figsize=(6, 2.8), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         colours = ["#c0392b" if a == "no answer" else "#2e86c1" for a in counts]
