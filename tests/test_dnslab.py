@@ -1,4 +1,4 @@
-"""The lab DNS server and its clients: real UDP/TCP sockets, real dig, real web servers."""
+"""The lab DNS server (dnslab) and its clients (dnsclient): real UDP/TCP sockets, real dig, real web servers."""
 from __future__ import annotations
 
 import random
@@ -15,9 +15,9 @@ import dns.rcode
 import dns.resolver
 import pytest
 
-from labsupport.dnslab import (LAB_ADDRESSES, DNSServer, LabResolver, check_rotation, dig, dig_live,
-                               dig_repeat, loopback_aliases_work, real_dig, spread, start_lab_servers,
-                               stop_all_dns, visit)
+from labsupport.dnsclient import (LabResolver, check_rotation, dig, dig_live, dig_repeat, loopback_aliases_work,
+                                  real_dig, spread, start_lab_servers, visit)
+from labsupport.dnslab import LAB_ADDRESSES, DNSServer, stop_all_dns
 from labsupport.errors import LabError, PortInUseError
 from labsupport.fleet import Fleet
 
