@@ -176,7 +176,7 @@ def parse_stat_csv(text: str) -> list[dict]:
 
 @dataclass(frozen=True)
 class Check:
-    """The result of ``haproxy -c``: ``ok``, the messages, and haproxy's own output (paths as the student wrote them)."""
+    """The result of ``haproxy -c``: ``ok``, the messages, and haproxy's output (paths as the student wrote them)."""
 
     ok: bool
     messages: tuple[Message, ...]

@@ -84,16 +84,43 @@ class ServerBar:
     errors: int  # hrsp_5xx now
 
 
+def _log_entry(e: Any) -> tuple[float, str | None, str | None] | None:
+    """(time, backend, server) of a request-log entry: a dict, or a tuple (time, client, backend, server, ...)."""
+    if isinstance(e, Mapping):
+        t, be, srv = e.get("time"), e.get("backend"), e.get("server")
+    elif isinstance(e, (tuple, list)) and len(e) >= 4:
+        t, be, srv = e[0], e[2], e[3]
+    else:
+        return None  # text lines (events) carry no request
+    return (t, be, srv) if isinstance(t, (int, float)) else None
+
+
+def recent_counts(snapshot: Mapping, seconds: float, key: str = "requests") -> dict[tuple[str, str], int]:
+    """Requests per (backend, server) in the last ``seconds`` before ``snapshot['time']``, from its request log."""
+    entries = [x for x in (_log_entry(e) for e in snapshot.get(key, ()) or ()) if x]
+    if not entries:
+        return {}
+    end = snapshot.get("time") or max(t for t, _, _ in entries)
+    out: dict[tuple[str, str], int] = {}
+    for t, be, srv in entries:
+        if srv is not None and end - seconds <= t <= end:
+            out[(str(be), str(srv))] = out.get((str(be), str(srv)), 0) + 1
+    return out
+
+
 def dashboard_model(snapshot: Mapping | Iterable[Mapping], previous: Mapping | Iterable[Mapping] | None = None,
-                    counter: str = "lbtot", backend: str | None = None) -> list[ServerBar]:
+                    counter: str = "lbtot", backend: str | None = None,
+                    window: float | None = None) -> list[ServerBar]:
     """The numbers the requests chart shows, one ServerBar per server, in config order.
 
     ``counter`` is the column counted: ``lbtot`` (times the algorithm chose the server; the default)
     or ``stot`` (sessions, retries included). A row without it falls back to the other one.
     ``recent`` compares with ``previous`` by (backend, server); a counter that went down (a restart)
-    counts from zero.
+    counts from zero. With ``window`` (seconds) and no ``previous``, ``recent`` counts the entries of
+    the snapshot's request log (``snapshot['requests']``) instead.
     """
     other = "stot" if counter == "lbtot" else "lbtot"
+    logged = recent_counts(snapshot, window) if window is not None and isinstance(snapshot, Mapping) else None
 
     def value(r: Mapping) -> int:
         return _num(r.get(counter) if r.get(counter) is not None else r.get(other))
@@ -104,10 +131,12 @@ def dashboard_model(snapshot: Mapping | Iterable[Mapping], previous: Mapping | I
         key = (r.get("pxname"), r.get("svname"))
         total = value(r)
         old = before.get(key, total if previous is None else 0)
+        recent = total - old if total >= old else total
+        if logged is not None and previous is None:
+            recent = logged.get((str(key[0]), str(key[1])), 0)
         status = str(r.get("status") or "")
         bars.append(ServerBar(str(key[0]), str(key[1]), status, state_of(status), state_color(status),
-                              _num(r.get("weight")), total, total - old if total >= old else total,
-                              _num(r.get("hrsp_5xx"))))
+                              _num(r.get("weight")), total, recent, _num(r.get("hrsp_5xx"))))
     return bars
 
 
@@ -118,14 +147,17 @@ def _bar_labels(bars: Sequence[ServerBar]) -> list[str]:
 
 def requests_figure(snapshot: Mapping | Iterable[Mapping] | Sequence[ServerBar],
                     previous: Mapping | Iterable[Mapping] | None = None, counter: str = "lbtot",
-                    backend: str | None = None, title: str = "Requests per server",
+                    backend: str | None = None, window: float | None = None, title: str = "Requests per server",
                     size: tuple[float, float] = (7, 3.2)) -> Figure:
-    """Bars of requests per server, coloured by state; with ``previous``, a second panel for the recent ones."""
+    """Bars of requests per server, coloured by state; with ``previous`` or ``window``, a second panel
+    for the recent ones (a list of ServerBar is drawn as given, with the recent panel)."""
     items = list(snapshot) if not isinstance(snapshot, Mapping) else None
-    bars = items if items and isinstance(items[0], ServerBar) else dashboard_model(snapshot, previous, counter, backend)
+    given = bool(items) and isinstance(items[0], ServerBar)
+    bars = items if given else dashboard_model(snapshot, previous, counter, backend, window)
     panels = [("total", [b.total for b in bars])]
-    if previous is not None:
-        panels.append(("since last update", [b.recent for b in bars]))
+    if previous is not None or window is not None or given:
+        name = "since last update" if previous is not None or given else f"last {window:g} s"
+        panels.append((name, [b.recent for b in bars]))
     fig = Figure(figsize=size, layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     labels, colors = _bar_labels(bars), [b.color for b in bars]

@@ -7,8 +7,9 @@ from matplotlib.figure import Figure
 
 from labsupport import plots
 from labsupport.plots import (
-    NO_ANSWER_COLOR, PALETTE, STATE_COLORS, FAILURE_COLOR, ServerBar, dashboard_model, figure_to_png,
-    latency_figure, latency_model, requests_figure, sequence_figure, sequence_model, server_rows, state_of,
+    FAILURE_COLOR, NO_ANSWER_COLOR, PALETTE, STATE_COLORS, ServerBar, dashboard_model, figure_to_png,
+    latency_figure, latency_model, recent_counts, requests_figure, sequence_figure, sequence_model, server_rows,
+    state_of,
 )
 from labsupport.traffic import Result, Run
 
@@ -108,3 +109,17 @@ def test_requests_figure_shows_both_panels_with_the_model_numbers():
 def test_server_bar_is_plain_data():
     bar = dashboard_model(SNAP)[0]
     assert isinstance(bar, ServerBar) and bar.backend == "be" and bar.status == "UP"
+
+
+def test_recent_from_the_snapshots_request_log():
+    snap = dict(SNAP, time=100.0, requests=[
+        (90.0, "127.0.0.1", "be", "s1", 200, 1),  # too old for a 5 s window
+        (96.0, "127.0.0.1", "be", "s1", 200, 1),
+        {"time": 99.0, "backend": "be", "server": "s2", "status": 200},
+        (99.5, "127.0.0.1", "be", None, 503, 0),  # no server: a 503 from the balancer
+        "[WARNING]  (1) : Server be/s2 is DOWN",  # event lines are not requests
+    ])
+    assert recent_counts(snap, 5) == {("be", "s1"): 1, ("be", "s2"): 1}
+    assert [b.recent for b in dashboard_model(snap, window=5)] == [1, 1, 0, 0]
+    fig = requests_figure(snap, window=5)
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["total", "last 5 s"]
