@@ -1,0 +1,429 @@
+"""The configuration parser: sections, the global section, and the check and addr stages.
+
+How it works: ``analyse`` runs a ``Parser`` over the text. The parser splits lines into words
+(``split_line``), tracks the current section, and hands proxy-section lines to the keyword
+table in ``config_proxy``. Each section being built is a mutable ``Draft``; a proxy's draft
+starts as a copy of the last ``defaults`` section. After the last line come haproxy's later
+stages (cross-references, then addresses); see the ``config`` module docstring.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import config_keywords as kw
+from .config import (Bind, Config, Proxy, ServerConfig, StatsConfig, Timeouts, UseBackend)
+from .errors import Message
+
+IGNORED_HINT = ("The bundled engine does not implement this keyword and runs without it; real "
+                "HAProxy applies it. Remove it, or run this file on real HAProxy.")
+OUT_OF_SECTION_HINTS = {
+    "global": ("This line comes before any section header, so it belongs to no section. Process-wide "
+               "settings such as maxconn go in the 'global' section: add a line 'global' above it. (The "
+               "seed article printed its config without its 'global' and 'defaults' header lines.)"),
+    "defaults": ("This line comes before any proxy section. Settings every frontend and backend should "
+                 "inherit (mode, timeout ...) go in the 'defaults' section: add a line 'defaults' above them."),
+}
+SECTION_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:")
+
+
+def atol(text: str) -> int:
+    """C's atol: leading blanks, optional sign, digits; anything else stops it ("abc" -> 0)."""
+    s = text.lstrip(" \t")
+    i = 1 if s[:1] in "+-" and s[:1] else 0
+    j = i
+    while j < len(s) and s[j].isdigit():
+        j += 1
+    if j == i:
+        return 0
+    return int(s[:j])
+
+
+def split_line(line: str) -> list[str]:
+    """Words of one line as haproxy's parse_line cuts them (quotes, backslashes, # comments)."""
+    words: list[str] = []
+    cur: list[str] = []
+    in_word = False
+    quote = ""
+    i = 0
+    escapes = {"r": "\r", "n": "\n", "t": "\t"}
+    while i < len(line):
+        c = line[i]
+        if quote:
+            if c == quote:
+                quote = ""
+            elif c == "\\" and quote == '"' and i + 1 < len(line):
+                i += 1
+                cur.append(escapes.get(line[i], line[i]))
+            else:
+                cur.append(c)
+        elif c in " \t\r":
+            if in_word:
+                words.append("".join(cur))
+                cur, in_word = [], False
+        elif c == "#":
+            break
+        elif c in "\"'":
+            quote, in_word = c, True
+        elif c == "\\" and i + 1 < len(line):
+            i += 1
+            cur.append(escapes.get(line[i], line[i]))
+            in_word = True
+        else:
+            cur.append(c)
+            in_word = True
+        i += 1
+    if in_word:
+        words.append("".join(cur))
+    return words
+
+
+@dataclass
+class Draft:
+    """A section being parsed (mutable); ``finish`` freezes a proxy into ``Proxy``."""
+
+    kind: str  # frontend | backend | listen | defaults
+    name: str
+    line: int
+    values: dict[str, Any] = field(default_factory=dict)
+    timeouts: dict[str, int | None] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    stats_inherited: bool = False
+    binds: list[Bind] = field(default_factory=list)
+    use_backends: list[UseBackend] = field(default_factory=list)
+    use_backend_targets: list[tuple[str, int]] = field(default_factory=list)
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    acls: dict[str, Any] = field(default_factory=dict)
+    tunnel_timeout: bool = False
+
+    @property
+    def cap_fe(self) -> bool:
+        return self.kind in ("frontend", "listen", "defaults")
+
+    @property
+    def cap_be(self) -> bool:
+        return self.kind in ("backend", "listen", "defaults")
+
+    @property
+    def type_name(self) -> str:
+        return {"listen": "proxy"}.get(self.kind, self.kind)
+
+    @classmethod
+    def fresh(cls, kind: str, name: str, line: int) -> "Draft":
+        d = cls(kind, name, line)
+        d.values = {f: getattr(Proxy, f) for f in (
+            "mode", "default_backend", "balance", "balance_args", "hash_type", "hash_function",
+            "hash_avalanche", "retries", "redispatch", "forwardfor", "allbackups", "httpchk",
+            "http_check_expect_status", "maxconn")}
+        d.timeouts = {f: None for f in Timeouts.__dataclass_fields__}
+        d.stats = {"enabled": False, "uri": "/haproxy?stats", "refresh": None, "auth": [], "admin": False}
+        return d
+
+    def inherit(self, kind: str, name: str, line: int) -> "Draft":
+        """A new proxy section starting from this defaults section's settings."""
+        d = Draft.fresh(kind, name, line)
+        d.values = copy.deepcopy(self.values)
+        if kind == "backend":
+            d.values["default_backend"] = None  # haproxy only copies it to frontend-capable proxies
+        d.timeouts = dict(self.timeouts)
+        d.stats = copy.deepcopy(self.stats)
+        d.stats_inherited = True
+        d.tunnel_timeout = self.tunnel_timeout
+        return d
+
+    def finish(self, servers: tuple[ServerConfig, ...]) -> Proxy:
+        st = dict(self.stats, auth=tuple(self.stats["auth"]))
+        return Proxy(kind=self.kind, name=self.name, binds=tuple(self.binds),
+                     use_backends=tuple(self.use_backends), servers=servers,
+                     timeouts=Timeouts(**self.timeouts), stats=StatsConfig(**st), line=self.line,
+                     **self.values)
+
+
+@dataclass
+class Analysis:
+    """What ``analyse`` found: the config (None when a fatal error stopped it) and messages."""
+
+    config: Config | None
+    messages: tuple[Message, ...]
+    stage: str | None  # None when valid; else "parse", "abort", "check" or "addr"
+
+
+class Parser:
+    """One pass over a configuration text; see the module docstring."""
+
+    def __init__(self, text: str, path: str | None, from_file: bool = False):
+        self.text, self.path, self.from_file = text, path, from_file
+        self.file = path if path is not None else "haproxy.cfg"
+        self.line = 0
+        self.messages: list[Message] = []
+        self.fatal = False
+        self.aborted = False
+        self.section: str | None = None  # "global", "skip" or a proxy/defaults section
+        self.draft: Draft | None = None
+        self.defaults = Draft.fresh("defaults", "", 0)
+        self.proxies: list[Draft] = []
+        self.global_maxconn: int | None = None
+        self.stats_socket: str | None = None
+        self.stats_socket_level: str | None = None
+        self._hints_given: set[str] = set()
+
+    # ----------------------------------------------------------------- messages
+    @property
+    def where(self) -> str:
+        return f"parsing [{self.file}:{self.line}] : "
+
+    def alert(self, text: str, hint: str | None = None, fatal: bool = True, line: int | None = None) -> None:
+        self.messages.append(Message("ALERT", text, self.file, self.line if line is None else line, hint))
+        self.fatal |= fatal
+
+    def warn(self, text: str, hint: str | None = None, line: int | None = None) -> None:
+        self.messages.append(Message("WARNING", text, self.file, self.line if line is None else line, hint))
+
+    def ignored(self, what: str, hint: str | None = None) -> None:
+        """A located warning: HAProxy accepts ``what`` but the course engine does not apply it."""
+        self.warn(f"{self.where}'{what}' is accepted by HAProxy but ignored by the course engine.",
+                  hint or IGNORED_HINT)
+
+    # ----------------------------------------------------------------- main loop
+    def run(self) -> None:
+        from .config_proxy import parse_proxy_line
+
+        lines = self.text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        for number, raw in enumerate(lines, 1):
+            self.line = number
+            args = split_line(raw)
+            if not args:
+                continue
+            kwm = ""
+            if args[0] in ("no", "default") and len(args) > 1:
+                kwm, args = args[0], args[1:]
+                if args[0] not in ("option", "log"):
+                    self.messages.append(Message(
+                        "ALERT", f"parsing [{self.file}:{number}]: negation/default currently supported "
+                        "only for options, log, busy-polling, set-dumpable, strict-limits, "
+                        "insecure-fork-wanted and numa-cpu-mapping.", self.file, number))
+                    self.fatal = True
+            if self._section_start(args):
+                if self.aborted:
+                    return
+                continue
+            if self.section is None:
+                hint = self._out_of_section_hint(args[0])
+                self.alert(f"parsing [{self.file}:{number}]: unknown keyword '{args[0]}' out of section.", hint)
+            elif self.section == "skip":
+                continue
+            elif self.section == "global":
+                self._global_line(args, kwm)
+            else:
+                assert self.draft is not None
+                parse_proxy_line(self, self.draft, args, kwm)
+        if self.from_file and self.text and not self.text.endswith("\n"):
+            self.line = len(lines)
+            self.alert(f"parsing [{self.file}:{self.line}]: Missing LF on last line, file might have "
+                       f"been truncated at position {len(lines[-1]) + 1}.",
+                       "Add a newline at the end of the file.")
+
+    def _out_of_section_hint(self, word: str) -> str | None:
+        """Name the missing header once: 'global' for process settings, 'defaults' for proxy ones."""
+        proxy_kw = word in kw.PROXY_KNOWN and (word not in kw.GLOBAL_KNOWN or "global" in self._hints_given)
+        which = "defaults" if proxy_kw else "global"
+        if which in self._hints_given:
+            return None
+        self._hints_given.add(which)
+        return OUT_OF_SECTION_HINTS[which]
+
+    def _section_start(self, args: list[str]) -> bool:
+        word = args[0]
+        if word in kw.OTHER_SECTIONS:
+            self.section, self.draft = "skip", None
+            self.warn(f"{self.where}section '{word}' is accepted by HAProxy but ignored by the course "
+                      "engine (with all its lines).", IGNORED_HINT)
+            return True
+        if word not in kw.SECTIONS:
+            return False
+        if word == "global":
+            self.section, self.draft = "global", None
+            return True
+        name = args[1] if len(args) > 1 else ""
+        if word == "defaults":
+            self.defaults = Draft.fresh("defaults", name, self.line)
+            self.section, self.draft = "defaults", self.defaults
+            if len(args) > 2:
+                self.ignored(" ".join(args))
+            return True
+        if not name:
+            self.alert(f"{self.where}'{word}' expects an <id> argument",
+                       f"Give the {word} a name, e.g. '{word} my_{word}'.")
+            self.aborted = True
+            return True
+        bad = next((c for c in name if c not in SECTION_NAME_CHARS), None)
+        if bad:
+            self.alert(f"{self.where}character '{bad}' is not permitted in '{word}' name '{name}'.")
+        fe = word in ("frontend", "listen")
+        for other in self.proxies:
+            if other.name == name and (other.cap_fe if fe else other.cap_be):
+                cap = "proxy" if word == "listen" else word
+                self.alert(f"Parsing [{self.file}:{self.line}]: {cap} '{name}' has the same name as "
+                           f"{other.type_name} '{name}' declared at {self.file}:{other.line}.",
+                           "Every frontend and every backend needs its own name.")
+                break
+        if len(args) > 2:
+            self.alert(f"{self.where}please use the 'bind' keyword for listening addresses.",
+                       f"Write the address on its own line: 'bind {args[2]}'.")
+        self.draft = self.defaults.inherit(word, name, self.line)
+        self.proxies.append(self.draft)
+        self.section = word
+        return True
+
+    # ----------------------------------------------------------------- global section
+    def _global_line(self, args: list[str], kwm: str) -> None:
+        word = args[0]
+        if word == "maxconn":
+            if len(args) > 2:
+                self.alert(f"{self.where}'maxconn' cannot handle unexpected argument '{args[2]}'.")
+            elif self.global_maxconn:
+                self.alert(f"{self.where}'maxconn' already specified. Continuing.", fatal=False)
+            elif len(args) < 2:
+                self.alert(f"{self.where}'maxconn' expects an integer argument.")
+            else:
+                self.global_maxconn = atol(args[1])
+        elif word == "stats":
+            self._global_stats(args)
+        elif word in kw.GLOBAL_KNOWN:
+            self.ignored(" ".join(args[:2]) if word in ("log", "user", "group") else word)
+        else:
+            best = kw.best_match(word, kw.GLOBAL_REGISTERED, kw.GLOBAL_COMMON)
+            tail = f"; did you mean '{best}' maybe ?" if best else ""
+            self.alert(f"{self.where}unknown keyword '{word}' in 'global' section{tail}",
+                       "Check the spelling; a proxy keyword belongs under frontend/backend/defaults.")
+
+    def _global_stats(self, args: list[str]) -> None:
+        if len(args) > 1 and args[1] == "socket":
+            if len(args) < 3:
+                self.alert(f"{self.where}'stats socket' in global section expects an address or a "
+                           "path to a UNIX socket")
+                return
+            self.stats_socket = args[2]
+            self.stats_socket_level = "operator"
+            rest = args[3:]
+            for i, word in enumerate(rest):
+                if word == "level" and i + 1 < len(rest):
+                    self.stats_socket_level = rest[i + 1]
+            others = [w for i, w in enumerate(rest) if w != "level" and (i == 0 or rest[i - 1] != "level")]
+            if others:
+                self.ignored("stats socket ... " + " ".join(others),
+                             "The course engine opens the socket with the given level; it ignores the "
+                             "socket's other settings (mode, user, expose-fd...).")
+        else:
+            self.ignored(" ".join(args[:2]))
+
+    # ----------------------------------------------------------------- later stages
+    def check_stage(self) -> None:
+        """haproxy's check_config_validity: references, timeouts, duplicate server names."""
+        from .config_proxy import check_proxy
+
+        for d in self.proxies:
+            check_proxy(self, d)
+
+    def addr_stage(self) -> dict[int, str]:
+        """Resolve every server address; returns id(server dict) -> IPv4 (alerts otherwise)."""
+        resolved: dict[int, str] = {}
+        for d in self.proxies:
+            for s in d.servers:
+                ip = resolve(s["host"])
+                if ip is None:
+                    self.alert(f"[{self.file}:{s['line']}] : 'server {d.name}/{s['name']}' : could not "
+                               f"resolve address '{s['host']}'.",
+                               "The course engine resolves IPv4 addresses, 'localhost' and names in "
+                               "/etc/hosts (never DNS). Check the address: an IPv4 address has 4 numbers "
+                               "0..255, e.g. 127.0.0.1:8080.", line=s["line"])
+                else:
+                    resolved[id(s)] = ip
+        return resolved
+
+    def build(self, resolved: dict[int, str]) -> Config:
+        proxies = []
+        for d in self.proxies:
+            used = {s["id"] for s in d.servers if s["id"]}
+            next_id, servers = 1, []
+            for s in d.servers:
+                sid = s["id"]
+                if not sid:
+                    while next_id in used:
+                        next_id += 1
+                    sid, next_id = next_id, next_id + 1
+                fields = {k: v for k, v in s.items() if k in ServerConfig.__dataclass_fields__}
+                fields.update(id=sid, host=resolved.get(id(s), s["host"]))
+                servers.append(ServerConfig(**fields))
+            proxies.append(d.finish(tuple(servers)))
+        return Config(proxies=tuple(proxies), maxconn=self.global_maxconn, stats_socket=self.stats_socket,
+                      warnings=tuple(m for m in self.messages if m.level != "ALERT" or not self.fatal),
+                      path=self.path, text=self.text, stats_socket_level=self.stats_socket_level)
+
+
+_HOSTS_CACHE: dict[str, str] | None = None
+
+
+def _etc_hosts() -> dict[str, str]:
+    """IPv4 names from /etc/hosts (read once); a plain file read, so it is fast and offline."""
+    global _HOSTS_CACHE
+    if _HOSTS_CACHE is None:
+        _HOSTS_CACHE = {}
+        try:
+            with open(os.environ.get("LAB_HOSTS_FILE", "/etc/hosts"), encoding="utf-8", errors="replace") as f:
+                for raw in f:
+                    words = raw.split("#", 1)[0].split()
+                    if len(words) >= 2 and _ipv4(words[0]):
+                        for name in words[1:]:
+                            _HOSTS_CACHE.setdefault(name.lower(), words[0])
+        except OSError:
+            pass
+    return _HOSTS_CACHE
+
+
+def _ipv4(text: str) -> str | None:
+    """The dotted-quad form of an IPv4 literal as libc reads it ("127.1" too), else None."""
+    if not text or not all(c.isdigit() or c == "." for c in text):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(text))
+    except OSError:
+        return None
+
+
+def resolve(host: str) -> str | None:
+    """IPv4 literal, IPv6 literal (kept), 'localhost', or an /etc/hosts name; never DNS."""
+    ip = _ipv4(host)
+    if ip:
+        return ip
+    if ":" in host:
+        try:
+            socket.inet_pton(socket.AF_INET6, host.strip("[]"))
+            return host.strip("[]")
+        except OSError:
+            return None
+    if host.lower() == "localhost":
+        return "127.0.0.1"
+    return _etc_hosts().get(host.lower())
+
+
+def analyse(text: str, path: str | None = None, from_file: bool = False) -> Analysis:
+    """Run all of haproxy's stages on ``text``; never raises for a bad configuration."""
+    p = Parser(text, path, from_file)
+    p.run()
+    if p.aborted:
+        return Analysis(None, tuple(p.messages), "abort")
+    if p.fatal:
+        return Analysis(None, tuple(p.messages), "parse")
+    p.check_stage()
+    if p.fatal:
+        return Analysis(None, tuple(p.messages), "check")
+    resolved = p.addr_stage()
+    if p.fatal:
+        return Analysis(None, tuple(p.messages), "addr")
+    return Analysis(p.build(resolved), tuple(p.messages), None)

@@ -1,0 +1,431 @@
+"""Keyword table of proxy sections (frontend, backend, listen, defaults) and their checks.
+
+How it works: ``PROXY_KEYWORDS`` maps each keyword the course engine implements to a handler
+``(parser, draft, args, kwm)``. Handlers store values on the ``Draft`` and report problems in
+HAProxy 2.6's wording. A keyword HAProxy knows but the engine does not implement gets the
+parser's "ignored by the course engine" warning; an unknown one gets HAProxy's alert with its
+"did you mean" suggestion. ``check_proxy`` is the per-proxy part of haproxy's later stage.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from . import config_keywords as kw
+from .config import TimeFormatError, UseBackend, parse_time
+from .config_parser import atol, resolve
+from .config_server import parse_bind, parse_server
+
+if TYPE_CHECKING:
+    from .config_parser import Draft, Parser
+
+Handler = Callable[["Parser", "Draft", list, str], None]
+
+NOT_IN_DEFAULTS = ("bind", "use_backend", "dispatch", "id", "monitor", "server-template", "acl")
+TIMEOUT_CAP = {"client": "fe", "tarpit": "both", "http-keep-alive": "both", "http-request": "both",
+               "server": "be", "connect": "be", "check": "be", "queue": "be", "tunnel": "be",
+               "client-fin": "fe", "server-fin": "be"}
+ENGINE_TIMEOUTS = ("client", "server", "connect", "check", "queue", "http-request")
+REMOVED = {
+    "redispatch": "keyword '{0}' directive is not supported anymore since HAProxy 2.1. Use 'option redispatch'.",
+    "redisp": "keyword '{0}' directive is not supported anymore since HAProxy 2.1. Use 'option redispatch'.",
+    "block": "The '{0}' directive is not supported anymore since HAProxy 2.1. Use 'http-request deny' "
+             "which uses the exact same syntax.",
+    "appsession": "'{0}' is not supported anymore since HAProxy 1.6.",
+}
+FETCH_KINDS = {"path_beg": "path_beg", "path": "path", "hdr(host)": "hdr_host", "req.hdr(host)": "hdr_host"}
+
+
+def cap_warning(p: "Parser", d: "Draft", what: str, need: str, hint: str = "") -> bool:
+    """haproxy's warnifnotcap: warn (and return True) when ``d`` lacks the frontend/backend side."""
+    if (need == "fe" and d.cap_fe) or (need == "be" and d.cap_be):
+        return False
+    side = "frontend" if need == "fe" else "backend"
+    p.warn(f"{p.where}'{what}' ignored because {d.type_name} '{d.name}' has no {side} capability.{hint}",
+           f"'{what}' belongs in a {side} (or listen) section.")
+    return True
+
+
+def too_many(p: "Parser", args: list[str], maxarg: int, index: int = 0) -> bool:
+    """haproxy's alertif_too_many_args_idx."""
+    pos = index + maxarg + 1
+    if len(args) > pos:
+        p.alert(f"{p.where}'{' '.join(args[:index + 1])}' cannot handle unexpected argument '{args[pos]}'.")
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------- handlers
+def kw_mode(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    if too_many(p, args, 1):
+        return
+    mode = args[1] if len(args) > 1 else ""
+    if mode in ("http", "tcp"):
+        d.values["mode"] = mode
+    elif mode == "health":
+        p.alert(f"{p.where}'mode health' doesn't exist anymore. Please use 'http-request return status 200' instead.")
+    else:
+        p.alert(f"{p.where}unknown proxy mode '{mode}'.", "Use 'mode http' or 'mode tcp'.")
+
+
+def kw_bind(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    cap_warning(p, d, "bind", "fe")
+    if len(args) < 2:
+        p.alert(f"{p.where}'bind' expects {{<path>|[addr1]:port1[-end1]}}{{,[addr]:port[-end]}}... as arguments.",
+                "Write the address and port to listen on, e.g. 'bind *:3000'.")
+        return
+    parse_bind(p, d, args)
+
+
+def kw_default_backend(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    cap_warning(p, d, "default_backend", "fe")
+    if len(args) < 2:
+        p.alert(f"{p.where}'default_backend' expects a backend name.")
+        return
+    d.values["default_backend"] = args[1]
+    too_many(p, args, 0, 1)
+
+
+def kw_use_backend(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    cap_warning(p, d, "use_backend", "fe")
+    if len(args) < 2:
+        p.alert(f"{p.where}'use_backend' expects a backend name.")
+        return
+    if len(args) > 2 and args[2] not in ("if", "unless"):
+        p.alert(f"{p.where}unexpected keyword '{args[2]}' after switching rule, only 'if' and 'unless' are allowed.",
+                "Write 'use_backend NAME if CONDITION'.")
+        return
+    negate = len(args) > 2 and args[2] == "unless"
+    cond = parse_condition(p, d, args[3:], "switching rule") if len(args) > 2 else ("always", (), False)
+    if cond is False:
+        return
+    d.use_backend_targets.append((args[1], p.line))
+    if cond is None:
+        p.ignored(" ".join(args), "The course engine understands conditions made of one ACL: "
+                  "TRUE, path_beg, path or hdr(host) (inline in { } or named with 'acl'). "
+                  "This rule is skipped.")
+        return
+    kind, values, icase = cond
+    d.use_backends.append(UseBackend(args[1], kind, values, negate, p.line, icase))
+
+
+def kw_acl(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    if len(args) < 3:
+        p.alert(f"{p.where}'acl' expects a name and a criterion.")
+        return
+    parsed = parse_criterion(args[2:])
+    d.acls[args[1]] = None if args[1] in d.acls else parsed  # repeated names are OR-ed: not supported
+
+
+def kw_balance(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    cap_warning(p, d, "balance", "be")
+    algo, rest = (args[1] if len(args) > 1 else ""), args[2:]
+    err = None
+    if algo in ("", "roundrobin", "static-rr", "first", "leastconn", "source"):
+        d.values.update(balance=algo or "roundrobin", balance_args=())
+    elif algo.startswith("random"):
+        draws = ()
+        if algo[6:7] == "(" and algo[7:8] != ")":
+            digits = algo[7:]
+            i = 0
+            while i < len(digits) and (digits[i].isdigit() or (i == 0 and digits[i] in "+-")):
+                i += 1
+            if digits[i:i + 1] != ")":
+                err = ("random : missing closing parenthesis." if i >= len(digits)
+                       else f"random : unexpected character '{digits[i]}' after argument.")
+            elif atol(digits[:i]) < 1:
+                err = "random : number of draws must be at least 1."
+            draws = (str(atol(digits[:i])),)
+        if not err:
+            d.values.update(balance="random", balance_args=draws)
+    elif algo == "uri":
+        i = 0
+        while i < len(rest) and not err:
+            word = rest[i]
+            if word in ("len", "depth"):
+                value = rest[i + 1] if i + 1 < len(rest) else ""
+                if atol(value) <= 0:
+                    err = f"uri : '{word}' expects a positive integer (got '{value}')."
+                i += 2
+            elif word in ("whole", "path-only"):
+                i += 1
+            else:
+                err = f"uri only accepts parameters 'len', 'depth', 'path-only', and 'whole' (got '{word}')."
+        if not err:
+            d.values.update(balance="uri", balance_args=tuple(rest))
+    elif algo in ("url_param", "hash") or algo.startswith(("hdr(", "rdp-cookie")):
+        p.ignored(" ".join(args), "The course engine implements roundrobin, static-rr, leastconn, "
+                  "source, uri, first and random; this backend keeps its previous algorithm.")
+        return
+    else:
+        err = ("only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', "
+               "'hdr(name)' and 'rdp-cookie(name)' options.")
+    if err:
+        p.alert(f"{p.where}balance {err}", "Algorithms: roundrobin, static-rr, leastconn, source, uri, first, "
+                "random (e.g. 'balance roundrobin').")
+
+
+def kw_hash_type(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    cap_warning(p, d, "hash-type", "be")
+    a = args + ["", "", ""]
+    if a[1] == "avalanche":
+        p.alert(f"{p.where}experimental feature 'hash-type avalanche' is not supported anymore, "
+                "please use 'hash-type map-based sdbm avalanche' instead.")
+    elif a[1] not in ("consistent", "map-based"):
+        p.alert(f"{p.where}'hash-type' only supports 'consistent' and 'map-based'.")
+    elif a[2] and a[2] not in ("sdbm", "djb2", "wt6", "crc32"):
+        p.alert(f"{p.where}'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions.")
+    elif a[2] and a[3] and a[3] != "avalanche":
+        p.alert(f"{p.where}'hash-type' only supports 'avalanche' as a modifier for hash functions.")
+    else:
+        d.values.update(hash_type=a[1], hash_function=a[2] or None, hash_avalanche=a[3] == "avalanche")
+
+
+def kw_timeout(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    name = args[1] if len(args) > 1 else ""
+    if name not in TIMEOUT_CAP:
+        p.alert(f"{p.where}'timeout' supports 'client', 'server', 'connect', 'check', 'queue', "
+                "'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' "
+                f"(got '{name}')", "The course uses 'timeout connect', 'timeout client' and 'timeout server'.")
+        return
+    if len(args) < 3 or not args[2]:
+        p.alert(f"{p.where}'timeout {name}' expects an integer value (in milliseconds)")
+        return
+    try:
+        value = parse_time(args[2])
+    except TimeFormatError as e:
+        if e.kind == "over":
+            msg = (f"timer overflow in argument '{args[2]}' to 'timeout {name}' "
+                   "(maximum value is 2147483647 ms or ~24.8 days)")
+        elif e.kind == "under":
+            msg = f"timer underflow in argument '{args[2]}' to 'timeout {name}' (minimum non-null value is 1 ms)"
+        else:
+            msg = f"unexpected character '{e.char}' in 'timeout {name}'"
+        p.alert(p.where + msg, "Times are whole numbers with an optional unit written right after "
+                "them: us, ms, s, m, h or d (10s, 500ms, 1m); a bare number means milliseconds.")
+        return
+    field = name.replace("-", "_")
+    current = d.timeouts.get(field) if name in ENGINE_TIMEOUTS else None
+    need = TIMEOUT_CAP[name]
+    if (need == "fe" and not d.cap_fe) or (need == "be" and not d.cap_be):
+        side = "backend" if need == "be" else "frontend"
+        p.warn(f"{p.where}'timeout {name}' will be ignored because {d.type_name} '{d.name}' has no {side} capability")
+    elif d.kind != "defaults" and name in ENGINE_TIMEOUTS and current != p.defaults.timeouts.get(field):
+        p.warn(f"{p.where}overwriting 'timeout {name}' which was already specified")
+    if len(args) > 3:
+        p.alert(f"{p.where}'timeout {name}' : unexpected extra argument '{args[3]}' after value '{args[2]}'.",
+                "Write the unit right after the number, with no space: 10s.")
+    if name in ENGINE_TIMEOUTS:
+        d.timeouts[field] = value
+    elif name == "tunnel":
+        d.tunnel_timeout = True
+        p.ignored(f"timeout {name}")
+    else:
+        p.ignored(f"timeout {name}")
+
+
+def kw_retries(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    cap_warning(p, d, "retries", "be")
+    if too_many(p, args, 1):
+        return
+    if len(args) < 2:
+        p.alert(f"{p.where}'retries' expects an integer argument (dispatch counts for one).")
+        return
+    d.values["retries"] = atol(args[1])
+
+
+def kw_maxconn(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    cap_warning(p, d, "maxconn", "fe", " Maybe you want 'fullconn' instead ?")
+    if len(args) < 2:
+        p.alert(f"{p.where}'maxconn' expects an integer argument.")
+        return
+    d.values["maxconn"] = atol(args[1])
+    too_many(p, args, 1)
+
+
+def kw_option(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    from .config_server import parse_option
+
+    parse_option(p, d, args, kwm)
+
+
+def kw_http_check(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    cap_warning(p, d, "http-check", "be")
+    if len(args) > 1 and args[1] == "expect":
+        rest = args[2:]
+        if not rest:
+            p.alert(f"{p.where}'http-check expect' : expects at least a matching pattern as arguments.")
+        elif rest[0] == "status" and len(rest) < 2:
+            p.alert(f"{p.where}'http-check expect' : 'status' expects a <pattern> as argument.")
+        elif rest[0] == "status" and rest[1].isdigit() and len(rest) == 2:
+            d.values["http_check_expect_status"] = int(rest[1])
+        elif rest[0].lstrip("!") not in ("min-recv", "string", "rstring", "string-lf", "status", "rstatus",
+                                         "hdr", "fhdr", "comment"):
+            p.alert(f"{p.where}'http-check expect' : 'only supports min-recv, [!]string', '[!]rstring', "
+                    "'[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got "
+                    f"'{rest[0]}' as argument..")
+        else:
+            p.ignored(" ".join(args), "The course engine understands 'http-check expect status N' only.")
+    else:
+        p.ignored(" ".join(args[:2]))
+
+
+def kw_stats(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    from .config_server import parse_stats
+
+    parse_stats(p, d, args)
+
+
+def kw_server(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    parse_server(p, d, args)
+
+
+PROXY_KEYWORDS: dict[str, Handler] = {
+    "mode": kw_mode, "bind": kw_bind, "default_backend": kw_default_backend,
+    "use_backend": kw_use_backend, "acl": kw_acl, "balance": kw_balance, "hash-type": kw_hash_type,
+    "timeout": kw_timeout, "retries": kw_retries, "maxconn": kw_maxconn, "option": kw_option,
+    "http-check": kw_http_check, "stats": kw_stats, "server": kw_server,
+}
+
+
+def parse_proxy_line(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    """Dispatch one line of a proxy or defaults section."""
+    word = args[0]
+    if d.kind == "defaults" and word in NOT_IN_DEFAULTS:
+        if word == "acl" and not d.name:
+            p.alert(f"{p.where}'acl' not allowed in anonymous 'defaults' section.")
+        else:
+            p.alert(f"{p.where}'{word}' not allowed in 'defaults' section.",
+                    f"Move '{word}' into the frontend, backend or listen section it is for.")
+        return
+    if kwm and word not in ("option", "log"):
+        return  # already reported by the parser
+    handler = PROXY_KEYWORDS.get(word)
+    if handler:
+        handler(p, d, args, kwm)
+    elif word in REMOVED:
+        p.alert(p.where + REMOVED[word].format(word))
+    elif word in ("clitimeout", "srvtimeout", "contimeout"):
+        new = {"clitimeout": "client", "srvtimeout": "server", "contimeout": "connect"}[word]
+        p.alert(f"{p.where}the '{word}' directive is not supported anymore since HAProxy 2.1. Use 'timeout {new}'.")
+    elif word in kw.PROXY_KNOWN:
+        p.ignored(" ".join(args[:2]) if word in ("http-request", "http-response", "tcp-request", "log",
+                                                 "compression", "cookie", "errorfile") else word)
+    else:
+        best = kw.best_match(word, kw.PROXY_REGISTERED, kw.PROXY_COMMON)
+        tail = f"; did you mean '{best}' maybe ?" if best else ""
+        section = "listen" if d.kind == "listen" else d.kind
+        p.alert(f"{p.where}unknown keyword '{word}' in '{section}' section{tail}",
+                f"Check the spelling of '{word}'" + (f" (did you mean '{best}'?)." if best else "."))
+
+
+# --------------------------------------------------------------------------- conditions
+def parse_criterion(words: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
+    """One ACL criterion ('path_beg /a /b', 'hdr(host) -i x') -> (kind, values, -i) or None."""
+    if not words:
+        return None
+    fetch = words[0].lower() if words[0].lower().startswith(("hdr(", "req.hdr(")) else words[0]
+    kind = FETCH_KINDS.get(fetch)
+    if kind is None:
+        return None
+    icase, values = False, []
+    rest = list(words[1:])
+    while rest and rest[0].startswith("-") and rest[0] != "--":
+        flag = rest.pop(0)
+        if flag == "-i":
+            icase = True
+        else:
+            return None
+    if rest and rest[0] == "--":
+        rest.pop(0)
+    values = rest
+    return kind, tuple(values), icase
+
+
+def parse_condition(p: "Parser", d: "Draft", words: list[str], what: str):
+    """The words after if/unless -> (kind, values, icase); None when the engine can't use it;
+    False after an alert (haproxy refuses it)."""
+    if not words:
+        return "always", (), False
+    if words[0] == "{":
+        if "}" not in words:
+            p.alert(f"{p.where}error detected while parsing {what} : missing closing '}}' in condition.")
+            return False
+        end = words.index("}")
+        return parse_criterion(words[1:end]) if end == len(words) - 1 else None
+    terms = [w for w in words if w not in ("||", "or", "!")]
+    for name in terms:
+        if name not in d.acls and name not in kw.PREDEFINED_ACLS and not name.startswith("{"):
+            p.alert(f"{p.where}error detected while parsing {what} : no such ACL : '{name}'.",
+                    "Declare it first with 'acl NAME CRITERION' in this section, or use TRUE.")
+            return False
+    if len(words) != 1:
+        return None
+    if words[0] == "TRUE":
+        return "always", (), False
+    return d.acls.get(words[0])
+
+
+# --------------------------------------------------------------------------- check stage
+def _backend(p: "Parser", name: str):
+    return next((o for o in p.proxies if o.name == name and o.cap_be), None)
+
+
+def _mode_conflict(d: "Draft", target: "Draft") -> bool:
+    return target.values["mode"] != d.values["mode"] and not (
+        d.values["mode"] == "tcp" and target.values["mode"] == "http")
+
+
+def check_proxy(p: "Parser", d: "Draft") -> None:
+    """Per-proxy checks of haproxy's second stage, in haproxy's order."""
+    f = p.file
+    where_d = f"{d.values['mode']} {d.type_name} '{d.name}' ({f}:{d.line})"
+    name = d.values["default_backend"] if d.cap_fe else None
+    if name:
+        target = _backend(p, name)
+        if target is None:
+            p.alert(f"Proxy '{d.name}': unable to find required default_backend: '{name}'.",
+                    f"Add a section 'backend {name}', or point default_backend at an existing backend "
+                    f"({', '.join(o.name for o in p.proxies if o.cap_be) or 'none yet'}).", line=d.line)
+        elif target is d:
+            p.alert(f"Proxy '{d.name}': loop detected for default_backend: '{name}'.", line=d.line)
+        elif _mode_conflict(d, target):
+            p.alert(f"{where_d} tries to use incompatible {target.values['mode']} {target.type_name} "
+                    f"'{target.name}' ({f}:{target.line}) as its default backend (see 'mode').",
+                    "Give the frontend and the backend the same 'mode'.", line=d.line)
+        elif d.servers and d.cap_be:
+            p.warn(f"In proxy '{d.name}', the 'default_backend' rule always has precedence over the "
+                   "servers, which will never be used.", line=d.line)
+    for name, line in d.use_backend_targets:
+        if "%[" in name:
+            continue
+        target = _backend(p, name)
+        if target is None:
+            p.alert(f"Proxy '{d.name}': unable to find required use_backend: '{name}'.",
+                    f"Add a section 'backend {name}' or fix the name on line {line}.", line=line)
+        elif target is d:
+            p.alert(f"Proxy '{d.name}': loop detected for use_backend: '{name}'.", line=line)
+        elif _mode_conflict(d, target):
+            p.alert(f"{where_d} tries to use incompatible {target.values['mode']} {target.type_name} "
+                    f"'{target.name}' ({f}:{target.line}) in a 'use_backend' rule (see 'mode').", line=line)
+    t = d.timeouts
+    if ((d.cap_fe and not t["client"]) or (d.cap_be and d.servers and (
+            not t["connect"] or (not t["server"] and (d.values["mode"] == "http" or not d.tunnel_timeout))))):
+        p.warn(f"missing timeouts for {d.type_name} '{d.name}'.\n"
+               "   | While not properly invalid, you will certainly encounter various problems\n"
+               "   | with such a configuration. To fix this, please ensure that all following\n"
+               "   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
+               "Add 'timeout connect 5s', 'timeout client 50s' and 'timeout server 50s' to the "
+               "defaults section.", line=d.line)
+    seen: dict[str, int] = {}
+    for s in d.servers:
+        if s["id"]:
+            continue
+        if s["name"] in seen:
+            p.alert(f"parsing [{f}:{s['line']}] : {d.type_name} '{d.name}', another server named "
+                    f"'{s['name']}' was already defined at line {seen[s['name']]}, please use distinct names.",
+                    "Give each server of a backend its own name (s1, s2, ...).", line=s["line"])
+        else:
+            seen[s["name"]] = s["line"]
+
+
+__all__ = ["PROXY_KEYWORDS", "parse_proxy_line", "check_proxy", "parse_condition", "resolve"]

@@ -1,0 +1,285 @@
+"""Parsers for the multi-word proxy lines: ``server``, ``bind``, ``option`` and ``stats``.
+
+Each follows the matching HAProxy 2.6 function (parse_server/_srv_parse_kw, str2listener,
+the 'option' branch of cfg_parse_listen, the 'stats' branch) closely enough to print the
+same messages; see ``config_proxy`` for the keyword table that calls them.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import config_keywords as kw
+from .config import Bind, TimeFormatError, parse_time
+from .config_parser import atol, resolve
+
+if TYPE_CHECKING:
+    from .config_parser import Draft, Parser
+
+SERVER_DEFAULTS = {"weight": 1, "check": False, "inter": 2000, "fastinter": None, "downinter": None,
+                   "rise": 2, "fall": 3, "backup": False, "disabled": False, "maxconn": 0, "id": 0}
+TIME_HINT = "Times are whole numbers with an optional unit right after them: us, ms, s, m, h or d."
+
+
+def _port_error(port: str, addr: str, allow_zero: bool) -> str | None:
+    """str2sa_range's complaints about a port (None when it is fine)."""
+    # like strtol, haproxy reads the leading digits ("80a" is 80) and only refuses a non-digit start
+    if port and not port[0].isdigit():
+        return f"invalid character '{port[0]}' in port number '{port}' in '{addr}'"
+    if not port:
+        return None if allow_zero else f"invalid port '{port}'"
+    if atol(port) > 65535 or (atol(port) == 0 and not allow_zero):
+        return f"invalid port '{port}'"
+    return None
+
+
+# --------------------------------------------------------------------------- server
+def _server_kw(p: "Parser", d: "Draft", s: dict, args: list[str], i: int) -> str | None:
+    """Apply server keyword args[i]; return haproxy's error text (without the final '.')."""
+    word = args[i]
+    value = args[i + 1] if i + 1 < len(args) else ""
+    name = s["name"]
+    if word == "weight":
+        w = atol(value)
+        if w < 0 or w > 256:
+            return f"weight of server {name} is not within 0 and 256 ({w})."
+        s["weight"] = w
+    elif word in ("rise", "fall"):
+        if not value:
+            return f"'{word}' expects an integer argument."
+        if atol(value) <= 0:
+            return f"'{word}' has to be > 0."
+        s[word] = atol(value)
+    elif word in ("inter", "fastinter", "downinter"):
+        if not value:
+            return f"'{word}' expects a delay as argument."
+        try:
+            delay = parse_time(value)
+        except TimeFormatError as e:
+            if e.kind == "over":
+                return (f"timer overflow in argument <{value}> to <{word}> of server {name}, maximum value "
+                        "is 2147483647 ms (~24.8 days).")
+            if e.kind == "under":
+                return f"timer underflow in argument <{value}> to <{word}> of server {name}, minimum non-null value is 1 ms."
+            return f"unexpected character '{e.char}' in 'agent-inter' argument of server {name}."  # sic
+        if delay <= 0:
+            return f"invalid value {delay} for argument '{word}' of server {name}."
+        s[word] = delay
+    elif word == "id":
+        if not value:
+            return "'id' : expects an integer argument"
+        sid = atol(value)
+        if sid <= 0:
+            return "'id' : custom id has to be > 0"
+        other = next((o for o in d.servers if o["id"] == sid), None)
+        if other:
+            return f"'id' : custom id {sid} already used at {p.file}:{other['line']} ('server {other['name']}')"
+        s["id"] = sid
+    elif word == "maxconn":
+        s["maxconn"] = atol(value)
+    elif word in ("check", "no-check"):
+        s["check"] = word == "check"
+    elif word in ("backup", "no-backup"):
+        s["backup"] = word == "backup"
+    elif word in ("disabled", "enabled"):
+        s["disabled"] = word == "disabled"
+    else:
+        s.setdefault("_ignored", []).append(word if word in kw.SERVER_FLAGS else f"{word} {value}".strip())
+    return None
+
+
+def parse_server(p: "Parser", d: "Draft", args: list[str]) -> None:
+    """``server NAME ADDR[:PORT] [keywords...]``."""
+    loc = f"[{p.file}:{p.line}] : "
+    if d.kind == "defaults":
+        p.alert(f"{loc}'server' not allowed in 'defaults' section.",
+                "Servers belong in a backend (or listen) section.")
+        return
+    if not d.cap_be:
+        p.alert(f"{loc}{p.where}'server' not allowed because {d.type_name} '{d.name}' has no backend capability.",
+                "Servers belong in a backend: point the frontend at it with 'default_backend'.")
+        return
+    if len(args) < 3:
+        p.alert(f"{loc}'server' expects <name> and <addr>[:<port>] as arguments.",
+                "Write e.g. 'server s1 127.0.0.1:8080'.")
+        return
+    name, addr = args[1], args[2]
+    prefix = f"{loc}'server {d.name}/{name}' : "
+    host, sep, port = addr.rpartition(":") if ":" in addr else (addr, "", "")
+    if addr.startswith("["):
+        host, _, port = addr[1:].partition("]")
+        port = port[1:]
+    err = _port_error(port, addr, allow_zero=True)
+    if err:
+        # haproxy's message for a bad character really ends with an extra newline
+        p.alert(prefix + err + ("\n" if err.startswith("invalid character") else ""),
+                "A server address is IP:PORT with PORT between 1 and 65535, e.g. 127.0.0.1:8080.")
+        return
+    s = dict(SERVER_DEFAULTS, name=name, host=host, port=atol(port), line=p.line, address=addr)
+    i = 3
+    while i < len(args):
+        word = args[i]
+        if word not in kw.SERVER_KEYWORDS:
+            best = kw.best_match(word, kw.SERVER_KEYWORDS, kw.SERVER_EXTRA)
+            text = f"unknown keyword '{word}'; did you mean '{best}' maybe ?" if best else f"unknown keyword '{word}'."
+            p.alert(prefix + text, "Server keywords: weight N, check, inter T, fastinter T, downinter T, "
+                    "rise N, fall N, backup, disabled, maxconn N, id N.")
+            return
+        err = _server_kw(p, d, s, args, i)
+        if err:
+            p.alert(prefix + err + ".", None)
+            return
+        i += 1 if word in kw.SERVER_FLAGS else 2
+    if not port:
+        p.warn(f"{prefix}no port in '{addr}': the course engine, like HAProxy, connects to the port the client connected to.",
+               "Write the server's port, e.g. 127.0.0.1:8080.")
+    for word in s.pop("_ignored", []):
+        p.warn(f"{prefix}'{word}' is accepted by HAProxy but ignored by the course engine.",
+               "The bundled engine does not implement this server keyword and runs without it.")
+    d.servers.append(s)
+
+
+# --------------------------------------------------------------------------- bind
+def parse_bind(p: "Parser", d: "Draft", args: list[str]) -> None:
+    """``bind [ADDR]:PORT[,...] [options]``: "" host means every address."""
+    new: list[Bind] = []
+    for part in args[1].split(","):
+        if part.startswith("/") or "@" in part:
+            p.ignored(f"bind {part}", "The course engine listens on TCP ports only (e.g. 'bind *:3000').")
+            continue
+        if ":" not in part:
+            p.alert(f"{p.where}'bind' : missing port specification in '{part}'",
+                    "Write the port after a colon: 'bind *:3000' or 'bind 127.0.0.1:3000'.")
+            return
+        host, _, port = part.rpartition(":")
+        host = host.strip("[]")
+        low, _, high = port.partition("-")
+        err = _port_error(low, part, allow_zero=False) or (high and _port_error(high, part, allow_zero=False))
+        if err:
+            p.alert(f"{p.where}'bind' : {err}", "A port is a number between 1 and 65535.")
+            return
+        ip = "" if host in ("", "*", "0.0.0.0", "::") else resolve(host)
+        if ip is None:
+            p.alert(f"{p.where}'bind' : invalid address: '{host}' in '{part}'",
+                    "Listen on '*:PORT' (every address) or on an IPv4 address such as 127.0.0.1.")
+            return
+        for number in range(atol(low), min(atol(high or low), atol(low) + 99) + 1):
+            new.append(Bind(ip, number, p.line))
+    i = 2
+    while i < len(args):
+        word = args[i]
+        if word not in kw.BIND_KEYWORDS:
+            best = kw.best_match(word, kw.BIND_KEYWORDS)
+            tail = f"; did you mean '{best}' maybe ?" if best else "."
+            p.alert(f"{p.where}'bind {args[1]}' in section '{d.kind}': unknown keyword '{word}'{tail}")
+            return
+        step = 1 if word in kw.BIND_FLAGS else 2
+        p.ignored(" ".join(["bind", args[1]] + args[i:i + step]))
+        i += step
+    d.binds.extend(new)
+
+
+# --------------------------------------------------------------------------- option
+def parse_option(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+    """``[no] option NAME [args]``."""
+    from .config_proxy import cap_warning, too_many
+
+    if len(args) < 2:
+        p.alert(f"parsing [{p.file}:{p.line}]: 'option' expects an option name.")
+        return
+    name, on = args[1], kwm != "no"
+    if name in ("redispatch", "allbackups", "httpchk"):
+        if cap_warning(p, d, name, "be"):
+            return
+        if name == "allbackups" and too_many(p, args, 0, 1):
+            return
+        if name == "httpchk":
+            rest = args[2:]
+            chk = ("OPTIONS", rest[0]) if len(rest) == 1 else (rest[0], rest[1]) if rest else ("OPTIONS", "/")
+            d.values["httpchk"] = chk if on else None
+        else:
+            d.values[name] = on
+    elif name == "forwardfor":
+        d.values["forwardfor"] = on
+        if len(args) > 2:
+            p.ignored(" ".join(args), "The course engine always adds a plain 'X-Forwarded-For' header.")
+    elif name == "forceclose":
+        p.alert(f"parsing [{p.file}:{p.line}]: option 'forceclose' is not supported any more since HAProxy 2.0, "
+                "please just remove it, or use 'option httpclose' if absolutely needed.")
+    elif name == "http-tunnel":
+        p.alert(f"parsing [{p.file}:{p.line}]: option 'http-tunnel' is not supported any more since HAProxy 2.1, "
+                "please just remove it, it shouldn't be needed.")
+    elif name in kw.OPTIONS_KNOWN:
+        p.ignored(f"{'no ' if kwm == 'no' else ''}option {name}")
+    else:
+        best = kw.best_match(name, kw.OPTIONS_TABLE, kw.OPTIONS_COMMON)
+        tail = f"; did you mean '{best}' maybe ?" if best else "."
+        p.alert(f"{p.where}unknown option '{name}'{tail}",
+                "Options the course engine applies: redispatch, forwardfor, httpchk, allbackups.")
+
+
+# --------------------------------------------------------------------------- stats
+STATS_EXPECTS = ("expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', "
+                 "'show-node', 'show-desc' or 'show-legends'.")
+
+
+def parse_stats(p: "Parser", d: "Draft", args: list[str]) -> None:
+    """``stats enable|uri U|refresh T|auth U:P|admin if COND|...`` in a proxy section."""
+    from .config_proxy import parse_condition
+
+    if d.stats_inherited and d.kind != "defaults":
+        # haproxy detaches from the defaults' stats settings at the first 'stats' line
+        d.stats = {"enabled": False, "uri": "/haproxy?stats", "refresh": None, "auth": [], "admin": False}
+        d.stats_inherited = False
+    sub = args[1] if len(args) > 1 else ""
+    value = args[2] if len(args) > 2 else ""
+    st = d.stats
+    if sub == "enable":
+        st["enabled"] = True
+    elif sub == "uri":
+        if not value:
+            p.alert(f"{p.where}'uri' needs an URI prefix.")
+            return
+        st.update(enabled=True, uri=value)
+    elif sub == "refresh":
+        try:
+            st.update(enabled=True, refresh=parse_time(value, unit="s"))
+        except TimeFormatError as e:
+            if e.kind == "char":
+                p.alert(f"parsing [{p.file}:{p.line}]: unexpected character '{e.char}' in argument to stats "
+                        "refresh interval.", TIME_HINT + " A bare number means seconds here.")
+            else:
+                p.alert(f"parsing [{p.file}:{p.line}]: timer overflow in argument <{value}> to stats refresh "
+                        "interval, maximum value is 2147483647 s (~68 years).")
+    elif sub == "auth":
+        if not value:
+            p.alert(f"{p.where}'auth' needs a user:password account.", "Write 'stats auth admin:secret'.")
+            return
+        user, _, password = value.partition(":")
+        st["enabled"] = True
+        st["auth"].append((user, password))
+    elif sub == "admin":
+        if d.kind == "defaults":
+            p.alert(f"parsing [{p.file}:{p.line}]: 'stats admin' not allowed in 'defaults' section.")
+            return
+        if value not in ("if", "unless"):
+            p.alert(f"{p.where}'stats admin' requires either 'if' or 'unless' followed by a condition.",
+                    "Write 'stats admin if TRUE'.")
+            return
+        cond_words = args[3:]
+        if parse_condition(p, d, cond_words, "a 'stats admin' rule") is False:
+            return
+        st["enabled"] = True
+        truth = {"TRUE": True, "LOCALHOST": True, "FALSE": False}.get(" ".join(cond_words))
+        if truth is None:
+            p.ignored(" ".join(args), "The course engine understands 'stats admin if TRUE' (or LOCALHOST).")
+        else:
+            st["admin"] = truth if value == "if" else not truth
+    elif sub in ("realm", "scope", "hide-version", "show-legends", "show-modules", "show-node",
+                 "show-desc", "http-request"):
+        st["enabled"] = True
+        p.ignored(f"stats {sub}")
+    else:
+        what = f"unknown stats parameter '{sub}'" if sub else "missing keyword in 'stats'"
+        p.alert(f"parsing [{p.file}:{p.line}]: {what}, {STATS_EXPECTS}",
+                "The course uses 'stats enable', 'stats uri /stats', 'stats refresh 5s', "
+                "'stats auth user:password' and 'stats admin if TRUE'.")
