@@ -150,6 +150,10 @@ def real_dig(server: DNSServer | tuple[str, int] | str, name: str, *options: str
     return out.stdout.strip()
 
 
+_WHY = {"LifetimeTimeout": "no answer in time", "Timeout": "no answer in time", "NXDOMAIN": "no such name",
+        "NoNameservers": "no resolver could answer", "NoAnswer": "no address"}
+
+
 def dig_live(names: tuple[str, ...] = LIVE_NAMES, rounds: int = 3, budget: float = 2.0,
              resolver=None) -> Table:
     """Ask the machine's own resolver (or ``resolver``) for real public names, ``rounds`` times each,
@@ -172,17 +176,19 @@ def dig_live(names: tuple[str, ...] = LIVE_NAMES, rounds: int = 3, budget: float
     for i in range(1, rounds + 1):
         for name in names:
             left = budget - (time.monotonic() - start)
-            if left <= 0.05:
+            if left <= 0.3:
                 rows.append({"name": name, "round": i, "answer": f"(stopped: the {budget:g} s budget is used up)"})
                 return Table(rows, ["name", "round", "answer"], title="the system resolver, live")
+            left -= 0.2  # dnspython may overrun its lifetime a little; stay inside the budget
             resolver.lifetime = resolver.timeout = left
             try:
                 ans = resolver.resolve(name, "A", lifetime=left)
                 rows.append({"name": name, "round": i, "answer": " ".join(r.to_text() for r in ans)})
             except Exception as e:
+                why = _WHY.get(type(e).__name__, type(e).__name__)
                 if not rows or all(r["answer"].startswith("(") for r in rows):
-                    return offline(f"the system resolver could not resolve {name} ({type(e).__name__})")
-                rows.append({"name": name, "round": i, "answer": f"({type(e).__name__})"})
+                    return offline(f"the system resolver could not resolve {name} ({why})")
+                rows.append({"name": name, "round": i, "answer": f"({why})"})
     return Table(rows, ["name", "round", "answer"], title="the system resolver, live")
 
 

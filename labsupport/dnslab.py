@@ -335,8 +335,18 @@ class DNSServer:
             self._closers = [transport.close, server.close]
             ready.set()
 
+        failed: list[BaseException] = []
+
         def run() -> None:
-            loop.run_until_complete(serve())
+            try:
+                loop.run_until_complete(serve())
+            except BaseException as e:  # reported by start(), in the caller's thread
+                failed.append(e)
+                ready.set()
+                udp.close()
+                tcp.close()
+                loop.close()
+                return
             loop.run_forever()
             for task in asyncio.all_tasks(loop):
                 task.cancel()
@@ -346,6 +356,10 @@ class DNSServer:
         self._thread = threading.Thread(target=run, name=f"dns-{self.port}", daemon=True)
         self._thread.start()
         ready.wait(5)
+        if failed or not ready.is_set():
+            self._thread = None
+            raise LabError(f"the DNS server on {self.host}:{self.port} could not start: "
+                           f"{failed[0] if failed else 'no answer from its thread within 5 s'}")
         _RUNNING.add(self)
         return self
 
