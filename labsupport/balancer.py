@@ -1,0 +1,251 @@
+"""The bundled load balancer: read a haproxy.cfg, balance real traffic, control it live.
+
+    with Balancer.from_file("haproxy/myhaproxy.cfg") as lb:   # listening once this returns
+        lb.set_weight("application_nodes/server01", 3)
+        print(lb.stats_csv())
+
+The engine (labsupport.proxy) runs in its own thread with its own event loop, so a busy notebook
+cell never stalls traffic. Every method may be called from any thread: it hops onto the engine's
+loop and waits for the answer. Listeners on ``*`` or an empty address bind ``host`` (127.0.0.1
+by default: the course listens on loopback only).
+
+Command line, like haproxy:  python -m labsupport.balancer -f haproxy/myhaproxy.cfg [-c] [-q]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from . import config as _config
+from .config import Config
+from .proxy import CommandError, Engine
+from .stats import Snapshot, collect
+
+__all__ = ["Balancer", "CommandError", "main"]
+
+
+class Balancer:
+    """A running (or ready to run) engine for one configuration."""
+
+    def __init__(self, config: Config, host: str = "127.0.0.1", request_log: int = 10000) -> None:
+        self.config, self.host = config, host
+        self._loop = asyncio.new_event_loop()
+        self._engine = Engine(config, self._loop, host, request_log)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kw: Any) -> "Balancer":
+        return cls(_config.load(str(path)), **kw)
+
+    @classmethod
+    def from_text(cls, text: str, **kw: Any) -> "Balancer":
+        return cls(_config.parse(text), **kw)
+
+    # ----- life cycle
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, timeout: float = 10.0) -> "Balancer":
+        """Open the listeners and start the health checks; returns once listening.
+        Raises PortInUseError (naming the port and, when found, its holder) if a port is taken."""
+        with self._lock:
+            if self._thread is not None:
+                return self
+            if self._loop.is_closed():  # started again after stop(): a fresh loop and engine
+                self._loop = asyncio.new_event_loop()
+                self._engine = Engine(self.config, self._loop, self.host, self._engine.requests.entries.maxlen)
+            self._thread = threading.Thread(target=self._loop.run_forever, name="labsupport-balancer", daemon=True)
+            self._thread.start()
+            try:
+                asyncio.run_coroutine_threadsafe(self._engine.start(), self._loop).result(timeout)
+            except BaseException:
+                self._halt()
+                raise
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close every port and connection and stop the thread; calling it again does nothing."""
+        with self._lock:
+            if self._thread is None:
+                return
+            try:
+                asyncio.run_coroutine_threadsafe(self._engine.stop(), self._loop).result(timeout)
+            finally:
+                self._halt()
+
+    def _halt(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._thread = None
+        for task in asyncio.all_tasks(self._loop):
+            task.cancel()
+        self._loop.run_until_complete(asyncio.sleep(0))
+        self._loop.close()
+
+    def __enter__(self) -> "Balancer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __del__(self) -> None:  # a forgotten balancer must not keep its ports
+        try:
+            if self._thread is not None:
+                self.stop(2.0)
+        except Exception:
+            pass
+
+    # ----- calling into the engine's loop
+    def _call(self, fn: Callable[..., Any], *args: Any, timeout: float = 10.0) -> Any:
+        if self._thread is None or threading.current_thread() is self._thread:
+            return fn(*args)
+
+        async def run() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+
+    # ----- live controls (HAProxy runtime API meanings and messages)
+    def set_weight(self, server: str, weight: int | str) -> None:
+        """``set server be/s weight N`` (0..256, or 'N%' of the initial weight); 'be/s' or 's'."""
+        self._call(self._engine.set_weight, server, weight)
+
+    def get_weight(self, server: str) -> str:
+        """``get weight be/s`` -> '5 (initial 10)'."""
+        return self._call(self._engine.get_weight, server)
+
+    def set_state(self, server: str, state: str) -> None:
+        """``set server be/s state ready|drain|maint``."""
+        self._call(self._engine.set_state, server, state)
+
+    def enable(self, server: str) -> None:
+        self._call(self._engine.enable, server)
+
+    def disable(self, server: str) -> None:
+        self._call(self._engine.disable, server)
+
+    def set_health(self, server: str, state: str) -> None:
+        """``set server be/s health up|down``: force the check result."""
+        self._call(self._engine.set_health, server, state)
+
+    def reload(self, config: Config | str) -> None:
+        """Apply a new configuration (a Config or its text) without closing the listeners."""
+        if isinstance(config, str):
+            config = _config.parse(config)
+        self.config = config
+        if self._thread is None:
+            self._engine = Engine(config, self._loop, self.host, self._engine.requests.entries.maxlen)
+            return
+        asyncio.run_coroutine_threadsafe(self._engine.reload(config), self._loop).result(10)
+
+    # ----- reading
+    def snapshot(self) -> Snapshot:
+        """Every counter now (frontends, servers, backends) with HAProxy's column names."""
+        return self._call(collect, self._engine)
+
+    def stats_csv(self) -> str:
+        """The stats CSV exactly as HAProxy's ``show stat`` prints it."""
+        return self.snapshot().csv()
+
+    def events(self, since: int = 0) -> tuple[list[str], int]:
+        """Log lines (server UP/DOWN, ...) from index ``since`` on, and the index to ask next."""
+        entries, nxt = self._call(self._engine.events.since, since)
+        return [line for _, _, line in entries], nxt
+
+    def requests(self, since: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Answered requests from index ``since`` on: time, client, backend, server, status, ms."""
+        entries, nxt = self._call(self._engine.requests.since, since)
+        keys = ("time", "client", "backend", "server", "status", "ms")
+        return [dict(zip(keys, e)) for e in entries], nxt
+
+    @property
+    def ports(self) -> list[int]:
+        return [b.port for p in self.config.frontends for b in p.binds]
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://{self.host if b.host in ('', '*') else b.host}:{b.port}/"
+                for p in self.config.frontends for b in p.binds]
+
+    def __repr__(self) -> str:
+        return self._call(self._describe)
+
+    def _describe(self) -> str:
+        eng = self._engine
+        parts = []
+        for fe in eng.frontends.values():
+            binds = " ".join(f":{b.port}" for b in fe.cfg.binds)
+            targets = [fe.default_backend] if fe.default_backend else []
+            targets += [be for _, be in fe.rules if be not in targets]
+            routes = "; ".join(_describe_backend(be) for be in targets) or "no backend"
+            parts.append(f"{fe.name} {binds} -> {routes}")
+        state = "" if self.running else " (stopped)"
+        return f"<Balancer{state} " + " | ".join(parts) + ">"
+
+
+def _describe_backend(be) -> str:
+    servers = ", ".join(
+        f"{s.name} {'UP' if s.health.status == 'no check' else s.health.status} w{be.algo.weight(s.name)}"
+        for s in be.servers.values()
+    )
+    return f"{be.name} {be.algo.name}: {servers or 'no server'}"
+
+
+# ----- command line
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m labsupport.balancer",
+                                 description="The course's load balancer: runs a haproxy.cfg like 'haproxy -f'.")
+    ap.add_argument("-f", dest="file", required=True, help="configuration file")
+    ap.add_argument("-c", dest="check", action="store_true", help="only check the configuration")
+    ap.add_argument("-q", dest="quiet", action="store_true", help="print nothing but errors")
+    ap.add_argument("--host", default="127.0.0.1", help="address for '*' and empty binds (default 127.0.0.1)")
+    args = ap.parse_args(argv)
+    check = getattr(_config, "check", None)
+    if check is not None:
+        code, out, err = check(args.file)
+        if not args.quiet:
+            sys.stderr.write(err)
+        if args.check or code != 0:
+            if not args.quiet:
+                sys.stdout.write(out)
+            return code
+    elif args.check:
+        try:
+            _config.load(args.file)
+        except _config.ConfigError as e:
+            print(e, file=sys.stderr)
+            return 1
+        if not args.quiet:
+            print("Configuration file is valid")
+        return 0
+    try:
+        lb = Balancer.from_file(args.file, host=args.host).start()
+    except Exception as e:  # PortInUseError, ConfigError: say it plainly, exit like haproxy
+        print(f"[ALERT]    : {e}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"{lb!r}", file=sys.stderr)
+    seen = 0
+    try:
+        while True:
+            lines, seen = lb.events(seen)
+            for line in lines:
+                if not args.quiet:
+                    print(line, file=sys.stderr, flush=True)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        lb.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

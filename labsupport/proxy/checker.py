@@ -1,0 +1,135 @@
+"""Health checks: one asyncio task per server with ``check``, as HAProxy 2.6 runs them.
+
+How it works: each ``Checker`` waits its stagger delay (health.first_check_delays), then checks,
+reports the result to the engine (which drives ``health.Health`` and the algorithm), and sleeps
+``Health.next_interval(inter, fastinter, downinter)``. Maintenance pauses the checks; leaving it
+wakes the checker at once. A check is a TCP connect (L4OK / L4CON / L4TOUT), or with ``option
+httpchk`` one HTTP/1.0 request whose status must be 2xx/3xx, or exactly ``http-check expect
+status N`` (L7OK / L7STS / L7RSP / L7TOUT). Without ``timeout check`` the whole check must fit in
+``inter``; with it, the connect gets ``timeout connect`` and the answer ``timeout check``.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import httptools
+
+from .state import ServerRT
+
+
+@dataclass
+class CheckResult:
+    ok: bool
+    status: str  # L4OK, L4CON, L4TOUT, L7OK, L7STS, L7RSP, L7TOUT
+    desc: str  # "Layer4 check passed", ...
+    code: int | None = None  # HTTP status (L7)
+    info: str = ""  # "Connection refused", the reason phrase, ...
+    duration: int = 0  # ms
+
+
+DESC = {
+    "L4OK": "Layer4 check passed", "L4CON": "Layer4 connection problem", "L4TOUT": "Layer4 timeout",
+    "L7OK": "Layer7 check passed", "L7STS": "Layer7 wrong status", "L7RSP": "Layer7 invalid response",
+    "L7TOUT": "Layer7 timeout",
+}
+
+
+class _Status:
+    """httptools callbacks: collect the status line of a check's answer."""
+
+    def __init__(self) -> None:
+        self.reason = b""
+        self.done = False
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_headers_complete(self) -> None:
+        self.done = True
+
+
+async def check_server(srv: ServerRT) -> CheckResult:
+    """Run one check against ``srv`` now."""
+    be = srv.backend.cfg
+    t0 = time.monotonic()
+    inter = srv.cfg.inter
+    t_check = be.timeouts.check
+    connect_s = ((be.timeouts.connect or inter) if t_check else inter) / 1000
+
+    def result(ok: bool, status: str, code: int | None = None, info: str = "") -> CheckResult:
+        return CheckResult(ok, status, DESC[status], code, info, int((time.monotonic() - t0) * 1000))
+
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(*srv.addr), connect_s)
+    except (TimeoutError, asyncio.TimeoutError):
+        return result(False, "L4TOUT")
+    except ConnectionRefusedError:
+        return result(False, "L4CON", info="Connection refused")
+    except OSError as e:
+        return result(False, "L4CON", info=e.strerror or str(e))
+    try:
+        if be.httpchk is None:
+            return result(True, "L4OK")
+        method, uri = be.httpchk
+        writer.write(f"{method} {uri} HTTP/1.0\r\n\r\n".encode())
+        st = _Status()
+        parser = httptools.HttpResponseParser(st)
+        left = (t_check or inter) / 1000 - (time.monotonic() - t0 if not t_check else 0)
+        deadline = time.monotonic() + max(left, 0.001)
+        while not st.done:
+            try:
+                data = await asyncio.wait_for(reader.read(4096), max(deadline - time.monotonic(), 0.001))
+            except (TimeoutError, asyncio.TimeoutError):
+                return result(False, "L7TOUT")
+            except OSError as e:
+                return result(False, "L7RSP", info=e.strerror or str(e))
+            if not data:
+                return result(False, "L7RSP", info="Empty response" if not parser else "Connection closed")
+            try:
+                parser.feed_data(data)
+            except httptools.HttpParserError:
+                return result(False, "L7RSP", info="Invalid response")
+        code = parser.get_status_code()
+        reason = st.reason.decode("latin-1")
+        expect = be.http_check_expect_status
+        ok = code == expect if expect is not None else 200 <= code < 400
+        return result(ok, "L7OK" if ok else "L7STS", code, reason)
+    finally:
+        writer.close()
+
+
+class Checker:
+    """The check loop of one server; ``wake()`` makes it check at once."""
+
+    def __init__(self, engine, srv: ServerRT, first_delay_ms: int) -> None:
+        self.engine, self.srv, self.first_delay_ms = engine, srv, first_delay_ms
+        self._wake = asyncio.Event()
+        self.task = engine.loop.create_task(self._run())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def cancel(self) -> None:
+        self.task.cancel()
+
+    async def _sleep(self, ms: int) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), ms / 1000)
+        except (TimeoutError, asyncio.TimeoutError):
+            pass
+        self._wake.clear()
+
+    async def _run(self) -> None:
+        srv, cfg = self.srv, self.srv.cfg
+        await self._sleep(self.first_delay_ms)
+        while True:
+            if not srv.health.checks_paused:
+                try:
+                    res = await check_server(srv)
+                except Exception as e:  # a check must never kill the loop
+                    res = CheckResult(False, "L4CON", DESC["L4CON"], None, repr(e))
+                if srv.checker is self and not srv.health.checks_paused:
+                    self.engine.check_result(srv, res)
+            await self._sleep(srv.health.next_interval(cfg.inter, cfg.fastinter, cfg.downinter))

@@ -1,0 +1,162 @@
+"""Runtime commands and health reports: what changes a server's state, and the log lines it gives.
+
+How it works: every change goes through ``_apply(srv, was_usable)``, which tells the algorithm
+(``set_usable``), records lastchg/downtime, logs like HAProxy, and lets queued requests go (or
+answers them 503 when the backend has no server left). The commands mirror HAProxy's runtime
+API (``set server be/s weight|state|health``, ``enable``/``disable server``, ``get weight``) and
+raise ``CommandError`` with its messages.
+"""
+from __future__ import annotations
+
+from ..errors import LabError
+from .checker import CheckResult
+from .state import BackendRT, ServerRT
+
+
+class CommandError(LabError, ValueError):
+    """A runtime command refused, with HAProxy's CLI message."""
+
+
+class Controls:
+    """Mixed into ``Engine``: needs ``self.backends`` and ``self.event``."""
+
+    backends: dict[str, BackendRT]
+
+    def event(self, level: str, text: str) -> None:  # pragma: no cover - provided by Engine
+        raise NotImplementedError
+
+    # ----- finding a server
+    def find(self, spec: str) -> ServerRT:
+        """'backend/server', or a bare server name when only one backend has it."""
+        if "/" in spec:
+            bname, _, sname = spec.partition("/")
+            be = self.backends.get(bname)
+            if be is None:
+                raise CommandError("No such backend.")
+            srv = be.servers.get(sname)
+            if srv is None:
+                raise CommandError("No such server.")
+            return srv
+        found = [be.servers[spec] for be in self.backends.values() if spec in be.servers]
+        if not found:
+            raise CommandError("No such server.")
+        if len(found) > 1:
+            raise CommandError("Require 'backend/server'.")
+        return found[0]
+
+    # ----- commands
+    def set_weight(self, spec: str, weight: int | str) -> None:
+        """``set server be/s weight N|N%``: N%% is relative to the initial weight."""
+        srv = self.find(spec)
+        algo = srv.backend.algo
+        text = str(weight).strip()
+        try:
+            if text.endswith("%"):
+                pct = int(text[:-1])
+                if pct < 0:
+                    raise CommandError("Relative weight must be positive.")
+                w = algo.initial_weight(srv.name) * pct // 100
+            else:
+                w = int(text)
+        except ValueError:
+            raise CommandError("Require <weight> or <weight%>.") from None
+        if not 0 <= w <= 256:
+            raise CommandError("Absolute weight can only be between 0 and 256 inclusive.")
+        try:
+            algo.set_weight(srv.name, w)
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+        srv.backend.dequeue()
+
+    def get_weight(self, spec: str) -> str:
+        srv = self.find(spec)
+        algo = srv.backend.algo
+        return f"{algo.weight(srv.name)} (initial {algo.initial_weight(srv.name)})"
+
+    def set_state(self, spec: str, state: str) -> None:
+        """``set server be/s state ready|drain|maint``."""
+        srv = self.find(spec)
+        h = srv.health
+        before, was = h.admin, h.usable
+        try:
+            h.set_admin(state)
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+        name = f"{srv.backend.name}/{srv.name}"
+        if state == before:
+            return
+        if state == "maint":
+            self.event("WARNING", f"Server {name} is going DOWN for maintenance. {self._left(srv)}")
+        elif before == "maint":
+            self.event("WARNING", f"Server {name} is {'UP' if h.usable or state == 'drain' else 'DOWN'} "
+                                  f"(leaving forced maintenance).")
+            if srv.checker is not None:
+                srv.checker.wake()  # checked again at once
+        elif state == "drain":
+            self.event("WARNING", f"Server {name} is UP/DRAIN (entering forced drain).")
+        else:
+            self.event("WARNING", f"Server {name} is UP/READY (leaving forced drain).")
+        self._apply(srv, was)
+
+    def enable(self, spec: str) -> None:
+        self.set_state(spec, "ready")
+
+    def disable(self, spec: str) -> None:
+        self.set_state(spec, "maint")
+
+    def set_health(self, spec: str, state: str) -> None:
+        """``set server be/s health up|stopping|down``: force the check result."""
+        srv = self.find(spec)
+        was = srv.health.usable
+        try:
+            change = srv.health.force(state)
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+        self._apply(srv, was, change, "changed from CLI")
+
+    # ----- health checks
+    def check_result(self, srv: ServerRT, res: CheckResult) -> None:
+        h = srv.health
+        was = h.usable
+        change = h.check_passed() if res.ok else h.check_failed()
+        srv.check_status, srv.check_code, srv.check_duration = res.status, res.code, res.duration
+        srv.check_desc, srv.last_chk = res.desc, res.info
+        why = f"reason: {res.desc}"
+        if res.code is not None:
+            why += f", code: {res.code}"
+        if res.info:
+            why += f', info: "{res.info}"'
+        self._apply(srv, was, change, f"{why}, check duration: {res.duration}ms")
+
+    # ----- applying a change
+    def _left(self, srv: ServerRT) -> str:
+        be = srv.backend
+        return (f"{be.active_usable()} active and {be.backup_usable()} backup servers left. "
+                f"{srv.scur} sessions active, 0 requeued, {be.qcur} remaining in queue.")
+
+    def _apply(self, srv: ServerRT, was: bool, change: str | None = None, why: str = "") -> None:
+        """Act on a state change of ``srv`` (``change``: "UP"/"DOWN"/"NOLB" to log, with ``why``)."""
+        be = srv.backend
+        now = srv.health.usable
+        had = be.algo.has_usable()
+        if now != was:
+            be.algo.set_usable(srv.name, now)
+            srv.changed()
+            if not now:
+                srv.close_idle()
+        name = f"{be.name}/{srv.name}"
+        if change == "UP":
+            self.event("WARNING", f"Server {name} is UP, {why}. {be.active_usable()} active and "
+                                  f"{be.backup_usable()} backup servers online. 0 sessions requeued, "
+                                  f"{be.qcur} total in queue.")
+        elif change:
+            self.event("WARNING", f"Server {name} is {change}, {why}. {self._left(srv)}")
+        has = be.algo.has_usable()
+        if had and not has:
+            be.chkdown += 1
+            be.lastchg = srv.lastchg
+            self.event("ALERT", f"backend '{be.name}' has no server available!")
+        elif has and not had:
+            be.lastchg = srv.lastchg
+        if be.queue:
+            be.dequeue()

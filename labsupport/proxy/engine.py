@@ -1,0 +1,225 @@
+"""The engine: listeners, runtime state, health reports and runtime commands, on one event loop.
+
+How it works: ``Engine(config, loop)`` builds a FrontendRT / BackendRT / ServerRT per section
+(state.py); ``start()`` opens the listeners and health checkers. Every method runs on the
+engine's loop (``balancer.Balancer`` hops threads for callers). Runtime commands mean what
+HAProxy's runtime API means (shared/haproxy-facts.md section 9) and fail with its messages.
+Events (server UP/DOWN, ...) go to a bounded in-memory log formatted like HAProxy's stderr, and
+each answered request to a bounded request log; both can be read from an index onwards.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import errno
+import os
+import time
+
+from ..config import Config
+from ..errors import PortInUseError
+from ..health import first_check_delays
+from .checker import Checker
+from .control import CommandError, Controls
+from .http import HttpClient
+from .state import BackendRT, FrontendRT, ServerRT
+from .tcp import TcpClient
+
+DEFAULT_MAXCONN = 4096  # haproxy derives it from ulimit -n when global maxconn is not set
+
+
+class Log:
+    """A bounded log whose entries keep a global index: ``since(i)`` -> (entries, next index)."""
+
+    def __init__(self, size: int) -> None:
+        self.entries: collections.deque = collections.deque(maxlen=size)
+        self.total = 0
+
+    def add(self, entry) -> None:
+        self.entries.append(entry)
+        self.total += 1
+
+    def since(self, index: int = 0) -> tuple[list, int]:
+        first = self.total - len(self.entries)
+        skip = max(index - first, 0)
+        return list(self.entries)[skip:], self.total
+
+
+class Engine(Controls):
+    """The running balancer; use it from its event loop only."""
+
+    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop, host: str = "127.0.0.1",
+                 request_log: int = 10000) -> None:
+        self.loop, self.host, self.pid = loop, host, os.getpid()
+        self.frontends: dict[str, FrontendRT] = {}
+        self.backends: dict[str, BackendRT] = {}
+        self.conns: set = set()  # open client connections
+        self.cur_conns = 0
+        self.events = Log(1000)
+        self.requests = Log(request_log)
+        self.checkers: list[Checker] = []
+        self.listeners: dict[tuple[str, int], tuple[FrontendRT, asyncio.base_events.Server]] = {}
+        self.running = False
+        self.config = config
+        self._build(config)
+
+    # ----- building
+    def _build(self, config: Config) -> None:
+        self.config = config
+        self.maxconn = config.maxconn or DEFAULT_MAXCONN
+        shift = 1 if config.stats_socket else 0
+        old_fe, old_be = self.frontends, self.backends
+        self.frontends, self.backends = {}, {}
+        for iid, p in enumerate(config.proxies, 1 + shift):
+            if p.has_backend:
+                be = old_be.get(p.name)
+                self.backends[p.name] = self._backend(p, iid, be)
+            if p.has_frontend:
+                fe = old_fe.get(p.name)
+                if fe is None:
+                    fe = FrontendRT(p, iid, p.maxconn or self.maxconn)
+                fe.cfg, fe.iid, fe.maxconn = p, iid, p.maxconn or self.maxconn
+                self.frontends[p.name] = fe
+        for fe in self.frontends.values():
+            fe.default_backend = self.backends.get(fe.cfg.default_backend or "")
+            fe.rules = [(r, self.backends[r.backend]) for r in fe.cfg.use_backends if r.backend in self.backends]
+            if fe.default_backend is None and fe.cfg.has_backend:
+                fe.default_backend = self.backends[fe.name]  # a listen section serves itself
+
+    def _backend(self, p, iid: int, old: BackendRT | None) -> BackendRT:
+        new = BackendRT(p, iid)
+        if old is None:
+            return new
+        # A reload keeps the backend object (sessions in flight hold it) with its counters and
+        # queue, and every server still there (same name and address) with its health.
+        old.cfg, old.iid, old.algo = p, iid, new.algo
+        servers = {}
+        for name, s in new.servers.items():
+            prev = old.servers.get(name)
+            if prev is not None and prev.addr == s.addr:
+                if (prev.cfg.check, prev.cfg.rise, prev.cfg.fall) != (s.cfg.check, s.cfg.rise, s.cfg.fall):
+                    prev.health, prev.check_status, prev.check_desc = s.health, s.check_status, s.check_desc
+                prev.cfg, prev.sid = s.cfg, s.sid
+                s = prev
+                old.algo.set_usable(name, s.health.usable)
+            s.backend = old
+            servers[name] = s
+        for name, s in old.servers.items():
+            if servers.get(name) is not s:
+                s.close_idle()
+        old.servers = servers
+        return old
+
+    # ----- start / stop
+    async def start(self) -> None:
+        """Open every listener (PortInUseError when one is taken: nothing stays open) and start checks."""
+        try:
+            for fe in self.frontends.values():
+                for b in fe.cfg.binds:
+                    await self._listen(fe, b)
+        except BaseException:
+            await self.stop()
+            raise
+        self.running = True
+        self._start_checkers()
+
+    async def _listen(self, fe: FrontendRT, bind) -> None:
+        host = bind.host if bind.host not in ("", "*", "0.0.0.0", "::") else self.host
+        key = (host, bind.port)
+        def factory():  # the mode is read per connection: a reload may change it
+            return (HttpClient if fe.cfg.mode == "http" else TcpClient)(self, fe)
+
+        try:
+            server = await self.loop.create_server(factory, host, bind.port,
+                                                   reuse_address=True, backlog=1024)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                from ..fleet import port_holder
+
+                raise PortInUseError(bind.port, host, port_holder(bind.port, host),
+                                     f"frontend '{fe.name}' cannot listen on it: stop that program, "
+                                     "or change the 'bind' line.") from None
+            raise
+        self.listeners[key] = (fe, server)
+
+    def _start_checkers(self) -> None:
+        for c in self.checkers:
+            c.cancel()
+        checked = [s for be in self.backends.values() for s in be.servers.values() if s.cfg.check]
+        delays = first_check_delays([s.cfg.fastinter or s.cfg.inter for s in checked])
+        self.checkers = []
+        for srv, delay in zip(checked, delays):
+            srv.checker = Checker(self, srv, delay)
+            self.checkers.append(srv.checker)
+
+    async def stop(self) -> None:
+        """Close every listener, client and server connection, and stop the checks."""
+        self.running = False
+        for c in self.checkers:
+            c.cancel()
+        self.checkers = []
+        for _, server in self.listeners.values():
+            server.close()
+        for c in list(self.conns):
+            c.closed = True
+            c.transport.abort()
+        for be in self.backends.values():
+            for s in be.servers.values():
+                s.close_idle()
+        for _, server in self.listeners.values():
+            await server.wait_closed()
+        self.listeners.clear()
+        await asyncio.sleep(0)  # let the aborted transports call connection_lost
+
+    async def reload(self, config: Config) -> None:
+        """Swap in a new configuration: backends and algorithms change, listeners stay open."""
+        self._build(config)
+        wanted = {}
+        for fe in self.frontends.values():
+            for b in fe.cfg.binds:
+                host = b.host if b.host not in ("", "*", "0.0.0.0", "::") else self.host
+                wanted[(host, b.port)] = (fe, b)
+        for key in list(self.listeners):
+            fe, server = self.listeners[key]
+            if key not in wanted or wanted[key][0] is not fe:
+                server.close()
+                del self.listeners[key]
+        for key, (fe, b) in wanted.items():
+            if key not in self.listeners:
+                await self._listen(fe, b)
+        self._start_checkers()
+        self.event("NOTICE", "Configuration reloaded: " + ", ".join(f"backend '{b}' ({be.algo.name})"
+                                                                  for b, be in self.backends.items()))
+
+    # ----- connections (called by the client protocols)
+    def accepted(self, conn) -> None:
+        self.conns.add(conn)
+        fe = conn.fe
+        if fe.scur < fe.maxconn and self.cur_conns < self.maxconn and not fe.paused:
+            self.cur_conns += 1
+            conn.activate()
+        else:  # over maxconn: wait, unread, like a connection in haproxy's accept backlog
+            conn.transport.pause_reading()
+            fe.paused.append(conn)
+
+    def left(self, conn) -> None:
+        self.conns.discard(conn)
+        fe = conn.fe
+        if not conn.active:
+            try:
+                fe.paused.remove(conn)
+            except ValueError:
+                pass
+            return
+        fe.scur -= 1
+        self.cur_conns -= 1
+        for f in (fe, *self.frontends.values()):
+            while f.paused and f.scur < f.maxconn and self.cur_conns < self.maxconn:
+                self.cur_conns += 1
+                f.paused.popleft().activate()
+
+    def log_request(self, client: str | None, backend: str, server: str | None, status: int | None,
+                    ms: int) -> None:
+        self.requests.add((time.time(), client, backend, server, status, ms))
+
+    def event(self, level: str, text: str) -> None:
+        self.events.add((time.time(), level, f"{'[' + level + ']':<10} ({self.pid}) : {text}"))

@@ -1,0 +1,494 @@
+"""mode http: the client-side and server-side protocols, on asyncio + httptools.
+
+How it works. ``HttpClient`` (one per client connection) parses requests with httptools and
+serves them one at a time, in order: each complete request is routed (use_backend /
+default_backend), balanced on its own (``Session``), and sent to the chosen server over an idle
+kept-alive ``ServerConn`` when the server has one, or a new connection. The server's answer is
+relayed as it arrives, bytes untouched (``connection: close`` is added to the head when the
+client asked to close, as HAProxy does); httptools only watches it to find its end, its status,
+and whether the server connection can be reused. Pipelined requests wait their turn.
+
+Errors, as HAProxy 2.6 answers them (pages.py holds the bytes): a request httptools rejects, or
+with a head over 15360 bytes (tune.bufsize - tune.maxrewrite) -> 400 and close; no complete
+request within ``timeout http-request`` (else ``timeout client``) -> 408 and close; an idle
+kept-alive client is closed silently after the same delay; no server -> 503; a server that
+answers garbage, or closes without answering -> 502; no answer within ``timeout server`` -> 504.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+
+import httptools
+
+from .pages import page
+from .session import Session
+from .state import now
+
+MAX_HEAD = 15360  # tune.bufsize (16384) - tune.maxrewrite (1024): a bigger request head is a 400
+MAX_IDLE = 64  # idle kept-alive connections kept per server
+_BAD = object()  # a pipelined request that failed to parse: answer 400 when its turn comes
+_CLOSE_HDR = b"\r\nconnection: close"
+
+
+class Req:
+    """One request, buffered whole (retries may have to send it again)."""
+
+    __slots__ = ("method", "url", "version", "headers", "body", "keep_alive", "host", "chunked", "t0", "data")
+
+    def __init__(self, t0: float) -> None:
+        self.url = b""
+        self.headers: list[bytes] = []
+        self.body = b""
+        self.host = None
+        self.chunked = False
+        self.keep_alive = True
+        self.t0 = t0
+        self.data: bytes | None = None
+
+    def build(self, xff: str | None) -> bytes:
+        """The bytes sent to the server (with ``x-forwarded-for`` appended for option forwardfor)."""
+        if self.data is None:
+            parts = [b"%s %s HTTP/%s\r\n" % (self.method, self.url, self.version)]
+            parts += self.headers
+            if xff:
+                parts.append(b"x-forwarded-for: %s\r\n" % xff.encode())
+            parts.append(b"\r\n")
+            if self.chunked:  # httptools gave us the body de-chunked: send it as one chunk
+                if self.body:
+                    parts.append(b"%x\r\n%s\r\n" % (len(self.body), self.body))
+                parts.append(b"0\r\n\r\n")
+            elif self.body:
+                parts.append(self.body)
+            self.data = b"".join(parts)
+        return self.data
+
+
+class HttpClient(asyncio.Protocol, Session):
+    """A client connection on an http frontend."""
+
+    def __init__(self, engine, fe) -> None:
+        self.engine, self.fe, self.loop = engine, fe, engine.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.req: Req | None = None  # being parsed
+        self.cur: Req | None = None  # being served
+        self.pending: collections.deque = collections.deque()  # pipelined, parsed, waiting
+        self.buffered: list[bytes] = []  # bytes received while a request is being served
+        self.conn: ServerConn | None = None
+        self.closed = self.active = self.connecting = self.reused = self.head_done = False
+        self.hsize = 0
+        self.src: str | None = None
+        t = fe.cfg.timeouts
+        self.req_ms = t.http_request or t.client  # also the keep-alive idle delay
+        self._init_session()
+
+    # ----- connection
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.src = peer[0] if peer else None
+        self.engine.accepted(self)
+
+    def activate(self) -> None:
+        """Start serving (at once, or when frontend/global maxconn leaves room)."""
+        self.active = True
+        self.fe.enter()
+        self._arm(self.req_ms, self._request_timeout)
+        self.transport.resume_reading()
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self._disarm()
+        if self.cur is not None:  # the client left mid-request
+            self._leave_queue()
+            conn, self.conn = self.conn, None
+            if conn is not None:
+                conn.client = None
+                conn.close()
+            if self.be is not None:
+                self.be.cli_abrt += 1
+                if self.srv is not None:
+                    self.srv.cli_abrt += 1
+                self.be.scur -= 1
+            if not self.connecting:
+                self._release()
+        self.engine.left(self)
+
+    def pause_writing(self) -> None:  # the client reads slower than the server sends
+        if self.conn is not None and self.conn.transport is not None:
+            self.conn.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.conn is not None and self.conn.transport is not None:
+            self.conn.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self.cur is not None or self.pending:
+            self.buffered.append(data)  # read on when the current request is done
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        self.fe.bin += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # the request was dispatched already; what follows is not HTTP/1
+        except httptools.HttpParserError:
+            if self.cur is not None:
+                self.pending.append(_BAD)
+            elif not self.closed:
+                self._reject(400)
+            return
+        if not self.head_done and self.req is not None and self.hsize + len(self.req.url) > MAX_HEAD:
+            self._reject(400)
+
+    # ----- httptools callbacks (requests)
+    def on_message_begin(self) -> None:
+        self.req = Req(now())
+        self.hsize = 0
+        if self.cur is None and not self.pending:
+            self._arm(self.req_ms, self._request_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self.req.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        line = b"%s: %s\r\n" % (name, value)
+        self.req.headers.append(line)
+        self.hsize += len(line)
+        if self.hsize > MAX_HEAD:
+            raise ValueError("request head too large")  # httptools turns it into HttpParserError
+        n = len(name)
+        if n == 4 and name.lower() == b"host":
+            self.req.host = value
+        elif n == 17 and name.lower() == b"transfer-encoding":
+            self.req.chunked = b"chunked" in value.lower()
+
+    def on_headers_complete(self) -> None:
+        p, req = self.parser, self.req
+        req.method = p.get_method()
+        req.version = p.get_http_version().encode()
+        req.keep_alive = p.should_keep_alive()
+        self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.req.body += body
+
+    def on_message_complete(self) -> None:
+        req, self.req = self.req, None
+        self.head_done = False
+        if self.closed:
+            return
+        if self.cur is None and not self.pending:
+            self._start(req)
+        else:
+            self.pending.append(req)
+
+    # ----- serving one request
+    def _start(self, req: Req) -> None:
+        self.cur = req
+        self._disarm()
+        fe = self.fe
+        fe.req_tot += 1
+        be = fe.route(req.url, req.host)
+        if be is None:
+            self._reply_error(503)
+            return
+        self.be = be
+        be.enter()
+        be.req_tot += 1
+        self.failures = 0
+        self.xff = self.src if (fe.cfg.forwardfor or be.cfg.forwardfor) else None
+        self._dispatch()
+
+    def _uri(self) -> str | None:
+        if self.be.cfg.balance == "uri":
+            return self.cur.url.decode("latin-1")
+        return None
+
+    def _attempt(self) -> None:
+        srv = self.srv
+        idle = srv.idle
+        while idle:
+            conn = idle.pop()
+            if conn.transport is not None and not conn.transport.is_closing():
+                srv.reuse += 1
+                self.reused = True
+                self._send(conn)
+                return
+        srv.connect += 1
+        self.reused = False
+        self.connecting = True
+        self.loop.create_task(self._open(srv))
+
+    async def _open(self, srv) -> None:
+        ms = self.be.cfg.timeouts.connect
+        coro = self.loop.create_connection(lambda: ServerConn(srv), srv.addr[0], srv.addr[1])
+        try:
+            if ms:
+                _, conn = await asyncio.wait_for(coro, ms / 1000)
+            else:
+                _, conn = await coro
+        except (TimeoutError, asyncio.TimeoutError):
+            self.connecting = False
+            self._connect_failed(refused=False)
+            return
+        except OSError:
+            self.connecting = False
+            self._connect_failed(refused=True)
+            return
+        self.connecting = False
+        if self.closed:  # the client left meanwhile: keep the connection for someone else
+            conn.park()
+            self._release()
+            return
+        self._send(conn)
+
+    def _send(self, conn: "ServerConn") -> None:
+        self.conn = conn
+        data = self.cur.build(self.xff)
+        conn.start(self, data, self.cur.method == b"HEAD", not self.cur.keep_alive)
+        n = len(data)
+        self.srv.bin += n
+        self.be.bin += n
+        ms = self.be.cfg.timeouts.server
+        if ms:
+            self._arm(ms, self._server_timeout)
+
+    def _server_timeout(self) -> None:
+        self.timer = None
+        conn = self.conn
+        if conn is None or self.closed:
+            return
+        ms = self.be.cfg.timeouts.server
+        idle = self.loop.time() - conn.last
+        if conn.fwd and idle * 1000 < ms:  # the answer is still flowing: wait on
+            self._arm(ms - idle * 1000, self._server_timeout)
+            return
+        self.conn = None
+        conn.client = None
+        conn.close()
+        self.srv.eresp += 1
+        self.be.eresp += 1
+        if conn.fwd:  # cut in the middle of the answer: nothing sensible to add
+            self._finish(conn.status, close=True)
+        else:
+            self._reply_error(504)
+
+    # ----- called by ServerConn
+    def response_head(self, status: int) -> None:
+        self.srv.count_status(status)
+        self.be.count_status(status)
+        self.fe.count_status(status)
+
+    def response_done(self, conn: "ServerConn", keep: bool) -> None:
+        self.conn = None
+        conn.client = None
+        srv = self.srv
+        if keep and conn.transport is not None and len(srv.idle) < MAX_IDLE:
+            srv.idle.append(conn)
+        else:
+            conn.close()
+        self._finish(conn.status, close=not self.cur.keep_alive)
+
+    def response_eof(self, conn: "ServerConn") -> None:
+        """The server closed: the end of an answer without length, or a cut one."""
+        self.conn = None
+        self._finish(conn.status, close=True)
+
+    def response_failed(self, conn: "ServerConn") -> None:
+        """Garbage, or the server closed before answering."""
+        self.conn = None
+        conn.client = None
+        conn.close()
+        if self.reused and not conn.got_data:  # an idle connection the server had closed: try anew
+            self.srv.connect += 1
+            self.reused = False
+            self.connecting = True
+            self.loop.create_task(self._open(self.srv))
+            return
+        self.srv.eresp += 1
+        self.be.eresp += 1
+        self._reply_error(502)
+
+    # ----- endings
+    def _reply_error(self, code: int) -> None:
+        close = not self.cur.keep_alive
+        data = page(code, close)
+        self.transport.write(data)
+        self.fe.bout += len(data)
+        self.fe.count_status(code)
+        if self.be is not None:
+            self.be.count_status(code)
+        self._finish(code, close)
+
+    def _no_server(self) -> None:
+        if not self.closed:
+            self._reply_error(503)
+
+    def _finish(self, status: int, close: bool) -> None:
+        req, be, srv = self.cur, self.be, self.srv
+        ms = int((now() - req.t0) * 1000)
+        self.engine.log_request(self.src, be.name if be else self.fe.name, srv.name if srv else None, status, ms)
+        self._disarm()
+        if be is not None:
+            be.timed(ms)
+            be.scur -= 1
+            if srv is not None:
+                srv.timed(ms)
+            self._release()
+            self.be = None
+        self.cur = None
+        if close:
+            self.closed = True
+            self.transport.close()
+            return
+        self._arm(self.req_ms, self._idle_timeout)
+        if self.pending or self.buffered:
+            self.loop.call_soon(self._next)
+
+    def _next(self) -> None:
+        if self.closed or self.cur is not None:
+            return
+        if self.pending:
+            req = self.pending.popleft()
+            if req is _BAD:
+                self._reject(400)
+            else:
+                self._start(req)
+        elif self.buffered:
+            data = b"".join(self.buffered)
+            self.buffered.clear()
+            self._feed(data)
+
+    def _reject(self, code: int) -> None:
+        """400 / 408: HAProxy's raw page, then close."""
+        if self.closed:
+            return
+        data = page(code)
+        self.transport.write(data)
+        fe = self.fe
+        fe.bout += len(data)
+        fe.ereq += 1
+        fe.count_status(code)
+        self.engine.log_request(self.src, fe.name, None, code, 0)
+        self.closed = True
+        self._disarm()
+        self.transport.close()
+
+    def _request_timeout(self) -> None:
+        self.timer = None
+        if self.cur is None:
+            self._reject(408)
+
+    def _idle_timeout(self) -> None:
+        self.timer = None
+        if self.cur is None and self.req is None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+
+class ServerConn(asyncio.Protocol):
+    """A connection to one server; serves one request at a time, then may wait in ``srv.idle``."""
+
+    def __init__(self, srv) -> None:
+        self.srv = srv
+        self.transport: asyncio.Transport | None = None
+        self.client: HttpClient | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.held: list[bytes] = []
+        self.fwd = self.complete = self.head = self.got_data = self.add_close = self.has_conn = False
+        self.status = 0
+        self.last = 0.0
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def start(self, client: HttpClient, data: bytes, head: bool, add_close: bool) -> None:
+        self.client, self.head, self.add_close = client, head, add_close
+        self.fwd = self.complete = self.got_data = self.has_conn = False
+        self.status = 0
+        self.last = client.loop.time()
+        self.transport.write(data)
+
+    def park(self) -> None:
+        """Keep this (unused) connection for the server's next request."""
+        if self.transport is not None and len(self.srv.idle) < MAX_IDLE:
+            self.srv.idle.append(self)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    # ----- bytes from the server
+    def data_received(self, data: bytes) -> None:
+        c = self.client
+        if c is None:  # nobody asked: a server talking out of turn is not reusable
+            self.close()
+            return
+        self.got_data = True
+        self.last = c.loop.time()
+        self.srv.bout += len(data)
+        c.be.bout += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self.fwd:
+                self.client = None
+                self.close()
+                c.response_eof(self)
+            else:
+                c.response_failed(self)
+            return
+        if not self.fwd:
+            if not self.status:  # head not complete yet
+                self.held.append(data)
+                return
+            if self.held:
+                self.held.append(data)
+                data = b"".join(self.held)
+                self.held = []
+            if self.add_close and not self.has_conn:
+                i = data.find(b"\r\n\r\n")
+                data = data[:i] + _CLOSE_HDR + data[i:]
+            self.fwd = True
+        c.transport.write(data)
+        c.fe.bout += len(data)
+        if self.complete:
+            keep = self.parser.should_keep_alive()
+            if self.head:  # the parser, not knowing it was HEAD, waits for a body: start a new one
+                self.parser = httptools.HttpResponseParser(self)
+            c.response_done(self, keep)
+
+    def connection_lost(self, exc) -> None:
+        self.transport = None
+        c, self.client = self.client, None
+        if c is None:
+            try:
+                self.srv.idle.remove(self)
+            except ValueError:
+                pass
+            return
+        if self.fwd:
+            c.response_eof(self)
+        else:
+            c.response_failed(self)
+
+    # ----- httptools callbacks (responses)
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) == 10 and name.lower() == b"connection":
+            self.has_conn = True
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        self.client.response_head(self.status)
+        if self.head:
+            self.complete = True
+
+    def on_message_complete(self) -> None:
+        if self.status >= 200 or self.status == 101:
+            self.complete = True

@@ -1,0 +1,192 @@
+"""Choosing a server for one request (mode http) or one connection (mode tcp), as HAProxy 2.6 does.
+
+How it works: ``Session`` is a mixin shared by the HTTP and TCP client protocols. Its steps:
+
+1. ``_dispatch()``: no usable server -> ``_no_server()`` (503 / close). Otherwise ask the
+   algorithm; when every usable server is at its ``maxconn`` the request waits in the backend's
+   queue up to ``timeout queue`` (default: ``timeout connect``), then gets a 503.
+2. ``_use(srv)`` counts the pick (lbtot, scur) and ``_attempt()`` (the subclass) connects,
+   counting stot for every attempt, retries included.
+3. ``_connect_failed(refused)``: HAProxy's retry rules (src/stream.c, 2.6.12):
+   - after ``retries`` retries the request fails: econ on server and backend, 503;
+   - with ``option redispatch``, a non-hash algorithm and more than one usable active server,
+     the first failure goes at once to the algorithm's next pick; every algorithm also
+     redispatches on the last retry (redispatch interval -1). Those count ``wredis``;
+   - otherwise the retry goes to the same server and counts ``wretr``;
+   - a refused connection waits min(1 s, timeout connect) before a retry on the same server
+     (or whenever a hash algorithm or a single server makes another pick pointless).
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from .state import BackendRT, ServerRT, Waiter, now
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Engine
+
+
+class Session:
+    """Server selection, queueing and retries; subclasses supply the I/O."""
+
+    engine: "Engine"
+    loop: asyncio.AbstractEventLoop
+    be: BackendRT | None
+    srv: ServerRT | None
+    closed: bool
+    src: str | None
+
+    def _init_session(self) -> None:
+        self.be = None
+        self.srv = None
+        self.algo = None  # the algorithm that picked self.srv (a reload may replace the backend's)
+        self.failures = 0
+        self.waiter: Waiter | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    # ----- hooks
+    def _uri(self) -> str | None:
+        return None
+
+    def _attempt(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _no_server(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ----- timers (one at a time per session)
+    def _arm(self, ms: int | None, callback) -> None:
+        self._disarm()
+        if ms:
+            self.timer = self.loop.call_later(ms / 1000, callback)
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    # ----- the steps
+    def _dispatch(self) -> None:
+        be = self.be
+        algo = be.algo
+        if not algo.has_usable():
+            self._no_server()
+            return
+        name = algo.pick(self.src, self._uri())
+        if name is None:  # every usable server is full: wait in the queue
+            self._enqueue()
+            return
+        self.algo = algo
+        self._use(be.servers[name])
+
+    def _enqueue(self) -> None:
+        be = self.be
+        w = Waiter(self.src, self._uri(), self._dequeued)
+        self.waiter = w
+        be.queue.append(w)
+        be.qcur += 1
+        if be.qcur > be.qmax:
+            be.qmax = be.qcur
+        t = be.cfg.timeouts
+        ms = t.queue if t.queue is not None else t.connect
+        if ms:
+            w.timer = self.loop.call_later(ms / 1000, self._queue_timeout)
+
+    def _queue_timeout(self) -> None:
+        w, be = self.waiter, self.be
+        self.waiter = None
+        if w is not None and w in be.queue:
+            be.queue.remove(w)
+            be.qcur -= 1
+        self._no_server()
+
+    def _dequeued(self, name: str | None) -> None:
+        self.waiter = None
+        if name is None:
+            self._no_server()
+        else:
+            self.algo = self.be.algo
+            self._use(self.be.servers[name])
+
+    def _leave_queue(self) -> None:
+        w = self.waiter
+        if w is not None:
+            self.waiter = None
+            if w.timer is not None:
+                w.timer.cancel()
+            if w in self.be.queue:
+                self.be.queue.remove(w)
+                self.be.qcur -= 1
+
+    def _use(self, srv: ServerRT) -> None:
+        self.srv = srv
+        srv.lbtot += 1
+        self.be.lbtot += 1
+        srv.scur += 1
+        if srv.scur > srv.smax:
+            srv.smax = srv.scur
+        srv.lastsess = self.be.lastsess = now()
+        if self.closed:
+            self._release()
+            return
+        self._count_attempt()
+        self._attempt()
+
+    def _count_attempt(self) -> None:
+        srv = self.srv
+        srv.stot += 1
+        srv.rate.hit()
+
+    def _release(self) -> None:
+        """Give the server slot back (exactly once per pick)."""
+        srv = self.srv
+        if srv is not None:
+            self.srv = None
+            srv.backend.release(srv, self.algo)
+
+    def _connect_failed(self, refused: bool) -> None:
+        if self.closed:
+            self._release()
+            return
+        self.failures += 1
+        k, be, srv = self.failures, self.be, self.srv
+        retries = be.cfg.retries
+        if k > retries:
+            srv.econ += 1
+            be.econ += 1
+            self._release()
+            self._no_server()
+            return
+        nact = be.active_usable()
+        if be.cfg.redispatch and ((not be.hashed and nact > 1 and k == 1) or k == retries):
+            srv.wredis += 1
+            be.wredis += 1
+            self._release()
+            wait = be.hashed or nact <= 1
+            step = self._redispatch
+        else:
+            srv.wretr += 1
+            be.wretr += 1
+            wait = True
+            step = self._retry
+        connect = be.cfg.timeouts.connect
+        delay = min(1000, connect) if connect else 1000
+        if wait and refused:
+            self._arm(delay, step)
+        else:
+            step()
+
+    def _retry(self) -> None:
+        self.timer = None
+        if self.closed:
+            self._release()
+            return
+        self._count_attempt()
+        self._attempt()
+
+    def _redispatch(self) -> None:
+        self.timer = None
+        if self.closed:
+            return
+        self._dispatch()

@@ -1,0 +1,255 @@
+"""The engine's runtime objects: one per frontend, backend and server, holding HAProxy's counters.
+
+How it works: the engine builds these from a ``config.Config``; the protocols in ``http.py`` and
+``tcp.py`` bump the counters as bytes and requests pass (plain attribute increments: cheap enough
+to do per request); ``stats.py`` turns them into rows named like HAProxy's stats columns. Only the
+engine's event-loop thread touches them; other threads read them through ``Engine.snapshot``.
+"""
+from __future__ import annotations
+
+import collections
+import time
+from typing import TYPE_CHECKING, Callable
+
+from ..balance import Algorithm, make_algorithm
+from ..config import Proxy, ServerConfig
+from ..health import Health
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .http import ServerConn
+
+HASH_ALGOS = ("source", "uri")
+
+
+def now() -> float:
+    """The engine's clock (the event loop's: monotonic seconds)."""
+    return time.monotonic()
+
+
+class Counters:
+    """Counters shared by every row type (names as in HAProxy's CSV)."""
+
+    __slots__ = ("scur", "smax", "stot", "bin", "bout", "hrsp", "req_tot", "econ", "eresp", "wretr",
+                 "wredis", "cli_abrt", "srv_abrt", "lbtot", "qcur", "qmax", "ereq", "connect", "reuse",
+                 "lastsess", "ttime_sum", "ttime_n", "ttime_max", "rate")
+
+    def __init__(self) -> None:
+        self.scur = self.smax = self.stot = self.bin = self.bout = self.req_tot = 0
+        self.econ = self.eresp = self.wretr = self.wredis = self.cli_abrt = self.srv_abrt = 0
+        self.lbtot = self.qcur = self.qmax = self.ereq = self.connect = self.reuse = 0
+        self.hrsp = [0, 0, 0, 0, 0, 0]  # 1xx, 2xx, 3xx, 4xx, 5xx, other
+        self.lastsess = 0.0  # time of the last session, 0 = never
+        self.ttime_sum = self.ttime_n = self.ttime_max = 0
+        self.rate = Rate()
+
+    def enter(self) -> None:
+        """A session starts (scur/smax/stot/rate)."""
+        self.scur += 1
+        self.stot += 1
+        if self.scur > self.smax:
+            self.smax = self.scur
+        self.rate.hit()
+
+    def count_status(self, code: int) -> None:
+        k = code // 100
+        self.hrsp[k - 1 if 1 <= k <= 5 else 5] += 1
+
+    def timed(self, ms: int) -> None:
+        self.ttime_sum += ms
+        self.ttime_n += 1
+        if ms > self.ttime_max:
+            self.ttime_max = ms
+
+
+class Rate:
+    """Events over the last second and the highest such figure (HAProxy's rate / rate_max)."""
+
+    __slots__ = ("sec", "cur", "prev", "max")
+
+    def __init__(self) -> None:
+        self.sec, self.cur, self.prev, self.max = 0, 0, 0, 0
+
+    def hit(self) -> None:
+        s = int(time.monotonic())
+        if s != self.sec:
+            self.prev = self.cur if s == self.sec + 1 else 0
+            self.sec, self.cur = s, 0
+        self.cur += 1
+        if self.cur > self.max:
+            self.max = self.cur
+
+    def value(self) -> int:
+        s = int(time.monotonic())
+        if s == self.sec:
+            return max(self.cur, self.prev)
+        return self.cur if s == self.sec + 1 else 0
+
+
+class ServerRT(Counters):
+    """A server at run time: its config, health, counters and idle keep-alive connections."""
+
+    __slots__ = ("name", "backend", "cfg", "addr", "sid", "health", "idle", "lastchg", "down_since",
+                 "downtime", "check_status", "check_code", "check_duration", "check_desc", "last_chk",
+                 "checker")
+
+    def __init__(self, backend: "BackendRT", cfg: ServerConfig, sid: int) -> None:
+        super().__init__()
+        self.name, self.backend, self.cfg, self.sid = cfg.name, backend, cfg, sid
+        self.addr = (cfg.host, cfg.port)
+        self.health = Health(cfg.rise, cfg.fall, cfg.check, cfg.disabled)
+        self.idle: list[ServerConn] = []  # kept-alive connections ready for the next request
+        self.lastchg = now()
+        self.down_since: float | None = now() if not self.health.usable else None
+        self.downtime = 0.0
+        self.check_status = "INI" if cfg.check else ""
+        self.check_code: int | None = None
+        self.check_duration: int | None = None
+        self.check_desc = "Initializing" if cfg.check else ""
+        self.last_chk = ""
+        self.checker = None
+
+    @property
+    def status(self) -> str:
+        return self.health.status
+
+    @property
+    def weight(self) -> int:
+        return self.backend.algo.weight(self.name)
+
+    def changed(self) -> None:
+        """Record an UP/DOWN change for lastchg and downtime."""
+        t = now()
+        self.lastchg = t
+        if self.health.usable or self.health.op != "stopped":
+            if self.down_since is not None:
+                self.downtime += t - self.down_since
+                self.down_since = None
+        elif self.down_since is None:
+            self.down_since = t
+
+    def close_idle(self) -> None:
+        for c in self.idle:
+            c.close()
+        self.idle.clear()
+
+    def __repr__(self) -> str:
+        return f"{self.name} {self.status} w{self.weight}"
+
+
+class BackendRT(Counters):
+    """A backend at run time: its algorithm, servers, request queue and counters."""
+
+    __slots__ = ("name", "cfg", "iid", "algo", "servers", "queue", "lastchg", "down_since", "downtime",
+                 "chkdown")
+
+    def __init__(self, cfg: Proxy, iid: int, algo: Algorithm | None = None) -> None:
+        super().__init__()
+        self.name, self.cfg, self.iid = cfg.name, cfg, iid
+        self.algo = algo or make_algorithm(cfg)
+        self.servers: dict[str, ServerRT] = {}
+        for sid, sc in enumerate(cfg.servers, 1):
+            self.servers[sc.name] = ServerRT(self, sc, sc.id or sid)
+        # requests waiting for a free server slot (maxconn), oldest first
+        self.queue: collections.deque[Waiter] = collections.deque()
+        self.lastchg = now()
+        self.down_since: float | None = None if self.algo.has_usable() else now()
+        self.downtime = 0.0
+        self.chkdown = 0
+
+    @property
+    def hashed(self) -> bool:
+        return self.cfg.balance in HASH_ALGOS
+
+    def active_usable(self) -> int:
+        return sum(1 for s in self.servers.values() if not s.cfg.backup and s.health.usable
+                   and self.algo.weight(s.name) > 0)
+
+    def backup_usable(self) -> int:
+        return sum(1 for s in self.servers.values() if s.cfg.backup and s.health.usable
+                   and self.algo.weight(s.name) > 0)
+
+    @property
+    def status(self) -> str:
+        return "UP" if self.algo.has_usable() or not self.servers else "DOWN"
+
+    def release(self, server: ServerRT, algo: Algorithm) -> None:
+        """A request on ``server`` ended: free its slot in ``algo`` (the one that picked it, which
+        a reload may have replaced since) and let the oldest waiter in."""
+        if algo is self.algo or server.name in algo.servers:
+            try:
+                algo.release(server.name)
+            except ValueError:  # the server was re-created by a reload meanwhile
+                pass
+        server.scur -= 1
+        if self.queue:
+            self.dequeue()
+
+    def dequeue(self) -> None:
+        """Give free slots to waiting requests, oldest first (stops at the first that cannot go)."""
+        while self.queue:
+            w = self.queue[0]
+            if not self.algo.has_usable():
+                name = None
+            else:
+                name = self.algo.pick(w.src, w.uri)
+                if name is None:
+                    return
+            self.queue.popleft()
+            self.qcur -= 1
+            w.go(name)
+
+    def __repr__(self) -> str:
+        servers = ", ".join(repr(s) for s in self.servers.values()) or "no server"
+        return f"{self.name} {self.algo.name}: {servers}"
+
+
+class Waiter:
+    """A request waiting in a backend's queue for a server slot."""
+
+    __slots__ = ("src", "uri", "callback", "timer", "since")
+
+    def __init__(self, src: str | None, uri: str | None, callback: Callable[[str | None], None]) -> None:
+        self.src, self.uri, self.callback = src, uri, callback
+        self.timer = None
+        self.since = time.monotonic()
+
+    def go(self, name: str | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.callback(name)
+
+
+class FrontendRT(Counters):
+    """A frontend at run time: its listeners, routing rules, connection limit and counters."""
+
+    __slots__ = ("name", "cfg", "iid", "maxconn", "paused", "servers", "default_backend", "rules")
+
+    def __init__(self, cfg: Proxy, iid: int, maxconn: int) -> None:
+        super().__init__()
+        self.name, self.cfg, self.iid, self.maxconn = cfg.name, cfg, iid, maxconn
+        self.paused: collections.deque = collections.deque()  # connections over maxconn, waiting
+        self.servers: list = []  # asyncio.Server objects
+        self.default_backend: BackendRT | None = None
+        self.rules: list[tuple[object, BackendRT]] = []  # (config.UseBackend, backend)
+
+    def route(self, path: bytes | None, host: bytes | None) -> BackendRT | None:
+        """The backend for a request: the first matching use_backend rule, else default_backend."""
+        for rule, be in self.rules:
+            if _matches(rule, path, host):
+                return be
+        return self.default_backend
+
+
+def _matches(rule, path: bytes | None, host: bytes | None) -> bool:
+    kind = rule.kind
+    if kind == "always":
+        hit = True
+    elif kind in ("path_beg", "path"):
+        p = (path or b"/").split(b"?", 1)[0].decode("latin-1")
+        hit = any(p.startswith(v) if kind == "path_beg" else p == v for v in rule.values)
+    elif kind == "hdr_host":
+        h = (host or b"").decode("latin-1")
+        hit = any(h == v for v in rule.values)
+    else:
+        hit = False
+    return hit != rule.negate

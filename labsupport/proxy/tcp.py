@@ -1,0 +1,180 @@
+"""mode tcp: one server per client connection, bytes relayed both ways untouched.
+
+How it works: ``TcpClient`` stops reading until ``Session`` has picked a server and connected
+(with the same queueing, retries and redispatch as mode http); then each side's bytes are
+written to the other. A half-close is passed on; either side closing ends both. With no usable
+server the client connection is simply closed, as HAProxy does in tcp mode. ``timeout client``
+and ``timeout server`` end a connection on which nothing moved in either direction for that
+long (the smaller of the two when both are set).
+"""
+from __future__ import annotations
+
+import asyncio
+
+from .session import Session
+
+
+class TcpClient(asyncio.Protocol, Session):
+    """A client connection on a tcp frontend."""
+
+    def __init__(self, engine, fe) -> None:
+        self.engine, self.fe, self.loop = engine, fe, engine.loop
+        self.transport: asyncio.Transport | None = None
+        self.relay: ServerRelay | None = None
+        self.closed = self.active = self.connecting = False
+        self.src: str | None = None
+        self.last = 0.0
+        t = fe.cfg.timeouts
+        self.idle_ms = min((v for v in (t.client, t.server) if v), default=None)
+        self._init_session()
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.pause_reading()  # until a server is connected
+        peer = transport.get_extra_info("peername")
+        self.src = peer[0] if peer else None
+        self.engine.accepted(self)
+
+    def activate(self) -> None:
+        self.active = True
+        self.fe.enter()
+        self.fe.req_tot += 1
+        be = self.fe.route(None, None)
+        if be is None:
+            self._no_server()
+            return
+        self.be = be
+        be.enter()
+        self._dispatch()
+
+    def _no_server(self) -> None:
+        self.engine.log_request(self.src, self.be.name if self.be else self.fe.name, None, None, 0)
+        self._close()
+
+    def _close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def _attempt(self) -> None:
+        self.srv.connect += 1
+        self.connecting = True
+        self.loop.create_task(self._open(self.srv))
+
+    async def _open(self, srv) -> None:
+        ms = self.be.cfg.timeouts.connect
+        coro = self.loop.create_connection(lambda: ServerRelay(self), srv.addr[0], srv.addr[1])
+        try:
+            _, relay = await (asyncio.wait_for(coro, ms / 1000) if ms else coro)
+        except (TimeoutError, asyncio.TimeoutError):
+            self.connecting = False
+            self._connect_failed(refused=False)
+            return
+        except OSError:
+            self.connecting = False
+            self._connect_failed(refused=True)
+            return
+        self.connecting = False
+        if self.closed:
+            relay.transport.close()
+            self._release()
+            return
+        self.relay = relay
+        self.engine.log_request(self.src, self.be.name, srv.name, None, 0)
+        self.last = self.loop.time()
+        self._arm(self.idle_ms, self._idle_check)
+        self.transport.resume_reading()
+
+    def _idle_check(self) -> None:
+        self.timer = None
+        idle = (self.loop.time() - self.last) * 1000
+        if idle < self.idle_ms:
+            self._arm(self.idle_ms - idle, self._idle_check)
+        else:
+            self._close()
+
+    # ----- client side
+    def data_received(self, data: bytes) -> None:
+        n = len(data)
+        self.last = self.loop.time()
+        self.fe.bin += n
+        if self.relay is not None and self.relay.transport is not None:
+            self.srv.bin += n
+            self.be.bin += n
+            self.relay.transport.write(data)
+
+    def eof_received(self) -> bool:
+        if self.relay is not None and self.relay.transport is not None and self.relay.transport.can_write_eof():
+            self.relay.transport.write_eof()
+            return True  # keep the connection open: the server may still answer
+        return False
+
+    def pause_writing(self) -> None:
+        if self.relay is not None and self.relay.transport is not None:
+            self.relay.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.relay is not None and self.relay.transport is not None:
+            self.relay.transport.resume_reading()
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self._disarm()
+        if self.active:
+            self._leave_queue()
+            relay, self.relay = self.relay, None
+            if relay is not None and relay.transport is not None:
+                relay.transport.close()
+            if self.be is not None:
+                self.be.scur -= 1
+            if not self.connecting:
+                self._release()
+        self.engine.left(self)
+
+    # ----- server side (called by ServerRelay)
+    def from_server(self, data: bytes) -> None:
+        n = len(data)
+        self.last = self.loop.time()
+        if self.srv is not None:
+            self.srv.bout += n
+        if self.be is not None:
+            self.be.bout += n
+        self.fe.bout += n
+        self.transport.write(data)
+
+    def server_eof(self) -> bool:
+        if not self.closed and self.transport.can_write_eof():
+            self.transport.write_eof()
+            return True
+        return False
+
+    def server_closed(self) -> None:
+        self.relay = None
+        self._close()
+
+
+class ServerRelay(asyncio.Protocol):
+    """The server side of a tcp-mode connection."""
+
+    def __init__(self, client: TcpClient) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.client.from_server(data)
+
+    def eof_received(self) -> bool:
+        return self.client.server_eof()
+
+    def pause_writing(self) -> None:
+        self.client.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.client.transport.resume_reading()
+
+    def connection_lost(self, exc) -> None:
+        self.transport = None
+        self.client.server_closed()

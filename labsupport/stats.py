@@ -1,0 +1,201 @@
+"""Counters snapshot -> rows named like HAProxy's stats, rendered as CSV (``show stat``) or JSON.
+
+How it works: ``collect(engine)`` reads the engine's runtime objects (proxy/state.py) into one
+dict per row, in HAProxy's order: for each section of the config, its FRONTEND row, then its
+servers and its BACKEND row. Each row fills exactly the columns HAProxy 2.6.12 fills for that
+kind of row (checked against its ``show stat``); the rest stay empty. ``Snapshot.csv()`` writes
+the '# ' header, the 128 named columns and the trailing comma on every line.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+COLUMNS = tuple("""pxname svname qcur qmax scur smax slim stot bin bout dreq dresp ereq econ eresp wretr wredis
+status weight act bck chkfail chkdown lastchg downtime qlimit pid iid sid throttle lbtot tracked type rate
+rate_lim rate_max check_status check_code check_duration hrsp_1xx hrsp_2xx hrsp_3xx hrsp_4xx hrsp_5xx
+hrsp_other hanafail req_rate req_rate_max req_tot cli_abrt srv_abrt comp_in comp_out comp_byp comp_rsp
+lastsess last_chk last_agt qtime ctime rtime ttime agent_status agent_code agent_duration check_desc
+agent_desc check_rise check_fall check_health agent_rise agent_fall agent_health addr cookie mode algo
+conn_rate conn_rate_max conn_tot intercepted dcon dses wrew connect reuse cache_lookups cache_hits srv_icur
+src_ilim qtime_max ctime_max rtime_max ttime_max eint idle_conn_cur safe_conn_cur used_conn_cur
+need_conn_est uweight agg_server_status agg_server_check_status agg_check_status - ssl_sess
+ssl_reused_sess ssl_failed_handshake h2_headers_rcvd h2_data_rcvd h2_settings_rcvd h2_rst_stream_rcvd
+h2_goaway_rcvd h2_detected_conn_protocol_errors h2_detected_strm_protocol_errors h2_rst_stream_resp
+h2_goaway_resp h2_open_connections h2_backend_open_streams h2_total_connections h2_backend_total_streams
+h1_open_connections h1_open_streams h1_total_connections h1_total_streams h1_bytes_in h1_bytes_out
+h1_spliced_bytes_in h1_spliced_bytes_out""".split())
+HEADER = "# " + ",".join(COLUMNS) + ","
+
+_ZERO_SSL_H2 = {c: 0 for c in COLUMNS[COLUMNS.index("ssl_sess"):COLUMNS.index("h1_open_connections")]}
+_ZERO_H1 = {c: 0 for c in COLUMNS[COLUMNS.index("h1_open_connections"):]}
+_HRSP = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
+
+
+def _avg(c) -> int:
+    return c.ttime_sum // c.ttime_n if c.ttime_n else 0
+
+
+def _since(t: float, now: float) -> int:
+    return int(now - t) if t else -1
+
+
+def _common(c, now: float) -> dict[str, Any]:
+    row = dict(zip(_HRSP, c.hrsp))
+    row.update(scur=c.scur, smax=c.smax, stot=c.stot, bin=c.bin, bout=c.bout, pid=1,
+               rate=c.rate.value(), rate_max=c.rate.max, req_tot=c.req_tot)
+    return row
+
+
+def frontend_row(fe, now: float) -> dict[str, Any]:
+    row = _common(fe, now)
+    row.update(pxname=fe.name, svname="FRONTEND", slim=fe.maxconn, dreq=0, dresp=0, ereq=fe.ereq,
+               status="OPEN", iid=fe.iid, sid=0, type=0, rate_lim=0, req_rate=fe.rate.value(),
+               req_rate_max=fe.rate.max, comp_in=0, comp_out=0, comp_byp=0, comp_rsp=0, mode=fe.cfg.mode,
+               conn_rate=fe.rate.value(), conn_rate_max=fe.rate.max, conn_tot=fe.stot, intercepted=0,
+               dcon=0, dses=0, wrew=0, cache_lookups=0, cache_hits=0, eint=0)
+    row["-"] = "-"
+    row.update(_ZERO_SSL_H2)
+    row.update(_ZERO_H1, h1_open_connections=fe.scur, h1_total_connections=fe.stot,
+               h1_total_streams=fe.req_tot, h1_bytes_in=fe.bin, h1_bytes_out=fe.bout)
+    return row
+
+
+def server_row(be, srv, now: float) -> dict[str, Any]:
+    row = _common(srv, now)
+    w = be.algo.weight(srv.name)
+    h = srv.health
+    row.update(pxname=be.name, svname=srv.name, qcur=0, qmax=0, dresp=0, econ=srv.econ, eresp=srv.eresp,
+               wretr=srv.wretr, wredis=srv.wredis, status=h.status, weight=w,
+               act=0 if srv.cfg.backup else 1, bck=1 if srv.cfg.backup else 0,
+               lastchg=int(now - srv.lastchg), iid=be.iid, sid=srv.sid, lbtot=srv.lbtot, type=2,
+               cli_abrt=srv.cli_abrt, srv_abrt=srv.srv_abrt, lastsess=_since(srv.lastsess, now),
+               qtime=0, ctime=0, rtime=_avg(srv), ttime=_avg(srv), addr=f"{srv.addr[0]}:{srv.addr[1]}",
+               mode=be.cfg.mode, wrew=0, connect=srv.connect, reuse=srv.reuse, srv_icur=len(srv.idle),
+               qtime_max=0, ctime_max=0, rtime_max=srv.ttime_max, ttime_max=srv.ttime_max, eint=0,
+               idle_conn_cur=len(srv.idle), safe_conn_cur=0, used_conn_cur=srv.scur, need_conn_est=0,
+               uweight=w, ssl_sess=0, ssl_reused_sess=0, ssl_failed_handshake=0)
+    row["-"] = "-"
+    if srv.cfg.maxconn:
+        row["slim"] = srv.cfg.maxconn
+    if srv.cfg.check:
+        down = srv.downtime + (now - srv.down_since if srv.down_since is not None else 0)
+        row.update(chkfail=h.chkfail, chkdown=h.chkdown, downtime=int(down), check_status=srv.check_status,
+                   check_code=srv.check_code if srv.check_code is not None else "",
+                   check_duration=srv.check_duration if srv.check_duration is not None else "",
+                   last_chk=srv.last_chk, check_desc=srv.check_desc, check_rise=h.rise,
+                   check_fall=h.fall, check_health=h.health)
+    return row
+
+
+def backend_row(be, now: float, slim: int) -> dict[str, Any]:
+    row = _common(be, now)
+    servers = be.servers.values()
+    usable = [s for s in servers if be.algo.is_usable(s.name)]
+    act = [s for s in usable if not s.cfg.backup]
+    bck = [s for s in usable if s.cfg.backup]
+    weight = sum(be.algo.weight(s.name) for s in (act or bck))
+    row.update(pxname=be.name, svname="BACKEND", qcur=be.qcur, qmax=be.qmax, slim=slim, dreq=0, dresp=0,
+               econ=be.econ, eresp=be.eresp, wretr=be.wretr, wredis=be.wredis, status=be.status,
+               weight=weight, act=len(act), bck=len(bck), chkdown=be.chkdown, lastchg=int(now - be.lastchg),
+               iid=be.iid, sid=0, lbtot=be.lbtot, type=1, cli_abrt=be.cli_abrt, srv_abrt=be.srv_abrt,
+               comp_in=0, comp_out=0, comp_byp=0, comp_rsp=0, lastsess=_since(be.lastsess, now), qtime=0,
+               ctime=0, rtime=_avg(be), ttime=_avg(be), mode=be.cfg.mode, algo=be.cfg.balance, wrew=0,
+               connect=sum(s.connect for s in servers), reuse=sum(s.reuse for s in servers),
+               cache_lookups=0, cache_hits=0, qtime_max=0, ctime_max=0, rtime_max=be.ttime_max,
+               ttime_max=be.ttime_max, eint=0, uweight=weight, agg_server_status=0,
+               agg_server_check_status=0, agg_check_status=0)
+    if be.servers:
+        down = be.downtime + (now - be.down_since if be.down_since is not None else 0)
+        row["downtime"] = int(down)
+    row["-"] = "-"
+    row.update(_ZERO_SSL_H2)
+    row.update(_ZERO_H1, h1_open_connections=sum(len(s.idle) + s.scur for s in servers),
+               h1_total_connections=row["connect"], h1_total_streams=be.stot, h1_bytes_in=be.bout,
+               h1_bytes_out=be.bin)
+    return row
+
+
+def collect(engine, log_lines: int = 20, requests: int = 1000) -> "Snapshot":
+    """Read the engine's counters (call on the engine's loop) into a Snapshot, with the last
+    ``log_lines`` event lines and the last ``requests`` entries of the request log."""
+    now = time.monotonic()
+    rows: list[dict[str, Any]] = []
+    fullconn = max(1, sum(fe.maxconn for fe in engine.frontends.values()) // 10)
+    for p in engine.config.proxies:
+        fe = engine.frontends.get(p.name)
+        if fe is not None:
+            rows.append(frontend_row(fe, now))
+        be = engine.backends.get(p.name)
+        if be is not None:
+            rows.extend(server_row(be, s, now) for s in be.servers.values())
+            rows.append(backend_row(be, now, fullconn))
+    events = list(engine.events.entries)[-log_lines:]
+    reqs = list(engine.requests.entries)[-requests:]
+    keys = ("time", "client", "backend", "server", "status", "ms")
+    return Snapshot(rows, time.time(), [line for _, _, line in events], [dict(zip(keys, e)) for e in reqs])
+
+
+class Snapshot(dict):
+    """Every stats row at one moment, as the dict ``HAProxy.snapshot()`` gives for real haproxy:
+    ``time``, ``rows`` (dicts keyed by HAProxy's column names), ``frontends``, ``backends``,
+    ``servers``, ``log`` (recent event lines) and ``requests`` (recent answered requests)."""
+
+    def __init__(self, rows: list[dict[str, Any]], taken_at: float, log: list[str] | None = None,
+                 requests: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(
+            time=taken_at, rows=rows,
+            frontends=[r for r in rows if r["svname"] == "FRONTEND"],
+            backends=[r for r in rows if r["svname"] == "BACKEND"],
+            servers=[r for r in rows if r["type"] == 2],
+            log=log or [], requests=requests or [],
+        )
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self["rows"]
+
+    def row(self, pxname: str, svname: str) -> dict[str, Any]:
+        for r in self.rows:
+            if r["pxname"] == pxname and r["svname"] == svname:
+                return r
+        raise KeyError(f"no stats row {pxname}/{svname} (rows: "
+                       + ", ".join(f"{r['pxname']}/{r['svname']}" for r in self.rows) + ")")
+
+    def frontend(self, name: str) -> dict[str, Any]:
+        return self.row(name, "FRONTEND")
+
+    def backend(self, name: str) -> dict[str, Any]:
+        return self.row(name, "BACKEND")
+
+    def server(self, backend: str, name: str) -> dict[str, Any]:
+        return self.row(backend, name)
+
+    def csv(self) -> str:
+        """The CSV exactly as HAProxy prints it (``show stat``, or the stats page's ``;csv``)."""
+        return to_csv(self.rows)
+
+    def json(self) -> str:
+        return json.dumps(self)
+
+    def __repr__(self) -> str:
+        parts = [f"{r['pxname']}/{r['svname']} {r['status']} stot={r['stot']}" for r in self.rows]
+        return f"<Snapshot {len(self.rows)} rows: " + "; ".join(parts) + ">"
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """Rows -> HAProxy's stats CSV: '# ' header, every column, a trailing comma on each line."""
+    lines = [HEADER]
+    for r in rows:
+        lines.append(",".join(_cell(r.get(c, "")) for c in COLUMNS) + ",")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    s = str(v)
+    if "," in s or '"' in s or "\n" in s:  # HAProxy's csv_enc: quote like RFC 4180
+        return '"' + s.replace('"', '""') + '"'
+    return s
