@@ -9,6 +9,7 @@ first address (or each in turn, as browsers do); ``spread()`` counts who answere
 """
 from __future__ import annotations
 
+import errno
 import http.client
 import io
 import socket
@@ -124,6 +125,11 @@ def dig(name: str, server: DNSServer | tuple[str, int] | str, rdtype: str = "A",
         raise LabError(f"no answer from the DNS server {host}:{port} within {timeout:g} s: is it running?") from None
     except ConnectionRefusedError:
         raise LabError(f"the DNS server {host}:{port} refused the connection: is it running?") from None
+    except OSError as e:
+        if source and e.errno == errno.EADDRNOTAVAIL:
+            raise LabError(f"cannot send from {source}: it is not an address of this machine (macOS: "
+                           f"`sudo ifconfig lo0 alias {source} up`), or use ecs=... to say where the client is") from None
+        raise
     ms = (time.perf_counter() - t0) * 1000
     return DigResult(name, rdtype, (host, port), r, "TCP" if (tcp or retried) else "UDP", retried, ms, full)
 

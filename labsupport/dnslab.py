@@ -76,7 +76,7 @@ class _Plan:
 class DNSServer:
     """An authoritative DNS server for the lab zone, on 127.0.0.1 and a free port.
 
-    >>> with DNSServer(ttl=30, order="cyclic") as lab_dns:
+    >>> with DNSServer(ttl=30, order="cyclic") as lab_dns:   # dig() is in labsupport.dnsclient
     ...     dig("shop.lab", lab_dns)        # 127.0.0.2, .3, .4 -- then .3, .4, .2 ...
     """
 
@@ -89,6 +89,7 @@ class DNSServer:
         self.origin = dns.name.from_text(origin)
         self.default_ttl = ttl
         self._records: dict[dns.name.Name, tuple[list[str], int]] = {}
+        self._version = 0
         for name, addresses in (zone if zone is not None else {"shop.lab.": list(LAB_ADDRESSES)}).items():
             self.set(name, addresses)
         self.order = order
@@ -115,11 +116,11 @@ class DNSServer:
         if not addresses:
             raise LabError(f"DNS record for {name}: give at least one address (use remove() to delete the name)")
         self._records[dns.name.from_text(name)] = (addresses, self.default_ttl if ttl is None else int(ttl))
-        self._answers = {}
+        self._version += 1  # answers rendered before this change never match again
 
     def remove(self, name: str) -> None:
         self._records.pop(dns.name.from_text(name), None)
-        self._answers = {}
+        self._version += 1
 
     @property
     def order(self) -> str:
@@ -182,14 +183,15 @@ class DNSServer:
         return _Plan(q, q.question[0].name, q.question[0].rdtype, ecs)
 
     def _ordered(self, name: dns.name.Name, addrs: list[str], region: str | None) -> list[str]:
+        """The answer's order: the client region's servers first (GeoDNS), each group in ``order``."""
+        home = [a for a in addrs if region and self.sites.get(a) == region]
+        rest = [a for a in addrs if a not in home]
         if self._order == "random":
-            return self._rng.sample(addrs, len(addrs))
+            return self._rng.sample(home, len(home)) + self._rng.sample(rest, len(rest))
         k = 0
         if self._order == "cyclic":
             k = self._turn.get((name, region), 0)
             self._turn[(name, region)] = k + 1
-        home = [a for a in addrs if region and self.sites.get(a) == region]
-        rest = [a for a in addrs if a not in home]
         return [g[(i + k) % len(g)] for g in (home, rest) if g for i in range(len(g))]
 
     def _render(self, plan: _Plan, ordered: list[str], ttl: int, scope: int | None, limit: int) -> tuple[bytes, str]:
@@ -242,6 +244,7 @@ class DNSServer:
             reply = wire[:2] + plan[2:]
             self._log.append((time.time(), client, tcp, "?", "?", dns.rcode.to_text(reply[3] & 0xF), "malformed"))
             return reply
+        version = self._version  # read first: a zone change during this query makes it a cache miss later
         entry = self._records.get(plan.name)
         ordered, ttl, region, scope = [], self.default_ttl, None, None
         if plan.ecs is not None:
@@ -258,7 +261,7 @@ class DNSServer:
         elif entry is not None:
             ttl = entry[1]
         limit = 65535 if tcp else (512 if plan.query.edns < 0 else min(max(512, plan.query.payload), 4096))
-        akey = (key, limit, tuple(ordered), ttl, scope)
+        akey = (key, version, limit, tuple(ordered), ttl, scope)
         hit = self._answers.get(akey) if self.cache else None
         if hit is None:
             if len(self._answers) >= _CACHE_LIMIT:
@@ -338,6 +341,7 @@ class DNSServer:
         failed: list[BaseException] = []
 
         def run() -> None:
+            asyncio.set_event_loop(loop)  # this thread's loop, for the clean-up below
             try:
                 loop.run_until_complete(serve())
             except BaseException as e:  # reported by start(), in the caller's thread
@@ -348,8 +352,10 @@ class DNSServer:
                 loop.close()
                 return
             loop.run_forever()
-            for task in asyncio.all_tasks(loop):
+            tasks = asyncio.all_tasks(loop)  # open TCP connections: end them, then let them close
+            for task in tasks:
                 task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.run_until_complete(asyncio.sleep(0))
             loop.close()
 

@@ -103,6 +103,8 @@ def test_geodns_by_client_subnet_echoes_scope(server):
     assert dig("shop.lab", server, ecs="0.0.0.0/0").scope == "0.0.0.0/0 scope /0"         # opted out
     server.set("plain.lab", ["127.0.0.5"])
     assert dig("plain.lab", server, ecs="127.0.2.0/24").scope == "127.0.2.0/24 scope /0"  # same for everyone
+    with pytest.raises(LabError, match=r"cannot send from 192.0.2.1: it is not an address of this machine"):
+        dig("shop.lab", server, source="192.0.2.1")
 
 
 def test_client_subnet_with_bits_beyond_prefix_is_formerr(server):
