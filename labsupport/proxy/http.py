@@ -251,6 +251,7 @@ class HttpClient(asyncio.Protocol, Session):
         data = self.cur.build(self.xff)
         conn.start(self, data, self.cur.method == b"HEAD", not self.cur.keep_alive)
         n = len(data)
+        self.srv.req_tot += 1
         self.srv.bin += n
         self.be.bin += n
         ms = self.be.cfg.timeouts.server
