@@ -27,6 +27,19 @@ OUT_OF_SECTION_HINTS = {
     "defaults": ("This line comes before any proxy section. Settings every frontend and backend should "
                  "inherit (mode, timeout ...) go in the 'defaults' section: add a line 'defaults' above them."),
 }
+# Global keywords haproxy refuses extra words after (alertif_too_many_args).
+GLOBAL_FLAGS = frozenset((
+    "busy-polling daemon external-check h2-workaround-bogus-websocket-clients insecure-fork-wanted "
+    "insecure-setuid-wanted noepoll noevports nogetaddrinfo nokqueue nopoll noreuseport nosplice quiet "
+    "set-dumpable strict-limits zero-warning").split())
+GLOBAL_ONE_ARG = frozenset((
+    "chroot cluster-secret fd-hard-limit gid group localpeer log-tag master-worker max-spread-checks "
+    "maxcompcpuusage maxcomprate maxconnrate maxpipes maxsessrate maxsslrate maxzlibmem node pidfile "
+    "spread-checks ssl-server-verify uid ulimit-n user nbthread hard-stop-after tune.buffers.limit "
+    "tune.buffers.reserve tune.bufsize tune.comp.maxlevel tune.http.cookielen tune.http.logurilen "
+    "tune.http.maxhdr tune.idletimer tune.maxaccept tune.maxpollevents tune.maxrewrite tune.pipesize "
+    "tune.rcvbuf.client tune.rcvbuf.server tune.recv_enough tune.runqueue-depth tune.sndbuf.client "
+    "tune.sndbuf.server").split())
 SECTION_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:")
 
 
@@ -248,6 +261,8 @@ class Parser:
             return False
         if word == "global":
             self.section, self.draft = "global", None
+            if len(args) > 1:
+                self.alert(f"{self.where}'global' cannot handle unexpected argument '{args[1]}'.")
             return True
         name = args[1] if len(args) > 1 else ""
         if word == "defaults":
@@ -272,9 +287,16 @@ class Parser:
                            f"{other.type_name} '{name}' declared at {self.file}:{other.line}.",
                            "Every frontend and every backend needs its own name.")
                 break
-        if len(args) > 2:
-            self.alert(f"{self.where}please use the 'bind' keyword for listening addresses.",
-                       f"Write the address on its own line: 'bind {args[2]}'.")
+        if len(args) > 2 and not (len(args) == 4 and args[2] == "from"):
+            # haproxy drops the section: its lines then get "'listen' or 'defaults' expected."
+            if fe:
+                self.alert(f"{self.where}please use the 'bind' keyword for listening addresses.",
+                           f"Write the address on its own line: 'bind {args[2]}'.", fatal=False)
+            else:
+                self.warn(f"{self.where}'{' '.join(args)}' is not a section header the course engine "
+                          f"understands: write '{word} {name}' alone on its line.")
+            self.section, self.draft = word, Draft.fresh("orphan", name, self.line)
+            return True
         self.draft = self.defaults.inherit(word, name, self.line)
         self.proxies.append(self.draft)
         self.section = word
@@ -294,6 +316,9 @@ class Parser:
                 self.global_maxconn = atol(args[1])
         elif word == "stats":
             self._global_stats(args)
+        elif word in GLOBAL_FLAGS and len(args) > 1 or word in GLOBAL_ONE_ARG and len(args) > 2:
+            n = 1 if word in GLOBAL_FLAGS else 2
+            self.alert(f"{self.where}'{word}' cannot handle unexpected argument '{args[n]}'.")
         elif word in kw.GLOBAL_KNOWN:
             self.ignored(" ".join(args[:2]) if word in ("log", "user", "group") else word)
         else:
@@ -319,8 +344,11 @@ class Parser:
                 self.ignored("stats socket ... " + " ".join(others),
                              "The course engine opens the socket with the given level; it ignores the "
                              "socket's other settings (mode, user, expose-fd...).")
-        else:
+        elif len(args) > 1 and args[1] in ("maxconn", "bind-process", "timeout"):
             self.ignored(" ".join(args[:2]))
+        else:
+            self.alert(f"{self.where}'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' "
+                       f"(got '{args[1] if len(args) > 1 else ''}')", "Write 'stats socket PATH level admin'.")
 
     # ----------------------------------------------------------------- later stages
     def check_stage(self) -> None:

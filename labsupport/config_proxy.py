@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 Handler = Callable[["Parser", "Draft", list, str], None]
 
 NOT_IN_DEFAULTS = ("bind", "use_backend", "dispatch", "id", "monitor", "server-template", "acl")
+ANONYMOUS_DEFAULTS_REFUSE = ("acl", "http-request", "http-response", "http-after-response")
 TIMEOUT_CAP = {"client": "fe", "tarpit": "both", "http-keep-alive": "both", "http-request": "both",
                "server": "be", "connect": "be", "check": "be", "queue": "be", "tunnel": "be",
                "client-fin": "fe", "server-fin": "be"}
@@ -32,6 +33,7 @@ REMOVED = {
              "which uses the exact same syntax.",
     "appsession": "'{0}' is not supported anymore since HAProxy 1.6.",
 }
+EXPECT_WORDS = ("min-recv", "string", "rstring", "string-lf", "status", "rstatus", "hdr", "fhdr", "comment")
 FETCH_KINDS = {"path_beg": "path_beg", "path": "path", "hdr(host)": "hdr_host", "req.hdr(host)": "hdr_host"}
 
 
@@ -82,7 +84,7 @@ def kw_default_backend(p: "Parser", d: "Draft", args: list[str], kwm: str) -> No
         p.alert(f"{p.where}'default_backend' expects a backend name.")
         return
     d.values["default_backend"] = args[1]
-    too_many(p, args, 0, 1)
+    too_many(p, args, 1)
 
 
 def kw_use_backend(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
@@ -258,11 +260,12 @@ def kw_http_check(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
             p.alert(f"{p.where}'http-check expect' : 'status' expects a <pattern> as argument.")
         elif rest[0] == "status" and rest[1].isdigit() and len(rest) == 2:
             d.values["http_check_expect_status"] = int(rest[1])
-        elif rest[0].lstrip("!") not in ("min-recv", "string", "rstring", "string-lf", "status", "rstatus",
-                                         "hdr", "fhdr", "comment"):
+        elif any(w.lstrip("!") not in EXPECT_WORDS for w in rest[0::2][:2]):
+            # the word after a matcher's pattern is read as another matcher keyword
+            bad = next(w for w in rest[0::2][:2] if w.lstrip("!") not in EXPECT_WORDS)
             p.alert(f"{p.where}'http-check expect' : 'only supports min-recv, [!]string', '[!]rstring', "
                     "'[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got "
-                    f"'{rest[0]}' as argument..")
+                    f"'{bad}' as argument..")
         else:
             p.ignored(" ".join(args), "The course engine understands 'http-check expect status N' only.")
     else:
@@ -290,6 +293,14 @@ PROXY_KEYWORDS: dict[str, Handler] = {
 def parse_proxy_line(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
     """Dispatch one line of a proxy or defaults section."""
     word = args[0]
+    if d.kind == "orphan":
+        # haproxy refused the section line, so these lines have no proxy to go to
+        p.alert(f"{p.where}'listen' or 'defaults' expected.")
+        return
+    if d.kind == "defaults" and not d.name and word in ANONYMOUS_DEFAULTS_REFUSE:
+        p.alert(f"{p.where}'{word}' not allowed in anonymous 'defaults' section.",
+                f"Move '{word}' into the frontend or backend it is for (or name the defaults section).")
+        return
     if d.kind == "defaults" and word in NOT_IN_DEFAULTS:
         if word == "acl" and not d.name:
             p.alert(f"{p.where}'acl' not allowed in anonymous 'defaults' section.")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from . import config_keywords as kw
 from .config import Bind, TimeFormatError, parse_time
-from .config_parser import atol, resolve
+from .config_parser import SECTION_NAME_CHARS, atol, resolve
 
 if TYPE_CHECKING:
     from .config_parser import Draft, Parser
@@ -82,6 +82,13 @@ def _server_kw(p: "Parser", d: "Draft", s: dict, args: list[str], i: int) -> str
         s["backup"] = word == "backup"
     elif word in ("disabled", "enabled"):
         s["disabled"] = word == "disabled"
+    elif word in ("slowstart", "agent-inter"):
+        try:
+            parse_time(value)
+        except TimeFormatError as e:
+            if e.kind == "char":
+                return f"unexpected character '{e.char}' in '{word}' argument of server {name}."
+        s.setdefault("_ignored", []).append(f"{word} {value}")
     else:
         s.setdefault("_ignored", []).append(word if word in kw.SERVER_FLAGS else f"{word} {value}".strip())
     return None
@@ -103,6 +110,11 @@ def parse_server(p: "Parser", d: "Draft", args: list[str]) -> None:
                 "Write e.g. 'server s1 127.0.0.1:8080'.")
         return
     name, addr = args[1], args[2]
+    bad = next((c for c in name if c not in SECTION_NAME_CHARS), None)
+    if bad:
+        p.alert(f"{loc}character '{bad}' is not permitted in server name '{name}'.",
+                "Server names use letters, digits and . _ - : only.")
+        return
     prefix = f"{loc}'server {d.name}/{name}' : "
     host, sep, port = addr.rpartition(":") if ":" in addr else (addr, "", "")
     if addr.startswith("["):
@@ -208,6 +220,8 @@ def parse_option(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
     elif name == "http-tunnel":
         p.alert(f"parsing [{p.file}:{p.line}]: option 'http-tunnel' is not supported any more since HAProxy 2.1, "
                 "please just remove it, it shouldn't be needed.")
+    elif name in kw.OPTIONS_TABLE and too_many(p, args, 0, 1):
+        return
     elif name in kw.OPTIONS_KNOWN:
         p.ignored(f"{'no ' if kwm == 'no' else ''}option {name}")
     else:

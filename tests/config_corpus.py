@@ -1,0 +1,33 @@
+"""The corpus of configurations under tests/configs and their expected engine output.
+
+Each ``*.cfg`` has a sidecar ``*.cfg.expected``: the exit code, stdout and stderr that
+``python -m labsupport.balancer -c -f FILE`` prints (pid written as PID). Regenerate the
+sidecars after a deliberate wording change with ``python -m tests.config_corpus`` and review
+the diff; tests/test_config_vs_haproxy.py proves they agree with real haproxy.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from labsupport.config_report import check
+
+CONFIGS = Path(__file__).parent / "configs"
+BROKEN = sorted((CONFIGS / "broken").glob("*.cfg"))
+VALID = sorted((CONFIGS / "valid").glob("*.cfg"))
+ALL = BROKEN + VALID
+
+
+def engine_output(path: Path) -> str:
+    """The engine's ``-c`` result for ``path`` in the sidecar's format."""
+    code, out, err = check(str(path), pid="PID", name=path.name)
+    return f"exit {code}\n--- stdout\n{out}--- stderr\n{err}"
+
+
+def expected_output(path: Path) -> str:
+    return (path.parent / (path.name + ".expected")).read_text(encoding="utf-8")
+
+
+if __name__ == "__main__":
+    for cfg in ALL:
+        (cfg.parent / (cfg.name + ".expected")).write_text(engine_output(cfg), encoding="utf-8")
+        print("wrote", cfg.name + ".expected")
