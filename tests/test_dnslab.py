@@ -214,6 +214,25 @@ def test_fuzz_random_and_mutated_packets_never_kill_the_server(server):
     assert dig("shop.lab", server).status == "NOERROR" and len(dig("big.lab", server).addresses) == 100
 
 
+def test_answer_cache_changes_nothing_but_speed():
+    """The cached path (patch the id into a stored answer) gives byte-identical replies."""
+    a, b = (DNSServer(sites=dict(CONTINENT_SITES), cache=c) for c in (True, False))
+    for s in (a, b):
+        s.set("big.lab.", [f"127.0.9.{i}" for i in range(1, 101)])
+    rng = random.Random(3)
+    packets = _mutations(rng)[:600] * 2 + [
+        dns.message.make_query(n, "A", use_edns=e, options=o).to_wire()
+        for n in ("shop.lab", "SHOP.LAB", "big.lab", "nope.lab") for e in (None, 0)
+        for o in (None, [dns.edns.ECSOption("127.0.2.0", 24)])] * 4
+    for i, wire in enumerate(packets):
+        client = (f"127.0.{i % 4}.9", 5353)
+        for tcp in (False, True):
+            assert a.handle(wire, client, tcp) == b.handle(wire, client, tcp), (i, wire)
+    a.set("shop.lab", ["127.0.0.4"])  # a zone change is seen at once
+    q = dns.message.make_query("shop.lab", "A").to_wire()
+    assert dns.message.from_wire(a.handle(q, ("127.0.0.1", 1))).answer[0][0].to_text() == "127.0.0.4"
+
+
 # ---------------------------------------------------------------- life cycle
 def test_stop_releases_ports_and_restarts():
     s = DNSServer().start()
