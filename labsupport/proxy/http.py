@@ -99,7 +99,7 @@ class HttpClient(asyncio.Protocol, Session):
 
     def connection_lost(self, exc) -> None:
         self.closed = True
-        self._disarm()
+        self._drop_timer()
         if self.cur is not None:  # the client left mid-request
             self._leave_queue()
             conn, self.conn = self.conn, None
@@ -259,7 +259,6 @@ class HttpClient(asyncio.Protocol, Session):
             self._arm(ms, self._server_timeout)
 
     def _server_timeout(self) -> None:
-        self.timer = None
         conn = self.conn
         if conn is None or self.closed:
             return
@@ -380,12 +379,10 @@ class HttpClient(asyncio.Protocol, Session):
         self.transport.close()
 
     def _request_timeout(self) -> None:
-        self.timer = None
         if self.cur is None:
             self._reject(408)
 
     def _idle_timeout(self) -> None:
-        self.timer = None
         if self.cur is None and self.req is None and not self.closed:
             self.closed = True
             self.transport.close()
@@ -401,6 +398,7 @@ class ServerConn(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.held: list[bytes] = []
         self.fwd = self.complete = self.head = self.got_data = self.add_close = self.has_conn = False
+        self.keep = False
         self.status = 0
         self.last = 0.0
 
@@ -460,7 +458,7 @@ class ServerConn(asyncio.Protocol):
         c.transport.write(data)
         c.fe.bout += len(data)
         if self.complete:
-            keep = self.parser.should_keep_alive()
+            keep = self.keep
             if self.head:  # the parser, not knowing it was HEAD, waits for a body: start a new one
                 self.parser = httptools.HttpResponseParser(self)
             c.response_done(self, keep)
@@ -489,7 +487,9 @@ class ServerConn(asyncio.Protocol):
         self.client.response_head(self.status)
         if self.head:
             self.complete = True
+            self.keep = self.parser.should_keep_alive()
 
     def on_message_complete(self) -> None:
         if self.status >= 200 or self.status == 101:
             self.complete = True
+            self.keep = self.parser.should_keep_alive()  # read now: llhttp resets it for the next message

@@ -44,6 +44,8 @@ class Session:
         self.failures = 0
         self.waiter: Waiter | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.t_when = 0.0
+        self.t_cb = None
 
     # ----- hooks
     def _uri(self) -> str | None:
@@ -55,27 +57,51 @@ class Session:
     def _no_server(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # ----- timers (one at a time per session)
-    def _arm(self, ms: int | None, callback) -> None:
-        self._disarm()
-        if ms:
-            self.timer = self.loop.call_later(ms / 1000, callback)
+    # ----- timers: one deadline per session, one lazily re-armed TimerHandle (cheap per request)
+    def _arm(self, ms: int | float | None, callback) -> None:
+        """Call ``callback`` in ``ms`` ms, replacing any previous deadline (none when ms is 0/None)."""
+        if not ms:
+            self.t_cb = None
+            return
+        when = self.loop.time() + ms / 1000
+        self.t_when, self.t_cb = when, callback
+        h = self.timer
+        if h is None or h.when() > when:  # a handle firing early re-arms itself; only a late one is replaced
+            if h is not None:
+                h.cancel()
+            self.timer = self.loop.call_at(when, self._fire)
 
     def _disarm(self) -> None:
+        self.t_cb = None
+
+    def _drop_timer(self) -> None:
+        """The connection is gone: cancel the handle too."""
+        self.t_cb = None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+
+    def _fire(self) -> None:
+        self.timer = None
+        cb = self.t_cb
+        if cb is None:
+            return
+        if self.loop.time() < self.t_when:
+            self.timer = self.loop.call_at(self.t_when, self._fire)
+            return
+        self.t_cb = None
+        cb()
 
     # ----- the steps
     def _dispatch(self) -> None:
         be = self.be
         algo = be.algo
-        if not algo.has_usable():
-            self._no_server()
-            return
         name = algo.pick(self.src, self._uri())
-        if name is None:  # every usable server is full: wait in the queue
-            self._enqueue()
+        if name is None:
+            if algo.has_usable():  # every usable server is full: wait in the queue
+                self._enqueue()
+            else:
+                self._no_server()
             return
         self.algo = algo
         self._use(be.servers[name])
@@ -178,7 +204,6 @@ class Session:
             step()
 
     def _retry(self) -> None:
-        self.timer = None
         if self.closed:
             self._release()
             return
@@ -186,7 +211,6 @@ class Session:
         self._attempt()
 
     def _redispatch(self) -> None:
-        self.timer = None
         if self.closed:
             return
         self._dispatch()

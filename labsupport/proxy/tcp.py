@@ -86,7 +86,6 @@ class TcpClient(asyncio.Protocol, Session):
         self.transport.resume_reading()
 
     def _idle_check(self) -> None:
-        self.timer = None
         idle = (self.loop.time() - self.last) * 1000
         if idle < self.idle_ms:
             self._arm(self.idle_ms - idle, self._idle_check)
@@ -119,7 +118,7 @@ class TcpClient(asyncio.Protocol, Session):
 
     def connection_lost(self, exc) -> None:
         self.closed = True
-        self._disarm()
+        self._drop_timer()
         if self.active:
             self._leave_queue()
             relay, self.relay = self.relay, None

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import config as _config
-from .config import Config
-from .proxy import CommandError, Engine
-from .stats import Snapshot, collect
+from .. import config as _config
+from ..config import Config
+from ..proxy import CommandError, Engine
+from ..stats import Snapshot, collect
 
 __all__ = ["Balancer", "CommandError", "main"]
 
@@ -199,6 +200,10 @@ def _describe_backend(be) -> str:
 
 
 # ----- command line
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m labsupport.balancer",
                                  description="The course's load balancer: runs a haproxy.cfg like 'haproxy -f'.")
@@ -232,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not args.quiet:
         print(f"{lb!r}", file=sys.stderr)
+    if threading.current_thread() is threading.main_thread():  # stop on SIGTERM too, like haproxy
+        signal.signal(signal.SIGTERM, _interrupt)
     seen = 0
     try:
         while True:
@@ -246,6 +253,3 @@ def main(argv: list[str] | None = None) -> int:
         lb.stop()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
