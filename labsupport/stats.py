@@ -179,6 +179,10 @@ class Snapshot(dict):
     def json(self) -> str:
         return json.dumps(self)
 
+    def html(self, uri: str = "/", refresh: int | None = None) -> str:
+        """The stats page (HAProxy's layout and colours, trimmed)."""
+        return to_html(self, uri, refresh)
+
     def __repr__(self) -> str:
         parts = [f"{r['pxname']}/{r['svname']} {r['status']} stot={r['stot']}" for r in self.rows]
         return f"<Snapshot {len(self.rows)} rows: " + "; ".join(parts) + ">"
@@ -199,3 +203,108 @@ def _cell(v: Any) -> str:
     if "," in s or '"' in s or "\n" in s:  # HAProxy's csv_enc: quote like RFC 4180
         return '"' + s.replace('"', '""') + '"'
     return s
+
+
+# ----- the HTML page (the layout and colours of HAProxy's, trimmed to what the course reads)
+_CSS = """body { font-family: arial, helvetica, sans-serif; font-size: 12px; color: black; background: white;}
+th,td { font-size: 10px;} h1 { font-size: x-large; margin-bottom: 0.5em;}
+table.tbl { border-collapse: collapse; border-style: none; margin-bottom: 1em;}
+table.tbl td { text-align: right; border: 1px solid gray; padding: 2px 3px; white-space: nowrap;}
+table.tbl td.ac { text-align: center;} table.tbl td.al { text-align: left;}
+table.tbl th { border: 1px solid gray;}
+table.tbl th.pxname { background: #b00040; color: #ffff40; font-weight: bold; padding: 2px 3px; text-align: left;}
+table.tbl th.empty { border-style: none; background: white;}
+.titre {background: #20D0D0; color: #000000; font-weight: bold; text-align: center;}
+.frontend {background: #e8e8d0;} .backend {background: #e8e8d0;}
+.active_down {background: #ff9090;} .active_going_up {background: #ffd020;}
+.active_going_down {background: #ffffa0;} .active_up {background: #c0ffc0;}
+.active_draining {background: #20a0FF;} .active_no_check {background: #e0e0e0;}
+.backup_down {background: #ff9090;} .backup_going_up {background: #ff80ff;}
+.backup_going_down {background: #c060ff;} .backup_up {background: #b0d0ff;}
+.backup_draining {background: #cc9900;} .backup_no_check {background: #e0e0e0;}
+.maintain {background: #c07820;}"""
+
+_HEAD = ("<tr class=\"titre\"><th rowspan=2></th><th colspan=3>Queue</th><th colspan=3>Session rate</th>"
+         "<th colspan=6>Sessions</th><th colspan=2>Bytes</th><th colspan=2>Denied</th><th colspan=3>Errors</th>"
+         "<th colspan=2>Warnings</th><th colspan=9>Server</th></tr>\n<tr class=\"titre\">"
+         + "".join(f"<th>{h}</th>" for h in (
+             "Cur Max Limit Cur Max Limit Cur Max Limit Total LbTot Last In Out Req Resp Req Conn Resp "
+             "Retr Redis Status LastChk Wght Act Bck Chk Dwn Dwntme Thrtle").split()) + "</tr>\n")
+
+
+def _state_class(r: dict[str, Any]) -> str:
+    if r["type"] == 0:
+        return "frontend"
+    if r["type"] == 1:
+        return "backend"
+    role = "backup" if r.get("bck") else "active"
+    st = str(r["status"])
+    if st.startswith("MAINT"):
+        return "maintain"
+    if st == "no check":
+        return f"{role}_no_check"
+    if st.startswith("DRAIN"):
+        return f"{role}_draining"
+    if st.startswith("DOWN"):
+        return f"{role}_going_up" if "/" in st else f"{role}_down"
+    return f"{role}_going_down" if "/" in st else f"{role}_up"
+
+
+def _dur(seconds: Any) -> str:
+    if seconds in ("", None) or int(seconds) < 0:
+        return ""
+    s = int(seconds)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return (f"{d}d" if d else "") + (f"{h}h" if h or d else "") + (f"{m}m" if m or h or d else "") + f"{s}s"
+
+
+def _html_row(r: dict[str, Any]) -> str:
+    g = lambda c: "" if r.get(c) in (None, "") else html_escape(str(r.get(c)))  # noqa: E731
+    kind = r["type"]
+    status = g("status")
+    if kind == 2:
+        status = f"{_dur(r.get('lastchg'))} {status}".strip()
+        lastchk = f"{g('check_status')} {g('check_code')}".strip() if r.get("check_status") else ""
+        chk, dwn, dwntme = g("chkfail"), g("chkdown"), _dur(r.get("downtime"))
+        act, bck = ("Y", "-") if r.get("act") else ("-", "Y")
+    else:
+        lastchk, chk, dwn = "", "", g("chkdown") if kind == 1 else ""
+        dwntme = _dur(r.get("downtime")) if kind == 1 else ""
+        act, bck = (g("act"), g("bck")) if kind == 1 else ("", "")
+    cells = [g("qcur"), g("qmax"), "", g("rate"), g("rate_max"), "", g("scur"), g("smax"), g("slim"), g("stot"),
+             g("lbtot"), _dur(r.get("lastsess")), g("bin"), g("bout"), g("dreq"), g("dresp"), g("ereq"),
+             g("econ"), g("eresp"), g("wretr"), g("wredis"), status, lastchk,
+             g("weight"), act, bck, chk, dwn, dwntme, ""]
+    name = "Frontend" if kind == 0 else "Backend" if kind == 1 else g("svname")
+    tds = "".join(f'<td class="ac">{c}</td>' if i >= 21 else f"<td>{c}</td>" for i, c in enumerate(cells))
+    return f'<tr class="{_state_class(r)}"><td class="al">{name}</td>{tds}</tr>\n'
+
+
+def html_escape(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def to_html(snapshot: "Snapshot", uri: str = "/", refresh: int | None = None) -> str:
+    """The stats page as HTML: one table per proxy, rows coloured by server state like HAProxy's."""
+    out = ['<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN"\n"http://www.w3.org/TR/html4/loose.dtd">\n'
+           "<html><head><title>Statistics Report for HAProxy</title>\n"
+           '<meta http-equiv="content-type" content="text/html; charset=iso-8859-1">\n'
+           f'<style type="text/css"><!--\n{_CSS}\n--></style></head>\n<body>\n'
+           "<h1>Statistics Report for HAProxy</h1>\n"
+           f"<p>Course engine (labsupport); {len(snapshot.rows)} rows"
+           + (f"; refreshed every {refresh} s" if refresh else "")
+           + f'. <a href="{html_escape(uri)};csv">CSV export</a></p>\n']
+    order: list[str] = []
+    for r in snapshot.rows:
+        if r["pxname"] not in order:
+            order.append(r["pxname"])
+    for px in order:
+        out.append(f'<table class="tbl" width="100%">\n<tr><th class="pxname" width="10%">{html_escape(px)}</th>'
+                   '<th class="empty" width="90%"></th></tr>\n</table>\n<table class="tbl" width="100%">\n')
+        out.append(_HEAD)
+        out.extend(_html_row(r) for r in snapshot.rows if r["pxname"] == px)
+        out.append("</table>\n")
+    out.append("</body></html>\n")
+    return "".join(out)

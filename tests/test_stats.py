@@ -9,7 +9,7 @@ import pytest
 
 from labsupport.balancer import Balancer
 from labsupport.stats import COLUMNS, HEADER, to_csv
-from test_proxy import Backend, free_port, get, wait_for
+from test_proxy import Backend, exchange, free_port, get, wait_for
 
 # 'show stat' header line of haproxy 2.6.12 (captured from /usr/sbin/haproxy)
 REAL_HEADER = (
@@ -112,3 +112,46 @@ def test_snapshot_is_the_same_shape_as_haproxy_snapshot():
     assert '"svname": "BACKEND"' in snap.json()
     with pytest.raises(KeyError, match="no stats row be/s9"):
         snap.server("be", "s9")
+
+
+def test_stats_page_csv_html_and_auth():
+    port, page, guarded = free_port(), free_port(), free_port()
+    text = f"""
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{free_port()} disabled
+listen stats_page
+    bind 127.0.0.1:{page}
+    stats enable
+    stats uri /
+    stats refresh 5s
+listen stats_auth
+    bind 127.0.0.1:{guarded}
+    stats enable
+    stats auth admin:secret
+"""
+    with Balancer.from_text(text):
+        out = exchange(page, b"GET /;csv HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        head, _, body = out.partition(b"\r\n\r\n")
+        assert head == (b"HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\nrefresh: 5\r\n"
+                        b"connection: close\r\ntransfer-encoding: chunked")
+        csv_text = body.split(b"\r\n", 1)[1].rsplit(b"\r\n0\r\n", 1)[0].decode()
+        assert csv_text.startswith(REAL_HEADER + "\n")
+        assert [r["svname"] for r in rows(csv_text)] == ["FRONTEND", "s1", "BACKEND", "FRONTEND", "BACKEND",
+                                                          "FRONTEND", "BACKEND"]
+        status, body = get(page, "/anything")  # the uri is a prefix: '/' matches every path
+        assert status == 200 and "<title>Statistics Report for HAProxy</title>" in body
+        assert 'class="maintain"' in body  # s1 is disabled
+        out = exchange(guarded, b"GET /haproxy?stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 112\r\n")
+        assert b'www-authenticate: Basic realm="HAProxy Statistics"' in out
+        status, _ = get(guarded, "/haproxy?stats;csv", {"Authorization": "Basic YWRtaW46c2VjcmV0"})
+        assert status == 200
+        assert get(guarded, "/other")[0] == 503

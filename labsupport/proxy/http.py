@@ -23,6 +23,7 @@ import httptools
 
 from .pages import page
 from .session import Session
+from .statspage import stats_response, wants_stats
 from .state import now
 
 MAX_HEAD = 15360  # tune.bufsize (16384) - tune.maxrewrite (1024): a bigger request head is a 400
@@ -199,6 +200,9 @@ class HttpClient(asyncio.Protocol, Session):
         self.be = be
         be.enter()
         be.req_tot += 1
+        if be.cfg.stats.enabled and wants_stats(be, req.url):
+            self._serve_stats(req)
+            return
         self.failures = 0
         self.xff = self.src if (fe.cfg.forwardfor or be.cfg.forwardfor) else None
         self._dispatch()
@@ -323,6 +327,14 @@ class HttpClient(asyncio.Protocol, Session):
         if self.be is not None:
             self.be.count_status(code)
         self._finish(code, close)
+
+    def _serve_stats(self, req: Req) -> None:
+        code, data = stats_response(self.engine, self.be, req.url, req.headers, not req.keep_alive)
+        self.transport.write(data)
+        self.fe.bout += len(data)
+        self.fe.count_status(code)
+        self.be.count_status(code)
+        self._finish(code, not req.keep_alive)
 
     def _no_server(self) -> None:
         if not self.closed:
