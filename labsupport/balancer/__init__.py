@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import threading
@@ -30,12 +31,25 @@ from ..stats import Snapshot, collect
 __all__ = ["Balancer", "CommandError", "main"]
 
 
+def new_loop() -> asyncio.AbstractEventLoop:
+    """The engine's event loop: uvloop when installed (about twice the throughput), else asyncio's.
+    LAB_ENGINE_LOOP=asyncio forces asyncio's own loop."""
+    if os.environ.get("LAB_ENGINE_LOOP", "") != "asyncio":
+        try:
+            import uvloop
+
+            return uvloop.new_event_loop()
+        except ImportError:
+            pass
+    return asyncio.new_event_loop()
+
+
 class Balancer:
     """A running (or ready to run) engine for one configuration."""
 
     def __init__(self, config: Config, host: str = "127.0.0.1", request_log: int = 10000) -> None:
         self.config, self.host = config, host
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_loop()
         self._engine = Engine(config, self._loop, host, request_log)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -60,7 +74,7 @@ class Balancer:
             if self._thread is not None:
                 return self
             if self._loop.is_closed():  # started again after stop(): a fresh loop and engine
-                self._loop = asyncio.new_event_loop()
+                self._loop = new_loop()
                 self._engine = Engine(self.config, self._loop, self.host, self._engine.requests.entries.maxlen)
             self._thread = threading.Thread(target=self._loop.run_forever, name="labsupport-balancer", daemon=True)
             self._thread.start()

@@ -97,6 +97,8 @@ class HttpClient(asyncio.Protocol, Session):
         self.fe.enter()
         self._arm(self.req_ms, self._request_timeout)
         self.transport.resume_reading()
+        if self.buffered:  # read before it was let in (some loops read despite the pause)
+            self.loop.call_soon(self._next)
 
     def connection_lost(self, exc) -> None:
         self.closed = True
@@ -125,7 +127,7 @@ class HttpClient(asyncio.Protocol, Session):
             self.conn.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        if self.cur is not None or self.pending:
+        if self.cur is not None or self.pending or not self.active:
             self.buffered.append(data)  # read on when the current request is done
             return
         self._feed(data)

@@ -21,6 +21,7 @@ class TcpClient(asyncio.Protocol, Session):
         self.engine, self.fe, self.loop = engine, fe, engine.loop
         self.transport: asyncio.Transport | None = None
         self.relay: ServerRelay | None = None
+        self.early: list[bytes] = []  # bytes received before the server connection was up
         self.closed = self.active = self.connecting = False
         self.src: str | None = None
         self.last = 0.0
@@ -80,6 +81,11 @@ class TcpClient(asyncio.Protocol, Session):
             self._release()
             return
         self.relay = relay
+        if self.early:
+            data, self.early = b"".join(self.early), []
+            srv.bin += len(data)
+            self.be.bin += len(data)
+            relay.transport.write(data)
         self.engine.log_request(self.src, self.be.name, srv.name, None, 0)
         self.last = self.loop.time()
         self._arm(self.idle_ms, self._idle_check)
@@ -101,6 +107,8 @@ class TcpClient(asyncio.Protocol, Session):
             self.srv.bin += n
             self.be.bin += n
             self.relay.transport.write(data)
+        elif self.relay is None and not self.closed:  # not connected yet (some loops read despite the pause)
+            self.early.append(data)
 
     def eof_received(self) -> bool:
         if self.relay is not None and self.relay.transport is not None and self.relay.transport.can_write_eof():
