@@ -181,6 +181,11 @@ class Balancer:
         return [dict(zip(keys, e)) for e in entries], nxt
 
     @property
+    def warnings(self) -> tuple:
+        """The configuration's warnings (located Messages), as ``haproxy -c`` would print them."""
+        return self.config.warnings
+
+    @property
     def ports(self) -> list[int]:
         return [b.port for p in self.config.frontends for b in p.binds]
 

@@ -86,7 +86,7 @@ async def check_server(srv: ServerRT) -> CheckResult:
             except OSError as e:
                 return result(False, "L7RSP", info=e.strerror or str(e))
             if not data:
-                return result(False, "L7RSP", info="Empty response" if not parser else "Connection closed")
+                return result(False, "L7RSP", info="Connection closed")
             try:
                 parser.feed_data(data)
             except httptools.HttpParserError:

@@ -124,7 +124,7 @@ class Controls:
         why = f"reason: {res.desc}"
         if res.code is not None:
             why += f", code: {res.code}"
-        if res.info:
+        if res.info and not res.ok:  # haproxy names the cause of failures only
             why += f', info: "{res.info}"'
         self._apply(srv, was, change, f"{why}, check duration: {res.duration}ms")
 

@@ -19,9 +19,9 @@ from ..config import Config
 from ..errors import PortInUseError
 from ..health import first_check_delays
 from .checker import Checker
-from .control import CommandError, Controls
+from .control import Controls
 from .http import HttpClient
-from .state import BackendRT, FrontendRT, ServerRT
+from .state import BackendRT, FrontendRT
 from .tcp import TcpClient
 
 DEFAULT_MAXCONN = 4096  # haproxy derives it from ulimit -n when global maxconn is not set

@@ -16,7 +16,7 @@ from ..config import Proxy, ServerConfig
 from ..health import Health
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .http import ServerConn
+    from .upstream import ServerConn
 
 HASH_ALGOS = ("source", "uri")
 
