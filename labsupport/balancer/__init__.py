@@ -28,7 +28,19 @@ from ..config import Config
 from ..proxy import CommandError, Engine
 from ..stats import Snapshot, collect
 
-__all__ = ["Balancer", "CommandError", "main"]
+__all__ = ["Balancer", "CommandError", "main", "stop_all"]
+
+# Every running balancer of this process, so stop_all() (a notebook's first cell) can free its ports.
+_RUNNING: set["Balancer"] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def stop_all() -> None:
+    """Stop every balancer this process started."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for lb in running:
+        lb.stop()
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -83,6 +95,8 @@ class Balancer:
             except BaseException:
                 self._halt()
                 raise
+            with _RUNNING_LOCK:
+                _RUNNING.add(self)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -94,6 +108,8 @@ class Balancer:
                 asyncio.run_coroutine_threadsafe(self._engine.stop(), self._loop).result(timeout)
             finally:
                 self._halt()
+                with _RUNNING_LOCK:
+                    _RUNNING.discard(self)
 
     def _halt(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)

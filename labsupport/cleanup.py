@@ -1,0 +1,16 @@
+"""One call that stops everything the course started from this kernel.
+
+Notebooks call ``stop_all()`` in their first cell, so running a notebook a second time (or after
+an error halfway) never meets "address already in use" from its own earlier run.
+"""
+from __future__ import annotations
+
+from . import balancer, dnslab, fleet, haproxy
+
+
+def stop_all() -> None:
+    """Stop every application server, DNS server, engine and real haproxy this kernel started."""
+    balancer.stop_all()
+    haproxy.stop_all()
+    dnslab.stop_all_dns()
+    fleet.stop_all()
