@@ -115,10 +115,18 @@ class Balancer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._thread = None
-        for task in asyncio.all_tasks(self._loop):
-            task.cancel()
-        self._loop.run_until_complete(asyncio.sleep(0))
-        self._loop.close()
+
+        def finish() -> None:
+            for task in asyncio.all_tasks(self._loop):
+                task.cancel()
+            self._loop.run_until_complete(asyncio.sleep(0))
+            self._loop.close()
+
+        # In a thread of its own: the caller's thread may be running a loop already (a Jupyter
+        # kernel does), and run_until_complete refuses to run inside another running loop.
+        closer = threading.Thread(target=finish, name="labsupport-balancer-close", daemon=True)
+        closer.start()
+        closer.join(10)
 
     def __enter__(self) -> "Balancer":
         return self.start()
