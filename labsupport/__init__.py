@@ -33,3 +33,10 @@ __all__ = [
     # errors
     "LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError",
 ]
+
+# activity 3: the live dashboard, config edits, the weighted round robin exercise (notebook 03)
+from .cfgedit import edit_backend  # noqa: E402
+from .exercises import check_half_traffic  # noqa: E402
+from .widgets import Dashboard  # noqa: E402
+
+__all__ += ["Dashboard", "edit_backend", "check_half_traffic"]

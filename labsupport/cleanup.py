@@ -5,11 +5,12 @@ an error halfway) never meets "address already in use" from its own earlier run.
 """
 from __future__ import annotations
 
-from . import balancer, dnslab, fleet, haproxy
+from . import balancer, dnslab, fleet, haproxy, widgets
 
 
 def stop_all() -> None:
     """Stop every application server, DNS server, engine and real haproxy this kernel started."""
+    widgets.close_dashboards()  # first: a live dashboard's traffic would otherwise hit the next run's balancer
     balancer.stop_all()
     haproxy.stop_all()
     dnslab.stop_all_dns()

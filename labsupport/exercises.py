@@ -1,0 +1,124 @@
+"""Exercises with automatic checks: the student's answer is run on real traffic, then judged.
+
+    check_half_traffic({"server01": 3})      # -> PASS/FAIL with the measured percentages
+
+A check never trusts arithmetic alone: it edits the lesson's config with the student's answer,
+starts a private engine on a free port (the notebook's own balancer keeps port 3000), sends real
+requests through it to the running application servers, and measures who answered.
+"""
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from .cfgedit import backends_in, edit_backend, rebind, servers_in
+from .config import parse
+from .traffic import is_failure, send
+
+_ROOT = Path(__file__).resolve().parent.parent
+COURSE_CONFIG = _ROOT / "haproxy" / "myhaproxy.cfg"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What a check measured and its verdict; ``repr`` is the message a student reads."""
+
+    passed: bool
+    title: str
+    shares: dict[str, float] = field(default_factory=dict)  # server label -> percent of the requests
+    counts: dict[str, int] = field(default_factory=dict)
+    details: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        head = ("PASS: " if self.passed else "NOT YET: ") + self.title
+        total = sum(self.counts.values())
+        lines = [head] + ([f"  measured on {total} requests:"] if total else [])
+        lines += [f"    {k:>8}: {self.counts[k]:4d} requests  {self.shares[k]:5.1f} %" for k in self.counts]
+        return "\n".join(lines + [f"  {d}" for d in self.details])
+
+
+def _validate(weights: Mapping[str, int], known: list[str]) -> list[str]:
+    problems = []
+    for name, w in weights.items():
+        if name not in known:
+            problems.append(f"there is no server named {name!r}; the servers are {', '.join(known)}")
+        elif isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= 256:
+            problems.append(f"the weight of {name} must be a whole number from 0 to 256, not {w!r}")
+    return problems
+
+
+def check_half_traffic(weights: Mapping[str, int], server: str = "server01", target: float = 50.0,
+                       tolerance: float = 2.0, config: str | Path = COURSE_CONFIG,
+                       rounds: int = 20) -> CheckResult:
+    """Does ``server`` take ``target`` % (± ``tolerance``) of the traffic with these weights under roundrobin,
+    while every other server still gets some?
+
+    ``weights`` maps server names to weights (servers left out keep the config's weight). Sends
+    ``rounds`` full rotations (``rounds`` x the sum of the weights, at most 2000 requests) through a
+    private engine; the application servers of ``config`` must be running.
+    """
+    from .balancer import Balancer  # late: keeps `import labsupport.exercises` light
+
+    text = Path(config).read_text()
+    backend = backends_in(text)[0]
+    known = servers_in(text, backend)
+    if server not in known:
+        raise ValueError(f"there is no server named {server!r}; the servers are {', '.join(known)}")
+    title = f"{server} takes {target:g} % of the traffic"
+    problems = _validate(weights, known)
+    if problems:
+        return CheckResult(False, title, details=tuple(problems))
+    edited = edit_backend(text, backend=backend, balance="roundrobin", weights=weights)
+    cfg = parse(rebind(edited, _free_port()))
+    servers = {s.name: s for s in cfg.proxy(backend).servers}
+    total_weight = sum(s.weight for s in servers.values())
+    if total_weight == 0:
+        return CheckResult(False, title, details=("every weight is 0: no server would get any request "
+                                                  "(the balancer answers 503)",))
+    down = [f"{s.name} ({s.host}:{s.port})" for s in servers.values() if s.weight and not _answers(s.host, s.port)]
+    if down:
+        verb = "does" if len(down) == 1 else "do"
+        return CheckResult(False, title, details=(f"{', '.join(down)} {verb} not answer: start the application "
+                                                  "servers first (fleet.start([8080, 8081, 8082, 8083])).",))
+    n = min(2000, rounds * total_weight)
+    with Balancer(cfg) as lb:
+        run = send(lb.urls[0], n, progress=False)
+    measured = run.counts()
+    # the course's app answers "Hi!! from server 8080" (label '8080'); other apps may give their name
+    labels = {name: str(s.port) if str(s.port) in measured else name for name, s in servers.items()}
+    counts = {name: measured.get(label, 0) for name, label in labels.items()}
+    counts.update({k: v for k, v in measured.items() if k not in labels.values()})  # 503s, refused...
+    shares = {k: 100.0 * v / n for k, v in counts.items()}
+    got = shares.get(server, 0.0)
+    details = []
+    failures = {k: v for k, v in counts.items() if is_failure(k)}
+    if failures:
+        details.append(f"{sum(failures.values())} requests failed ({', '.join(failures)}): are the application "
+                       f"servers running? (fleet.start([8080, 8081, 8082, 8083]))")
+    idle = [name for name in servers if counts[name] == 0]
+    if idle and not failures:
+        details.append(f"{', '.join(idle)} got nothing: weight 0 takes a server out of the rotation, and "
+                       "the task keeps every server in it.")
+    passed = not failures and not idle and abs(got - target) <= tolerance
+    verdict = (f"{server} answered {got:.1f} % of the requests"
+               + ("." if passed else f"; aim for {target:g} % (within {tolerance:g})."))
+    return CheckResult(passed, title, shares, counts, (verdict, *details))
