@@ -238,8 +238,9 @@ def report(setting: str, title: str, result: dict, target_ratio: float, args) ->
     for t in result["targets"]:
         load, one = t.best["load"], t.best["one"]
         errs = load["errors"] + load["non2xx"] + one["errors"] + one["non2xx"]
+        cpu = "-" if load["cpu_us"] != load["cpu_us"] else f"{load['cpu_us']:.0f}us"  # NaN: not our process
         print(f"  {t.name:28} {load['rps']:9.0f} {load['p50']:8.3f} {load['p90']:8.3f} {load['p99']:8.3f} "
-              f"{one['p50']:8.3f} {load['cpu_us']:6.0f}us {errs:7d}")
+              f"{one['p50']:8.3f} {cpu:>8} {errs:7d}")
     eng, h1, hd, direct = (ts["engine (uvloop)"], ts["haproxy, nbthread 1"], ts["haproxy, default threads"],
                            ts["direct (backend s1)"])
     r1 = eng.best["load"]["rps"] / h1.best["load"]["rps"]
@@ -268,6 +269,9 @@ def main() -> None:
         sys.exit("needs real haproxy (sudo apt-get install haproxy)")
     print(f"load generator: {'wrk' if shutil.which('wrk') else 'benchmarks/loadgen.py (wrk not found)'}; "
           f"{os.cpu_count()} CPUs; load average now {os.getloadavg()[0]:.2f}")
+    if not shutil.which("wrk"):
+        print("  (a Python load generator can itself be the bottleneck on fast backends: install wrk for ratios "
+              "that mean something)")
     work = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     procs: list[subprocess.Popen] = []
     try:

@@ -122,7 +122,12 @@ def collect(engine, log_lines: int = 20, requests: int = 1000) -> "Snapshot":
     ``log_lines`` event lines and the last ``requests`` entries of the request log."""
     now = time.monotonic()
     rows: list[dict[str, Any]] = []
-    fullconn = max(1, sum(fe.maxconn for fe in engine.frontends.values()) // 10)
+    # a backend's slim is its fullconn: 10% (rounded up) of the maxconn of the frontends that can
+    # send to it (default_backend or use_backend), at least 1 -- haproxy's default
+    fe_maxconn: dict[str, int] = {}
+    for fe in engine.frontends.values():
+        for name in {b.name for b in [fe.default_backend, *(b for _, b in fe.rules)] if b is not None}:
+            fe_maxconn[name] = fe_maxconn.get(name, 0) + fe.maxconn
     for p in engine.config.proxies:
         fe = engine.frontends.get(p.name)
         if fe is not None:
@@ -130,6 +135,7 @@ def collect(engine, log_lines: int = 20, requests: int = 1000) -> "Snapshot":
         be = engine.backends.get(p.name)
         if be is not None:
             rows.extend(server_row(be, s, now) for s in be.servers.values())
+            fullconn = getattr(be.cfg, "fullconn", None) or max(1, -(-fe_maxconn.get(be.name, 0) // 10))
             rows.append(backend_row(be, now, fullconn))
     events = list(engine.events.entries)[-log_lines:]
     reqs = list(engine.requests.entries)[-requests:]

@@ -77,6 +77,7 @@ class HttpClient(asyncio.Protocol, Session):
         self.buffered: list[bytes] = []  # bytes received while a request is being served
         self.conn: ServerConn | None = None
         self.closed = self.active = self.connecting = self.reused = self.head_done = False
+        self.untimed = False  # an error page of ours: haproxy keeps no time stats without a server answer
         self.hsize = 0
         self.src: str | None = None
         t = fe.cfg.timeouts
@@ -256,7 +257,6 @@ class HttpClient(asyncio.Protocol, Session):
         data = self.cur.build(self.xff)
         conn.start(self, data, self.cur.method == b"HEAD", not self.cur.keep_alive)
         n = len(data)
-        self.srv.req_tot += 1
         self.srv.bin += n
         self.be.bin += n
         ms = self.be.cfg.timeouts.server
@@ -284,6 +284,7 @@ class HttpClient(asyncio.Protocol, Session):
 
     # ----- called by ServerConn
     def response_head(self, status: int) -> None:
+        self.srv.req_tot += 1  # haproxy counts a server's requests by their answers (0 after a 502/504)
         self.srv.count_status(status)
         self.be.count_status(status)
         self.fe.count_status(status)
@@ -327,6 +328,7 @@ class HttpClient(asyncio.Protocol, Session):
         self.fe.count_status(code)
         if self.be is not None:
             self.be.count_status(code)
+        self.untimed = True
         self._finish(code, close)
 
     def _serve_stats(self, req: Req) -> None:
@@ -347,13 +349,15 @@ class HttpClient(asyncio.Protocol, Session):
         self.engine.log_request(self.src, be.name if be else self.fe.name, srv.name if srv else None, status, ms)
         self._disarm()
         if be is not None:
-            be.timed(ms)
+            if not self.untimed:
+                be.timed(ms)
             be.scur -= 1
-            if srv is not None:
+            if srv is not None and not self.untimed:
                 srv.timed(ms)
             self._release()
             self.be = None
         self.cur = None
+        self.untimed = False
         if close:
             self.closed = True
             self.transport.close()

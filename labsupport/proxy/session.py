@@ -101,6 +101,7 @@ class Session:
             if algo.has_usable():  # every usable server is full: wait in the queue
                 self._enqueue()
             else:
+                be.econ += 1  # haproxy counts "no server available" as a failed connection of the backend
                 self._no_server()
             return
         self.algo = algo
