@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[0] = str(ROOT)  # not benchmarks/: its dns.py would hide dnspython's `dns` package
+sys.path.insert(0, str(ROOT))
 from labsupport.balancer import Balancer  # noqa: E402
 from labsupport.fleet import Fleet  # noqa: E402
 from labsupport.widgets import Dashboard  # noqa: E402

@@ -1,6 +1,7 @@
 """labsupport: every moving part the course's notebooks drive. Notebooks import from here only."""
 from .balance import Algorithm, make_algorithm
 from .balancer import Balancer
+from .cfgedit import edit_backend
 from .cleanup import stop_all
 from .config import Config, check, format_haproxy, load, parse
 from .dnsclient import (Check, DigResult, LabResolver, LabSites, Spread, Visit, check_rotation, dig,
@@ -8,13 +9,15 @@ from .dnsclient import (Check, DigResult, LabResolver, LabSites, Spread, Visit, 
 from .dnslab import CONTINENTS, LAB_ADDRESSES, DNSServer, stop_all_dns
 from .environment import check_environment
 from .errors import ConfigError, LabError, PortInUseError, ServerStartError, ToolMissingError
+from .exercises import check_half_traffic
 from .fleet import APP, Fleet, trial_run
 from .haproxy import HAProxy, haproxy_available, haproxy_version
 from .health import Health
-from .plots import dashboard_model, figure_to_png, latency_figure, requests_figure, sequence_figure
+from .plots import (dashboard_model, figure_to_png, latency_figure, requests_figure, sequence_figure,
+                    show_figures_inline)
 from .table import Table
 from .traffic import Result, Run, TrafficGenerator, send, steady
-from .widgets import FleetPanel
+from .widgets import Dashboard, FleetPanel
 
 __all__ = [
     # set-up and clean-up
@@ -28,15 +31,11 @@ __all__ = [
     # activity 3: the balancer, its configuration, real HAProxy, traffic
     "Balancer", "Config", "parse", "load", "check", "format_haproxy", "make_algorithm", "Algorithm", "Health",
     "HAProxy", "haproxy_available", "haproxy_version", "send", "steady", "TrafficGenerator", "Run", "Result",
+    "Dashboard", "edit_backend", "check_half_traffic",
     # display
     "Table", "requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png",
     # errors
     "LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError",
 ]
 
-# activity 3: the live dashboard, config edits, the weighted round robin exercise (notebook 03)
-from .cfgedit import edit_backend  # noqa: E402
-from .exercises import check_half_traffic  # noqa: E402
-from .widgets import Dashboard  # noqa: E402
-
-__all__ += ["Dashboard", "edit_backend", "check_half_traffic"]
+show_figures_inline()  # charts from plots.py display as pictures in a notebook

@@ -13,7 +13,7 @@ notebook cell never stalls it. dnspython parses and renders the messages; the se
 
 A packet never kills the server: junk with a readable id gets FORMERR, shorter junk is dropped.
 Rendered answers are cached per (query bytes, record order, scope), and only the id is patched,
-which keeps the lab server fast (see benchmarks/dns.py) and exactly as correct.
+which keeps the lab server fast (see benchmarks/dns_queries.py) and exactly as correct.
 """
 from __future__ import annotations
 

@@ -293,3 +293,18 @@ def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
+
+
+def show_figures_inline() -> None:
+    """In IPython, display a bare ``Figure`` (the object API, no pyplot) as its PNG picture.
+
+    Without pyplot, nothing registers a picture for Figure objects, and a notebook would print
+    ``<Figure size 700x135 with 1 Axes>`` instead of the chart.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["image/png"].for_type(Figure, figure_to_png)

@@ -136,7 +136,7 @@ class Engine(Controls):
                 from ..fleet import port_holder
 
                 raise PortInUseError(bind.port, host, port_holder(bind.port, host),
-                                     f"frontend '{fe.name}' cannot listen on it: stop that program, "
+                                     f"{fe.cfg.kind} '{fe.name}' cannot listen on it: stop that program, "
                                      "or change the 'bind' line.") from None
             raise
         self.listeners[key] = (fe, server)

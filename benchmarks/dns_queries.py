@@ -1,6 +1,6 @@
 """Queries per second the lab DNS server answers over UDP, with latency percentiles.
 
-    .venv/bin/python benchmarks/dns.py [seconds] [concurrency]
+    .venv/bin/python benchmarks/dns_queries.py [seconds] [concurrency]
 
 The server runs in this process (its own thread, as in a notebook); the clients run in a separate
 process, so they do not share the server's GIL. Each client socket keeps one query in flight
@@ -19,10 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-# This file is called dns.py, so its folder must leave sys.path, or `import dns` would find it.
-_here = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
-sys.path.insert(0, str(_here.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def client(host: str, port: int, seconds: float, concurrency: int) -> None:
