@@ -234,13 +234,15 @@ def report(setting: str, title: str, result: dict, target_ratio: float, args) ->
     print(f"\n{title}\n  {args.connections} keep-alive connections for req/s and p50/p90/p99; "
           f"1 connection for 'p50 1c'; best of {args.repeat} x {args.seconds:g} s")
     print(f"  {'':28} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'p50 1c':>8} {'CPU/req':>8} "
-          f"{'errors':>7}")
+          f"{'core':>5} {'errors':>7}")
     for t in result["targets"]:
         load, one = t.best["load"], t.best["one"]
         errs = load["errors"] + load["non2xx"] + one["errors"] + one["non2xx"]
         cpu = "-" if load["cpu_us"] != load["cpu_us"] else f"{load['cpu_us']:.0f}us"  # NaN: not our process
+        # the share of one core the proxy used: well under 100% means it was not what limited the run
+        core = "-" if cpu == "-" else f"{load['cpu_us'] * load['rps'] / 1e4:.0f}%"
         print(f"  {t.name:28} {load['rps']:9.0f} {load['p50']:8.3f} {load['p90']:8.3f} {load['p99']:8.3f} "
-              f"{one['p50']:8.3f} {cpu:>8} {errs:7d}")
+              f"{one['p50']:8.3f} {cpu:>8} {core:>5} {errs:7d}")
     eng, h1, hd, direct = (ts["engine (uvloop)"], ts["haproxy, nbthread 1"], ts["haproxy, default threads"],
                            ts["direct (backend s1)"])
     r1 = eng.best["load"]["rps"] / h1.best["load"]["rps"]
