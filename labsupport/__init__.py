@@ -1,41 +1,53 @@
-"""labsupport: every moving part the course's notebooks drive. Notebooks import from here only."""
-from .balance import Algorithm, make_algorithm
-from .balancer import Balancer
-from .cfgedit import edit_backend
-from .cleanup import stop_all
-from .config import Config, check, format_haproxy, load, parse
-from .dnsclient import (Check, DigResult, LabResolver, LabSites, Spread, Visit, check_rotation, dig,
-                        dig_live, dig_repeat, loopback_aliases_work, real_dig, spread, start_lab_servers, visit)
-from .dnslab import CONTINENTS, LAB_ADDRESSES, DNSServer, stop_all_dns
-from .environment import check_environment
-from .errors import ConfigError, LabError, PortInUseError, ServerStartError, ToolMissingError
-from .exercises import check_half_traffic
-from .fleet import APP, Fleet, trial_run
-from .haproxy import HAProxy, haproxy_available, haproxy_version
-from .health import Health
-from .plots import (dashboard_model, figure_to_png, latency_figure, requests_figure, sequence_figure,
-                    show_figures_inline)
-from .table import Table
-from .traffic import Result, Run, TrafficGenerator, send, steady
-from .widgets import Dashboard, FleetPanel
+"""labsupport: every moving part the course's notebooks drive. Notebooks import from here only.
 
-__all__ = [
+Names load on first use (PEP 562), so ``python -m labsupport.balancer`` does not pay for
+matplotlib and ipywidgets, which only the notebooks' charts and widgets need.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# module -> the names it contributes, grouped by activity
+_EXPORTS: dict[str, tuple[str, ...]] = {
     # set-up and clean-up
-    "check_environment", "stop_all",
+    "environment": ("check_environment",),
+    "cleanup": ("stop_all",),
     # activity 1: DNS
-    "DNSServer", "LAB_ADDRESSES", "CONTINENTS", "stop_all_dns", "dig", "DigResult", "dig_repeat", "dig_live",
-    "real_dig", "LabResolver", "LabSites", "start_lab_servers", "loopback_aliases_work", "visit", "Visit",
-    "spread", "Spread", "check_rotation", "Check",
+    "dnslab": ("DNSServer", "LAB_ADDRESSES", "CONTINENTS", "stop_all_dns"),
+    "dnsclient": ("dig", "DigResult", "dig_repeat", "dig_live", "real_dig", "LabResolver", "LabSites",
+                  "start_lab_servers", "loopback_aliases_work", "visit", "Visit", "spread", "Spread",
+                  "check_rotation", "Check"),
     # activity 2: application servers
-    "APP", "Fleet", "FleetPanel", "trial_run",
+    "fleet": ("APP", "Fleet", "trial_run"),
     # activity 3: the balancer, its configuration, real HAProxy, traffic
-    "Balancer", "Config", "parse", "load", "check", "format_haproxy", "make_algorithm", "Algorithm", "Health",
-    "HAProxy", "haproxy_available", "haproxy_version", "send", "steady", "TrafficGenerator", "Run", "Result",
-    "Dashboard", "edit_backend", "check_half_traffic",
-    # display
-    "Table", "requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png",
+    "balancer": ("Balancer",),
+    "config": ("Config", "parse", "load", "check", "format_haproxy"),
+    "cfgedit": ("edit_backend",),
+    "balance": ("make_algorithm", "Algorithm"),
+    "health": ("Health",),
+    "haproxy": ("HAProxy", "haproxy_available", "haproxy_version"),
+    "traffic": ("send", "steady", "TrafficGenerator", "Run", "Result"),
+    "exercises": ("check_half_traffic",),
+    # display: tables, charts, widgets
+    "table": ("Table",),
+    "plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png"),
+    "widgets": ("FleetPanel", "Dashboard"),
     # errors
-    "LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError",
-]
+    "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = list(_WHERE)
 
-show_figures_inline()  # charts from plots.py display as pictures in a notebook
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'labsupport' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

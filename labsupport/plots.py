@@ -308,3 +308,6 @@ def show_figures_inline() -> None:
     shell = get_ipython()
     if shell is not None:
         shell.display_formatter.formatters["image/png"].for_type(Figure, figure_to_png)
+
+
+show_figures_inline()
