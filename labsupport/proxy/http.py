@@ -4,9 +4,15 @@ How it works. ``HttpClient`` (one per client connection) parses requests with ht
 serves them one at a time, in order: each complete request is routed (use_backend /
 default_backend), balanced on its own (``Session``), and sent to the chosen server over an idle
 kept-alive ``ServerConn`` when the server has one, or a new connection. The server's answer is
-relayed as it arrives, bytes untouched (``connection: close`` is added to the head when the
-client asked to close, as HAProxy does); httptools only watches it to find its end, its status,
-and whether the server connection can be reused. Pipelined requests wait their turn.
+relayed as it arrives, bytes untouched but for its ``connection`` header; httptools only watches
+it to find its end, its status, and whether the server connection can be reused. Pipelined
+requests wait their turn.
+
+Persistence is per side, as in HAProxy's default http-keep-alive mode: ``connection`` is
+hop-by-hop, so its close/keep-alive tokens are never forwarded. The server side is kept alive
+(an HTTP/1.0 request gets ``connection: keep-alive``); the client side follows the client's
+request (upstream.py writes the answer's header). Otherwise a server saying ``connection: close``
+(Flask's dev server does, every time) would make every client reconnect for every request.
 
 Errors, as HAProxy 2.6 answers them (pages.py holds the bytes): a request httptools rejects, or
 with a head over 15360 bytes (tune.bufsize - tune.maxrewrite) -> 400 and close; no complete
@@ -24,7 +30,7 @@ import httptools
 from .pages import page
 from .session import Session
 from .statspage import stats_response, wants_stats
-from .upstream import MAX_IDLE, ServerConn
+from .upstream import MAX_IDLE, ServerConn, other_tokens
 from .state import now
 
 MAX_HEAD = 15360  # tune.bufsize (16384) - tune.maxrewrite (1024): a bigger request head is a 400
@@ -53,7 +59,10 @@ class Req:
             parts += self.headers
             if xff:
                 parts.append(b"x-forwarded-for: %s\r\n" % xff.encode())
-            parts.append(b"\r\n")
+            if self.version == b"1.0":  # HTTP/1.0 closes by default: ask the server to keep it open
+                parts.append(b"connection: keep-alive\r\n\r\n")
+            else:
+                parts.append(b"\r\n")
             if self.chunked:  # httptools gave us the body de-chunked: send it as one chunk
                 if self.body:
                     parts.append(b"%x\r\n%s\r\n" % (len(self.body), self.body))
@@ -159,7 +168,6 @@ class HttpClient(asyncio.Protocol, Session):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         line = b"%s: %s\r\n" % (name, value)
-        self.req.headers.append(line)
         self.hsize += len(line)
         if self.hsize > MAX_HEAD:
             raise ValueError("request head too large")  # httptools turns it into HttpParserError
@@ -168,6 +176,12 @@ class HttpClient(asyncio.Protocol, Session):
             self.req.host = value
         elif n == 17 and name.lower() == b"transfer-encoding":
             self.req.chunked = b"chunked" in value.lower()
+        elif n == 10 and name.lower() == b"connection":  # hop-by-hop: keep only other tokens (upgrade...)
+            value = other_tokens(value)
+            if not value:
+                return
+            line = b"%s: %s\r\n" % (name, value)
+        self.req.headers.append(line)
 
     def on_headers_complete(self) -> None:
         p, req = self.parser, self.req
@@ -255,7 +269,8 @@ class HttpClient(asyncio.Protocol, Session):
     def _send(self, conn: ServerConn) -> None:
         self.conn = conn
         data = self.cur.build(self.xff)
-        conn.start(self, data, self.cur.method == b"HEAD", not self.cur.keep_alive)
+        req = self.cur
+        conn.start(self, data, req.method == b"HEAD", req.keep_alive, req.version == b"1.0")
         n = len(data)
         self.srv.bin += n
         self.be.bin += n

@@ -1,14 +1,17 @@
 """The server side of mode http: one kept-alive connection to a server, one request at a time.
 
-The answer is relayed to the client as it arrives, bytes untouched, except that ``connection:
-close`` is added to its head when the client asked to close (as HAProxy does). httptools only
-watches it: where the head ends (bytes before that are held back, so garbage becomes a clean 502),
-the status, where the message ends, and whether the server keeps the connection open. Between
-requests the connection waits in its server's ``idle`` list.
+The answer is relayed to the client as it arrives, bytes untouched but for its ``connection``
+header, which speaks for the client side as HAProxy 2.6 writes it: the server's close/keep-alive
+tokens go (they were about this connection), then ``close`` when the client asked to close or the
+answer ends at EOF (HTTP/1.1 answers only), ``keep-alive`` for a kept-alive HTTP/1.0 client or
+answer. httptools only watches the answer: where the head ends (bytes before that are held back,
+so garbage becomes a clean 502), the status, where the message ends, and whether the server keeps
+the connection open. Between requests the connection waits in its server's ``idle`` list.
 """
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING
 
 import httptools
@@ -17,7 +20,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from .http import HttpClient
 
 MAX_IDLE = 64  # idle kept-alive connections kept per server
-_CLOSE_HDR = b"\r\nconnection: close"
+_CONN_LINE = re.compile(rb"\r\nconnection:([^\r\n]*)", re.I)
+_PERSISTENCE = (b"close", b"keep-alive")
+
+
+def other_tokens(value: bytes) -> bytes:
+    """A ``connection`` header's value without close/keep-alive, which each side sets for itself."""
+    return b", ".join(t for t in (x.strip() for x in value.split(b",")) if t and t.lower() not in _PERSISTENCE)
+
+
+def _conn_line(m: re.Match) -> bytes:
+    rest = other_tokens(m.group(1))
+    return b"\r\nconnection: " + rest if rest else b""
 
 
 class ServerConn(asyncio.Protocol):
@@ -29,17 +43,18 @@ class ServerConn(asyncio.Protocol):
         self.client: "HttpClient | None" = None
         self.parser = httptools.HttpResponseParser(self)
         self.held: list[bytes] = []
-        self.fwd = self.complete = self.head = self.got_data = self.add_close = self.has_conn = False
-        self.keep = False
+        self.fwd = self.complete = self.head = self.got_data = self.has_conn = self.framed = False
+        self.keep = self.client_keep = self.client_10 = False
+        self.conn_hdr = b""  # the connection header the client gets ("" for none)
         self.status = 0
         self.last = 0.0
 
     def connection_made(self, transport) -> None:
         self.transport = transport
 
-    def start(self, client: "HttpClient", data: bytes, head: bool, add_close: bool) -> None:
-        self.client, self.head, self.add_close = client, head, add_close
-        self.fwd = self.complete = self.got_data = self.has_conn = False
+    def start(self, client: "HttpClient", data: bytes, head: bool, client_keep: bool, client_10: bool) -> None:
+        self.client, self.head, self.client_keep, self.client_10 = client, head, client_keep, client_10
+        self.fwd = self.complete = self.got_data = self.has_conn = self.framed = False
         self.status = 0
         self.last = client.loop.time()
         self.transport.write(data)
@@ -83,9 +98,10 @@ class ServerConn(asyncio.Protocol):
                 self.held.append(data)
                 data = b"".join(self.held)
                 self.held = []
-            if self.add_close and not self.has_conn:
+            if self.has_conn or self.conn_hdr:
                 i = data.find(b"\r\n\r\n")
-                data = data[:i] + _CLOSE_HDR + data[i:]
+                head = _CONN_LINE.sub(_conn_line, data[:i]) if self.has_conn else data[:i]
+                data = head + self.conn_hdr + data[i:]
             self.fwd = True
         c.transport.write(data)
         c.fe.bout += len(data)
@@ -111,12 +127,22 @@ class ServerConn(asyncio.Protocol):
 
     # ----- httptools callbacks (responses)
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) == 10 and name.lower() == b"connection":
+        n = len(name)
+        if n == 10 and name.lower() == b"connection":
             self.has_conn = True
+        elif (n == 14 and name.lower() == b"content-length") or (n == 17 and name.lower() == b"transfer-encoding"):
+            self.framed = True
 
     def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
-        self.client.response_head(self.status)
+        p = self.parser
+        self.status = status = p.get_status_code()
+        ends_at_eof = not (self.framed or self.head or status < 200 or status in (204, 304))
+        http11 = p.get_http_version() == "1.1"
+        if not self.client_keep or ends_at_eof:
+            self.conn_hdr = b"\r\nconnection: close" if http11 else b""
+        else:
+            self.conn_hdr = b"\r\nconnection: keep-alive" if self.client_10 or not http11 else b""
+        self.client.response_head(status)
         if self.head:
             self.complete = True
             self.keep = self.parser.should_keep_alive()
