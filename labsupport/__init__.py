@@ -23,7 +23,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     # activity 3: the balancer, its configuration, real HAProxy, traffic
     "balancer": ("Balancer",),
     "config": ("Config", "parse", "load", "check", "format_haproxy"),
-    "cfgedit": ("edit_backend",),
+    "cfgedit": ("edit_backend", "rebind"),
     "balance": ("make_algorithm", "Algorithm"),
     "health": ("Health",),
     "haproxy": ("HAProxy", "haproxy_available", "haproxy_version"),
