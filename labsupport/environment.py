@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ TOOLS = {
 def find_tool(name: str) -> str | None:
     """Path of a system program, also looking in /usr/sbin (where Debian puts haproxy)."""
     return shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/usr/local/sbin/{name}") if Path(p).exists()), None)
+        (p for p in (f"/usr/sbin/{name}", f"/usr/local/sbin/{name}") if os.access(p, os.X_OK)), None)
 
 
 def tool_version(path: str) -> str:

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .environment import find_tool
 from .errors import ConfigError, Message, PortInUseError, ServerStartError, ToolMissingError
 from .table import Table
 
@@ -50,8 +51,7 @@ _REGISTRY_LOCK = threading.Lock()
 
 def find_haproxy() -> str | None:
     """Path of the haproxy binary (PATH, then /usr/sbin and /usr/local/sbin), or None."""
-    return shutil.which("haproxy") or next(
-        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)), None)
+    return find_tool("haproxy")
 
 
 def haproxy_available() -> bool:
