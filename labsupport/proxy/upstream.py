@@ -138,7 +138,9 @@ class ServerConn(asyncio.Protocol):
         self.status = status = p.get_status_code()
         ends_at_eof = not (self.framed or self.head or status < 200 or status in (204, 304))
         http11 = p.get_http_version() == "1.1"
-        if not self.client_keep or ends_at_eof:
+        if status == 101:  # a protocol switch: its own "connection: upgrade" says it all
+            self.conn_hdr = b""
+        elif not self.client_keep or ends_at_eof:
             self.conn_hdr = b"\r\nconnection: close" if http11 else b""
         else:
             self.conn_hdr = b"\r\nconnection: keep-alive" if self.client_10 or not http11 else b""
