@@ -371,6 +371,20 @@ def test_garbage_from_the_server_gives_502(lb):
         garbage.stop()
 
 
+def test_protocol_upgrade_is_refused_cleanly_with_502(lb, caplog):
+    """The engine does not tunnel upgraded connections (websockets): a 101 answer is a clean 502."""
+    upgrade = RawServer(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+    try:
+        port = free_port()
+        lb(cfg(port, f"    server s1 127.0.0.1:{upgrade.port}"))
+        request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        assert exchange(port, request) == PAGE_502
+        assert exchange(port, request) == PAGE_502  # and it keeps serving
+        assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []  # no "Fatal error"
+    finally:
+        upgrade.stop()
+
+
 def test_slow_server_gives_504_after_timeout_server(lb):
     slow = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", delay=1.5)
     try:

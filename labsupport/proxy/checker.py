@@ -89,7 +89,7 @@ async def check_server(srv: ServerRT) -> CheckResult:
                 return result(False, "L7RSP", info="Connection closed")
             try:
                 parser.feed_data(data)
-            except httptools.HttpParserError:
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade):
                 return result(False, "L7RSP", info="Invalid response")
         code = parser.get_status_code()
         reason = st.reason.decode("latin-1")

@@ -82,7 +82,7 @@ class ServerConn(asyncio.Protocol):
         c.be.bout += len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # upgrades are not tunnelled
             if self.fwd:
                 self.client = None
                 self.close()
