@@ -15,16 +15,11 @@ from typing import Mapping
 
 from .cfgedit import backends_in, edit_backend, rebind, servers_in
 from .config import parse
+from .fleet import free_ports
 from .traffic import is_failure, send
 
 _ROOT = Path(__file__).resolve().parent.parent
 COURSE_CONFIG = _ROOT / "haproxy" / "myhaproxy.cfg"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answers(host: str, port: int) -> bool:
@@ -88,7 +83,7 @@ def check_half_traffic(weights: Mapping[str, int], server: str = "server01", tar
     if problems:
         return CheckResult(False, title, details=tuple(problems))
     edited = edit_backend(text, backend=backend, balance="roundrobin", weights=weights)
-    cfg = parse(rebind(edited, _free_port()))
+    cfg = parse(rebind(edited, free_ports(1)[0]))
     servers = {s.name: s for s in cfg.proxy(backend).servers}
     total_weight = sum(s.weight for s in servers.values())
     if total_weight == 0:

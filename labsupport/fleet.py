@@ -97,6 +97,24 @@ def port_holder(port: int, host: str = "127.0.0.1") -> str | None:
     return None
 
 
+def free_ports(n: int = 1, host: str = "127.0.0.1") -> list[int]:
+    """``n`` distinct ports that are free now (held together while choosing, so they differ).
+
+    For experiments and tests that must write a port into a config; servers of a Fleet get
+    theirs race-free by binding port 0 themselves.
+    """
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def bind_listener(host: str, port: int) -> socket.socket:
     """Bind and listen on (host, port); a taken port raises PortInUseError naming its holder."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -17,6 +17,7 @@ import pytest
 
 from labsupport.balancer import Balancer
 from labsupport.errors import PortInUseError, ServerStartError
+from labsupport.fleet import free_ports
 from labsupport.haproxy import HAProxy
 
 TIMEOUT = 5.0  # every socket wait here is bounded by this
@@ -34,20 +35,6 @@ DEFAULTS = ("global\n    maxconn 200\ndefaults\n    mode http\n    timeout conne
 
 # Real differences between the engine and haproxy, found by this test: (version, header, answer) -> reason.
 KNOWN: dict[tuple[str, str | None, str], str] = {}
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free ports (held together while choosing, so they differ)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class RawServer:

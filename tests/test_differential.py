@@ -17,6 +17,7 @@ import pytest
 
 from labsupport.balancer import Balancer
 from labsupport.errors import PortInUseError, ServerStartError
+from labsupport.fleet import free_ports
 from labsupport.haproxy import HAProxy, parse_stat_csv
 
 # "algo+consistent" adds ``hash-type consistent`` (dynamic weights; map-based hashing is static like static-rr)
@@ -35,20 +36,6 @@ DEFAULTS = ("global\n    maxconn 500\ndefaults\n    mode http\n    timeout conne
 
 
 # ----- ports, backends and a raw client
-def free_ports(n: int) -> list[int]:
-    """n distinct free ports (held together while choosing, so they differ)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def request(port: int, path: str = "/", src: str = "127.0.0.1", close: bool = True,
             timeout: float = 10.0) -> bytes:
     """One GET on a new connection from ``src``; the full response bytes (until EOF, or until the
