@@ -30,7 +30,10 @@ def other_tokens(value: bytes) -> bytes:
 
 
 def _conn_line(m: re.Match) -> bytes:
-    rest = other_tokens(m.group(1))
+    value = m.group(1).strip()
+    if value.lower() in _PERSISTENCE:  # the usual case (Flask says "close"): the line just goes
+        return b""
+    rest = other_tokens(value)
     return b"\r\nconnection: " + rest if rest else b""
 
 
