@@ -479,7 +479,11 @@ class TrafficGenerator:
                     finally:
                         in_flight.release()
 
-                pool.submit(job)
+                try:
+                    pool.submit(job)
+                except RuntimeError:  # the interpreter is exiting (a kernel restart): end quietly
+                    in_flight.release()
+                    break
                 next_at += 1.0 / self._rate
                 now = time.monotonic()
                 if next_at < now - 1.0:  # fell behind (slow servers): carry on at the rate, no burst
