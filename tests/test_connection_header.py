@@ -11,7 +11,6 @@ header, whether the connection stays open -- and the request head each tiny raw 
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 
@@ -19,6 +18,7 @@ from labsupport.balancer import Balancer
 from labsupport.errors import PortInUseError, ServerStartError
 from labsupport.fleet import free_ports
 from labsupport.haproxy import HAProxy
+from rawserver import RawListener
 
 TIMEOUT = 5.0  # every socket wait here is bounded by this
 # server answer kinds: the raw bytes after the status line, and whether the server closes after it
@@ -37,35 +37,15 @@ DEFAULTS = ("global\n    maxconn 200\ndefaults\n    mode http\n    timeout conne
 KNOWN: dict[tuple[str, str | None, str], str] = {}
 
 
-class RawServer:
+class RawServer(RawListener):
     """A backend that always gives the same raw answer and records each request head by its path."""
 
     def __init__(self, kind: str) -> None:
         self.answer, self.closes = ANSWERS[kind]
         self.heads: dict[str, bytes] = {}
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = threading.Event()
-        self.conns: list[socket.socket] = []
-        self.threads: list[threading.Thread] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.conns.append(conn)
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self.threads.append(t)
-            t.start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
         """Answer request after request (GETs, no body) until the answer says close or the peer leaves."""
         conn.settimeout(TIMEOUT)
         data = b""
@@ -86,19 +66,6 @@ class RawServer:
             pass
         finally:
             conn.close()
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(2)
-        self.sock.close()
-        for c in self.conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            c.close()
-        for t in self.threads:
-            t.join(2)
 
 
 def start_proxies(haproxy_bin: str, servers: dict[str, RawServer]):

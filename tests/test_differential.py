@@ -9,7 +9,6 @@ sequence of server names is deterministic on both sides (shared/haproxy-facts.md
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +18,7 @@ from labsupport.balancer import Balancer
 from labsupport.errors import PortInUseError, ServerStartError
 from labsupport.fleet import free_ports
 from labsupport.haproxy import HAProxy, parse_stat_csv
+from rawserver import RawListener
 
 # "algo+consistent" adds ``hash-type consistent`` (dynamic weights; map-based hashing is static like static-rr)
 ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "uri", "first", "source+consistent",
@@ -97,58 +97,38 @@ def servers(ports: list[int], weights: tuple[int, ...], extra: str = "") -> list
     return [f"server s{i} 127.0.0.1:{ports[i - 1]} weight {w}{extra}" for i, w in enumerate(weights, 1)]
 
 
-class _RawServer:
+class _RawServer(RawListener):
     """A misbehaving backend: 'garbage' answers with bytes that are not HTTP; 'silent' never answers
     (and notes in ``arrivals`` every request it got, so a test sees where held requests went)."""
 
     def __init__(self, mode: str, arrivals: list[str] | None = None, name: str = "") -> None:
         self.mode, self.name = mode, name
         self.arrivals = arrivals if arrivals is not None else []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = threading.Event()
         self.held: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(backlog=16)
 
-    def _run(self) -> None:
-        while not self.stopping.is_set():
+    def serve(self, conn: socket.socket) -> None:
+        conn.settimeout(2)
+        if self.mode == "garbage":
             try:
-                conn, _ = self.sock.accept()
+                conn.recv(65536)
+                conn.sendall(b"this is not HTTP\r\n\r\n")
             except OSError:
-                continue
-            if self.mode == "garbage":
-                try:
-                    conn.settimeout(2)
-                    conn.recv(65536)
-                    conn.sendall(b"this is not HTTP\r\n\r\n")
-                except OSError:
-                    pass
-                conn.close()
-            else:
-                self.held.append(conn)  # say nothing: the proxy's timeout server fires
-                try:
-                    conn.settimeout(2)
-                    if conn.recv(65536):
-                        self.arrivals.append(self.name)
-                except OSError:
-                    pass
+                pass
+            conn.close()
+            return
+        self.held.append(conn)  # say nothing: the proxy's timeout server fires
+        try:
+            if conn.recv(65536):
+                self.arrivals.append(self.name)
+        except OSError:
+            pass
 
     def drop(self) -> None:
         """Close the connections held so far (the proxy then sees an empty response)."""
         held, self.held = self.held, []
         for c in held:
             c.close()
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(2)
-        for c in self.held:
-            c.close()
-        self.sock.close()
 
 
 # ----- the shared processes

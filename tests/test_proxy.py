@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from labsupport.balancer import Balancer
+from rawserver import RawListener
 
 PAGE_503 = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 107\r\ncache-control: no-cache\r\n"
             b"content-type: text/html\r\n\r\n<html><body><h1>503 Service Unavailable</h1>\n"
@@ -97,38 +98,23 @@ class Backend:
             self.httpd = None
 
 
-class RawServer:
+class RawServer(RawListener):
     """Answers every connection with fixed bytes (garbage), after ``delay`` seconds."""
 
     def __init__(self, reply: bytes, delay: float = 0.0):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
         self.reply, self.delay = reply, delay
-        threading.Thread(target=self._run, daemon=True).start()
+        super().__init__(backlog=16)
 
-    def _run(self) -> None:
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(c,), daemon=True).start()
-
-    def _one(self, c: socket.socket) -> None:
+    def serve(self, c: socket.socket) -> None:
         try:
             c.recv(65536)
-            time.sleep(self.delay)
+            self.stopping.wait(self.delay)  # (close() cuts the wait short)
             c.sendall(self.reply)
-            time.sleep(0.3)
+            self.stopping.wait(0.3)
         except OSError:
             pass
         finally:
             c.close()
-
-    def stop(self) -> None:
-        self.sock.close()
 
 
 def exchange(port: int, data: bytes, wait: float = 5.0) -> bytes:
@@ -368,7 +354,7 @@ def test_garbage_from_the_server_gives_502(lb):
         assert exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == PAGE_502
         assert b.snapshot().server("be", "s1")["eresp"] == 1
     finally:
-        garbage.stop()
+        garbage.close()
 
 
 def test_protocol_upgrade_is_refused_cleanly_with_502(lb, caplog):
@@ -382,7 +368,7 @@ def test_protocol_upgrade_is_refused_cleanly_with_502(lb, caplog):
         assert exchange(port, request) == PAGE_502  # and it keeps serving
         assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []  # no "Fatal error"
     finally:
-        upgrade.stop()
+        upgrade.close()
 
 
 def test_slow_server_gives_504_after_timeout_server(lb):
@@ -394,7 +380,7 @@ def test_slow_server_gives_504_after_timeout_server(lb):
         assert exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == PAGE_504
         assert 0.2 <= time.monotonic() - t0 <= 1.4
     finally:
-        slow.stop()
+        slow.close()
 
 
 # ----- limits

@@ -1,0 +1,50 @@
+"""A raw TCP backend for tests that need a server HAProxy's way of speaking cannot give (garbage,
+silence, fixed bytes): a listener on 127.0.0.1 that hands each connection to ``serve`` in a thread
+of its own, and ``close()`` that stops it and every connection it still holds."""
+from __future__ import annotations
+
+import socket
+import threading
+
+
+class RawListener:
+    """Subclasses implement ``serve(conn)``; ``port`` is the ephemeral port it listens on."""
+
+    def __init__(self, backlog: int = 64) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.sock.settimeout(0.2)  # the accept loop looks at ``stopping`` this often
+        self.port = self.sock.getsockname()[1]
+        self.stopping = threading.Event()
+        self.conns: list[socket.socket] = []
+        self.threads: list[threading.Thread] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def serve(self, conn: socket.socket) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(conn)
+            t = threading.Thread(target=self.serve, args=(conn,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(2)
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+        for t in self.threads:
+            t.join(2)
