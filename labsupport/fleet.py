@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import errno
 import http.client
+import json
 import os
 import re
 import signal
@@ -143,10 +144,7 @@ def _wait_ready(server: Server, deadline: float) -> None:
                 server.log_tail(),
             )
         try:
-            conn = http.client.HTTPConnection(server.host, server.port, timeout=max(0.1, deadline - time.time()))
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                conn.close()
+            if _get(server.host, server.port, "/health", max(0.1, deadline - time.time()))[0] == 200:
                 return
         except OSError:
             pass
@@ -168,6 +166,17 @@ def _signal(server: Server, sig: int, wait: float = 5.0) -> None:
     except subprocess.TimeoutExpired:
         server.proc.kill()
         server.proc.wait()
+
+
+def _get(host: str, port: int, path: str, timeout: float) -> tuple[int, bytes]:
+    """GET ``path`` from one server directly: (status, body); OSError when it does not answer."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
 
 
 class Fleet:
@@ -307,11 +316,7 @@ class Fleet:
         """GET a page from one server directly (no balancer): its answer, or the error in words."""
         s = self._find(port)
         try:
-            conn = http.client.HTTPConnection(s.host, s.port, timeout=3)
-            conn.request("GET", path)
-            body = conn.getresponse().read().decode(errors="replace")
-            conn.close()
-            return body
+            return _get(s.host, s.port, path, 3)[1].decode(errors="replace")
         except OSError as e:
             return f"no answer from {s.host}:{s.port}: {e.strerror or e}"
 
@@ -319,13 +324,7 @@ class Fleet:
         if not server.alive:
             return None
         try:
-            conn = http.client.HTTPConnection(server.host, server.port, timeout=0.5)
-            conn.request("GET", "/info")
-            import json
-
-            data = json.loads(conn.getresponse().read())
-            conn.close()
-            return int(data["requests"])
+            return int(json.loads(_get(server.host, server.port, "/info", 0.5)[1])["requests"])
         except (OSError, ValueError, KeyError):
             return None
 
@@ -389,11 +388,8 @@ def trial_run(script: str | Path, port: int, seconds: float = 3.0, host: str = "
     status, body = None, ""
     if proc.poll() is None:
         try:
-            conn = http.client.HTTPConnection(host, port, timeout=1)
-            conn.request("GET", "/")
-            resp = conn.getresponse()
-            status, body = resp.status, resp.read().decode(errors="replace")
-            conn.close()
+            status, data = _get(host, port, "/", 1)
+            body = data.decode(errors="replace")
         except OSError:
             pass
     code = proc.poll()

@@ -73,6 +73,7 @@ def test_info_health_forwarded_for_and_failures():
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req)
         assert e.value.code == 500
+        e.value.close()
         info = json.loads(urllib.request.urlopen(base + "/info").read())
         assert info["port"] == port and info["requests"] == 1 and info["x_forwarded_for"] == "10.1.2.3"
         assert info["pid"] == fleet.servers[0].pid

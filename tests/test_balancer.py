@@ -226,6 +226,7 @@ def test_cli_runs_in_the_foreground_until_ctrl_c(tmp_path, two):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stderr.close()
 
 
 def _answers(port: int) -> bool:

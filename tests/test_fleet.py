@@ -132,6 +132,7 @@ def test_servers_die_when_the_parent_is_killed(tmp_path):
     assert len(pids) == 3 and all(psutil.pid_exists(p) for p in pids)
     parent.send_signal(signal.SIGKILL)
     parent.wait()
+    parent.stdout.close()
     time.sleep(2)
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert alive == [], f"servers outlived their parent: {alive}"
