@@ -18,6 +18,7 @@ from labsupport.balancer import Balancer
 from labsupport.errors import PortInUseError, ServerStartError
 from labsupport.fleet import free_ports
 from labsupport.haproxy import HAProxy
+from procs import start_together
 from rawserver import RawListener
 
 TIMEOUT = 5.0  # every socket wait here is bounded by this
@@ -77,15 +78,8 @@ def start_proxies(haproxy_bin: str, servers: dict[str, RawServer]):
         f"frontend f_{kind}\n    bind 127.0.0.1:{engine_ports[kind]}\n    default_backend b_{kind}\n"
         f"backend b_{kind}\n    server s1 127.0.0.1:{srv.port}\n" for kind, srv in servers.items())
     port_map = {engine_ports[k]: haproxy_ports[k] for k in servers}
-    started: list = []
-    try:
-        for proc in (HAProxy.from_text(text, "connection.cfg", port_map=port_map, binary=haproxy_bin),
-                     Balancer.from_text(text)):
-            started.append(proc.start())
-    except BaseException:
-        for proc in reversed(started):
-            proc.stop()
-        raise
+    started = start_together((HAProxy.from_text(text, "connection.cfg", port_map=port_map, binary=haproxy_bin),
+                              Balancer.from_text(text)))
     return started, {"haproxy": haproxy_ports, "engine": engine_ports}
 
 

@@ -18,6 +18,7 @@ from labsupport.balancer import Balancer
 from labsupport.errors import PortInUseError, ServerStartError
 from labsupport.fleet import free_ports
 from labsupport.haproxy import HAProxy, parse_stat_csv
+from procs import start_together
 from rawserver import RawListener
 
 # "algo+consistent" adds ``hash-type consistent`` (dynamic weights; map-based hashing is static like static-rr)
@@ -174,16 +175,9 @@ def start_all(haproxy_bin: str, bad_port: int, silent_port: int, dead_port: int,
         sc.engine_port, sc.haproxy_port = ports[2 * i], ports[2 * i + 1]
     text = DEFAULTS + "".join(sc.text() for sc in scenarios.values())
     port_map = {sc.engine_port: sc.haproxy_port for sc in scenarios.values()}
-    started: list = []
-    try:
-        for proc in (HAProxy.from_text(backends_cfg, "backends.cfg", binary=haproxy_bin),
-                     HAProxy.from_text(text, "differential.cfg", port_map=port_map, binary=haproxy_bin),
-                     Balancer.from_text(text)):
-            started.append(proc.start())
-    except BaseException:
-        for proc in reversed(started):
-            proc.stop()
-        raise
+    started = start_together((HAProxy.from_text(backends_cfg, "backends.cfg", binary=haproxy_bin),
+                              HAProxy.from_text(text, "differential.cfg", port_map=port_map, binary=haproxy_bin),
+                              Balancer.from_text(text)))
     return started, scenarios
 
 
