@@ -112,9 +112,8 @@ class Algorithm:
 
     def _in_use(self) -> tuple[str, _Srv | None]:
         """Which group serves now: ("act", None), ("fbck", server), ("bck", None) or ("", None)."""
-        for s in self._srv.values():  # (a loop, not _group(): this runs for every request)
-            if not s.backup and s.admin_up and s.uweight > 0:
-                return "act", None
+        if any(not s.backup and self._usable(s) for s in self._srv.values()):  # no list: every request asks
+            return "act", None
         fb = self._fbck()
         if fb is not None:
             return "fbck", fb

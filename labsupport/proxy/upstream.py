@@ -26,14 +26,14 @@ _PERSISTENCE = (b"close", b"keep-alive")
 
 def other_tokens(value: bytes) -> bytes:
     """A ``connection`` header's value without close/keep-alive, which each side sets for itself."""
+    if b"," not in value:  # one token, the usual case (Flask's "close"): no splitting
+        value = value.strip()
+        return b"" if value.lower() in _PERSISTENCE else value
     return b", ".join(t for t in (x.strip() for x in value.split(b",")) if t and t.lower() not in _PERSISTENCE)
 
 
 def _conn_line(m: re.Match) -> bytes:
-    value = m.group(1).strip()
-    if value.lower() in _PERSISTENCE:  # the usual case (Flask says "close"): the line just goes
-        return b""
-    rest = other_tokens(value)
+    rest = other_tokens(m.group(1))
     return b"\r\nconnection: " + rest if rest else b""
 
 
