@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sys
 
-from . import balancer, dnslab, fleet, haproxy
+from . import dnslab, fleet, haproxy
+from .engine import balancer
 
 
 def stop_all() -> None:

@@ -7,7 +7,6 @@ import platform
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from .table import Table
 

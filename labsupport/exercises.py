@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Mapping
 
 from .cfgedit import backends_in, edit_backend, rebind, servers_in
-from .config import parse
-from .fleet import free_ports
+from .engine.config import parse
+from .ports import free_ports
 from .traffic import is_failure, send
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def check_half_traffic(weights: Mapping[str, int], server: str = "server01", tar
     ``rounds`` full rotations (``rounds`` x the sum of the weights, at most 2000 requests) through a
     private engine; the application servers of ``config`` must be running.
     """
-    from .balancer import Balancer  # late: keeps `import labsupport.exercises` light
+    from .engine.balancer import Balancer  # late: keeps `import labsupport.exercises` light
 
     text = Path(config).read_text()
     backend = backends_in(text)[0]

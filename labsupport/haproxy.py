@@ -144,7 +144,7 @@ def _check_free(host: str, port: int) -> None:
         sock.bind((host or "0.0.0.0", port))
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
-            from .fleet import port_holder
+            from .ports import port_holder
 
             raise PortInUseError(port, host or "*", port_holder(port, host or "127.0.0.1"),
                                  "Stop that program, or run haproxy on another port with port_map={%d: %d}."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labsupport.config_report import check
+from labsupport.engine.config import check
 
 CONFIGS = Path(__file__).parent / "configs"
 BROKEN = sorted((CONFIGS / "broken").glob("*.cfg"))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from labsupport import hashing
-from labsupport.balance import (
+from labsupport.engine import hashing
+from labsupport.engine.balance import (
     STATIC_WEIGHT_MSG,
     WEIGHT_RANGE_MSG,
     Algorithm,
     make_algorithm,
 )
-from labsupport.config import Proxy, ServerConfig
+from labsupport.engine.config import Proxy, ServerConfig
 
 
 def proxy(balance: str, weights, *, backup=(), **kw) -> Proxy:

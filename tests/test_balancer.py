@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labsupport.balancer import Balancer, CommandError
+from labsupport.engine.balancer import Balancer, CommandError
 from labsupport.errors import PortInUseError
 from test_proxy import Backend, free_port, get, wait_for
 

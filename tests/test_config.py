@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 from config_corpus import ALL, BROKEN, VALID, engine_output, expected_output
-from labsupport.config import (Config, TimeFormatError, UseBackend, check, format_haproxy, load, parse,
+from labsupport.engine.config import (Config, TimeFormatError, UseBackend, check, format_haproxy, load, parse,
                                parse_time)
-from labsupport.config_keywords import (PROXY_COMMON, PROXY_REGISTERED, SERVER_EXTRA, SERVER_KEYWORDS,
+from labsupport.engine.config.keywords import (PROXY_COMMON, PROXY_REGISTERED, SERVER_EXTRA, SERVER_KEYWORDS,
                                         best_match)
-from labsupport.config_parser import split_line
+from labsupport.engine.config.words import split_line
 from labsupport.errors import ConfigError
 
 HEAD = """global

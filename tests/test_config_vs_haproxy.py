@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from config_corpus import ALL
-from labsupport.config_report import check
+from labsupport.engine.config import check
 
 pytestmark = pytest.mark.haproxy
 

@@ -15,9 +15,9 @@ import dns.rcode
 import dns.resolver
 import pytest
 
-from labsupport.dnsclient import (LabResolver, check_rotation, dig, dig_live, dig_repeat, loopback_aliases_work,
+from labsupport.dnslab.client import (LabResolver, check_rotation, dig, dig_live, dig_repeat, loopback_aliases_work,
                                   real_dig, spread, start_lab_servers, visit)
-from labsupport.dnslab import LAB_ADDRESSES, DNSServer, stop_all_dns
+from labsupport.dnslab.server import LAB_ADDRESSES, DNSServer, stop_all_dns
 from labsupport.errors import LabError, PortInUseError
 from labsupport.fleet import Fleet
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from labsupport.health import Health, first_check_delays
+from labsupport.engine.health import Health, first_check_delays
 
 
 def test_observed_sequence_inter_1s():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from labsupport import config
+from labsupport.engine import config
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "haproxy").glob("*.cfg"))
 

@@ -8,7 +8,7 @@ import io
 import pytest
 
 from labsupport.balancer import Balancer
-from labsupport.stats import COLUMNS, HEADER, to_csv
+from labsupport.engine.stats import COLUMNS, HEADER, to_csv
 from test_proxy import Backend, exchange, free_port, get, wait_for
 
 # 'show stat' header line of haproxy 2.6.12 (captured from /usr/sbin/haproxy)

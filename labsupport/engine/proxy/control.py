@@ -8,7 +8,7 @@ raise ``CommandError`` with its messages.
 """
 from __future__ import annotations
 
-from ..errors import LabError
+from ...errors import LabError
 from .checker import CheckResult
 from .state import BackendRT, ServerRT
 

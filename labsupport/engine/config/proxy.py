@@ -8,17 +8,16 @@ parser's "ignored by the course engine" warning; an unknown one gets HAProxy's a
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-from . import config_keywords as kw
-from .config import TimeFormatError, UseBackend, parse_time
-from .config_parser import atol, resolve
-from .config_server import parse_bind, parse_server
+from . import keywords as kw
+from .conditions import parse_condition, parse_criterion
+from .context import Context, Draft, cap_warning, too_many
+from .model import UseBackend
+from .server import parse_bind, parse_option, parse_server, parse_stats
+from .words import TimeFormatError, atol, parse_time
 
-if TYPE_CHECKING:
-    from .config_parser import Draft, Parser
-
-Handler = Callable[["Parser", "Draft", list, str], None]
+Handler = Callable[[Context, Draft, list, str], None]
 
 NOT_IN_DEFAULTS = ("bind", "use_backend", "dispatch", "id", "monitor", "server-template", "acl")
 ANONYMOUS_DEFAULTS_REFUSE = ("acl", "http-request", "http-response", "http-after-response")
@@ -34,30 +33,10 @@ REMOVED = {
     "appsession": "'{0}' is not supported anymore since HAProxy 1.6.",
 }
 EXPECT_WORDS = ("min-recv", "string", "rstring", "string-lf", "status", "rstatus", "hdr", "fhdr", "comment")
-FETCH_KINDS = {"path_beg": "path_beg", "path": "path", "hdr(host)": "hdr_host", "req.hdr(host)": "hdr_host"}
-
-
-def cap_warning(p: "Parser", d: "Draft", what: str, need: str, hint: str = "") -> bool:
-    """haproxy's warnifnotcap: warn (and return True) when ``d`` lacks the frontend/backend side."""
-    if (need == "fe" and d.cap_fe) or (need == "be" and d.cap_be):
-        return False
-    side = "frontend" if need == "fe" else "backend"
-    p.warn(f"{p.where}'{what}' ignored because {d.type_name} '{d.name}' has no {side} capability.{hint}",
-           f"'{what}' belongs in a {side} (or listen) section.")
-    return True
-
-
-def too_many(p: "Parser", args: list[str], maxarg: int, index: int = 0) -> bool:
-    """haproxy's alertif_too_many_args_idx."""
-    pos = index + maxarg + 1
-    if len(args) > pos:
-        p.alert(f"{p.where}'{' '.join(args[:index + 1])}' cannot handle unexpected argument '{args[pos]}'.")
-        return True
-    return False
 
 
 # --------------------------------------------------------------------------- handlers
-def kw_mode(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_mode(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     if too_many(p, args, 1):
         return
     mode = args[1] if len(args) > 1 else ""
@@ -69,7 +48,7 @@ def kw_mode(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
         p.alert(f"{p.where}unknown proxy mode '{mode}'.", "Use 'mode http' or 'mode tcp'.")
 
 
-def kw_bind(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_bind(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     cap_warning(p, d, "bind", "fe")
     if len(args) < 2:
         p.alert(f"{p.where}'bind' expects {{<path>|[addr1]:port1[-end1]}}{{,[addr]:port[-end]}}... as arguments.",
@@ -78,7 +57,7 @@ def kw_bind(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
     parse_bind(p, d, args)
 
 
-def kw_default_backend(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_default_backend(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     cap_warning(p, d, "default_backend", "fe")
     if len(args) < 2:
         p.alert(f"{p.where}'default_backend' expects a backend name.")
@@ -87,7 +66,7 @@ def kw_default_backend(p: "Parser", d: "Draft", args: list[str], kwm: str) -> No
     too_many(p, args, 1)
 
 
-def kw_use_backend(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_use_backend(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     cap_warning(p, d, "use_backend", "fe")
     if len(args) < 2:
         p.alert(f"{p.where}'use_backend' expects a backend name.")
@@ -110,7 +89,7 @@ def kw_use_backend(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
     d.use_backends.append(UseBackend(args[1], kind, values, negate, p.line, icase))
 
 
-def kw_acl(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_acl(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     if len(args) < 3:
         p.alert(f"{p.where}'acl' expects a name and a criterion.")
         return
@@ -118,7 +97,7 @@ def kw_acl(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
     d.acls[args[1]] = None if args[1] in d.acls else parsed  # repeated names are OR-ed: not supported
 
 
-def kw_balance(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_balance(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     cap_warning(p, d, "balance", "be")
     algo, rest = (args[1] if len(args) > 1 else ""), args[2:]
     err = None
@@ -166,7 +145,7 @@ def kw_balance(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
                 "random (e.g. 'balance roundrobin').")
 
 
-def kw_hash_type(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_hash_type(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     cap_warning(p, d, "hash-type", "be")
     a = args + ["", "", ""]
     if a[1] == "avalanche":
@@ -182,7 +161,7 @@ def kw_hash_type(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
         d.values.update(hash_type=a[1], hash_function=a[2] or None, hash_avalanche=a[3] == "avalanche")
 
 
-def kw_timeout(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_timeout(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     name = args[1] if len(args) > 1 else ""
     if name not in TIMEOUT_CAP:
         p.alert(f"{p.where}'timeout' supports 'client', 'server', 'connect', 'check', 'queue', "
@@ -225,7 +204,7 @@ def kw_timeout(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
         p.ignored(f"timeout {name}")
 
 
-def kw_retries(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_retries(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     cap_warning(p, d, "retries", "be")
     if too_many(p, args, 1):
         return
@@ -235,7 +214,7 @@ def kw_retries(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
     d.values["retries"] = atol(args[1])
 
 
-def kw_maxconn(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_maxconn(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     cap_warning(p, d, "maxconn", "fe", " Maybe you want 'fullconn' instead ?")
     if len(args) < 2:
         p.alert(f"{p.where}'maxconn' expects an integer argument.")
@@ -244,13 +223,11 @@ def kw_maxconn(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
     too_many(p, args, 1)
 
 
-def kw_option(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
-    from .config_server import parse_option
-
+def kw_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     parse_option(p, d, args, kwm)
 
 
-def kw_http_check(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_http_check(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     cap_warning(p, d, "http-check", "be")
     if len(args) > 1 and args[1] == "expect":
         rest = args[2:]
@@ -272,13 +249,11 @@ def kw_http_check(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
         p.ignored(" ".join(args[:2]))
 
 
-def kw_stats(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
-    from .config_server import parse_stats
-
+def kw_stats(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     parse_stats(p, d, args)
 
 
-def kw_server(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def kw_server(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     parse_server(p, d, args)
 
 
@@ -290,7 +265,7 @@ PROXY_KEYWORDS: dict[str, Handler] = {
 }
 
 
-def parse_proxy_line(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def parse_proxy_line(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     """Dispatch one line of a proxy or defaults section."""
     word = args[0]
     if d.kind == "orphan":
@@ -329,64 +304,17 @@ def parse_proxy_line(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None
                 f"Check the spelling of '{word}'" + (f" (did you mean '{best}'?)." if best else "."))
 
 
-# --------------------------------------------------------------------------- conditions
-def parse_criterion(words: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
-    """One ACL criterion ('path_beg /a /b', 'hdr(host) -i x') -> (kind, values, -i) or None."""
-    if not words:
-        return None
-    fetch = words[0].lower() if words[0].lower().startswith(("hdr(", "req.hdr(")) else words[0]
-    kind = FETCH_KINDS.get(fetch)
-    if kind is None:
-        return None
-    icase, values = False, []
-    rest = list(words[1:])
-    while rest and rest[0].startswith("-") and rest[0] != "--":
-        flag = rest.pop(0)
-        if flag == "-i":
-            icase = True
-        else:
-            return None
-    if rest and rest[0] == "--":
-        rest.pop(0)
-    values = rest
-    return kind, tuple(values), icase
-
-
-def parse_condition(p: "Parser", d: "Draft", words: list[str], what: str):
-    """The words after if/unless -> (kind, values, icase); None when the engine can't use it;
-    False after an alert (haproxy refuses it)."""
-    if not words:
-        return "always", (), False
-    if words[0] == "{":
-        if "}" not in words:
-            p.alert(f"{p.where}error detected while parsing {what} : missing closing '}}' in condition.")
-            return False
-        end = words.index("}")
-        return parse_criterion(words[1:end]) if end == len(words) - 1 else None
-    terms = [w for w in words if w not in ("||", "or", "!")]
-    for name in terms:
-        if name not in d.acls and name not in kw.PREDEFINED_ACLS and not name.startswith("{"):
-            p.alert(f"{p.where}error detected while parsing {what} : no such ACL : '{name}'.",
-                    "Declare it first with 'acl NAME CRITERION' in this section, or use TRUE.")
-            return False
-    if len(words) != 1:
-        return None
-    if words[0] == "TRUE":
-        return "always", (), False
-    return d.acls.get(words[0])
-
-
 # --------------------------------------------------------------------------- check stage
-def _backend(p: "Parser", name: str):
+def _backend(p: Context, name: str):
     return next((o for o in p.proxies if o.name == name and o.cap_be), None)
 
 
-def _mode_conflict(d: "Draft", target: "Draft") -> bool:
+def _mode_conflict(d: Draft, target: Draft) -> bool:
     return target.values["mode"] != d.values["mode"] and not (
         d.values["mode"] == "tcp" and target.values["mode"] == "http")
 
 
-def check_proxy(p: "Parser", d: "Draft") -> None:
+def check_proxy(p: Context, d: Draft) -> None:
     """Per-proxy checks of haproxy's second stage, in haproxy's order."""
     f = p.file
     where_d = f"{d.values['mode']} {d.type_name} '{d.name}' ({f}:{d.line})"
@@ -439,4 +367,4 @@ def check_proxy(p: "Parser", d: "Draft") -> None:
             seen[s["name"]] = s["line"]
 
 
-__all__ = ["PROXY_KEYWORDS", "parse_proxy_line", "check_proxy", "parse_condition", "resolve"]
+__all__ = ["PROXY_KEYWORDS", "parse_proxy_line", "check_proxy"]

@@ -4,7 +4,7 @@
         lb.set_weight("application_nodes/server01", 3)
         print(lb.stats_csv())
 
-The engine (labsupport.proxy) runs in its own thread with its own event loop, so a busy notebook
+The engine (labsupport.engine.proxy) runs in its own thread with its own event loop, so a busy notebook
 cell never stalls traffic. Every method may be called from any thread: it hops onto the engine's
 loop and waits for the answer. Listeners on ``*`` or an empty address bind ``host`` (127.0.0.1
 by default: the course listens on loopback only).

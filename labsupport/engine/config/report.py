@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-from .config_parser import Analysis, analyse
-from .errors import Message
+from ...errors import Message
+from .parser import Analysis, analyse
 
 HAPROXY_VERSION = "2.6.12-1+deb12u4"
 HAPROXY_EXE = "/usr/sbin/haproxy"

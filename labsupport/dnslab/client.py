@@ -26,10 +26,10 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from .dnslab import LAB_ADDRESSES, DNSServer
-from .environment import find_tool
-from .errors import LabError, ToolMissingError
-from .table import Table
+from ..environment import find_tool
+from ..errors import LabError, ToolMissingError
+from ..table import Table
+from .server import LAB_ADDRESSES, DNSServer
 
 LIVE_NAMES = ("google.com", "facebook.com", "outlook.com", "yahoo.com")
 

@@ -16,7 +16,7 @@ import os
 import time
 
 from ..config import Config
-from ..errors import PortInUseError
+from ...errors import PortInUseError
 from ..health import first_check_delays
 from .checker import Checker
 from .control import Controls
@@ -133,7 +133,7 @@ class Engine(Controls):
                                                    reuse_address=True, backlog=1024)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
-                from ..fleet import port_holder
+                from ...ports import port_holder
 
                 raise PortInUseError(bind.port, host, port_holder(bind.port, host),
                                      f"{fe.cfg.kind} '{fe.name}' cannot listen on it: stop that program, "

@@ -1,4 +1,4 @@
-"""A local DNS server for the DNS load-balancing lesson (its clients are in dnsclient.py).
+"""A local DNS server for the DNS load-balancing lesson (its clients are in client.py).
 
 How it works: ``DNSServer`` is a tiny authoritative server for a lab zone (``shop.lab.`` answers
 with three A records). It runs asyncio (UDP and TCP on the same port) in its own thread, so a busy
@@ -38,8 +38,8 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from .errors import LabError, PortInUseError
-from .table import Table
+from ..errors import LabError, PortInUseError
+from ..table import Table
 
 LAB_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 CONTINENTS = {"Asia": "127.0.1.0/24", "Europe": "127.0.2.0/24", "America": "127.0.3.0/24"}
@@ -76,7 +76,7 @@ class _Plan:
 class DNSServer:
     """An authoritative DNS server for the lab zone, on 127.0.0.1 and a free port.
 
-    >>> with DNSServer(ttl=30, order="cyclic") as lab_dns:   # dig() is in labsupport.dnsclient
+    >>> with DNSServer(ttl=30, order="cyclic") as lab_dns:   # dig() is in labsupport.dnslab.client
     ...     dig("shop.lab", lab_dns)        # 127.0.0.2, .3, .4 -- then .3, .4, .2 ...
     """
 

@@ -2,18 +2,15 @@
 
 Each follows the matching HAProxy 2.6 function (parse_server/_srv_parse_kw, str2listener,
 the 'option' branch of cfg_parse_listen, the 'stats' branch) closely enough to print the
-same messages; see ``config_proxy`` for the keyword table that calls them.
+same messages; see ``proxy`` for the keyword table that calls them.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from . import config_keywords as kw
-from .config import Bind, TimeFormatError, parse_time
-from .config_parser import SECTION_NAME_CHARS, atol, resolve
-
-if TYPE_CHECKING:
-    from .config_parser import Draft, Parser
+from . import keywords as kw
+from .conditions import parse_condition
+from .context import Context, Draft, cap_warning, too_many
+from .model import Bind
+from .words import SECTION_NAME_CHARS, TimeFormatError, atol, parse_time, resolve
 
 SERVER_DEFAULTS = {"weight": 1, "check": False, "inter": 2000, "fastinter": None, "downinter": None,
                    "rise": 2, "fall": 3, "backup": False, "disabled": False, "maxconn": 0, "id": 0}
@@ -33,7 +30,7 @@ def _port_error(port: str, addr: str, allow_zero: bool) -> str | None:
 
 
 # --------------------------------------------------------------------------- server
-def _server_kw(p: "Parser", d: "Draft", s: dict, args: list[str], i: int) -> str | None:
+def _server_kw(p: Context, d: Draft, s: dict, args: list[str], i: int) -> str | None:
     """Apply server keyword args[i]; return haproxy's error text (without the final '.')."""
     word = args[i]
     value = args[i + 1] if i + 1 < len(args) else ""
@@ -94,7 +91,7 @@ def _server_kw(p: "Parser", d: "Draft", s: dict, args: list[str], i: int) -> str
     return None
 
 
-def parse_server(p: "Parser", d: "Draft", args: list[str]) -> None:
+def parse_server(p: Context, d: Draft, args: list[str]) -> None:
     """``server NAME ADDR[:PORT] [keywords...]``."""
     loc = f"[{p.file}:{p.line}] : "
     if d.kind == "defaults":
@@ -151,7 +148,7 @@ def parse_server(p: "Parser", d: "Draft", args: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------- bind
-def parse_bind(p: "Parser", d: "Draft", args: list[str]) -> None:
+def parse_bind(p: Context, d: Draft, args: list[str]) -> None:
     """``bind [ADDR]:PORT[,...] [options]``: "" host means every address."""
     new: list[Bind] = []
     for part in args[1].split(","):
@@ -191,10 +188,8 @@ def parse_bind(p: "Parser", d: "Draft", args: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------- option
-def parse_option(p: "Parser", d: "Draft", args: list[str], kwm: str) -> None:
+def parse_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     """``[no] option NAME [args]``."""
-    from .config_proxy import cap_warning, too_many
-
     if len(args) < 2:
         p.alert(f"parsing [{p.file}:{p.line}]: 'option' expects an option name.")
         return
@@ -236,10 +231,8 @@ STATS_EXPECTS = ("expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'h
                  "'show-node', 'show-desc' or 'show-legends'.")
 
 
-def parse_stats(p: "Parser", d: "Draft", args: list[str]) -> None:
+def parse_stats(p: Context, d: Draft, args: list[str]) -> None:
     """``stats enable|uri U|refresh T|auth U:P|admin if COND|...`` in a proxy section."""
-    from .config_proxy import parse_condition
-
     if d.stats_inherited and d.kind != "defaults":
         # haproxy detaches from the defaults' stats settings at the first 'stats' line
         d.stats = {"enabled": False, "uri": "/haproxy?stats", "refresh": None, "auth": [], "admin": False}

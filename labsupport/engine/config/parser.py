@@ -2,24 +2,21 @@
 
 How it works: ``analyse`` runs a ``Parser`` over the text. The parser splits lines into words
 (``split_line``), tracks the current section, and hands proxy-section lines to the keyword
-table in ``config_proxy``. Each section being built is a mutable ``Draft``; a proxy's draft
+table in ``proxy``. Each section being built is a mutable ``Draft``; a proxy's draft
 starts as a copy of the last ``defaults`` section. After the last line come haproxy's later
-stages (cross-references, then addresses); see the ``config`` module docstring.
+stages (cross-references, then addresses); see the package docstring.
 """
 from __future__ import annotations
 
-import copy
-import os
-import socket
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from . import config_keywords as kw
-from .config import (Bind, Config, Proxy, ServerConfig, StatsConfig, Timeouts, UseBackend)
-from .errors import Message
+from ...errors import Message
+from . import keywords as kw
+from .context import IGNORED_HINT, Context, Draft
+from .model import Config, ServerConfig
+from .proxy import check_proxy, parse_proxy_line
+from .words import SECTION_NAME_CHARS, atol, resolve, split_line
 
-IGNORED_HINT = ("The bundled engine does not implement this keyword and runs without it; real "
-                "HAProxy applies it. Remove it, or run this file on real HAProxy.")
 OUT_OF_SECTION_HINTS = {
     "global": ("This line comes before any section header, so it belongs to no section. Process-wide "
                "settings such as maxconn go in the 'global' section: add a line 'global' above it. (The "
@@ -40,119 +37,7 @@ GLOBAL_ONE_ARG = frozenset((
     "tune.http.maxhdr tune.idletimer tune.maxaccept tune.maxpollevents tune.maxrewrite tune.pipesize "
     "tune.rcvbuf.client tune.rcvbuf.server tune.recv_enough tune.runqueue-depth tune.sndbuf.client "
     "tune.sndbuf.server").split())
-SECTION_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:")
 
-
-def atol(text: str) -> int:
-    """C's atol: leading blanks, optional sign, digits; anything else stops it ("abc" -> 0)."""
-    s = text.lstrip(" \t")
-    i = 1 if s[:1] in "+-" and s[:1] else 0
-    j = i
-    while j < len(s) and s[j].isdigit():
-        j += 1
-    if j == i:
-        return 0
-    return int(s[:j])
-
-
-def split_line(line: str) -> list[str]:
-    """Words of one line as haproxy's parse_line cuts them (quotes, backslashes, # comments)."""
-    words: list[str] = []
-    cur: list[str] = []
-    in_word = False
-    quote = ""
-    i = 0
-    escapes = {"r": "\r", "n": "\n", "t": "\t"}
-    while i < len(line):
-        c = line[i]
-        if quote:
-            if c == quote:
-                quote = ""
-            elif c == "\\" and quote == '"' and i + 1 < len(line):
-                i += 1
-                cur.append(escapes.get(line[i], line[i]))
-            else:
-                cur.append(c)
-        elif c in " \t\r":
-            if in_word:
-                words.append("".join(cur))
-                cur, in_word = [], False
-        elif c == "#":
-            break
-        elif c in "\"'":
-            quote, in_word = c, True
-        elif c == "\\" and i + 1 < len(line):
-            i += 1
-            cur.append(escapes.get(line[i], line[i]))
-            in_word = True
-        else:
-            cur.append(c)
-            in_word = True
-        i += 1
-    if in_word:
-        words.append("".join(cur))
-    return words
-
-
-@dataclass
-class Draft:
-    """A section being parsed (mutable); ``finish`` freezes a proxy into ``Proxy``."""
-
-    kind: str  # frontend | backend | listen | defaults
-    name: str
-    line: int
-    values: dict[str, Any] = field(default_factory=dict)
-    timeouts: dict[str, int | None] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
-    stats_inherited: bool = False
-    binds: list[Bind] = field(default_factory=list)
-    use_backends: list[UseBackend] = field(default_factory=list)
-    use_backend_targets: list[tuple[str, int]] = field(default_factory=list)
-    servers: list[dict[str, Any]] = field(default_factory=list)
-    acls: dict[str, Any] = field(default_factory=dict)
-    tunnel_timeout: bool = False
-
-    @property
-    def cap_fe(self) -> bool:
-        return self.kind in ("frontend", "listen", "defaults")
-
-    @property
-    def cap_be(self) -> bool:
-        return self.kind in ("backend", "listen", "defaults")
-
-    @property
-    def type_name(self) -> str:
-        return {"listen": "proxy"}.get(self.kind, self.kind)
-
-    @classmethod
-    def fresh(cls, kind: str, name: str, line: int) -> "Draft":
-        d = cls(kind, name, line)
-        d.values = {f: getattr(Proxy, f) for f in (
-            "mode", "default_backend", "balance", "balance_args", "hash_type", "hash_function",
-            "hash_avalanche", "retries", "redispatch", "forwardfor", "allbackups", "httpchk",
-            "http_check_expect_status", "maxconn")}
-        d.timeouts = {f: None for f in Timeouts.__dataclass_fields__}
-        d.stats = {"enabled": False, "uri": "/haproxy?stats", "refresh": None, "auth": [], "admin": False}
-        return d
-
-    def inherit(self, kind: str, name: str, line: int) -> "Draft":
-        """A new proxy section starting from this defaults section's settings."""
-        d = Draft.fresh(kind, name, line)
-        d.values = copy.deepcopy(self.values)
-        if kind == "backend":
-            d.values["default_backend"] = None  # haproxy only copies it to frontend-capable proxies
-        d.timeouts = dict(self.timeouts)
-        d.stats = copy.deepcopy(self.stats)
-        d.stats_inherited = True
-        d.tunnel_timeout = self.tunnel_timeout
-        return d
-
-    def finish(self, servers: tuple[ServerConfig, ...]) -> Proxy:
-        st = dict(self.stats, auth=tuple(self.stats["auth"]))
-        return Proxy(kind=self.kind, name=self.name, binds=tuple(self.binds),
-                     use_backends=tuple(self.use_backends), servers=servers,
-                     timeouts=Timeouts(**self.timeouts), stats=StatsConfig(**st), line=self.line,
-                     **self.values)
 
 
 @dataclass
@@ -164,46 +49,22 @@ class Analysis:
     stage: str | None  # None when valid; else "parse", "abort", "check" or "addr"
 
 
-class Parser:
+class Parser(Context):
     """One pass over a configuration text; see the module docstring."""
 
     def __init__(self, text: str, path: str | None, from_file: bool = False):
-        self.text, self.path, self.from_file = text, path, from_file
-        self.file = path if path is not None else "haproxy.cfg"
-        self.line = 0
-        self.messages: list[Message] = []
-        self.fatal = False
+        super().__init__(path)
+        self.text, self.from_file = text, from_file
         self.aborted = False
         self.section: str | None = None  # "global", "skip" or a proxy/defaults section
         self.draft: Draft | None = None
-        self.defaults = Draft.fresh("defaults", "", 0)
-        self.proxies: list[Draft] = []
         self.global_maxconn: int | None = None
         self.stats_socket: str | None = None
         self.stats_socket_level: str | None = None
         self._hints_given: set[str] = set()
 
-    # ----------------------------------------------------------------- messages
-    @property
-    def where(self) -> str:
-        return f"parsing [{self.file}:{self.line}] : "
-
-    def alert(self, text: str, hint: str | None = None, fatal: bool = True, line: int | None = None) -> None:
-        self.messages.append(Message("ALERT", text, self.file, self.line if line is None else line, hint))
-        self.fatal |= fatal
-
-    def warn(self, text: str, hint: str | None = None, line: int | None = None) -> None:
-        self.messages.append(Message("WARNING", text, self.file, self.line if line is None else line, hint))
-
-    def ignored(self, what: str, hint: str | None = None) -> None:
-        """A located warning: HAProxy accepts ``what`` but the course engine does not apply it."""
-        self.warn(f"{self.where}'{what}' is accepted by HAProxy but ignored by the course engine.",
-                  hint or IGNORED_HINT)
-
     # ----------------------------------------------------------------- main loop
     def run(self) -> None:
-        from .config_proxy import parse_proxy_line
-
         lines = self.text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
@@ -353,7 +214,6 @@ class Parser:
     # ----------------------------------------------------------------- later stages
     def check_stage(self) -> None:
         """haproxy's check_config_validity: references, timeouts, duplicate server names."""
-        from .config_proxy import check_proxy
 
         for d in self.proxies:
             check_proxy(self, d)
@@ -392,52 +252,6 @@ class Parser:
         return Config(proxies=tuple(proxies), maxconn=self.global_maxconn, stats_socket=self.stats_socket,
                       warnings=tuple(m for m in self.messages if m.level != "ALERT" or not self.fatal),
                       path=self.path, text=self.text, stats_socket_level=self.stats_socket_level)
-
-
-_HOSTS_CACHE: dict[str, str] | None = None
-
-
-def _etc_hosts() -> dict[str, str]:
-    """IPv4 names from /etc/hosts (read once); a plain file read, so it is fast and offline."""
-    global _HOSTS_CACHE
-    if _HOSTS_CACHE is None:
-        _HOSTS_CACHE = {}
-        try:
-            with open(os.environ.get("LAB_HOSTS_FILE", "/etc/hosts"), encoding="utf-8", errors="replace") as f:
-                for raw in f:
-                    words = raw.split("#", 1)[0].split()
-                    if len(words) >= 2 and _ipv4(words[0]):
-                        for name in words[1:]:
-                            _HOSTS_CACHE.setdefault(name.lower(), words[0])
-        except OSError:
-            pass
-    return _HOSTS_CACHE
-
-
-def _ipv4(text: str) -> str | None:
-    """The dotted-quad form of an IPv4 literal as libc reads it ("127.1" too), else None."""
-    if not text or not all(c.isdigit() or c == "." for c in text):
-        return None
-    try:
-        return socket.inet_ntoa(socket.inet_aton(text))
-    except OSError:
-        return None
-
-
-def resolve(host: str) -> str | None:
-    """IPv4 literal, IPv6 literal (kept), 'localhost', or an /etc/hosts name; never DNS."""
-    ip = _ipv4(host)
-    if ip:
-        return ip
-    if ":" in host:
-        try:
-            socket.inet_pton(socket.AF_INET6, host.strip("[]"))
-            return host.strip("[]")
-        except OSError:
-            return None
-    if host.lower() == "localhost":
-        return "127.0.0.1"
-    return _etc_hosts().get(host.lower())
 
 
 def analyse(text: str, path: str | None = None, from_file: bool = False) -> Analysis:

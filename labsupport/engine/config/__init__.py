@@ -1,0 +1,62 @@
+"""HAProxy configuration text -> frozen dataclasses.
+
+How it works: the text is split into lines and words the way HAProxy does it (quotes,
+backslash escapes, ``#`` comments). ``global``, ``defaults``, ``frontend``, ``backend`` and
+``listen`` start sections; each line of a proxy section is handled by the function its
+keyword maps to in ``proxy.PROXY_KEYWORDS`` (``server`` holds the server, bind, option and
+stats parsers, ``conditions`` the ACL conditions). Like ``haproxy -c``, checking runs in three stages, each only
+when the one before found no fatal error:
+
+1. parse: every line, every problem (several errors in one pass);
+2. check: cross-references (default_backend, use_backend, duplicate server names, modes,
+   missing-timeouts warnings);
+3. addr: server addresses are resolved (IP literals, ``localhost`` and /etc/hosts; never DNS).
+
+Problems are ``Message``s worded exactly as HAProxy 2.6 prints them (``Message.text`` is what
+follows ``config : `` on haproxy's stderr). A keyword HAProxy accepts but the course engine
+does not implement gets a located WARNING instead of being silently dropped. ``parse`` raises
+``ConfigError`` when a fatal ALERT was found; warnings are kept on ``Config.warnings``.
+``check`` (in ``report``) reproduces ``haproxy -c -f FILE`` as (exit code, stdout, stderr).
+
+Modules, each importing only those listed before it: ``model`` (dataclasses), ``words`` (atol,
+times, line splitting, addresses), ``keywords`` (HAProxy's keyword lists), ``context`` (the
+section being built, the message reporter), ``conditions``, ``server``, ``proxy``, ``parser``,
+``report``.
+"""
+from __future__ import annotations
+
+from ...errors import ConfigError
+from .model import (ALGORITHMS, Bind, Config, Proxy, ServerConfig, StatsConfig, Timeouts,
+                    UseBackend)
+from .parser import Analysis, analyse
+from .report import check, format_haproxy
+from .words import TimeFormatError, parse_time
+
+
+def _config_or_raise(result: Analysis, path: str | None) -> Config:
+    if result.config is None:
+        err = ConfigError(result.messages, path)
+        err.stage = result.stage  # type: ignore[attr-defined]
+        raise err
+    return result.config
+
+
+def parse(text: str, path: str | None = None) -> Config:
+    """Parse configuration text; raise ``ConfigError`` listing every ALERT found.
+
+    The error's ``stage`` attribute says which stage failed ("parse", "abort", "check" or
+    "addr"): ``format_haproxy`` needs it to print haproxy's trailer lines.
+    """
+    return _config_or_raise(analyse(text, path), path)
+
+
+def load(path: str) -> Config:
+    """Read and parse a configuration file (a missing final newline is an error, as in haproxy)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    return _config_or_raise(analyse(text, str(path), from_file=True), str(path))
+
+
+__all__ = ["ALGORITHMS", "Analysis", "Bind", "Config", "ConfigError", "Proxy", "ServerConfig",
+           "StatsConfig", "Timeouts", "TimeFormatError", "UseBackend", "analyse", "check",
+           "format_haproxy", "load", "parse", "parse_time"]

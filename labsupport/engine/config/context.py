@@ -1,0 +1,126 @@
+"""What keyword parsers share: the section being built (``Draft``) and the reporter of messages.
+
+``Context`` holds the messages of one pass and words them as HAProxy 2.6 does; the parser
+(``parser.Context``) is a ``Context`` that also walks the lines. Keyword modules (``server``,
+``proxy``) take a ``Context`` so they never import the parser above them.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...errors import Message
+from .model import Bind, Proxy, ServerConfig, StatsConfig, Timeouts, UseBackend
+
+IGNORED_HINT = ("The bundled engine does not implement this keyword and runs without it; real "
+                "HAProxy applies it. Remove it, or run this file on real HAProxy.")
+
+
+@dataclass
+class Draft:
+    """A section being parsed (mutable); ``finish`` freezes a proxy into ``Proxy``."""
+
+    kind: str  # frontend | backend | listen | defaults
+    name: str
+    line: int
+    values: dict[str, Any] = field(default_factory=dict)
+    timeouts: dict[str, int | None] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    stats_inherited: bool = False
+    binds: list[Bind] = field(default_factory=list)
+    use_backends: list[UseBackend] = field(default_factory=list)
+    use_backend_targets: list[tuple[str, int]] = field(default_factory=list)
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    acls: dict[str, Any] = field(default_factory=dict)
+    tunnel_timeout: bool = False
+
+    @property
+    def cap_fe(self) -> bool:
+        return self.kind in ("frontend", "listen", "defaults")
+
+    @property
+    def cap_be(self) -> bool:
+        return self.kind in ("backend", "listen", "defaults")
+
+    @property
+    def type_name(self) -> str:
+        return {"listen": "proxy"}.get(self.kind, self.kind)
+
+    @classmethod
+    def fresh(cls, kind: str, name: str, line: int) -> "Draft":
+        d = cls(kind, name, line)
+        d.values = {f: getattr(Proxy, f) for f in (
+            "mode", "default_backend", "balance", "balance_args", "hash_type", "hash_function",
+            "hash_avalanche", "retries", "redispatch", "forwardfor", "allbackups", "httpchk",
+            "http_check_expect_status", "maxconn")}
+        d.timeouts = {f: None for f in Timeouts.__dataclass_fields__}
+        d.stats = {"enabled": False, "uri": "/haproxy?stats", "refresh": None, "auth": [], "admin": False}
+        return d
+
+    def inherit(self, kind: str, name: str, line: int) -> "Draft":
+        """A new proxy section starting from this defaults section's settings."""
+        d = Draft.fresh(kind, name, line)
+        d.values = copy.deepcopy(self.values)
+        if kind == "backend":
+            d.values["default_backend"] = None  # haproxy only copies it to frontend-capable proxies
+        d.timeouts = dict(self.timeouts)
+        d.stats = copy.deepcopy(self.stats)
+        d.stats_inherited = True
+        d.tunnel_timeout = self.tunnel_timeout
+        return d
+
+    def finish(self, servers: tuple[ServerConfig, ...]) -> Proxy:
+        st = dict(self.stats, auth=tuple(self.stats["auth"]))
+        return Proxy(kind=self.kind, name=self.name, binds=tuple(self.binds),
+                     use_backends=tuple(self.use_backends), servers=servers,
+                     timeouts=Timeouts(**self.timeouts), stats=StatsConfig(**st), line=self.line,
+                     **self.values)
+
+
+class Context:
+    """Messages of one pass over a configuration, located at the current file and line."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self.file = path if path is not None else "haproxy.cfg"
+        self.line = 0
+        self.messages: list[Message] = []
+        self.fatal = False
+        self.defaults = Draft.fresh("defaults", "", 0)
+        self.proxies: list[Draft] = []
+
+    @property
+    def where(self) -> str:
+        return f"parsing [{self.file}:{self.line}] : "
+
+    def alert(self, text: str, hint: str | None = None, fatal: bool = True, line: int | None = None) -> None:
+        self.messages.append(Message("ALERT", text, self.file, self.line if line is None else line, hint))
+        self.fatal |= fatal
+
+    def warn(self, text: str, hint: str | None = None, line: int | None = None) -> None:
+        self.messages.append(Message("WARNING", text, self.file, self.line if line is None else line, hint))
+
+    def ignored(self, what: str, hint: str | None = None) -> None:
+        """A located warning: HAProxy accepts ``what`` but the course engine does not apply it."""
+        self.warn(f"{self.where}'{what}' is accepted by HAProxy but ignored by the course engine.",
+                  hint or IGNORED_HINT)
+
+
+def cap_warning(p: Context, d: "Draft", what: str, need: str, hint: str = "") -> bool:
+    """haproxy's warnifnotcap: warn (and return True) when ``d`` lacks the frontend/backend side."""
+    if (need == "fe" and d.cap_fe) or (need == "be" and d.cap_be):
+        return False
+    side = "frontend" if need == "fe" else "backend"
+    p.warn(f"{p.where}'{what}' ignored because {d.type_name} '{d.name}' has no {side} capability.{hint}",
+           f"'{what}' belongs in a {side} (or listen) section.")
+    return True
+
+
+def too_many(p: Context, args: list[str], maxarg: int, index: int = 0) -> bool:
+    """haproxy's alertif_too_many_args_idx."""
+    pos = index + maxarg + 1
+    if len(args) > pos:
+        p.alert(f"{p.where}'{' '.join(args[:index + 1])}' cannot handle unexpected argument '{args[pos]}'.")
+        return True
+    return False

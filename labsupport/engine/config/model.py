@@ -1,0 +1,140 @@
+"""The configuration model: frozen dataclasses for a parsed ``haproxy.cfg``.
+
+Nothing here parses or imports: ``parser`` builds these, the engine reads them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...errors import Message
+
+ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "first", "random", "uri")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Timeouts in milliseconds; ``None`` means not set (haproxy: infinite, with a warning)."""
+
+    connect: int | None = None
+    client: int | None = None
+    server: int | None = None
+    queue: int | None = None
+    check: int | None = None
+    http_request: int | None = None
+
+
+@dataclass(frozen=True)
+class Bind:
+    host: str  # "" means all addresses ("*:3000" or ":3000"); the engine binds these to 127.0.0.1
+    port: int
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class UseBackend:
+    backend: str
+    kind: str  # "path_beg", "path", "hdr_host" (hdr(host)), or "always" (if TRUE)
+    values: tuple[str, ...] = ()
+    negate: bool = False
+    line: int = 0
+    ignore_case: bool = False  # the ACL had '-i' (compare lower-cased)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    name: str
+    host: str  # resolved IPv4 address ("localhost" -> "127.0.0.1")
+    port: int  # 0 when the address had no port: haproxy then uses the port the client connected to
+    weight: int = 1
+    check: bool = False
+    inter: int = 2000
+    fastinter: int | None = None  # None: same as inter
+    downinter: int | None = None  # None: same as inter
+    rise: int = 2
+    fall: int = 3
+    backup: bool = False
+    disabled: bool = False
+    maxconn: int = 0  # 0 = no limit
+    id: int = 0  # 1..n in declaration order unless set with 'id'
+    line: int = 0
+    address: str = ""  # the address as written ("localhost:8080")
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    enabled: bool = False
+    uri: str = "/haproxy?stats"
+    refresh: int | None = None  # ms
+    auth: tuple[tuple[str, str], ...] = ()
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A frontend, backend or listen section, with the defaults section already applied."""
+
+    kind: str  # "frontend" | "backend" | "listen"
+    name: str
+    mode: str = "tcp"
+    binds: tuple[Bind, ...] = ()
+    default_backend: str | None = None
+    use_backends: tuple[UseBackend, ...] = ()
+    balance: str = "roundrobin"
+    balance_args: tuple[str, ...] = ()  # random(N) -> ("N",); uri whole/len N/depth N/path-only
+    hash_type: str = "map-based"  # or "consistent"
+    hash_function: str | None = None  # sdbm|djb2|wt6|crc32 when named
+    hash_avalanche: bool = False
+    servers: tuple[ServerConfig, ...] = ()
+    timeouts: Timeouts = Timeouts()
+    retries: int = 3
+    redispatch: bool = False
+    forwardfor: bool = False
+    allbackups: bool = False
+    httpchk: tuple[str, str] | None = None  # (method, uri) when 'option httpchk' is set
+    http_check_expect_status: int | None = None
+    maxconn: int | None = None  # frontend side
+    stats: StatsConfig = StatsConfig()
+    line: int = 0
+
+    @property
+    def has_frontend(self) -> bool:
+        return self.kind in ("frontend", "listen")
+
+    @property
+    def has_backend(self) -> bool:
+        return self.kind in ("backend", "listen")
+
+    @property
+    def type_name(self) -> str:
+        """How haproxy names this kind in messages: frontend, backend or proxy (listen)."""
+        return "proxy" if self.kind == "listen" else self.kind
+
+
+@dataclass(frozen=True)
+class Config:
+    proxies: tuple[Proxy, ...] = ()
+    maxconn: int | None = None  # global maxconn
+    stats_socket: str | None = None
+    warnings: tuple[Message, ...] = ()
+    path: str | None = None
+    text: str = field(default="", repr=False)
+    stats_socket_level: str | None = None  # "user" | "operator" | "admin" when a socket is set
+
+    def proxy(self, name: str) -> Proxy:
+        for p in self.proxies:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def frontends(self) -> tuple[Proxy, ...]:
+        return tuple(p for p in self.proxies if p.has_frontend)
+
+    @property
+    def backends(self) -> tuple[Proxy, ...]:
+        return tuple(p for p in self.proxies if p.has_backend)
+
+    @property
+    def has_listener(self) -> bool:
+        """True when some frontend binds a port (haproxy -c exits 2 otherwise)."""
+        return any(p.binds for p in self.proxies) or self.stats_socket is not None
