@@ -15,10 +15,16 @@ request (upstream.py writes the answer's header). Otherwise a server saying ``co
 (Flask's dev server does, every time) would make every client reconnect for every request.
 
 Errors, as HAProxy 2.6 answers them (pages.py holds the bytes): a request httptools rejects, or
-with a head over 15360 bytes (tune.bufsize - tune.maxrewrite) -> 400 and close; no complete
+that fails HAProxy's checks (request.py: head size, field count and name length, Transfer-Encoding,
+Host, target, upgrades) -> 400 (422, 501) and close; no complete
 request within ``timeout http-request`` (else ``timeout client``) -> 408 and close; an idle
 kept-alive client is closed silently after the same delay; no server -> 503; a server that
 answers garbage, or closes without answering -> 502; no answer within ``timeout server`` -> 504.
+
+No desync: llhttp ends an upgrade request at its head. HAProxy relays such a request with its
+body as a plain request, so the engine reads that body with a fresh parser fed a synthetic head
+(``_read_held_body``) before relaying the whole; the bytes after it are parsed as the next request.
+A client that half-closes after its request (``eof_received``) still gets its answers.
 """
 from __future__ import annotations
 
@@ -28,49 +34,23 @@ import collections
 import httptools
 
 from .pages import page
+from .request import MAX_FIELDS, MAX_NAME, Req, check_head
 from .session import Session
 from .statspage import stats_response, wants_stats
 from .upstream import MAX_IDLE, ServerConn, other_tokens
 from .state import now
 
-MAX_HEAD = 15360  # tune.bufsize (16384) - tune.maxrewrite (1024): a bigger request head is a 400
-_BAD = object()  # a pipelined request that failed to parse: answer 400 when its turn comes
+MAX_PARTIAL = 16384  # tune.bufsize: an unfinished head bigger than HAProxy's buffer is a 400 already
+_SYNTH_CL = b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n"
+_SYNTH_CHUNKED = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
-class Req:
-    """One request, buffered whole (retries may have to send it again)."""
+class _Refused(Exception):
+    """Raised in a parser callback: HAProxy refuses this request with ``code``."""
 
-    __slots__ = ("method", "url", "version", "headers", "body", "keep_alive", "host", "chunked", "t0", "data")
-
-    def __init__(self, t0: float) -> None:
-        self.url = b""
-        self.headers: list[bytes] = []
-        self.body = b""
-        self.host = None
-        self.chunked = False
-        self.keep_alive = True
-        self.t0 = t0
-        self.data: bytes | None = None
-
-    def build(self, xff: str | None) -> bytes:
-        """The bytes sent to the server (with ``x-forwarded-for`` appended for option forwardfor)."""
-        if self.data is None:
-            parts = [b"%s %s HTTP/%s\r\n" % (self.method, self.url, self.version)]
-            parts += self.headers
-            if xff:
-                parts.append(b"x-forwarded-for: %s\r\n" % xff.encode())
-            if self.version == b"1.0":  # HTTP/1.0 closes by default: ask the server to keep it open
-                parts.append(b"connection: keep-alive\r\n\r\n")
-            else:
-                parts.append(b"\r\n")
-            if self.chunked:  # httptools gave us the body de-chunked: send it as one chunk
-                if self.body:
-                    parts.append(b"%x\r\n%s\r\n" % (len(self.body), self.body))
-                parts.append(b"0\r\n\r\n")
-            elif self.body:
-                parts.append(self.body)
-            self.data = b"".join(parts)
-        return self.data
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class HttpClient(asyncio.Protocol, Session):
@@ -87,8 +67,10 @@ class HttpClient(asyncio.Protocol, Session):
         self.conn: ServerConn | None = None
         self.opening = self.waiting = None  # a connection attempt: its coroutine, the future it awaits
         self.closed = self.active = self.connecting = self.reused = self.head_done = False
+        self.eof = self.synth = False  # the client half-closed; a synthetic head is being parsed
+        self.held: Req | None = None  # an upgrade request whose body is being read
+        self.partial = 0  # bytes of a head received after the read it started in
         self.untimed = False  # an error page of ours: haproxy keeps no time stats without a server answer
-        self.hsize = 0
         self.src: str | None = None
         t = fe.cfg.timeouts
         self.req_ms = t.http_request or t.client  # also the keep-alive idle delay
@@ -143,60 +125,126 @@ class HttpClient(asyncio.Protocol, Session):
             return
         self._feed(data)
 
+    def eof_received(self) -> bool:
+        """The client half-closed: answer what it sent, then close (as HAProxy does)."""
+        self.eof = True
+        if self.active and self.cur is None and not self.pending and not self.buffered:
+            self._end_of_input()
+        return True  # keep the transport: the answers are still to be written
+
+    def _end_of_input(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._disarm()
+            self.transport.close()
+
     def _feed(self, data: bytes) -> None:
         self.fe.bin += len(data)
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # the request was dispatched already; what follows is not HTTP/1
-        except httptools.HttpParserError:
-            if self.cur is not None:
-                self.pending.append(_BAD)
-            elif not self.closed:
-                self._reject(400)
-            return
-        if not self.head_done and self.req is not None and self.hsize + len(self.req.url) > MAX_HEAD:
-            self._reject(400)
+        mid_head = self.req is not None and not self.head_done
+        while True:
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserUpgrade as up:  # llhttp stops after an upgrade or CONNECT head
+                data = data[up.args[0]:]
+                if self.held is not None:
+                    self._read_held_body()
+                if data and not self.closed:
+                    continue  # the held request's body, or the next request (HAProxy parses on)
+            except httptools.HttpParserError as e:
+                cause = e.__context__
+                self._refuse(cause.code if isinstance(cause, _Refused) else 400)
+                return
+            break
+        if self.req is not None and not self.head_done:
+            self.partial = self.partial + len(data) if mid_head else 0
+            if self.partial > MAX_PARTIAL or len(self.req.url) + self.req.size > MAX_PARTIAL:
+                self._refuse(400)
+        elif self.eof and self.cur is None and not self.pending and not self.closed:
+            self._end_of_input()
+
+    def _refuse(self, code: int) -> None:
+        if self.cur is not None:
+            self.pending.append(code)  # answered when its turn comes
+        elif not self.closed:
+            self._reject(code)
+
+    def _read_held_body(self) -> None:
+        """The body of an upgrade request, read by a fresh parser fed a synthetic head first."""
+        req = self.held
+        self.parser = httptools.HttpRequestParser(self)
+        self.synth = True
+        self.parser.feed_data(_SYNTH_CHUNKED if req.chunked else _SYNTH_CL % req.clen)
+        self.synth = False
 
     # ----- httptools callbacks (requests)
     def on_message_begin(self) -> None:
+        if self.held is not None:  # the synthetic head of a held body: the request goes on
+            return
         self.req = Req(now())
-        self.hsize = 0
+        self.partial = 0
         if self.cur is None and not self.pending:
             self._arm(self.req_ms, self._request_timeout)
 
     def on_url(self, url: bytes) -> None:
-        self.req.url += url
+        if not self.synth:
+            self.req.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        line = b"%s: %s\r\n" % (name, value)
-        self.hsize += len(line)
-        if self.hsize > MAX_HEAD:
-            raise ValueError("request head too large")  # httptools turns it into HttpParserError
+        if self.synth:
+            return
+        req = self.req
         n = len(name)
+        req.fields += 1
+        req.size += n + len(value)
+        if req.fields > MAX_FIELDS or n > MAX_NAME:
+            raise _Refused(400)  # httptools turns it into HttpParserCallbackError
+        line = b"%s: %s\r\n" % (name, value)
         if n == 4 and name.lower() == b"host":
-            self.req.host = value
-        elif n == 17 and name.lower() == b"transfer-encoding":
-            self.req.chunked = b"chunked" in value.lower()
+            if req.host is not None:
+                if value != req.host:
+                    raise _Refused(400)
+                return  # the same twice: HAProxy merges them
+            req.host = value
+        elif n == 17:
+            low = name.lower()
+            if low == b"transfer-encoding":
+                req.te = (req.te or []) + [t.strip().lower() for t in value.split(b",")]
+                req.chunked = True  # llhttp relays only a chunked body (check_head refuses others)
+            elif low == b"sec-websocket-key":
+                req.ws_key = len(value)
+        elif n == 14 and name.lower() == b"content-length":
+            req.clen = int(value) if value.strip().isdigit() else 0
+        elif n == 7 and name.lower() == b"upgrade":
+            req.upgrade_at = len(req.headers)
         elif n == 10 and name.lower() == b"connection":  # hop-by-hop: keep only other tokens (upgrade...)
             value = other_tokens(value)
             if not value:
                 return
             line = b"%s: %s\r\n" % (name, value)
-        self.req.headers.append(line)
+        req.headers.append(line)
 
     def on_headers_complete(self) -> None:
+        if self.synth:
+            return
         p, req = self.parser, self.req
         req.method = p.get_method()
-        req.version = p.get_http_version().encode()
+        req.version = b"1.0" if p.get_http_version() == "1.0" else b"1.1"  # HAProxy relays HTTP/2.0 as 1.1
         req.keep_alive = p.should_keep_alive()
         self.head_done = True
+        code = check_head(req, p.should_upgrade())
+        if code:
+            raise _Refused(code)
 
     def on_body(self, body: bytes) -> None:
         self.req.body += body
 
     def on_message_complete(self) -> None:
-        req, self.req = self.req, None
+        req = self.req
+        if req.hold:  # llhttp ends an upgrade at its head: its body comes next (see _feed)
+            req.hold = False
+            self.held = req
+            return
+        self.req = self.held = None
         self.head_done = False
         if self.closed:
             return
@@ -356,7 +404,7 @@ class HttpClient(asyncio.Protocol, Session):
 
     # ----- endings
     def _reply_error(self, code: int) -> None:
-        close = not self.cur.keep_alive
+        close = not self.cur.keep_alive or self.cur.upgrade  # after an upgrade, the client may not speak HTTP
         data = page(code, close)
         self.transport.write(data)
         self.fe.bout += len(data)
@@ -400,23 +448,27 @@ class HttpClient(asyncio.Protocol, Session):
         self._arm(self.req_ms, self._idle_timeout)
         if self.pending or self.buffered:
             self.loop.call_soon(self._next)
+        elif self.eof:  # the client half-closed and has nothing more to ask
+            self._end_of_input()
 
     def _next(self) -> None:
         if self.closed or self.cur is not None:
             return
         if self.pending:
             req = self.pending.popleft()
-            if req is _BAD:
-                self._reject(400)
+            if isinstance(req, int):  # a request HAProxy refuses: its error page, then close
+                self._reject(req)
             else:
                 self._start(req)
         elif self.buffered:
             data = b"".join(self.buffered)
             self.buffered.clear()
             self._feed(data)
+        elif self.eof:
+            self._end_of_input()
 
     def _reject(self, code: int) -> None:
-        """400 / 408: HAProxy's raw page, then close."""
+        """400 / 408 / 422 / 501: HAProxy's raw page, then close."""
         if self.closed:
             return
         data = page(code)
