@@ -145,7 +145,7 @@ def read_response(s: socket.socket) -> bytes:
                 return data
         try:
             chunk = s.recv(65536)
-        except (ConnectionResetError, BrokenPipeError, socket.timeout):
+        except (TimeoutError, ConnectionResetError, BrokenPipeError):
             return data
         if not chunk:
             return data
@@ -159,7 +159,7 @@ def read_all(s: socket.socket) -> bytes:
     for _ in range(10000):
         try:
             chunk = s.recv(65536)
-        except (ConnectionResetError, BrokenPipeError, socket.timeout):
+        except (TimeoutError, ConnectionResetError, BrokenPipeError):
             return data
         if not chunk:
             return data

@@ -52,7 +52,7 @@ def _pad_many(total: int) -> str:
 def cases() -> list[tuple[str, str]]:
     """(name, request as latin-1 text): desync, upgrades, HAProxy's limits and checks, strictness."""
     c: list[tuple[str, str]] = []
-    add = lambda name, text: c.append((name, text))  # noqa: E731
+    add = lambda name, text: c.append((name, text))
     # --- request smuggling through upgrades: the body must be relayed as a body
     add("upgrade POST with body", f"POST /u1 HTTP/1.1\r\n{H}Connection: Upgrade\r\nUpgrade: websocket\r\n"
         f"Content-Length: {len(SMUGGLED)}\r\n\r\n{SMUGGLED}")

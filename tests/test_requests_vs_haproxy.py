@@ -15,13 +15,13 @@ import json
 import socket
 
 import pytest
+from recorder import TIMEOUT, Recorder, read_all, statuses
+from request_cases import PROBE, STRICTER, VECTORS, cases, config, exchange, normalise
 
 from labsupport.balancer import Balancer
 from labsupport.engine.proxy.pages import page
 from labsupport.fleet import free_ports
 from labsupport.haproxy import HAProxy
-from recorder import TIMEOUT, Recorder, read_all, statuses
-from request_cases import PROBE, STRICTER, VECTORS, cases, config, exchange, normalise
 
 VECTOR = {c["name"]: c for c in json.loads(VECTORS.read_text(encoding="utf-8"))["cases"]}
 NAMES = [name for name, _ in cases()]
@@ -105,7 +105,7 @@ def test_limits_hold_in_small_reads(engine_lab, name):
 
 def test_probe_is_a_real_check(engine_lab):
     """The probe does see a desync: a server connection left with stray bytes mangles it."""
-    port, rec = engine_lab
+    rec = engine_lab[1]
     rec.reset()
     with socket.create_connection(("127.0.0.1", rec.port), TIMEOUT) as s:  # straight to the backend
         s.sendall(b"POST /x HTTP/1.1\r\nHost: lab\r\nContent-Length: 0\r\n\r\nGET /ad")

@@ -36,9 +36,9 @@ import httptools
 from .pages import page
 from .request import MAX_FIELDS, MAX_NAME, Req, check_head
 from .session import Session
+from .state import now
 from .statspage import stats_response, wants_stats
 from .upstream import MAX_IDLE, ServerConn, other_tokens
-from .state import now
 
 MAX_PARTIAL = 16384  # tune.bufsize: an unfinished head bigger than HAProxy's buffer is a 400 already
 _SYNTH_CL = b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n"
@@ -65,8 +65,7 @@ class HttpClient(asyncio.Protocol, Session):
         self.pending: collections.deque = collections.deque()  # pipelined, parsed, waiting
         self.buffered: list[bytes] = []  # bytes received while a request is being served
         self.conn: ServerConn | None = None
-        self.opening = self.waiting = None  # a connection attempt: its coroutine, the future it awaits
-        self.closed = self.active = self.connecting = self.reused = self.head_done = False
+        self.closed = self.active = self.reused = self.head_done = False
         self.eof = self.synth = False  # the client half-closed; a synthetic head is being parsed
         self.held: Req | None = None  # an upgrade request whose body is being read
         self.partial = 0  # bytes of a head received after the read it started in
@@ -290,47 +289,12 @@ class HttpClient(asyncio.Protocol, Session):
                 return
         self._connect(srv)
 
-    # A new server connection: create_connection's coroutine driven by hand (``_step`` resumes it
-    # when the future it waits on is done), under the session's timer for ``timeout connect``,
-    # which is free meanwhile. A Task plus wait_for cost ~15 us of CPU per connection, and the
-    # lesson's Flask servers close theirs after every answer, so every request pays for one.
     def _connect(self, srv) -> None:
         srv.connect += 1
         self.reused = False
-        self.connecting = True
-        self.opening = self.loop.create_connection(lambda: ServerConn(srv), srv.addr[0], srv.addr[1])
-        self.waiting = None
-        self._arm(self.be.cfg.timeouts.connect, self._connect_timeout)
-        self._step()
+        self._open(lambda: ServerConn(srv), srv.addr)
 
-    def _step(self, fut=None) -> None:
-        if fut is not self.waiting:  # the future of an attempt given up on: read it, or asyncio complains
-            if not fut.cancelled():
-                fut.exception()
-            return
-        try:
-            self.waiting = self.opening.send(None)
-        except StopIteration as done:
-            self._connected(done.value[1])
-        except OSError:
-            self._connected(None, refused=True)
-        else:
-            if self.waiting is None:  # a bare yield (asyncio's sleep(0)): resume on the next turn
-                self.loop.call_soon(self._step)
-            else:
-                self.waiting.add_done_callback(self._step)
-
-    def _connect_timeout(self) -> None:
-        self.opening.close()  # GeneratorExit in create_connection: it closes its half-made transport
-        self._connected(None)
-
-    def _connected(self, conn: ServerConn | None, refused: bool = False) -> None:
-        self.opening = self.waiting = None
-        self.connecting = False
-        self._disarm()
-        if conn is None:
-            self._connect_failed(refused)
-            return
+    def _connected(self, conn: ServerConn) -> None:
         if self.closed:  # the client left meanwhile: keep the connection for someone else
             conn.park()
             self._release()

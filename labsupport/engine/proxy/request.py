@@ -31,8 +31,26 @@ _DEFAULT_PORT = {b"http": b":80", b"https": b":443"}
 class Req:
     """One request, buffered whole (retries may have to send it again)."""
 
-    __slots__ = ("method", "url", "version", "headers", "body", "keep_alive", "host", "chunked", "t0", "data",
-                 "fields", "size", "te", "upgrade_at", "ws_key", "clen", "hold", "upgrade")
+    __slots__ = (
+        "body",
+        "chunked",
+        "clen",
+        "data",
+        "fields",
+        "headers",
+        "hold",
+        "host",
+        "keep_alive",
+        "method",
+        "size",
+        "t0",
+        "te",
+        "upgrade",
+        "upgrade_at",
+        "url",
+        "version",
+        "ws_key",
+    )
 
     def __init__(self, t0: float) -> None:
         self.url = b""

@@ -2,7 +2,8 @@
 
 How it works: ``TcpClient`` stops reading until ``Session`` has picked a server and connected
 (with the same queueing, retries and redispatch as mode http); then each side's bytes are
-written to the other. A half-close is passed on; either side closing ends both. With no usable
+written to the other. A half-close is passed on (also one that arrives while the server connection
+is still being opened: it follows the early bytes); either side closing ends both. With no usable
 server the client connection is simply closed, as HAProxy does in tcp mode. ``timeout client``
 and ``timeout server`` end a connection on which nothing moved in either direction for that
 long (the smaller of the two when both are set).
@@ -22,7 +23,7 @@ class TcpClient(asyncio.Protocol, Session):
         self.transport: asyncio.Transport | None = None
         self.relay: ServerRelay | None = None
         self.early: list[bytes] = []  # bytes received before the server connection was up
-        self.closed = self.active = self.connecting = False
+        self.closed = self.active = self.eof_early = False
         self.src: str | None = None
         self.last = 0.0
         t = fe.cfg.timeouts
@@ -59,23 +60,10 @@ class TcpClient(asyncio.Protocol, Session):
 
     def _attempt(self) -> None:
         self.srv.connect += 1
-        self.connecting = True
-        self.loop.create_task(self._open(self.srv))
+        self._open(lambda: ServerRelay(self), self.srv.addr)  # Session._open: as mode http does
 
-    async def _open(self, srv) -> None:
-        ms = self.be.cfg.timeouts.connect
-        coro = self.loop.create_connection(lambda: ServerRelay(self), srv.addr[0], srv.addr[1])
-        try:
-            _, relay = await (asyncio.wait_for(coro, ms / 1000) if ms else coro)
-        except (TimeoutError, asyncio.TimeoutError):
-            self.connecting = False
-            self._connect_failed(refused=False)
-            return
-        except OSError:
-            self.connecting = False
-            self._connect_failed(refused=True)
-            return
-        self.connecting = False
+    def _connected(self, relay: ServerRelay) -> None:
+        srv = self.srv
         if self.closed:
             relay.transport.close()
             self._release()
@@ -86,6 +74,8 @@ class TcpClient(asyncio.Protocol, Session):
             srv.bin += len(data)
             self.be.bin += len(data)
             relay.transport.write(data)
+        if self.eof_early and relay.transport.can_write_eof():  # the client half-closed meanwhile
+            relay.transport.write_eof()
         self.engine.log_request(self.src, self.be.name, srv.name, None, 0)
         self.last = self.loop.time()
         self._arm(self.idle_ms, self._idle_check)
@@ -111,9 +101,14 @@ class TcpClient(asyncio.Protocol, Session):
             self.early.append(data)
 
     def eof_received(self) -> bool:
-        if self.relay is not None and self.relay.transport is not None and self.relay.transport.can_write_eof():
-            self.relay.transport.write_eof()
-            return True  # keep the connection open: the server may still answer
+        """The client half-closed: pass it on, and keep the connection open for the answer."""
+        relay = self.relay
+        if relay is None:  # not connected yet: pass it on once connected
+            self.eof_early = not self.closed
+            return self.eof_early
+        if relay.transport is not None and relay.transport.can_write_eof():
+            relay.transport.write_eof()
+            return True
         return False
 
     def pause_writing(self) -> None:
@@ -126,7 +121,8 @@ class TcpClient(asyncio.Protocol, Session):
 
     def connection_lost(self, exc) -> None:
         self.closed = True
-        self._drop_timer()
+        if not self.connecting:  # else the timer still bounds the connection attempt
+            self._drop_timer()
         if self.active:
             self._leave_queue()
             relay, self.relay = self.relay, None
