@@ -622,7 +622,7 @@ class Random(_Chash):
 
 
 # --------------------------------------------------------------------------- factory
-_RANDOM_RE = re.compile(r"^random(?:\((\d*)\))?$")
+_RANDOM_RE = re.compile(r"^random(?:\(([0-9]*)\))?$")
 
 
 def make_algorithm(proxy: Proxy, seed: int | None = None) -> Algorithm:
@@ -631,7 +631,7 @@ def make_algorithm(proxy: Proxy, seed: int | None = None) -> Algorithm:
     m = _RANDOM_RE.match(algo)
     if m:
         n = m.group(1) or (args[0] if args else "")
-        if n and (not n.isdigit() or int(n) < 1):
+        if n and (not n.isascii() or not n.isdigit() or int(n) < 1):
             raise ValueError(f"balance random({n}): the number of draws must be a positive integer")
         return Random(proxy, seed, draws=int(n) if n else 2)
     if algo == "roundrobin":

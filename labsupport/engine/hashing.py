@@ -104,7 +104,7 @@ def parse_uri_options(args: tuple[str, ...] | list[str]) -> tuple[bool, int, int
             path_only = True
         elif word in ("len", "depth"):
             value = next(it, None)
-            if value is None or not value.isdigit():
+            if value is None or not value.isascii() or not value.isdigit():
                 raise ValueError(f"'balance uri {word}' expects a positive integer (got {value!r})")
             if word == "len":
                 length = int(value)

@@ -29,7 +29,7 @@ from ...errors import ConfigError
 from .model import (ALGORITHMS, Bind, Config, Proxy, ServerConfig, StatsConfig, Timeouts,
                     UseBackend)
 from .parser import Analysis, analyse
-from .report import check, format_haproxy
+from .report import analyse_path, check, format_haproxy
 from .words import TimeFormatError, parse_time
 
 
@@ -51,10 +51,9 @@ def parse(text: str, path: str | None = None) -> Config:
 
 
 def load(path: str) -> Config:
-    """Read and parse a configuration file (a missing final newline is an error, as in haproxy)."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        text = f.read()
-    return _config_or_raise(analyse(text, str(path), from_file=True), str(path))
+    """Read and parse a configuration file, or every ``*.cfg`` of a directory in order, as
+    ``haproxy -f`` does (a missing final newline is an error, as in haproxy)."""
+    return _config_or_raise(analyse_path(str(path)), str(path))
 
 
 __all__ = ["ALGORITHMS", "Analysis", "Bind", "Config", "ConfigError", "Proxy", "ServerConfig",

@@ -166,7 +166,7 @@ def _fingerprint(word: str) -> Counter:
     for ch in word.lower():
         if "a" <= ch <= "z":
             cur = ord(ch) - ord("a") + 1
-        elif ch.isdigit():
+        elif "0" <= ch <= "9":  # C's isdigit: ASCII only
             cur = 27
         else:
             cur = 28

@@ -15,7 +15,9 @@ from . import keywords as kw
 from .context import IGNORED_HINT, Context, Draft
 from .model import Config, ServerConfig
 from .proxy import check_proxy, parse_proxy_line
-from .words import SECTION_NAME_CHARS, atol, resolve, split_line
+from .directives import Blocks
+from .words import SECTION_NAME_CHARS, LineError, atol, resolve, split_line, split_words
+
 
 OUT_OF_SECTION_HINTS = {
     "global": ("This line comes before any section header, so it belongs to no section. Process-wide "
@@ -52,9 +54,11 @@ class Analysis:
 class Parser(Context):
     """One pass over a configuration text; see the module docstring."""
 
-    def __init__(self, text: str, path: str | None, from_file: bool = False):
+    def __init__(self, text: str, path: str | None, from_file: bool = False,
+                 sources: list[tuple[str, str]] | None = None):
         super().__init__(path)
         self.text, self.from_file = text, from_file
+        self.sources = sources or [(self.file, text)]  # (file name, text), in order (-f DIR)
         self.aborted = False
         self.section: str | None = None  # "global", "skip" or a proxy/defaults section
         self.draft: Draft | None = None
@@ -62,16 +66,46 @@ class Parser(Context):
         self.stats_socket: str | None = None
         self.stats_socket_level: str | None = None
         self._hints_given: set[str] = set()
+        self.mailers: list[str] = []  # mailers sections, by name
 
     # ----------------------------------------------------------------- main loop
     def run(self) -> None:
-        lines = self.text.split("\n")
+        for name, text in self.sources:
+            self.file = name
+            if not self._run_file(text) or self.aborted:
+                self.aborted = True
+                return
+
+    def _run_file(self, text: str) -> bool:
+        """One file, as haproxy's readcfgfile reads it; False when parsing must stop."""
+        lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
+        blocks = Blocks()
+        last = len(lines)
         for number, raw in enumerate(lines, 1):
             self.line = number
-            args = split_line(raw)
+            cut = raw.find("\0")  # haproxy reads lines as C strings: a NUL ends the line, LF unseen
+            if cut >= 0 or (number == last and self.from_file and not text.endswith("\n")):
+                length = cut if cut >= 0 else len(raw)
+                self.alert(f"parsing [{self.file}:{number}]: Missing LF on last line, file might have "
+                           f"been truncated at position {length + 1}.",
+                           "Add a newline at the end of the file." if cut < 0 else
+                           "Remove the NUL byte from this line.")
+                return True  # haproxy stops reading this file (the error is fatal)
+            try:
+                args = split_line(raw)
+            except LineError as e:
+                self.alert(f"parsing [{self.file}:{number}]: {e.text}",
+                           "Close the quote, or write \\xHH with two hex digits.")
+                continue
             if not args:
+                continue
+            if args[0][:1] == ".":  # haproxy reads every such word as a directive
+                if blocks.handle(self, args, raw) == "abort":
+                    return False
+                continue
+            if not blocks.active:
                 continue
             kwm = ""
             if args[0] in ("no", "default") and len(args) > 1:
@@ -84,23 +118,33 @@ class Parser(Context):
                     self.fatal = True
             if self._section_start(args):
                 if self.aborted:
-                    return
+                    return False
                 continue
             if self.section is None:
                 hint = self._out_of_section_hint(args[0])
                 self.alert(f"parsing [{self.file}:{number}]: unknown keyword '{args[0]}' out of section.", hint)
             elif self.section == "skip":
                 continue
+            elif self.section == "http-errors":
+                self._http_errors_line(args)
             elif self.section == "global":
                 self._global_line(args, kwm)
             else:
                 assert self.draft is not None
                 parse_proxy_line(self, self.draft, args, kwm)
-        if self.from_file and self.text and not self.text.endswith("\n"):
-            self.line = len(lines)
-            self.alert(f"parsing [{self.file}:{self.line}]: Missing LF on last line, file might have "
-                       f"been truncated at position {len(lines[-1]) + 1}.",
-                       "Add a newline at the end of the file.")
+        return blocks.finish(self)
+
+    def _http_errors_line(self, args: list[str]) -> None:
+        """An http-errors section: 'errorfile CODE PATH' lines, whose file must be readable."""
+        if args[0] == "errorfile" and len(args) > 2:
+            try:
+                with open(args[2], "rb"):
+                    pass
+            except OSError:
+                self.alert(f"{self.where}errorfile : error opening file '{args[2]}'.",
+                           "Give the path of an existing file holding a full HTTP response.")
+                return
+        self.ignored(" ".join(args[:2]), "The course engine keeps its own error pages.")
 
     def _out_of_section_hint(self, word: str) -> str | None:
         """Name the missing header once: 'global' for process settings, 'defaults' for proxy ones."""
@@ -113,8 +157,13 @@ class Parser(Context):
 
     def _section_start(self, args: list[str]) -> bool:
         word = args[0]
+        if word == "http-errors":
+            self.section, self.draft = "http-errors", None
+            return True
         if word in kw.OTHER_SECTIONS:
             self.section, self.draft = "skip", None
+            if word == "mailers" and len(args) > 1:
+                self.mailers.append(args[1])
             self.warn(f"{self.where}section '{word}' is accepted by HAProxy but ignored by the course "
                       "engine (with all its lines).", IGNORED_HINT)
             return True
@@ -214,6 +263,11 @@ class Parser(Context):
     # ----------------------------------------------------------------- later stages
     def check_stage(self) -> None:
         """haproxy's check_config_validity: references, timeouts, duplicate server names."""
+        for name in self.mailers:  # haproxy drops a mailers section no proxy's email-alert uses
+            used = any(split_words(line)[:3] == ["email-alert", "mailers", name]
+                       for _, text in self.sources for line in text.split("\n"))
+            if not used:
+                self.messages.append(Message("WARNING", f"Removing incomplete section 'mailers {name}'."))
 
         for d in self.proxies:
             check_proxy(self, d)
@@ -254,9 +308,11 @@ class Parser(Context):
                       path=self.path, text=self.text, stats_socket_level=self.stats_socket_level)
 
 
-def analyse(text: str, path: str | None = None, from_file: bool = False) -> Analysis:
-    """Run all of haproxy's stages on ``text``; never raises for a bad configuration."""
-    p = Parser(text, path, from_file)
+def analyse(text: str, path: str | None = None, from_file: bool = False,
+            sources: list[tuple[str, str]] | None = None) -> Analysis:
+    """Run all of haproxy's stages on ``text`` (or on each of ``sources``, files read in order);
+    never raises for a bad configuration."""
+    p = Parser(text, path, from_file, sources)
     p.run()
     if p.aborted:
         return Analysis(None, tuple(p.messages), "abort")

@@ -15,7 +15,7 @@ from .conditions import parse_condition, parse_criterion
 from .context import Context, Draft, cap_warning, too_many
 from .model import UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
-from .words import TimeFormatError, atol, parse_time
+from .words import DIGITS, TimeFormatError, atol, parse_time
 
 Handler = Callable[[Context, Draft, list, str], None]
 
@@ -108,7 +108,7 @@ def kw_balance(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         if algo[6:7] == "(" and algo[7:8] != ")":
             digits = algo[7:]
             i = 0
-            while i < len(digits) and (digits[i].isdigit() or (i == 0 and digits[i] in "+-")):
+            while i < len(digits) and (digits[i] in DIGITS or (i == 0 and digits[i] in "+-")):
                 i += 1
             if digits[i:i + 1] != ")":
                 err = ("random : missing closing parenthesis." if i >= len(digits)
@@ -235,7 +235,7 @@ def kw_http_check(p: Context, d: Draft, args: list[str], kwm: str) -> None:
             p.alert(f"{p.where}'http-check expect' : expects at least a matching pattern as arguments.")
         elif rest[0] == "status" and len(rest) < 2:
             p.alert(f"{p.where}'http-check expect' : 'status' expects a <pattern> as argument.")
-        elif rest[0] == "status" and rest[1].isdigit() and len(rest) == 2:
+        elif rest[0] == "status" and rest[1] and all(c in DIGITS for c in rest[1]) and len(rest) == 2:
             d.values["http_check_expect_status"] = int(rest[1])
         elif any(w.lstrip("!") not in EXPECT_WORDS for w in rest[0::2][:2]):
             # the word after a matcher's pattern is read as another matcher keyword

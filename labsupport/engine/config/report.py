@@ -54,21 +54,46 @@ def format_haproxy(messages: list[Message] | tuple[Message, ...], path: str | No
     return "\n".join(out) + "\n"
 
 
+def read_sources(path: str, shown: str) -> list[tuple[str, str]]:
+    """(name, text) of the file ``path``, or of each ``*.cfg`` in the directory ``path`` in
+    lexical order, as ``haproxy -f DIR`` reads them; raises OSError."""
+    if not os.path.isdir(path):
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            return [(shown, f.read())]
+    out = []
+    for entry in sorted(os.listdir(path)):
+        full = os.path.join(path, entry)
+        if entry.endswith(".cfg") and os.path.isfile(full):
+            with open(full, encoding="utf-8", errors="replace", newline="") as f:
+                out.append((os.path.join(shown, entry), f.read()))
+    return out
+
+
+def analyse_path(path: str, shown: str | None = None) -> Analysis:
+    """Analyse the file or directory ``path`` (messages name it ``shown``); never raises."""
+    shown = shown or path
+    try:
+        sources = read_sources(path, shown)
+    except OSError as e:
+        msg = Message("ALERT", f"Cannot open configuration file/directory {shown} : {e.strerror}", shown)
+        return Analysis(None, (msg,), "open")
+    text = "".join(t for _, t in sources)
+    first = sources[0][0] if sources else shown
+    return analyse(text, first, from_file=True, sources=sources)
+
+
 def run_check(path_or_text: str, name: str | None = None) -> tuple[Analysis, str]:
-    """Analyse a file (when ``path_or_text`` names one) or a configuration text.
+    """Analyse a file or directory (when ``path_or_text`` names one) or a configuration text.
 
     Returns the analysis and the file name used in messages.
     """
     is_text = "\n" in path_or_text or not path_or_text.strip()
     if not is_text:
         shown = name or path_or_text
-        try:
-            with open(path_or_text, encoding="utf-8", errors="replace") as f:
-                text = f.read()
-        except OSError as e:
-            msg = Message("ALERT", f"Cannot open configuration file/directory {shown} : {e.strerror}", shown)
-            return Analysis(None, (msg,), "open"), shown
-        return analyse(text, shown, from_file=True), shown
+        result = analyse_path(path_or_text, shown)
+        if result.messages:  # the trailer names the file where the first error was found
+            shown = next((m.file for m in result.messages if m.level == "ALERT" and m.file), shown)
+        return result, shown
     shown = name or "haproxy.cfg"
     return analyse(path_or_text, shown), shown
 
@@ -91,4 +116,5 @@ def check(path_or_text: str, pid: int | str | None = None, name: str | None = No
     return 0, stdout + "Configuration file is valid\n", stderr
 
 
-__all__ = ["check", "format_haproxy", "analyse", "is_engine_note", "haproxy_line", "run_check"]
+__all__ = ["analyse", "analyse_path", "check", "format_haproxy", "haproxy_line", "is_engine_note",
+           "read_sources", "run_check"]

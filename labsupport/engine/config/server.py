@@ -10,17 +10,20 @@ from . import keywords as kw
 from .conditions import parse_condition
 from .context import Context, Draft, cap_warning, too_many
 from .model import Bind
-from .words import SECTION_NAME_CHARS, TimeFormatError, atol, parse_time, resolve
+from .words import DIGITS, SECTION_NAME_CHARS, TimeFormatError, atol, expand_braced, parse_time, resolve
 
 SERVER_DEFAULTS = {"weight": 1, "check": False, "inter": 2000, "fastinter": None, "downinter": None,
                    "rise": 2, "fall": 3, "backup": False, "disabled": False, "maxconn": 0, "id": 0}
+FD_FAMILIES = ("fd", "sockpair")
+UNIX_FAMILIES = ("unix", "abns")
+IP_FAMILIES = ("ipv4", "ipv6", "tcp", "tcp4", "tcp6")
 TIME_HINT = "Times are whole numbers with an optional unit right after them: us, ms, s, m, h or d."
 
 
 def _port_error(port: str, addr: str, allow_zero: bool) -> str | None:
     """str2sa_range's complaints about a port (None when it is fine)."""
     # like strtol, haproxy reads the leading digits ("80a" is 80) and only refuses a non-digit start
-    if port and not port[0].isdigit():
+    if port and port[0] not in DIGITS:
         return f"invalid character '{port[0]}' in port number '{port}' in '{addr}'"
     if not port:
         return None if allow_zero else f"invalid port '{port}'"
@@ -106,17 +109,38 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
         p.alert(f"{loc}'server' expects <name> and <addr>[:<port>] as arguments.",
                 "Write e.g. 'server s1 127.0.0.1:8080'.")
         return
-    name, addr = args[1], args[2]
+    name, addr = args[1], expand_braced(args[2])
     bad = next((c for c in name if c not in SECTION_NAME_CHARS), None)
     if bad:
         p.alert(f"{loc}character '{bad}' is not permitted in server name '{name}'.",
                 "Server names use letters, digits and . _ - : only.")
         return
     prefix = f"{loc}'server {d.name}/{name}' : "
-    host, sep, port = addr.rpartition(":") if ":" in addr else (addr, "", "")
-    if addr.startswith("["):
-        host, _, port = addr[1:].partition("]")
+    family, at, rest = addr.partition("@")
+    if at and family in FD_FAMILIES:
+        p.alert(f"{prefix}a file descriptor is not acceptable here in '{addr}'\n",
+                "A server address is IP:PORT, e.g. 127.0.0.1:8080.")
+        return
+    if at and family in UNIX_FAMILIES or addr.startswith("/"):
+        p.warn(f"{prefix}'{addr}' (a UNIX socket) is accepted by HAProxy but ignored by the course engine, "
+               "which connects to servers over TCP only: this server is left out.",
+               "Give the server an IP:PORT address to use it with the course engine.")
+        return
+    bare = rest if at and family in IP_FAMILIES else addr  # str2sa_range's ipv4@, ipv6@, tcp@ ... prefixes
+    host, sep, port = bare.rpartition(":") if ":" in bare else (bare, "", "")
+    if bare.startswith("["):
+        host, _, port = bare[1:].partition("]")
         port = port[1:]
+    if port[:1] in ("+", "-"):  # a port offset: the client's destination port plus or minus N
+        if _port_error(port[1:], addr, allow_zero=True) is None:
+            p.warn(f"{prefix}the port offset in '{addr}' is accepted by HAProxy but ignored by the course "
+                   "engine.", "Write the server's port, e.g. 127.0.0.1:8080.")
+            port = ""
+    low, dash, high = port.partition("-")
+    if dash and low and all(c in DIGITS for c in low):
+        p.alert(f"{prefix}port range not permitted here in '{addr}'",
+                "A server has one port, e.g. 127.0.0.1:8080.")
+        return
     err = _port_error(port, addr, allow_zero=True)
     if err:
         # haproxy's message for a bad character really ends with an extra newline

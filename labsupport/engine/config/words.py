@@ -1,8 +1,11 @@
 """Word-level helpers of the configuration language: numbers, times, line splitting, addresses.
 
 Each follows HAProxy 2.6: ``atol`` is C's atol as ``cfgparse.c`` uses it, ``split_line`` cuts a
-line as ``parse_line`` (src/tools.c) does, ``parse_time`` is ``parse_time_err`` (src/tools.c).
-Imports nothing from the rest of the config package.
+line as ``parse_line`` (src/tools.c) does -- quotes, backslash escapes (``\\xHH`` too), ``#``
+comments and ``$VAR``/``${VAR}`` environment expansion outside single quotes -- and
+``parse_time`` is ``parse_time_err`` (src/tools.c). Numbers are ASCII digits only, as C's
+``isdigit`` reads them (``str.isdigit`` also accepts ``²`` or fullwidth digits, which ``int``
+refuses). Imports nothing from the rest of the config package.
 """
 from __future__ import annotations
 
@@ -13,34 +16,98 @@ MAX_TIME_MS = 2147483647
 SECTION_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:")
 
 
+DIGITS = "0123456789"
+_HEX = "0123456789abcdefABCDEF"
+_ESCAPES = {"r": "\r", "n": "\n", "t": "\t", " ": " ", "\\": "\\", "#": "#", "'": "'", '"': '"', "$": "$"}
+_VAR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def is_digit(c: str) -> bool:
+    """C's isdigit: ASCII 0-9 only."""
+    return len(c) == 1 and c in DIGITS
+
+
 def atol(text: str) -> int:
-    """C's atol: leading blanks, optional sign, digits; anything else stops it ("abc" -> 0)."""
+    """C's atol: leading blanks, optional sign, ASCII digits; anything else stops it ("abc" -> 0)."""
     s = text.lstrip(" \t")
-    i = 1 if s[:1] in "+-" and s[:1] else 0
+    i = 1 if s[:1] in ("+", "-") else 0
     j = i
-    while j < len(s) and s[j].isdigit():
+    while j < len(s) and s[j] in DIGITS:
         j += 1
     if j == i:
         return 0
     return int(s[:j])
 
 
+class LineError(ValueError):
+    """A line haproxy's parse_line refuses: ``text`` is its message, caret under ``pos`` (0-based)."""
+
+    def __init__(self, what: str, line: str, pos: int) -> None:
+        body = line.lstrip(" \t")
+        skipped = len(line) - len(body)
+        self.text = f"{what} at position {pos + 1}:\n  {body}\n  {' ' * (pos - skipped)}^"
+        super().__init__(self.text)
+
+
+def _expand(line: str, i: int, cur: list[str]) -> int:
+    """``$NAME`` or ``${NAME}`` at line[i]: append its value (empty when unset); the index after it."""
+    if line[i + 1:i + 2] == "{":
+        end = line.find("}", i + 2)
+        if end < 0:
+            raise LineError("unmatched brace in environment variable name", line, i + 1)
+        name, after = line[i + 2:end], end + 1
+    else:
+        j = i + 1
+        while j < len(line) and line[j] in _VAR_CHARS:
+            j += 1
+        if j == i + 1:  # a lone '$' stays
+            cur.append("$")
+            return i + 1
+        name, after = line[i + 1:j], j
+    cur.append(os.environ.get(name, ""))
+    return after
+
+
 def split_line(line: str) -> list[str]:
-    """Words of one line as haproxy's parse_line cuts them (quotes, backslashes, # comments)."""
+    """Words of one line as haproxy's parse_line cuts them; raises ``LineError`` as haproxy refuses.
+
+    Backslash escapes apply outside single quotes (``\\r \\n \\t \\xHH`` and the quoted
+    characters themselves; any other backslash stays); ``$VAR``/``${VAR}`` expands outside single
+    quotes; an unmatched quote or a broken ``\\x`` sequence is an error.
+    """
     words: list[str] = []
     cur: list[str] = []
     in_word = False
-    quote = ""
-    i = 0
-    escapes = {"r": "\r", "n": "\n", "t": "\t"}
-    while i < len(line):
+    quote, quote_at = "", 0
+    i, n = 0, len(line)
+    while i < n:
         c = line[i]
-        if quote:
-            if c == quote:
+        if quote == "'":
+            if c == "'":
                 quote = ""
-            elif c == "\\" and quote == '"' and i + 1 < len(line):
-                i += 1
-                cur.append(escapes.get(line[i], line[i]))
+            else:
+                cur.append(c)
+        elif c == "\\" and i + 1 < n:
+            nxt = line[i + 1]
+            if nxt == "x":
+                hexa = line[i + 2:i + 4]
+                if len(hexa) < 2 or hexa[0] not in _HEX or hexa[1] not in _HEX:
+                    raise LineError("truncated or invalid hexadecimal sequence", line, i)
+                cur.append(chr(int(hexa, 16)))
+                i += 4
+                in_word = True
+                continue
+            cur.append(_ESCAPES.get(nxt, "\\" + nxt))
+            i += 2
+            in_word = True
+            continue
+        elif c == "$" and i + 1 < n:
+            i = _expand(line, i, cur)
+            in_word = True
+            continue
+        elif quote:  # inside double quotes
+            if c == '"':
+                quote = ""
             else:
                 cur.append(c)
         elif c in " \t\r":
@@ -50,18 +117,37 @@ def split_line(line: str) -> list[str]:
         elif c == "#":
             break
         elif c in "\"'":
-            quote, in_word = c, True
-        elif c == "\\" and i + 1 < len(line):
-            i += 1
-            cur.append(escapes.get(line[i], line[i]))
-            in_word = True
+            quote, quote_at, in_word = c, i, True
         else:
             cur.append(c)
             in_word = True
         i += 1
+    if quote:
+        raise LineError("unmatched quote", line, quote_at)
     if in_word:
         words.append("".join(cur))
     return words
+
+
+def expand_braced(text: str) -> str:
+    """``${NAME}`` expanded wherever it is (single quotes too), as str2sa_range does for addresses."""
+    out, i = [], 0
+    while True:
+        j = text.find("${", i)
+        end = text.find("}", j + 2) if j >= 0 else -1
+        if end < 0:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j] + os.environ.get(text[j + 2:end], ""))
+        i = end + 1
+
+
+def split_words(line: str) -> list[str]:
+    """``split_line``, with [] for a line haproxy would refuse (for looking ahead, never for verdicts)."""
+    try:
+        return split_line(line)
+    except LineError:
+        return []
 
 
 class TimeFormatError(ValueError):
@@ -90,10 +176,10 @@ def parse_time(value: str, unit: str = "ms") -> int:
     2^31 ms. Extra characters after a unit (``10sx``) are accepted, as haproxy 2.6 does (it
     only warns).
     """
-    if not value or not value[0].isdigit():
+    if not value or value[0] not in DIGITS:
         raise TimeFormatError(value, "char", value[:1])
     i = 0
-    while i < len(value) and value[i].isdigit():
+    while i < len(value) and value[i] in DIGITS:
         i += 1
     number, rest = int(value[:i]), value[i:]
     if not rest:
@@ -133,7 +219,7 @@ def _etc_hosts() -> dict[str, str]:
 
 def _ipv4(text: str) -> str | None:
     """The dotted-quad form of an IPv4 literal as libc reads it ("127.1" too), else None."""
-    if not text or not all(c.isdigit() or c == "." for c in text):
+    if not text or not all(c in DIGITS or c == "." for c in text):
         return None
     try:
         return socket.inet_ntoa(socket.inet_aton(text))
@@ -142,7 +228,11 @@ def _ipv4(text: str) -> str | None:
 
 
 def resolve(host: str) -> str | None:
-    """IPv4 literal, IPv6 literal (kept), 'localhost', or an /etc/hosts name; never DNS."""
+    """IPv4 literal, IPv6 literal (kept), 'localhost', or an /etc/hosts name; never DNS.
+
+    An empty host and '*' mean 0.0.0.0, as in haproxy (connecting there reaches this machine)."""
+    if host in ("", "*"):
+        return "0.0.0.0"
     ip = _ipv4(host)
     if ip:
         return ip
