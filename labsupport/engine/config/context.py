@@ -101,6 +101,18 @@ class Context:
     def warn(self, text: str, hint: str | None = None, line: int | None = None) -> None:
         self.messages.append(Message("WARNING", text, self.file, self.line if line is None else line, hint))
 
+    def errorfile_ok(self, args: list[str]) -> bool:
+        """``errorfile CODE PATH``: haproxy reads the file at once; an alert when it cannot."""
+        if len(args) < 3:
+            return True
+        try:
+            with open(args[2], "rb"):
+                return True
+        except OSError:
+            self.alert(f"{self.where}errorfile : error opening file '{args[2]}'.",
+                       "Give the path of an existing file holding a full HTTP response.")
+            return False
+
     def ignored(self, what: str, hint: str | None = None) -> None:
         """A located warning: HAProxy accepts ``what`` but the course engine does not apply it."""
         self.warn(f"{self.where}'{what}' is accepted by HAProxy but ignored by the course engine.",

@@ -136,14 +136,8 @@ class Parser(Context):
 
     def _http_errors_line(self, args: list[str]) -> None:
         """An http-errors section: 'errorfile CODE PATH' lines, whose file must be readable."""
-        if args[0] == "errorfile" and len(args) > 2:
-            try:
-                with open(args[2], "rb"):
-                    pass
-            except OSError:
-                self.alert(f"{self.where}errorfile : error opening file '{args[2]}'.",
-                           "Give the path of an existing file holding a full HTTP response.")
-                return
+        if args[0] == "errorfile" and not self.errorfile_ok(args):
+            return
         self.ignored(" ".join(args[:2]), "The course engine keeps its own error pages.")
 
     def _out_of_section_hint(self, word: str) -> str | None:

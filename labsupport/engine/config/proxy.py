@@ -294,6 +294,8 @@ def parse_proxy_line(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         new = {"clitimeout": "client", "srvtimeout": "server", "contimeout": "connect"}[word]
         p.alert(f"{p.where}the '{word}' directive is not supported anymore since HAProxy 2.1. Use 'timeout {new}'.")
     elif word in kw.PROXY_KNOWN:
+        if word == "errorfile" and not p.errorfile_ok(args):
+            return
         p.ignored(" ".join(args[:2]) if word in ("http-request", "http-response", "tcp-request", "log",
                                                  "compression", "cookie", "errorfile") else word)
     else:
