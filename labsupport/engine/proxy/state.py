@@ -241,15 +241,20 @@ class FrontendRT(Counters):
 
 
 def _matches(rule, path: bytes | None, host: bytes | None) -> bool:
+    """One use_backend rule against a request. ``-i`` (rule.ignore_case) compares lower-cased, as
+    HAProxy's pattern matchers do with PAT_MF_IGNORE_CASE (src/pattern.c)."""
     kind = rule.kind
     if kind == "always":
         hit = True
-    elif kind in ("path_beg", "path"):
-        p = (path or b"/").split(b"?", 1)[0].decode("latin-1")
-        hit = any(p.startswith(v) if kind == "path_beg" else p == v for v in rule.values)
-    elif kind == "hdr_host":
-        h = (host or b"").decode("latin-1")
-        hit = any(h == v for v in rule.values)
+    elif kind in ("path_beg", "path", "hdr_host"):
+        if kind == "hdr_host":
+            sample = (host or b"").decode("latin-1")
+        else:
+            sample = (path or b"/").split(b"?", 1)[0].decode("latin-1")
+        values = rule.values
+        if rule.ignore_case:
+            sample, values = sample.lower(), [v.lower() for v in values]
+        hit = any(sample.startswith(v) if kind == "path_beg" else sample == v for v in values)
     else:
         hit = False
     return hit != rule.negate
