@@ -1,6 +1,9 @@
 """The configuration parser: values, HAProxy's messages, the corpus and ``check``."""
 from __future__ import annotations
 
+import sys
+from importlib import metadata
+
 import pytest
 
 from config_corpus import ALL, BROKEN, VALID, engine_output, expected_output
@@ -235,8 +238,9 @@ def test_format_haproxy_layout():
     err = info.value
     assert err.stage == "check"
     assert format_haproxy(err.messages, "d.cfg", pid=42, stage=err.stage).splitlines() == [
-        "[NOTICE]   (42) : haproxy version is 2.6.12-1+deb12u4",
-        "[NOTICE]   (42) : path to executable is /usr/sbin/haproxy",
+        f"[NOTICE]   (42) : labsupport.balancer version is {metadata.version('labsupport')} (the course engine, "
+        "behaving like HAProxy 2.6)",
+        f"[NOTICE]   (42) : path to executable is {sys.executable} (Python, running labsupport.balancer)",
         "[ALERT]    (42) : config : parsing [d.cfg:13] : backend 'be', another server named 's1' was already "
         "defined at line 12, please use distinct names.",
         "[ALERT]    (42) : config : Fatal errors found in configuration.",
