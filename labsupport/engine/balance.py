@@ -16,6 +16,10 @@ picks is the real one, tie-breaks included (see shared/haproxy-facts.md sections
 A server that reached its ``maxconn`` is skipped by the rotating algorithms; hash algorithms
 and the single-backup case answer ``None`` instead, so the proxy queues the request and asks
 again after a ``release`` (``has_usable()`` stays True).
+
+Follows HAProxy 2.6's sources, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence):
+round robin src/lb_fwrr.c, the map table src/lb_map.c, leastconn src/lb_fwlc.c, first src/lb_fas.c,
+the hash ring src/lb_chash.c, and the choice of key and of random draws src/backend.c.
 """
 from __future__ import annotations
 

@@ -7,6 +7,10 @@ each server owns weight x 16 points placed at ``full_hash(id * 4096 + j)``. A ba
 ``hash-type consistent`` means sdbm + avalanche (the key goes through ``full_hash`` first);
 when a function is named, avalanche applies only if it is written out.
 All arithmetic is modulo 2**32, like the C ``unsigned int`` it mirrors.
+
+Follows HAProxy 2.6's sources, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence):
+the hash functions (sdbm, djb2, wt6, crc32) src/hash.c, ``full_hash`` include/haproxy/tools.h,
+the source and uri keys src/backend.c, the ring's points src/lb_chash.c.
 """
 from __future__ import annotations
 

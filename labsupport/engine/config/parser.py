@@ -5,6 +5,9 @@ How it works: ``analyse`` runs a ``Parser`` over the text. The parser splits lin
 table in ``proxy``. Each section being built is a mutable ``Draft``; a proxy's draft
 starts as a copy of the last ``defaults`` section. After the last line come haproxy's later
 stages (cross-references, then addresses); see the package docstring.
+
+Follows HAProxy 2.6's src/cfgparse.c (readcfgfile, check_config_validity) and src/cfgparse-global.c,
+Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence).
 """
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ How it works: ``PROXY_KEYWORDS`` maps each keyword the course engine implements 
 HAProxy 2.6's wording. A keyword HAProxy knows but the engine does not implement gets the
 parser's "ignored by the course engine" warning; an unknown one gets HAProxy's alert with its
 "did you mean" suggestion. ``check_proxy`` is the per-proxy part of haproxy's later stage.
+
+Follows HAProxy 2.6's src/cfgparse-listen.c (cfg_parse_listen) and src/cfgparse.c
+(check_config_validity), Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence).
 """
 from __future__ import annotations
 

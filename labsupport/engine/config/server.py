@@ -3,6 +3,9 @@
 Each follows the matching HAProxy 2.6 function (parse_server/_srv_parse_kw, str2listener,
 the 'option' branch of cfg_parse_listen, the 'stats' branch) closely enough to print the
 same messages; see ``proxy`` for the keyword table that calls them.
+
+Follows HAProxy 2.6's src/server.c (parse_server, the server keywords), src/cfgparse.c
+(str2listener) and src/cfgparse-listen.c, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence).
 """
 from __future__ import annotations
 
