@@ -14,7 +14,7 @@ every line number of the original (so haproxy's messages point at the student's 
 
 ``check()`` runs ``haproxy -c`` on that copy and reports its messages under the original path.
 Every process is stopped by ``stop()``, by ``atexit``, or when the kernel dies (parent-death
-signal). Facts about HAProxy's runtime API: shared/haproxy-facts.md section 9.
+signal). Facts about HAProxy's runtime API: tests/vectors/runtime-api.md section 9.
 """
 from __future__ import annotations
 

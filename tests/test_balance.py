@@ -1,5 +1,5 @@
 """The algorithms, tested by their sequence of picks against HAProxy 2.6's observed vectors
-(shared/haproxy-facts.md section 0), plus the runtime rules (weights, states, backups, maxconn)."""
+(tests/vectors/algorithms.md section 0), plus the runtime rules (weights, states, backups, maxconn)."""
 from __future__ import annotations
 
 import pytest

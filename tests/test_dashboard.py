@@ -59,7 +59,7 @@ def dash(lb):
 
 
 def picks(port: int, n: int, conn: http.client.HTTPConnection | None = None) -> list[str]:
-    """Who answered ``n`` requests, one after another ('s1', 's2'... as in haproxy-facts.md)."""
+    """Who answered ``n`` requests, one after another ('s1', 's2'... as in tests/vectors/algorithms.md)."""
     out = []
     for _ in range(n):
         c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -132,7 +132,7 @@ def test_weight_slider_takes_effect_on_the_next_picks(dash, lb):
     assert picks(port, 5) == seq("s1 s2 s3 s1 s2")
     dash.sliders["server01"].value = 3  # what dragging the slider does
     assert lb.get_weight("application_nodes/server01") == "3 (initial 1)"
-    # haproxy-facts.md, runtime vector "rr 1,1,1 ... set server be/s1 weight 3"
+    # tests/vectors/algorithms.md section 0, runtime vector "rr 1,1,1 ... set server be/s1 weight 3"
     assert picks(port, 12) == seq("s3 s1 s2 s1 s1 s3 s1 s2 s1 s1 s3 s1")
     assert [b.weight for b in dash.model()] == [3, 1, 1]
 
@@ -157,7 +157,7 @@ def test_algorithm_change_keeps_the_sliders_weights(dash, lb):
     dash.set_weight("server01", 4)
     dash.set_algorithm("static-rr")
     assert "balance static-rr" in lb.config.text and "weight 4" in lb.config.text
-    # haproxy-facts.md: static-rr 4,1,1 from a fresh start
+    # tests/vectors/algorithms.md section 0: static-rr 4,1,1 from a fresh start
     assert picks(lb.ports[0], 12) == seq("s1 s1 s1 s2 s1 s3 s1 s1 s1 s2 s1 s3")
     dash.set_algorithm("static-rr")  # picking it again reloads: a fresh rotation
     assert picks(lb.ports[0], 3) == seq("s1 s1 s1")

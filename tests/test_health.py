@@ -1,4 +1,5 @@
-"""The health state machine, against HAProxy 2.6's observed sequences (shared/haproxy-facts.md 6, 9)."""
+"""The health state machine, against HAProxy 2.6's observed sequences (tests/vectors/health-and-errors.md
+section 6, tests/vectors/runtime-api.md section 9)."""
 from __future__ import annotations
 
 import pytest

@@ -5,7 +5,7 @@ Every algorithm keeps the same per-server state (weight, usable, connections in 
 the same group rule: active servers when any is usable; otherwise the first usable backup in
 declaration order takes everything, or, with ``option allbackups``, the backups are balanced
 like the active ones. Each algorithm mirrors HAProxy 2.6's own data structure, so the order of
-picks is the real one, tie-breaks included (see shared/haproxy-facts.md sections 1-5):
+picks is the real one, tie-breaks included (see tests/vectors/algorithms.md sections 1-5):
 
 - roundrobin: fwrr, a weighted window of positions (``_Fwrr``);
 - static-rr, and source/uri with ``hash-type map-based``: a table of T slots (``_MapBased``);
@@ -260,7 +260,7 @@ class _FwrrGroup:
 
 
 class RoundRobin(Algorithm):
-    """``balance roundrobin``: HAProxy's fwrr, dynamic weights (facts section 1)."""
+    """``balance roundrobin``: HAProxy's fwrr, dynamic weights (tests/vectors/algorithms.md section 1)."""
 
     name = "roundrobin"
 
@@ -368,7 +368,8 @@ class RoundRobin(Algorithm):
 
 # --------------------------------------------------------------------------- leastconn, first
 class LeastConn(Algorithm):
-    """``balance leastconn``: fwlc; key 0 when idle, else (inflight+1)*4096//e (facts section 3)."""
+    """``balance leastconn``: fwlc; key 0 when idle, else (inflight+1)*4096//e
+    (tests/vectors/algorithms.md section 3)."""
 
     name = "leastconn"
 
@@ -451,7 +452,8 @@ def _key_function(proxy: Proxy, algo: str) -> Callable[[str | None, str | None],
 
 # --------------------------------------------------------------------------- map-based
 class _MapBased(Algorithm):
-    """A table of T slots rebuilt on every change (facts section 2); weights divided by their GCD."""
+    """A table of T slots rebuilt on every change (tests/vectors/algorithms.md section 2); weights
+    divided by their GCD."""
 
     dynamic = False
 
@@ -550,7 +552,7 @@ class MapHash(_MapBased):
 
 # --------------------------------------------------------------------------- consistent ring
 class _Chash(Algorithm):
-    """Servers on a ring of weight x 16 points each (facts section 4)."""
+    """Servers on a ring of weight x 16 points each (tests/vectors/algorithms.md section 4)."""
 
     def __init__(self, proxy: Proxy, seed: int | None = None):
         super().__init__(proxy, seed)
