@@ -175,7 +175,7 @@ def parse_stat_csv(text: str) -> list[dict]:
 
 
 @dataclass(frozen=True)
-class Check:
+class ConfigCheck:
     """The result of ``haproxy -c``: ``ok``, the messages, and haproxy's output (paths as the student wrote them)."""
 
     ok: bool
@@ -242,7 +242,7 @@ class HAProxy:
         return output.replace(copy, self.path)
 
     # ------------------------------------------------------------------ lifecycle
-    def check(self) -> Check:
+    def check(self) -> ConfigCheck:
         """Run ``haproxy -c -f``; return its messages, or raise ConfigError carrying them."""
         with tempfile.TemporaryDirectory(prefix="lab-haproxy-check-") as folder:
             copy = self._write_copy(folder)
@@ -259,7 +259,7 @@ class HAProxy:
                                         self.path))
             raise ConfigError(messages, self.path)
         self.warnings = [m for m in messages if m.level == "WARNING"]
-        return Check(True, tuple(messages), output)
+        return ConfigCheck(True, tuple(messages), output)
 
     @property
     def running(self) -> bool:

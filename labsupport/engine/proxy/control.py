@@ -9,7 +9,7 @@ raise ``CommandError`` with its messages.
 from __future__ import annotations
 
 from ...errors import LabError
-from .checker import CheckResult
+from .checker import HealthCheckResult
 from .state import BackendRT, ServerRT
 
 
@@ -115,7 +115,7 @@ class Controls:
         self._apply(srv, was, change, "changed from CLI")
 
     # ----- health checks
-    def check_result(self, srv: ServerRT, res: CheckResult) -> None:
+    def check_result(self, srv: ServerRT, res: HealthCheckResult) -> None:
         h = srv.health
         was = h.usable
         change = h.check_passed() if res.ok else h.check_failed()
