@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
+from .errors import UsageError
+
 # Every keyword that opens a section in HAProxy 2.6: a section ends where the next one starts.
 SECTIONS = ("global", "defaults", "frontend", "backend", "listen", "resolvers", "peers", "userlist", "program",
             "http-errors", "ring", "cache", "mailers")
@@ -38,12 +40,12 @@ def _pick_backend(text: str, backend: str | None) -> str:
     names = backends_in(text)
     if backend is not None:
         if backend not in names:
-            raise ValueError(f"no backend named {backend!r} in this configuration (backends: "
+            raise UsageError(f"no backend named {backend!r} in this configuration (backends: "
                              f"{', '.join(names) or 'none'})")
         return backend
     with_servers = [n for n in names if servers_in(text, n)]
     if not with_servers:
-        raise ValueError("this configuration has no backend with servers: add a 'backend' section with 'server' lines")
+        raise UsageError("this configuration has no backend with servers: add a 'backend' section with 'server' lines")
     return with_servers[0]
 
 
@@ -66,14 +68,14 @@ def edit_backend(text: str, *, backend: str | None = None, balance: str | None =
     """``text`` with one backend's ``balance`` line and/or servers' weights replaced.
 
     ``backend`` defaults to the first backend that has servers. A missing ``balance`` line is
-    added under the section header. Unknown server names raise ValueError naming the known ones.
+    added under the section header. Unknown server names raise UsageError naming the known ones.
     """
     name = _pick_backend(text, backend)
     weights = dict(weights or {})
     known = servers_in(text, name)
     unknown = [s for s in weights if s not in known]
     if unknown:
-        raise ValueError(f"backend {name!r} has no server named {', '.join(map(repr, unknown))} "
+        raise UsageError(f"backend {name!r} has no server named {', '.join(map(repr, unknown))} "
                          f"(its servers: {', '.join(known)})")
     has_balance = _has_balance(text, name)
     out, inside = [], False

@@ -20,6 +20,7 @@ from .cfgedit import backends_in, edit_backend, rebind, servers_in
 from .dnslab.client import dig
 from .dnslab.server import LAB_ADDRESSES, DNSServer
 from .engine.config import parse
+from .errors import UsageError
 from .ports import free_ports
 from .traffic import is_failure, send
 
@@ -82,7 +83,7 @@ def check_half_traffic(weights: Mapping[str, int], server: str = "server01", tar
     backend = backends_in(text)[0]
     known = servers_in(text, backend)
     if server not in known:
-        raise ValueError(f"there is no server named {server!r}; the servers are {', '.join(known)}")
+        raise UsageError(f"there is no server named {server!r}; the servers are {', '.join(known)}")
     title = f"{server} takes {target:g} % of the traffic"
     problems = _validate(weights, known)
     if problems:

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .environment import find_tool
-from .errors import ConfigError, Message, PortInUseError, ServerStartError, ToolMissingError
+from .errors import (CommandError, ConfigError, Message, PortInUseError, ServerStartError, ToolMissingError,
+                     UsageError)
 from .table import Table
 
 INSTALL = "sudo apt-get install haproxy"
@@ -411,14 +412,14 @@ class HAProxy:
         owners = [r["pxname"] for r in parse_stat_csv(self.stats_csv()) if r.get("svname") == server]
         if len(owners) != 1:
             found = "no backend has" if not owners else f"several backends have ({', '.join(owners)})"
-            raise ValueError(f"{found} a server named {server!r}; write it as 'backend/server'")
+            raise UsageError(f"{found} a server named {server!r}; write it as 'backend/server'")
         return f"{owners[0]}/{server}"
 
     def _admin(self, cmd: str) -> None:
         self._need_running()
         reply = self.command(cmd).strip()
         if reply:  # haproxy answers set/enable/disable with an empty line when it worked
-            raise ValueError(f"haproxy refused '{cmd}': {reply}")
+            raise CommandError(f"haproxy refused '{cmd}': {reply}")
 
     def set_weight(self, server: str, weight: int | str) -> None:
         """``set server be/srv weight N`` (0..256, or 'N%' of the initial weight); from the next request."""
@@ -430,7 +431,7 @@ class HAProxy:
         reply = self.command(f"get weight {self._server(server)}").strip()
         m = re.fullmatch(r"(\d+) \(initial (\d+)\)", reply)
         if not m:
-            raise ValueError(f"haproxy refused 'get weight {server}': {reply}")
+            raise CommandError(f"haproxy refused 'get weight {server}': {reply}")
         return int(m.group(1)), int(m.group(2))
 
     def set_state(self, server: str, state: str) -> None:

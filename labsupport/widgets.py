@@ -22,6 +22,7 @@ from collections import deque
 import ipywidgets as w
 
 from .cfgedit import edit_backend
+from .errors import UsageError
 from .fleet import Fleet, Server
 from .plots import ServerBar, dashboard_model, figure_to_png, requests_figure, server_rows
 from .traffic import TrafficGenerator
@@ -157,7 +158,7 @@ def _url_of(target) -> str:
     ports = getattr(target, "ports", None)
     if ports:
         return f"http://127.0.0.1:{ports[0]}/"
-    raise ValueError("cannot tell where this balancer listens: pass url='http://127.0.0.1:PORT/'")
+    raise UsageError("cannot tell where this balancer listens: pass url='http://127.0.0.1:PORT/'")
 
 
 def _config_text(target) -> str:
@@ -165,7 +166,7 @@ def _config_text(target) -> str:
     cfg = getattr(target, "config", None)
     text = getattr(cfg, "text", None) or getattr(target, "text", None)
     if not text:
-        raise ValueError("this balancer has no configuration text to edit")
+        raise UsageError("this balancer has no configuration text to edit")
     return text
 
 
@@ -192,7 +193,7 @@ class Dashboard:
         snap = target.snapshot()
         rows = server_rows(snap, backend)
         if not rows:
-            raise ValueError(f"no servers to show{f' in backend {backend!r}' if backend else ''}: "
+            raise UsageError(f"no servers to show{f' in backend {backend!r}' if backend else ''}: "
                              "this configuration has no backend with servers")
         self.backend = backend or str(rows[0]["pxname"])
         rows = server_rows(snap, self.backend)

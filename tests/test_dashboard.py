@@ -9,6 +9,7 @@ import pytest
 
 from labsupport.balancer import Balancer
 from labsupport.cfgedit import backends_in, edit_backend, rebind, servers_in
+from labsupport.errors import UsageError
 from labsupport.exercises import check_half_traffic
 from labsupport.widgets import ALGORITHMS, Dashboard
 from test_proxy import Backend, free_port, wait_for
@@ -258,9 +259,9 @@ def test_edit_backend_changes_only_the_balance_and_weight_lines():
 def test_edit_backend_adds_a_missing_balance_line_and_names_unknown_servers():
     text = TEXT.replace("    balance roundrobin # take the servers in turn\n", "")
     assert "backend application_nodes\n    balance source\n    server server01" in edit_backend(text, balance="source")
-    with pytest.raises(ValueError, match=r"no server named 'server9' \(its servers: server01, server02\)"):
+    with pytest.raises(UsageError, match=r"no server named 'server9' \(its servers: server01, server02\)"):
         edit_backend(TEXT, weights={"server9": 1})
-    with pytest.raises(ValueError, match=r"no backend named 'web' in this configuration \(backends: applicat"):
+    with pytest.raises(UsageError, match=r"no backend named 'web' in this configuration \(backends: applicat"):
         edit_backend(TEXT, backend="web", balance="first")
 
 

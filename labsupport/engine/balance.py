@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from ..errors import CommandError, UsageError
 from . import hashing
 from .config import Proxy
 
@@ -155,7 +156,8 @@ class Algorithm:
         """A connection or request on ``name`` ended."""
         s = self._get(name)
         if s.inflight <= 0:
-            raise ValueError(f"release('{name}') without a matching pick: it has no connection in flight")
+            raise UsageError(f"release('{name}') without a matching pick: it has no connection in flight. "
+                             "Call release(name) once for each pick() that returned that name.")
         s.inflight -= 1
         self._dropped(s)
 
@@ -183,9 +185,9 @@ class Algorithm:
         """``set server be/s weight N``: HAProxy's checks and messages, applied from the next pick."""
         s = self._get(name)
         if not 0 <= weight <= 256:
-            raise ValueError(WEIGHT_RANGE_MSG)
+            raise CommandError(WEIGHT_RANGE_MSG)
         if not self.dynamic and weight not in (0, s.iweight):
-            raise ValueError(STATIC_WEIGHT_MSG)
+            raise CommandError(STATIC_WEIGHT_MSG)
         was, old_e = self._usable(s), s.e
         s.uweight = weight
         s.e = self._eweight(s)
@@ -638,7 +640,8 @@ def make_algorithm(proxy: Proxy, seed: int | None = None) -> Algorithm:
     if m:
         n = m.group(1) or (args[0] if args else "")
         if n and (not n.isdigit() or int(n) < 1):
-            raise ValueError(f"balance random({n}): the number of draws must be a positive integer")
+            raise UsageError(f"balance random({n}): the number of draws must be a positive integer; "
+                             "write random, or random(N) with N >= 1")
         return Random(proxy, seed, draws=int(n) if n else 2)
     if algo == "roundrobin":
         return RoundRobin(proxy, seed)
@@ -653,9 +656,9 @@ def make_algorithm(proxy: Proxy, seed: int | None = None) -> Algorithm:
             return ConsistentHash(proxy, seed, algo)
         if proxy.hash_type == "map-based":
             return MapHash(proxy, seed, algo)
-        raise ValueError(
+        raise UsageError(
             f"backend '{proxy.name}': unknown hash-type '{proxy.hash_type}' (expected map-based or consistent)"
         )
-    raise ValueError(
+    raise UsageError(
         f"backend '{proxy.name}': unknown balance algorithm '{algo}' (expected one of: {', '.join(ALGORITHMS)})"
     )

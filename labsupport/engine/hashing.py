@@ -20,6 +20,8 @@ import itertools
 import zlib
 from functools import lru_cache
 
+from ..errors import UsageError
+
 M32 = 0xFFFFFFFF
 SRV_EWGHT_RANGE = 4096  # points are keyed full_hash(id * 4096 + j)
 HASH_FUNCTIONS = ("sdbm", "djb2", "wt6", "crc32")
@@ -77,7 +79,7 @@ def gen_hash(data: bytes, function: str | None = None) -> int:
     try:
         return _FUNCS[function or "sdbm"](data)
     except KeyError:
-        raise ValueError(
+        raise UsageError(
             f"unknown hash function '{function}' (expected one of: {', '.join(HASH_FUNCTIONS)})"
         ) from None
 
@@ -109,13 +111,14 @@ def parse_uri_options(args: tuple[str, ...] | list[str]) -> tuple[bool, int, int
         elif word in ("len", "depth"):
             value = next(it, None)
             if value is None or not value.isdigit():
-                raise ValueError(f"'balance uri {word}' expects a positive integer (got {value!r})")
+                raise UsageError(f"'balance uri {word}' expects a positive integer (got {value!r}); "
+                                 f"write e.g. 'balance uri {word} 3'")
             if word == "len":
                 length = int(value)
             else:
                 depth = int(value)
         else:
-            raise ValueError(
+            raise UsageError(
                 f"'balance uri' only accepts parameters 'whole', 'len', 'depth' and 'path-only' (got '{word}')"
             )
     return whole, length, depth, path_only
