@@ -22,6 +22,7 @@ from collections import deque
 import ipywidgets as w
 
 from .cfgedit import edit_backend
+from .engine.config import ALGORITHMS
 from .errors import UsageError
 from .fleet import Fleet, Server
 from .plots import ServerBar, dashboard_model, figure_to_png, requests_figure, server_rows
@@ -148,7 +149,8 @@ class FleetPanel:
 
 # ---------------------------------------------------------------------------- live dashboard
 
-ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "first", "random")
+# the dashboard's choices: every algorithm but uri (its traffic asks for one path, which uri sends to one server)
+CHOICES = tuple(a for a in ALGORITHMS if a != "uri")
 
 
 def _url_of(target) -> str:
@@ -209,7 +211,7 @@ class Dashboard:
 
         self.chart = w.Image(format="png", layout=w.Layout(width="660px"))
         algo = self._algorithm_of(snap) or "roundrobin"
-        self.algorithm = w.Dropdown(options=ALGORITHMS if algo in ALGORITHMS else ALGORITHMS + (algo,),
+        self.algorithm = w.Dropdown(options=CHOICES if algo in CHOICES else CHOICES + (algo,),
                                     value=algo, description="balance", layout=w.Layout(width="16em"))
         if not hasattr(target, "reload"):  # real haproxy changes its algorithm only by a restart
             self.algorithm.disabled = True

@@ -246,3 +246,16 @@ def test_format_haproxy_layout():
         "[ALERT]    (42) : config : Fatal errors found in configuration.",
     ]
     assert err.messages[0].hint and err.messages[0].line == 13
+
+
+def test_servers_without_an_id_get_the_lowest_free_ones_once_in_the_model():
+    """HAProxy numbers servers in declaration order, skipping ids set with 'id'; every Proxy does it
+    (parsed or built by hand), so the algorithms, stats and runtime all read the same ``server.id``."""
+    from labsupport.engine.config import Proxy, ServerConfig
+
+    servers = (ServerConfig("a", "127.0.0.1", 1), ServerConfig("b", "127.0.0.1", 2, id=1),
+               ServerConfig("c", "127.0.0.1", 3), ServerConfig("d", "127.0.0.1", 4, id=3))
+    assert [s.id for s in Proxy("backend", "be", servers=servers).servers] == [2, 1, 4, 3]
+    cfg = parse(HEAD + FE + "backend be\n    server a 127.0.0.1:1\n    server b 127.0.0.1:2 id 1\n"
+                "    server c 127.0.0.1:3\n", "ids.cfg")
+    assert [s.id for s in cfg.proxy("be").servers] == [2, 1, 3]

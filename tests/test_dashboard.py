@@ -11,7 +11,7 @@ from labsupport.balancer import Balancer
 from labsupport.cfgedit import backends_in, edit_backend, rebind, servers_in
 from labsupport.errors import UsageError
 from labsupport.exercises import check_half_traffic
-from labsupport.widgets import ALGORITHMS, Dashboard
+from labsupport.widgets import CHOICES, Dashboard
 from test_proxy import Backend, free_port, wait_for
 
 
@@ -81,7 +81,7 @@ def test_widgets_carry_stable_classes_and_show_the_running_config(dash):
     assert "lab-dashboard" in dash.widget._dom_classes
     assert "lab-chart" in dash.chart._dom_classes and bytes(dash.chart.value).startswith(b"\x89PNG")
     assert "lab-algorithm" in dash.algorithm._dom_classes and dash.algorithm.value == "roundrobin"
-    assert list(dash.algorithm.options) == list(ALGORITHMS)
+    assert list(dash.algorithm.options) == list(CHOICES) and "uri" not in CHOICES
     assert "lab-traffic-toggle" in dash.toggle._dom_classes and "lab-rate" in dash.rate._dom_classes
     assert {n: s.value for n, s in dash.sliders.items()} == {"server01": 1, "server02": 1, "server03": 1}
     assert "lab-weight-server02" in dash.sliders["server02"]._dom_classes

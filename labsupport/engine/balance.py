@@ -33,9 +33,8 @@ from typing import Callable
 
 from ..errors import CommandError, UsageError
 from . import hashing
-from .config import Proxy
+from .config import ALGORITHMS, Proxy
 
-ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "uri", "first", "random")
 SRV_EWGHT_MAX = 4096  # 256 user units x 16
 BE_WEIGHT_SCALE = 16
 WEIGHT_RANGE_MSG = "Absolute weight can only be between 0 and 256 inclusive."
@@ -65,21 +64,6 @@ class _Srv:
         return bool(self.maxconn) and self.inflight >= self.maxconn
 
 
-def _assign_ids(proxy: Proxy) -> list[int]:
-    """Servers without an explicit id get the lowest free ids, in declaration order (like HAProxy)."""
-    used = {s.id for s in proxy.servers if s.id}
-    ids, nxt = [], 1
-    for s in proxy.servers:
-        if s.id:
-            ids.append(s.id)
-            continue
-        while nxt in used:
-            nxt += 1
-        ids.append(nxt)
-        used.add(nxt)
-    return ids
-
-
 class Algorithm:
     """Base class: per-server state, the active/backup group rule, runtime changes."""
 
@@ -92,9 +76,9 @@ class Algorithm:
         self.allbackups = proxy.allbackups
         self._seq = itertools.count()  # insertion order: equal keys keep it
         self._srv: dict[str, _Srv] = {}
-        for sc, sid in zip(proxy.servers, _assign_ids(proxy)):
+        for sc in proxy.servers:  # sc.id: assigned once, by the config model
             self._srv[sc.name] = _Srv(
-                sc.name, sid, sc.backup, sc.weight, sc.weight, not sc.disabled, sc.maxconn
+                sc.name, sc.id, sc.backup, sc.weight, sc.weight, not sc.disabled, sc.maxconn
             )
         for s in self._srv.values():
             s.e = self._eweight(s)

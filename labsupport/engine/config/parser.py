@@ -240,18 +240,12 @@ class Parser(Context):
     def build(self, resolved: dict[int, str]) -> Config:
         proxies = []
         for d in self.proxies:
-            used = {s["id"] for s in d.servers if s["id"]}
-            next_id, servers = 1, []
+            servers = []
             for s in d.servers:
-                sid = s["id"]
-                if not sid:
-                    while next_id in used:
-                        next_id += 1
-                    sid, next_id = next_id, next_id + 1
                 fields = {k: v for k, v in s.items() if k in ServerConfig.__dataclass_fields__}
-                fields.update(id=sid, host=resolved.get(id(s), s["host"]))
+                fields.update(host=resolved.get(id(s), s["host"]))
                 servers.append(ServerConfig(**fields))
-            proxies.append(d.finish(tuple(servers)))
+            proxies.append(d.finish(tuple(servers)))  # Proxy numbers the servers without an id
         return Config(proxies=tuple(proxies), maxconn=self.global_maxconn, stats_socket=self.stats_socket,
                       warnings=tuple(m for m in self.messages if m.level != "ALERT" or not self.fatal),
                       path=self.path, text=self.text, stats_socket_level=self.stats_socket_level)

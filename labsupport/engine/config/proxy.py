@@ -16,7 +16,7 @@ from typing import Callable
 from . import keywords as kw
 from .conditions import parse_condition, parse_criterion
 from .context import Context, Draft, cap_warning, too_many
-from .model import UseBackend
+from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
 from .words import TimeFormatError, atol, parse_time
 
@@ -104,7 +104,7 @@ def kw_balance(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     cap_warning(p, d, "balance", "be")
     algo, rest = (args[1] if len(args) > 1 else ""), args[2:]
     err = None
-    if algo in ("", "roundrobin", "static-rr", "first", "leastconn", "source"):
+    if algo == "" or (algo in ALGORITHMS and algo not in ("random", "uri")):  # the ones without arguments
         d.values.update(balance=algo or "roundrobin", balance_args=())
     elif algo.startswith("random"):
         draws = ()
@@ -137,15 +137,14 @@ def kw_balance(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         if not err:
             d.values.update(balance="uri", balance_args=tuple(rest))
     elif algo in ("url_param", "hash") or algo.startswith(("hdr(", "rdp-cookie")):
-        p.ignored(" ".join(args), "The course engine implements roundrobin, static-rr, leastconn, "
-                  "source, uri, first and random; this backend keeps its previous algorithm.")
+        p.ignored(" ".join(args), f"The course engine implements {', '.join(ALGORITHMS[:-1])} and "
+                  f"{ALGORITHMS[-1]}; this backend keeps its previous algorithm.")
         return
     else:
         err = ("only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', "
                "'hdr(name)' and 'rdp-cookie(name)' options.")
     if err:
-        p.alert(f"{p.where}balance {err}", "Algorithms: roundrobin, static-rr, leastconn, source, uri, first, "
-                "random (e.g. 'balance roundrobin').")
+        p.alert(f"{p.where}balance {err}", f"Algorithms: {', '.join(ALGORITHMS)} (e.g. 'balance roundrobin').")
 
 
 def kw_hash_type(p: Context, d: Draft, args: list[str], kwm: str) -> None:

@@ -9,14 +9,17 @@ Follows HAProxy 2.6's src/server.c (parse_server, the server keywords), src/cfgp
 """
 from __future__ import annotations
 
+from dataclasses import fields
+
 from . import keywords as kw
 from .conditions import parse_condition
 from .context import Context, Draft, cap_warning, too_many
-from .model import Bind
+from .model import Bind, ServerConfig
 from .words import SECTION_NAME_CHARS, TimeFormatError, atol, parse_time, resolve
 
-SERVER_DEFAULTS = {"weight": 1, "check": False, "inter": 2000, "fastinter": None, "downinter": None,
-                   "rise": 2, "fall": 3, "backup": False, "disabled": False, "maxconn": 0, "id": 0}
+# what a server line's keywords may set, with the defaults the model declares (one home: ServerConfig)
+SERVER_DEFAULTS = {f.name: f.default for f in fields(ServerConfig)
+                   if f.name not in ("name", "host", "port", "line", "address")}
 TIME_HINT = "Times are whole numbers with an optional unit right after them: us, ms, s, m, h or d."
 
 

@@ -147,8 +147,8 @@ class BackendRT(Counters):
         self.name, self.cfg, self.iid = cfg.name, cfg, iid
         self.algo = algo or make_algorithm(cfg)
         self.servers: dict[str, ServerRT] = {}
-        for sid, sc in enumerate(cfg.servers, 1):
-            self.servers[sc.name] = ServerRT(self, sc, sc.id or sid)
+        for sc in cfg.servers:
+            self.servers[sc.name] = ServerRT(self, sc, sc.id)
         # requests waiting for a free server slot (maxconn), oldest first
         self.queue: collections.deque[Waiter] = collections.deque()
         self.lastchg = now()
