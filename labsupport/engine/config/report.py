@@ -67,7 +67,8 @@ def format_haproxy(messages: list[Message] | tuple[Message, ...], path: str | No
         return ""
     out = [haproxy_line("NOTICE", f"{PROGRAM} version is {engine_version()} (the course engine, "
                         f"behaving like {BEHAVES_LIKE})", pid, config=False),
-           haproxy_line("NOTICE", f"path to executable is {sys.executable} (Python, running {PROGRAM})", pid, config=False)]
+           haproxy_line("NOTICE", f"path to executable is {sys.executable} (Python, running {PROGRAM})", pid,
+                        config=False)]
     out += [haproxy_line(m.level, m.text, pid) for m in shown]
     out += [haproxy_line("ALERT", t, pid) for t in trailer]
     return "\n".join(out) + "\n"
