@@ -1,7 +1,7 @@
 """Runtime commands and health reports: what changes a server's state, and the log lines it gives.
 
 How it works: every change goes through ``_apply(srv, was_usable)``, which tells the algorithm
-(``set_usable``), records lastchg/downtime, logs like HAProxy, and lets queued requests go (or
+(``ServerRT.sync_lb``), records lastchg/downtime, logs like HAProxy, and lets queued requests go (or
 answers them 503 when the backend has no server left). The commands mirror HAProxy's runtime
 API (``set server be/s weight|state|health``, ``enable``/``disable server``, ``get weight``) and
 raise ``CommandError`` with its messages.
@@ -127,7 +127,7 @@ class Controls:
         now = srv.health.usable
         had = be.algo.has_usable()
         if now != was:
-            be.algo.set_usable(srv.name, now)
+            srv.sync_lb()
             srv.changed()
             if not now:
                 srv.close_idle()

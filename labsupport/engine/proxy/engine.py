@@ -100,8 +100,8 @@ class Engine(Controls):
                     prev.health, prev.check_status, prev.check_desc = s.health, s.check_status, s.check_desc
                 prev.cfg, prev.sid = s.cfg, s.sid
                 s = prev
-                old.algo.set_usable(name, s.health.usable)
             s.backend = old
+            s.sync_lb()  # the new algorithm learns each kept server's health
             servers[name] = s
         for name, s in old.servers.items():
             if servers.get(name) is not s:

@@ -116,6 +116,14 @@ class ServerRT(Counters):
     def weight(self) -> int:
         return self.backend.algo.weight(self.name)
 
+    def sync_lb(self) -> None:
+        """Tell the algorithm whether health lets this server take traffic: the one place the two meet.
+
+        ``Health.usable`` decides (op running, admin ready); the algorithm keeps a copy because it must
+        see each transition to move the server in or out of its trees (HAProxy's srv_lb_commit_status),
+        and adds its own weight rule. Everything that counts usable servers asks ``algo.is_usable``."""
+        self.backend.algo.set_usable(self.name, self.health.usable)
+
     def changed(self) -> None:
         """Record an UP/DOWN change for lastchg and downtime."""
         t = now()
@@ -148,7 +156,8 @@ class BackendRT(Counters):
         self.algo = algo or make_algorithm(cfg)
         self.servers: dict[str, ServerRT] = {}
         for sc in cfg.servers:
-            self.servers[sc.name] = ServerRT(self, sc, sc.id)
+            srv = self.servers[sc.name] = ServerRT(self, sc, sc.id)
+            srv.sync_lb()  # the algorithm starts from the server's health, whatever its own default
         # requests waiting for a free server slot (maxconn), oldest first
         self.queue: collections.deque[Waiter] = collections.deque()
         self.lastchg = now()
@@ -161,12 +170,10 @@ class BackendRT(Counters):
         return self.cfg.balance in HASH_ALGOS
 
     def active_usable(self) -> int:
-        return sum(1 for s in self.servers.values() if not s.cfg.backup and s.health.usable
-                   and self.algo.weight(s.name) > 0)
+        return sum(1 for s in self.servers.values() if not s.cfg.backup and self.algo.is_usable(s.name))
 
     def backup_usable(self) -> int:
-        return sum(1 for s in self.servers.values() if s.cfg.backup and s.health.usable
-                   and self.algo.weight(s.name) > 0)
+        return sum(1 for s in self.servers.values() if s.cfg.backup and self.algo.is_usable(s.name))
 
     @property
     def status(self) -> str:
