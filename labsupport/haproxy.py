@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .engine.config import outline
 from .environment import find_tool
 from .errors import (CommandError, ConfigError, Message, PortInUseError, ServerStartError, ToolMissingError,
                      UsageError)
@@ -39,8 +40,8 @@ from .table import Table
 
 INSTALL = "sudo apt-get install haproxy"
 _WHY = "the course's bundled engine runs the same haproxy.cfg without it; real HAProxy is only needed to compare"
-_SERVICE_ONLY = re.compile(r"^\s*(daemon|user|group|uid|gid|chroot|pidfile|master-worker|stats\s+socket)\b")
-_BIND = re.compile(r"^(\s*bind\s+)(\S+)(.*)$")
+# global keywords for a system service, which a copy run by the course must not obey
+_SERVICE_ONLY = ("daemon", "user", "group", "uid", "gid", "chroot", "pidfile", "master-worker")
 _MSG = re.compile(r"^\[(ALERT|WARNING|NOTICE)\]\s*\(\d+\)\s*:\s*(?:config\s*:\s*)?(.*)$")
 _LOC = re.compile(r"^(?:parsing\s+)?\[([^\]]+):(\d+)\]\s*:?\s*(.*)$")
 _TRAILERS = ("haproxy version is", "path to executable is", "Error(s) found in configuration file",
@@ -102,21 +103,20 @@ def parse_messages(output: str) -> list[Message]:
 def rewrite(text: str, socket_path: str | None = None, port_map: dict[int, int] | None = None) -> str:
     """The copy haproxy runs: same line numbers, our stats socket, service-only lines off, ports mapped."""
     out = []
-    for line in text.splitlines():
-        code = line.split("#", 1)[0]
-        if _SERVICE_ONLY.match(code):
+    for ln in outline(text[:-1] if text.endswith("\n") else text):
+        line, words = ln.text, ln.words
+        if ln.section == "global" and not ln.opens and words and (
+                words[0] in _SERVICE_ONLY or words[:2] == ("stats", "socket")):
             out.append("#[lab: off in the course's copy] " + line)
             continue
-        m = _BIND.match(code)
-        if m and port_map:
+        if words[:1] == ("bind",) and len(words) > 1 and port_map:
             addrs = []
-            for addr in m.group(2).split(","):
+            for addr in words[1].split(","):
                 host, sep, port = addr.rpartition(":")
                 if sep and port.isdigit() and int(port) in port_map:
                     addr = f"{host}:{port_map[int(port)]}"
                 addrs.append(addr)
-            comment = line[len(code):]  # keep the student's comment after the address
-            line = m.group(1) + ",".join(addrs) + m.group(3) + comment
+            line = ln.with_word(1, ",".join(addrs))  # the student's options and comment stay
         out.append(line)
     if socket_path:
         out += ["", "# [lab] added by labsupport.haproxy: the runtime API and loud port conflicts",
@@ -127,11 +127,10 @@ def rewrite(text: str, socket_path: str | None = None, port_map: dict[int, int] 
 def bind_addresses(text: str) -> list[tuple[str, int]]:
     """(host, port) of every ``bind`` line; ``*:3000`` and ``:3000`` give host ``''`` (all addresses)."""
     found = []
-    for line in text.splitlines():
-        m = _BIND.match(line.split("#", 1)[0])
-        if not m:
+    for ln in outline(text):
+        if ln.words[:1] != ("bind",) or len(ln.words) < 2:
             continue
-        for addr in m.group(2).split(","):
+        for addr in ln.words[1].split(","):
             host, sep, port = addr.rpartition(":")
             if sep and port.isdigit() and "@" not in host and not host.startswith("["):
                 found.append(("" if host in ("", "*") else host, int(port)))

@@ -259,3 +259,24 @@ def test_servers_without_an_id_get_the_lowest_free_ones_once_in_the_model():
     cfg = parse(HEAD + FE + "backend be\n    server a 127.0.0.1:1\n    server b 127.0.0.1:2 id 1\n"
                 "    server c 127.0.0.1:3\n", "ids.cfg")
     assert [s.id for s in cfg.proxy("be").servers] == [2, 1, 3]
+
+
+def test_outline_places_every_line_in_its_section_as_haproxy_reads_it():
+    from labsupport.engine.config import outline
+
+    text = ("# top\nglobal\n    daemon  # a comment\ncache c1\n    total-max-size 4\n"
+            "backend be # named\n    server 's 1' 127.0.0.1:1 weight 2\n#backend old\n")
+    lines = outline(text)
+    assert [(ln.number, ln.section, ln.name, ln.opens) for ln in lines[:7]] == [
+        (1, "", "", False), (2, "global", "", True), (3, "global", "", False), (4, "cache", "c1", True),
+        (5, "cache", "c1", False), (6, "backend", "be", True), (7, "backend", "be", False)]
+    assert lines[2].words == ("daemon",) and lines[7].words == ()  # comments are not words
+    server = lines[6]
+    assert server.words == ("server", "s 1", "127.0.0.1:1", "weight", "2")
+    assert server.with_word(1, "t 2") == "    server 't 2' 127.0.0.1:1 weight 2"  # inside its quotes
+    escaped = outline("backend be\n    server s\\ 1 127.0.0.1:1 weight 2\n")[1]
+    assert escaped.words[1] == "s 1" and escaped.spans() is None  # not in the text as written
+    rebuilt = escaped.with_word(4, "5")  # rebuilt from the words, quoting where needed
+    assert rebuilt == '    server "s 1" 127.0.0.1:1 weight 5' and outline(rebuilt)[0].words == (
+        "server", "s 1", "127.0.0.1:1", "weight", "5")
+    assert lines[2].with_word(0, "quiet") == "    quiet  # a comment"

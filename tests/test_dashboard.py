@@ -265,6 +265,20 @@ def test_edit_backend_adds_a_missing_balance_line_and_names_unknown_servers():
         edit_backend(TEXT, backend="web", balance="first")
 
 
+def test_edit_backend_reads_words_as_haproxy_does_not_text():
+    """A server named 'weight', 'weight' in a comment, a backend section header with a comment, and a
+    listen section: only the weight value word changes."""
+    text = ("listen web  # the only section\n    bind :80\n"
+            "    server weight 127.0.0.1:1 check  # weight 9 in a comment\n"
+            "    server b 127.0.0.1:2 weight\t7 check\n")
+    out = edit_backend(text, weights={"weight": 4, "b": 1})
+    assert out.splitlines()[2:] == ["    server weight 127.0.0.1:1 check weight 4  # weight 9 in a comment",
+                                    "    server b 127.0.0.1:2 weight\t1 check"]
+    assert backends_in(text) == ["web"] and servers_in(text, "web") == ["weight", "b"]
+    assert rebind("frontend f\n    bind *:3000,127.0.0.1:3001 name x # c\n", 9) == \
+        "frontend f\n    bind 127.0.0.1:9 name x # c\n"
+
+
 def test_rebind_moves_every_bind_line():
     assert "    bind 127.0.0.1:3999 # clients come here" in rebind(TEXT, 3999)
     assert "#    bind *:8083" in rebind(TEXT, 3999)  # commented lines stay as they are

@@ -28,7 +28,7 @@ from __future__ import annotations
 from ...errors import ConfigError
 from .model import (ALGORITHMS, Bind, Config, Proxy, ServerConfig, StatsConfig, Timeouts,
                     UseBackend)
-from .parser import Analysis, analyse
+from .parser import Analysis, SourceLine, analyse, outline
 from .report import check, format_haproxy
 from .words import TimeFormatError, parse_time
 
@@ -58,5 +58,5 @@ def load(path: str) -> Config:
 
 
 __all__ = ["ALGORITHMS", "Analysis", "Bind", "Config", "ConfigError", "Proxy", "ServerConfig",
-           "StatsConfig", "Timeouts", "TimeFormatError", "UseBackend", "analyse", "check",
-           "format_haproxy", "load", "parse", "parse_time"]
+           "SourceLine", "StatsConfig", "Timeouts", "TimeFormatError", "UseBackend", "analyse", "check",
+           "format_haproxy", "load", "outline", "parse", "parse_time"]

@@ -43,6 +43,65 @@ GLOBAL_ONE_ARG = frozenset((
 
 
 
+@dataclass(frozen=True)
+class SourceLine:
+    """One line of a configuration text and where it sits, as the parser sees it."""
+
+    number: int  # 1-based
+    text: str  # as written, without its newline
+    words: tuple[str, ...]  # as haproxy cuts it (split_line): no comment, quotes and escapes resolved
+    section: str  # keyword of the enclosing section ("global", "backend", "cache" ...); "" before any
+    name: str  # that section's name ("" when it has none)
+    opens: bool  # this line is the section's header
+
+    @property
+    def indent(self) -> str:
+        return self.text[:len(self.text) - len(self.text.lstrip())]
+
+    def spans(self) -> list[tuple[int, int]] | None:
+        """Where each word sits in ``text`` (start, end), to rewrite one word in place; None when
+        quotes or escapes made a word differ from its text."""
+        spans, pos = [], 0
+        for word in self.words:
+            start = self.text.find(word, pos)
+            if start < 0:
+                return None
+            spans.append((start, start + len(word)))
+            pos = start + len(word)
+        return spans
+
+    def with_word(self, i: int, new: str) -> str:
+        """The line's text with word ``i`` replaced by ``new``, everything else as written (rebuilt
+        from the words, without its comment, when quotes or escapes hide where the word is)."""
+        spans = self.spans()
+        if spans is None:
+            return self.indent + " ".join(map(_quoted, (*self.words[:i], new, *self.words[i + 1:])))
+        start, end = spans[i]
+        return self.text[:start] + new + self.text[end:]
+
+
+def _quoted(word: str) -> str:
+    """``word`` written so that split_line reads it back as one word."""
+    if word and not any(c in word for c in " \t\r#\"'\\"):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def outline(text: str) -> list[SourceLine]:
+    """Every line of ``text`` with its words and its section, for tools that edit a configuration
+    as text (keeping the student's layout and comments) but must find sections, servers and binds
+    the way haproxy does: no regular expressions over the text."""
+    out: list[SourceLine] = []
+    section = name = ""
+    for number, raw in enumerate(text.split("\n"), 1):
+        words = tuple(split_line(raw))
+        opens = bool(words) and (words[0] in kw.SECTIONS or words[0] in kw.OTHER_SECTIONS)
+        if opens:
+            section, name = words[0], (words[1] if len(words) > 1 else "")
+        out.append(SourceLine(number, raw, words, section, name, opens))
+    return out
+
+
 @dataclass
 class Analysis:
     """What ``analyse`` found: the config (None when a fatal error stopped it) and messages."""
