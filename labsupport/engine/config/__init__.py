@@ -17,6 +17,8 @@ follows ``config : `` on haproxy's stderr). A keyword HAProxy accepts but the co
 does not implement gets a located WARNING instead of being silently dropped. ``parse`` raises
 ``ConfigError`` when a fatal ALERT was found; warnings are kept on ``Config.warnings``.
 ``check`` (in ``report``) reproduces ``haproxy -c -f FILE`` as (exit code, stdout, stderr).
+``outline`` (in ``parser``) gives each line's words and section, for tools that edit a config as
+text (``cfgedit``, the real-HAProxy runner) without regular expressions of their own.
 
 Modules, each importing only those listed before it: ``model`` (dataclasses), ``words`` (atol,
 times, line splitting, addresses), ``keywords`` (HAProxy's keyword lists), ``context`` (the
