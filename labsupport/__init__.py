@@ -34,7 +34,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "widgets": ("FleetPanel", "Dashboard"),
     # errors
     "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError", "CommandError",
-               "UsageError"),
+               "UsageError", "NotFoundError"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_WHERE)

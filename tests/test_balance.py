@@ -12,7 +12,7 @@ from labsupport.engine.balance import (
     make_algorithm,
 )
 from labsupport.engine.config import Proxy, ServerConfig
-from labsupport.errors import CommandError, UsageError
+from labsupport.errors import CommandError, NotFoundError, UsageError
 
 
 def proxy(balance: str, weights, *, backup=(), **kw) -> Proxy:
@@ -170,7 +170,7 @@ def test_set_weight_messages():
 
 def test_unknown_server_and_algorithm_messages():
     alg = make_algorithm(proxy("roundrobin", (1, 1)))
-    with pytest.raises(KeyError, match="No such server 'nope' in backend 'be' \\(servers: s1, s2\\)"):
+    with pytest.raises(NotFoundError, match="^No such server 'nope' in backend 'be' \\(servers: s1, s2\\)$"):
         alg.set_usable("nope", False)
     with pytest.raises(UsageError, match="without a matching pick.*Call release"):
         alg.release("s1")

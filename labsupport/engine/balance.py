@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import CommandError, UsageError
+from ..errors import CommandError, NotFoundError, UsageError
 from . import hashing
 from .config import ALGORITHMS, Proxy
 
@@ -114,7 +114,7 @@ class Algorithm:
         try:
             return self._srv[name]
         except KeyError:
-            raise KeyError(
+            raise NotFoundError(
                 f"No such server '{name}' in backend '{self.proxy_name}' "
                 f"(servers: {', '.join(self._srv) or 'none'})"
             ) from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ...errors import Message
+from ...errors import Message, NotFoundError
 
 # every 'balance' algorithm the engine implements, in the order messages list them
 ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "uri", "first", "random")
@@ -145,7 +145,8 @@ class Config:
         for p in self.proxies:
             if p.name == name:
                 return p
-        raise KeyError(name)
+        raise NotFoundError(f"no frontend, backend or listen section named {name!r} "
+                            f"(sections: {', '.join(p.name for p in self.proxies) or 'none'})")
 
     @property
     def frontends(self) -> tuple[Proxy, ...]:
