@@ -6,6 +6,9 @@ comments and ``$VAR``/``${VAR}`` environment expansion outside single quotes -- 
 ``parse_time`` is ``parse_time_err`` (src/tools.c). Numbers are ASCII digits only, as C's
 ``isdigit`` reads them (``str.isdigit`` also accepts ``²`` or fullwidth digits, which ``int``
 refuses). Imports nothing from the rest of the config package.
+
+Follows HAProxy 2.6's src/tools.c and src/cfgparse.c, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this
+project's licence).
 """
 from __future__ import annotations
 
