@@ -34,13 +34,14 @@ import collections
 import httptools
 
 from .pages import page
-from .request import MAX_FIELDS, MAX_NAME, Req, check_head
+from .request import HEAD_ROOM, MAX_FIELDS, MAX_NAME, Rare, Req, check_head
 from .session import Session
 from .state import now
 from .statspage import stats_response, wants_stats
 from .upstream import MAX_IDLE, ServerConn, other_tokens
 
 MAX_PARTIAL = 16384  # tune.bufsize: an unfinished head bigger than HAProxy's buffer is a 400 already
+HEAD_LIMIT = HEAD_ROOM - 24 - 7  # a head that may be near HAProxy's limit (methods are up to 7 bytes)
 _SYNTH_CL = b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n"
 _SYNTH_CHUNKED = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -66,7 +67,7 @@ class HttpClient(asyncio.Protocol, Session):
         self.buffered: list[bytes] = []  # bytes received while a request is being served
         self.conn: ServerConn | None = None
         self.closed = self.active = self.reused = self.head_done = False
-        self.eof = self.synth = False  # the client half-closed; a synthetic head is being parsed
+        self.eof = False  # the client half-closed
         self.held: Req | None = None  # an upgrade request whose body is being read
         self.partial = 0  # bytes of a head received after the read it started in
         self.untimed = False  # an error page of ours: haproxy keeps no time stats without a server answer
@@ -156,7 +157,7 @@ class HttpClient(asyncio.Protocol, Session):
             break
         if self.req is not None and not self.head_done:
             self.partial = self.partial + len(data) if mid_head else 0
-            if self.partial > MAX_PARTIAL or len(self.req.url) + self.req.size > MAX_PARTIAL:
+            if self.partial > MAX_PARTIAL or len(self.req.url) > MAX_PARTIAL:
                 self._refuse(400)
         elif self.eof and self.cur is None and not self.pending and not self.closed:
             self._end_of_input()
@@ -168,36 +169,29 @@ class HttpClient(asyncio.Protocol, Session):
             self._reject(code)
 
     def _read_held_body(self) -> None:
-        """The body of an upgrade request, read by a fresh parser fed a synthetic head first."""
+        """The body of an upgrade request, read by a fresh parser fed a synthetic head first (into
+        a throwaway request: the callbacks need no flag), then the held request takes its place."""
         req = self.held
         self.parser = httptools.HttpRequestParser(self)
-        self.synth = True
-        self.parser.feed_data(_SYNTH_CHUNKED if req.chunked else _SYNTH_CL % req.clen)
-        self.synth = False
+        self.parser.feed_data(_SYNTH_CHUNKED if req.chunked else _SYNTH_CL % req.rare.clen)
+        self.req = req
 
     # ----- httptools callbacks (requests)
     def on_message_begin(self) -> None:
-        if self.held is not None:  # the synthetic head of a held body: the request goes on
-            return
         self.req = Req(now())
-        self.partial = 0
         if self.cur is None and not self.pending:
             self._arm(self.req_ms, self._request_timeout)
 
     def on_url(self, url: bytes) -> None:
-        if not self.synth:
-            self.req.url += url
+        self.req.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.synth:
-            return
         req = self.req
         n = len(name)
-        req.fields += 1
+        req.fields += 1  # at most MAX_FIELDS: checked with the complete head (a read holds few anyway)
         req.size += n + len(value)
-        if req.fields > MAX_FIELDS or n > MAX_NAME:
+        if n > MAX_NAME:
             raise _Refused(400)  # httptools turns it into HttpParserCallbackError
-        line = b"%s: %s\r\n" % (name, value)
         if n == 4 and name.lower() == b"host":
             if req.host is not None:
                 if value != req.host:
@@ -207,40 +201,49 @@ class HttpClient(asyncio.Protocol, Session):
         elif n == 17:
             low = name.lower()
             if low == b"transfer-encoding":
-                req.te = (req.te or []) + [t.strip().lower() for t in value.split(b",")]
+                rare = self._rare()
+                rare.te = (rare.te or []) + [t.strip().lower() for t in value.split(b",")]
                 req.chunked = True  # llhttp relays only a chunked body (check_head refuses others)
             elif low == b"sec-websocket-key":
-                req.ws_key = len(value)
+                self._rare().ws_key = len(value)
         elif n == 14 and name.lower() == b"content-length":
-            req.clen = int(value) if value.strip().isdigit() else 0
+            self._rare().clen = int(value) if value.strip().isdigit() else 0
         elif n == 7 and name.lower() == b"upgrade":
-            req.upgrade_at = len(req.headers)
+            self._rare().upgrade_at = len(req.headers)
         elif n == 10 and name.lower() == b"connection":  # hop-by-hop: keep only other tokens (upgrade...)
             value = other_tokens(value)
             if not value:
                 return
-            line = b"%s: %s\r\n" % (name, value)
-        req.headers.append(line)
+        req.headers.append(b"%s: %s\r\n" % (name, value))
+
+    def _rare(self) -> Rare:
+        req = self.req
+        if req.rare is None:
+            req.rare = Rare()
+        return req.rare
 
     def on_headers_complete(self) -> None:
-        if self.synth:
-            return
         p, req = self.parser, self.req
         req.method = p.get_method()
         req.version = b"1.0" if p.get_http_version() == "1.0" else b"1.1"  # HAProxy relays HTTP/2.0 as 1.1
         req.keep_alive = p.should_keep_alive()
         self.head_done = True
-        code = check_head(req, p.should_upgrade())
-        if code:
-            raise _Refused(code)
+        url = req.url
+        # the usual request needs no more checks; check_head sees the rest (and the big ones)
+        # (int tests: ``35 in url`` is a memchr, ``b"#" in url`` costs ~20 times more; 47 is "/")
+        if (req.rare is not None or url[0] != 47 or 35 in url or req.method == b"CONNECT"
+                or len(url) + 8 * req.fields + req.size > HEAD_LIMIT or req.fields > MAX_FIELDS):
+            code = check_head(req, p.should_upgrade())
+            if code:
+                raise _Refused(code)
 
     def on_body(self, body: bytes) -> None:
         self.req.body += body
 
     def on_message_complete(self) -> None:
         req = self.req
-        if req.hold:  # llhttp ends an upgrade at its head: its body comes next (see _feed)
-            req.hold = False
+        if req.rare is not None and req.rare.hold:  # llhttp ends an upgrade at its head: its body comes next
+            req.rare.hold = False
             self.held = req
             return
         self.req = self.held = None
@@ -368,7 +371,8 @@ class HttpClient(asyncio.Protocol, Session):
 
     # ----- endings
     def _reply_error(self, code: int) -> None:
-        close = not self.cur.keep_alive or self.cur.upgrade  # after an upgrade, the client may not speak HTTP
+        rare = self.cur.rare
+        close = not self.cur.keep_alive or (rare is not None and rare.upgrade)  # after an upgrade: not HTTP
         data = page(code, close)
         self.transport.write(data)
         self.fe.bout += len(data)

@@ -28,29 +28,26 @@ MAX_NAME = 255
 _DEFAULT_PORT = {b"http": b":80", b"https": b":443"}
 
 
+class Rare:
+    """What only unusual requests carry (created on the first such header: most requests have none)."""
+
+    __slots__ = ("clen", "dropped", "hold", "te", "upgrade", "upgrade_at", "ws_key")
+
+    def __init__(self) -> None:
+        self.hold = False  # an upgrade with a body: llhttp ends the message at its head; the body follows
+        self.upgrade = False  # relayed as an upgrade: a 101 answer cannot be tunnelled, close after
+        self.te: list[bytes] | None = None  # transfer codings, in order, over every TE header
+        self.upgrade_at = -1  # index of the Upgrade header line in ``headers``
+        self.ws_key = -1  # length of Sec-WebSocket-Key (-1: absent)
+        self.clen = 0
+        self.dropped = 0  # bytes (name + value) of header lines not kept (hop-by-hop, merged)
+
+
 class Req:
     """One request, buffered whole (retries may have to send it again)."""
 
-    __slots__ = (
-        "body",
-        "chunked",
-        "clen",
-        "data",
-        "fields",
-        "headers",
-        "hold",
-        "host",
-        "keep_alive",
-        "method",
-        "size",
-        "t0",
-        "te",
-        "upgrade",
-        "upgrade_at",
-        "url",
-        "version",
-        "ws_key",
-    )
+    __slots__ = ("body", "chunked", "data", "fields", "headers", "host", "keep_alive", "method", "rare", "size",
+                 "t0", "url", "version")
 
     def __init__(self, t0: float) -> None:
         self.url = b""
@@ -61,14 +58,12 @@ class Req:
         self.keep_alive = True
         self.t0 = t0
         self.data: bytes | None = None
-        self.fields = 0  # header fields seen
-        self.size = 0  # their names and values, in bytes
-        self.te: list[bytes] | None = None  # transfer codings, in order, over every TE header
-        self.upgrade_at = -1  # index of the Upgrade header line in ``headers``
-        self.ws_key = -1  # length of Sec-WebSocket-Key (-1: absent)
-        self.clen = 0
-        self.hold = False  # an upgrade with a body: llhttp ends the message at its head; the body follows
-        self.upgrade = False  # relayed as an upgrade: a 101 answer cannot be tunnelled, close after
+        self.fields = self.size = 0  # header fields seen, and their names and values in bytes
+        self.rare: Rare | None = None
+
+    def head_size(self) -> int:
+        """The head as HAProxy's HTX counts it (see the module docstring)."""
+        return len(self.method) + len(self.url) + 24 + 8 * self.fields + self.size
 
     def build(self, xff: str | None) -> bytes:
         """The bytes sent to the server (with ``x-forwarded-for`` appended for option forwardfor)."""
@@ -129,10 +124,13 @@ def check_head(req: Req, upgrade: bool) -> int | None:
     ``upgrade`` is llhttp's own reading (Connection: upgrade plus an Upgrade header, or CONNECT):
     the engine must agree with its parser on where the message ends.
     """
-    if len(req.method) + len(req.url) + 8 + req.size + 8 * (req.fields + 2) > HEAD_ROOM:
+    if req.head_size() > HEAD_ROOM or req.fields > MAX_FIELDS:
         return 400
-    if req.te is not None:
-        code = _te_verdict(req.te)
+    if req.rare is None:
+        req.rare = Rare()
+    rare = req.rare
+    if rare.te is not None:
+        code = _te_verdict(rare.te)
         if code:
             return code
     if b"#" in req.url:
@@ -146,14 +144,14 @@ def check_head(req: Req, upgrade: bool) -> int | None:
     if req.url[:1] != b"/" and _absolute(req):
         return 400
     if upgrade:
-        if req.chunked or req.clen > 0:  # HAProxy drops the upgrade and relays the body
-            if req.upgrade_at >= 0:
-                del req.headers[req.upgrade_at]
-            req.hold = True
+        if req.chunked or rare.clen > 0:  # HAProxy drops the upgrade and relays the body
+            if rare.upgrade_at >= 0:
+                del req.headers[rare.upgrade_at]
+            rare.hold = True
         else:
-            line = req.headers[req.upgrade_at] if req.upgrade_at >= 0 else b""
+            line = req.headers[rare.upgrade_at] if rare.upgrade_at >= 0 else b""
             tokens = [t.strip().lower() for t in line.partition(b":")[2].split(b",")]
-            if b"websocket" in tokens and req.ws_key != 24:
+            if b"websocket" in tokens and rare.ws_key != 24:
                 return 400
-            req.upgrade = True
+            rare.upgrade = True
     return None
