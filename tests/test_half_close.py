@@ -7,11 +7,11 @@ from __future__ import annotations
 import socket
 
 import pytest
+from recorder import TIMEOUT, Recorder, read_all, statuses
 
 from labsupport.balancer import Balancer
 from labsupport.fleet import free_ports
 from labsupport.haproxy import HAProxy
-from recorder import TIMEOUT, Recorder, read_all, statuses
 
 DEFAULTS = ("global\n    maxconn 100\ndefaults\n    timeout connect 2s\n    timeout client 5s\n"
             "    timeout server 5s\n")

@@ -89,7 +89,7 @@ class HttpClient(asyncio.Protocol, Session):
         self.fe.enter()
         self._arm(self.req_ms, self._request_timeout)
         self.transport.resume_reading()
-        if self.buffered:  # read before it was let in (some loops read despite the pause)
+        if self.buffered or self.eof:  # read before it was let in (some loops read despite the pause)
             self.loop.call_soon(self._next)
 
     def connection_lost(self, exc) -> None:
