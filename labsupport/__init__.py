@@ -26,7 +26,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "cfgedit": ("edit_backend", "rebind"),
     "engine.balance": ("make_algorithm", "Algorithm"),
     "engine.health": ("Health",),
-    "haproxy": ("HAProxy", "haproxy_available", "haproxy_version"),
+    "haproxy": ("HAProxy", "haproxy_available", "haproxy_version", "send_command"),
     "traffic": ("send", "steady", "TrafficGenerator", "Run", "Result"),
     "exercises": ("check_half_traffic",),
     # display: tables, charts, widgets

@@ -39,6 +39,7 @@ from .table import Table
 INSTALL = "sudo apt-get install haproxy"
 _WHY = "the course's bundled engine runs the same haproxy.cfg without it; real HAProxy is only needed to compare"
 _SERVICE_ONLY = re.compile(r"^\s*(daemon|user|group|uid|gid|chroot|pidfile|master-worker|stats\s+socket)\b")
+_SERVICE_ONLY_KEEP_SOCKETS = re.compile(r"^\s*(daemon|user|group|uid|gid|chroot|pidfile|master-worker)\b")
 _BIND = re.compile(r"^(\s*bind\s+)(\S+)(.*)$")
 _MSG = re.compile(r"^\[(ALERT|WARNING|NOTICE)\]\s*\(\d+\)\s*:\s*(?:config\s*:\s*)?(.*)$")
 _LOC = re.compile(r"^(?:parsing\s+)?\[([^\]]+):(\d+)\]\s*:?\s*(.*)$")
@@ -98,12 +99,15 @@ def parse_messages(output: str) -> list[Message]:
     return messages
 
 
-def rewrite(text: str, socket_path: str | None = None, port_map: dict[int, int] | None = None) -> str:
-    """The copy haproxy runs: same line numbers, our stats socket, service-only lines off, ports mapped."""
+def rewrite(text: str, socket_path: str | None = None, port_map: dict[int, int] | None = None,
+            keep_sockets: bool = False) -> str:
+    """The copy haproxy runs: same line numbers, our stats socket, service-only lines off, ports mapped.
+    ``keep_sockets`` keeps the file's own ``stats socket`` lines (next to ours)."""
     out = []
+    service_only = _SERVICE_ONLY_KEEP_SOCKETS if keep_sockets else _SERVICE_ONLY
     for line in text.splitlines():
         code = line.split("#", 1)[0]
-        if _SERVICE_ONLY.match(code):
+        if service_only.match(code):
             out.append("#[lab: off in the course's copy] " + line)
             continue
         m = _BIND.match(code)
@@ -200,11 +204,12 @@ class HAProxy:
     """
 
     def __init__(self, text: str, path: str | os.PathLike | None = None, *, port_map: dict[int, int] | None = None,
-                 binary: str | None = None):
+                 binary: str | None = None, keep_sockets: bool = False):
         self.binary = binary or _require_binary()
         self.text = text
         self.path = str(path) if path is not None else "haproxy.cfg"  # how messages name the file
         self.port_map = dict(port_map or {})
+        self.keep_sockets = keep_sockets  # run the file's own 'stats socket' lines too
         self.proc: subprocess.Popen | None = None
         self.warnings: list[Message] = []
         self._dir: str | None = None
@@ -235,7 +240,8 @@ class HAProxy:
         """The copy to run; a check copy (``folder`` given) leaves out our stats socket, which would
         count as a listener and hide haproxy's "no listener" verdict on the student's file."""
         copy = os.path.join(folder or self._workdir(), Path(self.path).name or "haproxy.cfg")
-        Path(copy).write_text(rewrite(self.text, None if folder else self.socket_path, self.port_map))
+        Path(copy).write_text(rewrite(self.text, None if folder else self.socket_path, self.port_map,
+                                         self.keep_sockets))
         return copy
 
     def _located(self, output: str, copy: str) -> str:
@@ -360,21 +366,7 @@ class HAProxy:
     # ------------------------------------------------------------------ runtime API
     def command(self, text: str, timeout: float = 5.0) -> str:
         """Send one runtime API command (``show stat``, ``set server be/s weight 3``...) and return the reply."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(self.socket_path)
-            sock.sendall(text.strip().encode() + b"\n")
-            chunks, size = [], 0
-            while size < 16 << 20:  # haproxy closes after one command; the cap bounds a runaway reply
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-        finally:
-            sock.close()
-        return b"".join(chunks).decode(errors="replace")
+        return send_command(self.socket_path, text, timeout)
 
     def _need_running(self) -> None:
         if not self.running:
@@ -442,6 +434,26 @@ class HAProxy:
 
     def disable(self, server: str) -> None:
         self._admin(f"disable server {self._server(server)}")
+
+
+def send_command(socket_path: str | os.PathLike, text: str, timeout: float = 5.0) -> str:
+    """One line to a runtime API socket (real haproxy's or the engine's ``stats socket``), its answer:
+    what ``echo "show stat" | socat stdio unix-connect:PATH`` prints."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(os.fspath(socket_path))
+        sock.sendall(text.strip().encode() + b"\n")
+        chunks, size = [], 0
+        while size < 16 << 20:  # haproxy closes after one line; the cap bounds a runaway reply
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        sock.close()
+    return b"".join(chunks).decode(errors="replace")
 
 
 def _die_with_parent() -> None:

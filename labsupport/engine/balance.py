@@ -171,6 +171,14 @@ class Algorithm:
     def is_usable(self, name: str) -> bool:
         return self._usable(self._get(name))
 
+    def maxconn(self, name: str) -> int:
+        """The server's connection limit (0: none)."""
+        return self._get(name).maxconn
+
+    def set_maxconn(self, name: str, maxconn: int) -> None:
+        """``set maxconn server be/s N``: the new limit counts from the next pick."""
+        self._get(name).maxconn = maxconn
+
     @property
     def servers(self) -> tuple[str, ...]:
         return tuple(self._srv)

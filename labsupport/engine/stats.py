@@ -77,11 +77,14 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
                idle_conn_cur=len(srv.idle), safe_conn_cur=0, used_conn_cur=srv.scur, need_conn_est=0,
                uweight=w, ssl_sess=0, ssl_reused_sess=0, ssl_failed_handshake=0)
     row["-"] = "-"
-    if srv.cfg.maxconn:
-        row["slim"] = srv.cfg.maxconn
-    if srv.cfg.check:
+    maxconn = be.algo.maxconn(srv.name)
+    if maxconn:
+        row["slim"] = maxconn
+    if h.check:  # configured, and not turned off by 'disable health'
         down = srv.downtime + (now - srv.down_since if srv.down_since is not None else 0)
-        row.update(chkfail=h.chkfail, chkdown=h.chkdown, downtime=int(down), check_status=srv.check_status,
+        row.update(chkfail=h.chkfail, chkdown=h.chkdown, downtime=int(down))
+    if h.check and h.admin != "maint":  # and not paused by maintenance
+        row.update(check_status=srv.check_status,
                    check_code=srv.check_code if srv.check_code is not None else "",
                    check_duration=srv.check_duration if srv.check_duration is not None else "",
                    last_chk=srv.last_chk, check_desc=srv.check_desc, check_rise=h.rise,

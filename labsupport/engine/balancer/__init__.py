@@ -174,6 +174,16 @@ class Balancer:
         """``set server be/s health up|down``: force the check result."""
         self._call(self._engine.set_health, server, state)
 
+    def command(self, line: str, level: str = "admin") -> str:
+        """Run a runtime API line (``show stat``, ``set server be/s state drain``...) as the stats
+        socket would, at ``level``, and return HAProxy's answer text."""
+        return self._call(self._engine.runtime.execute, line, level)
+
+    @property
+    def socket_path(self) -> str | None:
+        """The UNIX socket of ``stats socket`` (None without one)."""
+        return self.config.stats_socket
+
     def reload(self, config: Config | str) -> None:
         """Apply a new configuration (a Config or its text) without closing the listeners."""
         if isinstance(config, str):

@@ -119,6 +119,7 @@ class Config:
     path: str | None = None
     text: str = field(default="", repr=False)
     stats_socket_level: str | None = None  # "user" | "operator" | "admin" when a socket is set
+    stats_sockets: tuple[tuple[str, str], ...] = ()  # every 'stats socket' line: (UNIX path, level)
 
     def proxy(self, name: str) -> Proxy:
         for p in self.proxies:

@@ -90,8 +90,8 @@ class Controls:
         elif before == "maint":
             self.event("WARNING", f"Server {name} is {'UP' if h.usable or state == 'drain' else 'DOWN'} "
                                   f"(leaving forced maintenance).")
-            if srv.checker is not None:
-                srv.checker.wake()  # checked again at once
+            # HAProxy 2.6.12 does not check again at once: the next check comes on its schedule
+            # (observed with inter 60s: 'UP 1/3' for the whole interval)
         elif state == "drain":
             self.event("WARNING", f"Server {name} is UP/DRAIN (entering forced drain).")
         else:

@@ -21,6 +21,7 @@ from ..health import first_check_delays
 from .checker import Checker
 from .control import Controls
 from .http import HttpClient
+from .runtime import Runtime
 from .state import BackendRT, FrontendRT
 from .tcp import TcpClient
 
@@ -60,6 +61,7 @@ class Engine(Controls):
         self.listeners: dict[tuple[str, int], tuple[FrontendRT, asyncio.base_events.Server]] = {}
         self.running = False
         self.config = config
+        self.runtime = Runtime(self)
         self._build(config)
 
     # ----- building
@@ -116,6 +118,8 @@ class Engine(Controls):
             for fe in self.frontends.values():
                 for b in fe.cfg.binds:
                     await self._listen(fe, b)
+            for path, level in self.config.stats_sockets:
+                await self.runtime.serve(path, level)
         except BaseException:
             await self.stop()
             raise
@@ -154,6 +158,7 @@ class Engine(Controls):
     async def stop(self) -> None:
         """Close every listener, client and server connection, and stop the checks."""
         self.running = False
+        await self.runtime.close()
         for c in self.checkers:
             c.cancel()
         self.checkers = []
