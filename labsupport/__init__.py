@@ -31,6 +31,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "exercises": ("check_half_traffic",),
     # display: tables, charts, widgets
     "table": ("Table",),
+    "logtable": ("parse_httplog", "parse_logs", "log_table"),
     "plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png"),
     "widgets": ("FleetPanel", "Dashboard"),
     # errors

@@ -214,6 +214,11 @@ class Balancer:
         keys = ("time", "client", "backend", "server", "status", "ms")
         return [dict(zip(keys, e)) for e in entries], nxt
 
+    def logs(self, since: int = 0) -> tuple[list[str], int]:
+        """Log lines (``option httplog`` with ``log global`` and ``log stdout``) from index ``since``
+        on, and the index to ask next: what real HAProxy would write on its standard output."""
+        return self._call(self._engine.logs.since, since)
+
     @property
     def warnings(self) -> tuple:
         """The configuration's warnings (located Messages), as ``haproxy -c`` would print them."""
@@ -292,13 +297,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{lb!r}", file=sys.stderr)
     if threading.current_thread() is threading.main_thread():  # stop on SIGTERM too, like haproxy
         signal.signal(signal.SIGTERM, _interrupt)
-    seen = 0
+    seen = seen_logs = 0
     try:
         while True:
             lines, seen = lb.events(seen)
             for line in lines:
                 if not args.quiet:
                     print(line, file=sys.stderr, flush=True)
+            lines, seen_logs = lb.logs(seen_logs)
+            for line in lines:  # 'log stdout': HAProxy writes them on its standard output
+                print(line, flush=True)
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass

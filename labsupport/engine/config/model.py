@@ -94,6 +94,9 @@ class Proxy:
     http_check_expect_status: int | None = None
     maxconn: int | None = None  # frontend side
     stats: StatsConfig = StatsConfig()
+    log_global: bool = False  # 'log global': this proxy logs to the global section's log targets
+    httplog: bool = False  # 'option httplog': HAProxy's HTTP log line (else no per-request line)
+    dontlognull: bool = False  # 'option dontlognull': no line for connections that sent nothing
     line: int = 0
 
     @property
@@ -120,6 +123,7 @@ class Config:
     text: str = field(default="", repr=False)
     stats_socket_level: str | None = None  # "user" | "operator" | "admin" when a socket is set
     stats_sockets: tuple[tuple[str, str], ...] = ()  # every 'stats socket' line: (UNIX path, level)
+    log_targets: tuple[str, ...] = ()  # global 'log' lines the engine writes to: "stdout" / "stderr"
 
     def proxy(self, name: str) -> Proxy:
         for p in self.proxies:

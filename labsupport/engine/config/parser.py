@@ -62,6 +62,7 @@ class Parser(Context):
         self.stats_socket: str | None = None
         self.stats_socket_level: str | None = None
         self.stats_sockets: list[tuple[str, str]] = []
+        self.log_targets: list[str] = []
         self._hints_given: set[str] = set()
 
     # ----------------------------------------------------------------- main loop
@@ -178,6 +179,12 @@ class Parser(Context):
                 self.global_maxconn = atol(args[1])
         elif word == "stats":
             self._global_stats(args)
+        elif word == "log" and len(args) > 2 and args[1] in ("stdout", "stderr") and not kwm:
+            self.log_targets.append(args[1])
+            rest = args[2:]
+            if rest[:2] != ["format", "raw"]:
+                self.ignored(" ".join(args), "The course engine writes raw lines ('log stdout format raw "
+                             "local0'): no syslog header, whatever the format.")
         elif word in GLOBAL_FLAGS and len(args) > 1 or word in GLOBAL_ONE_ARG and len(args) > 2:
             n = 1 if word in GLOBAL_FLAGS else 2
             self.alert(f"{self.where}'{word}' cannot handle unexpected argument '{args[n]}'.")
@@ -262,7 +269,7 @@ class Parser(Context):
         return Config(proxies=tuple(proxies), maxconn=self.global_maxconn, stats_socket=self.stats_socket,
                       warnings=tuple(m for m in self.messages if m.level != "ALERT" or not self.fatal),
                       path=self.path, text=self.text, stats_socket_level=self.stats_socket_level,
-                      stats_sockets=tuple(self.stats_sockets))
+                      stats_sockets=tuple(self.stats_sockets), log_targets=tuple(self.log_targets))
 
 
 def analyse(text: str, path: str | None = None, from_file: bool = False) -> Analysis:

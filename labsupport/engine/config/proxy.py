@@ -286,7 +286,11 @@ def parse_proxy_line(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     if kwm and word not in ("option", "log"):
         return  # already reported by the parser
     handler = PROXY_KEYWORDS.get(word)
-    if handler:
+    if word == "log" and len(args) == 2 and args[1] == "global":
+        d.values["log_global"] = kwm != "no"
+    elif word == "log" and kwm == "no" and len(args) == 1:
+        d.values["log_global"] = False
+    elif handler:
         handler(p, d, args, kwm)
     elif word in REMOVED:
         p.alert(p.where + REMOVED[word].format(word))

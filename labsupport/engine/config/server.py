@@ -205,6 +205,10 @@ def parse_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
             d.values["httpchk"] = chk if on else None
         else:
             d.values[name] = on
+    elif name in ("httplog", "dontlognull"):
+        d.values[name] = on
+        if name == "httplog" and len(args) > 2:
+            p.ignored(" ".join(args), "The course engine writes the plain 'option httplog' line.")
     elif name == "forwardfor":
         d.values["forwardfor"] = on
         if len(args) > 2:

@@ -20,6 +20,7 @@ from ...errors import PortInUseError
 from ..health import first_check_delays
 from .checker import Checker
 from .control import Controls
+from ..logs import Logs
 from .http import HttpClient
 from .runtime import Runtime
 from .state import BackendRT, FrontendRT
@@ -62,6 +63,8 @@ class Engine(Controls):
         self.running = False
         self.config = config
         self.runtime = Runtime(self)
+        self.logs = Logs(request_log)
+        self.httplog: set[str] = set()  # frontends that log each request (log global + option httplog)
         self._build(config)
 
     # ----- building
@@ -69,6 +72,8 @@ class Engine(Controls):
         self.config = config
         self.maxconn = config.maxconn or DEFAULT_MAXCONN
         shift = 1 if config.stats_socket else 0
+        self.httplog = {p.name for p in config.proxies
+                        if p.has_frontend and p.log_global and p.httplog and config.log_targets}
         old_fe, old_be = self.frontends, self.backends
         self.frontends, self.backends = {}, {}
         for iid, p in enumerate(config.proxies, 1 + shift):

@@ -46,6 +46,10 @@ class Session:
         self.timer: asyncio.TimerHandle | None = None
         self.t_when = 0.0
         self.t_cb = None
+        self.t_q0 = 0.0  # when the request entered the backend's queue (the log's Tw)
+        self.tw = -1
+        self.bq = 0  # requests ahead of it in the backend queue (the log's %bq)
+        self.redispatched = False
 
     # ----- hooks
     def _uri(self) -> str | None:
@@ -111,6 +115,7 @@ class Session:
         be = self.be
         w = Waiter(self.src, self._uri(), self._dequeued)
         self.waiter = w
+        self.t_q0, self.bq = now(), len(be.queue)
         be.queue.append(w)
         be.qcur += 1
         if be.qcur > be.qmax:
@@ -121,6 +126,7 @@ class Session:
             w.timer = self.loop.call_later(ms / 1000, self._queue_timeout)
 
     def _queue_timeout(self) -> None:
+        self.term = "sQ"
         w, be = self.waiter, self.be
         self.waiter = None
         if w is not None and w in be.queue:
@@ -148,6 +154,9 @@ class Session:
 
     def _use(self, srv: ServerRT) -> None:
         self.srv = srv
+        t = now()
+        self.tw = int((t - self.t_q0) * 1000) if self.t_q0 else 0
+        self.t_q0 = 0.0
         srv.lbtot += 1
         self.be.lbtot += 1
         srv.scur += 1
@@ -189,6 +198,7 @@ class Session:
         if be.cfg.redispatch and ((not be.hashed and nact > 1 and k == 1) or k == retries):
             srv.wredis += 1
             be.wredis += 1
+            self.redispatched = True
             self._release()
             wait = be.hashed or nact <= 1
             step = self._redispatch
