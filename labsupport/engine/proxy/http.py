@@ -397,7 +397,8 @@ class HttpClient(asyncio.Protocol, Session):
         self._finish(code, close)
 
     def _serve_stats(self, req: Req) -> None:
-        code, data = stats_response(self.engine, self.be, req.url, req.headers, not req.keep_alive)
+        code, data = stats_response(self.engine, self.be, req.url, req.headers, not req.keep_alive, req.method,
+                                    req.body)
         self.transport.write(data)
         self.fe.bout += len(data)
         self.fe.count_status(code)

@@ -370,15 +370,13 @@ class Runtime:
     def _enable_health(self, args: list[str], lvl: int) -> str:
         self._need(lvl, "admin")
         srv = self._server(args[2] if len(args) > 2 else None)
-        if not srv.cfg.check:
+        if not set_checks(srv, True):
             return "Health check was not configured on this server, cannot enable.\n"
-        srv.health.check = True  # the checker resumes on its schedule
         return ""
 
     def _disable_health(self, args: list[str], lvl: int) -> str:
         self._need(lvl, "admin")
-        srv = self._server(args[2] if len(args) > 2 else None)
-        srv.health.check = False  # status then reads as without 'check'; the checker pauses
+        set_checks(self._server(args[2] if len(args) > 2 else None), False)
         return ""
 
     def _set_maxconn(self, args: list[str], lvl: int) -> str:
@@ -406,6 +404,15 @@ class Runtime:
         for be in eng.backends.values():
             yield be
             yield from be.servers.values()
+
+
+def set_checks(srv, on: bool) -> bool:
+    """``enable|disable health``: turn a configured check on or off (False: no check configured).
+    Off, the server reads as without 'check' and the checker pauses; on, it resumes on its schedule."""
+    if on and not srv.cfg.check:
+        return False
+    srv.health.check = on
+    return bool(srv.cfg.check)
 
 
 def clear(c: Counters, every: bool) -> None:
