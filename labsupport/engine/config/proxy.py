@@ -286,7 +286,17 @@ def parse_proxy_line(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     if kwm and word not in ("option", "log"):
         return  # already reported by the parser
     handler = PROXY_KEYWORDS.get(word)
-    if word == "log" and len(args) == 2 and args[1] == "global":
+    if word == "http-request" and args[1:3] == ["use-service", "prometheus-exporter"] and not kwm:
+        rest = args[3:]
+        if not rest:
+            d.values["prometheus"] = ("always", "")
+        elif (len(rest) == 5 and rest[0] == "if" and rest[1] == "{" and rest[4] == "}"
+              and rest[2] in ("path", "path_beg")):
+            d.values["prometheus"] = (rest[2], rest[3])
+        else:
+            p.ignored(" ".join(args), "The course engine serves the exporter with no condition or with "
+                      "'if { path /metrics }' (or path_beg).")
+    elif word == "log" and len(args) == 2 and args[1] == "global":
         d.values["log_global"] = kwm != "no"
     elif word == "log" and kwm == "no" and len(args) == 1:
         d.values["log_global"] = False

@@ -29,6 +29,8 @@ import time
 import httptools
 
 from ..logs import Record
+from ..prometheus import exposition
+from ..stats import collect
 from .pages import page
 from .session import Session
 from .statspage import stats_response, wants_stats
@@ -228,6 +230,10 @@ class HttpClient(asyncio.Protocol, Session):
         self.failures, self.bq, self.redispatched = 0, 0, False
         self.log_bytes = None
         fe.req_tot += 1
+        prom = fe.cfg.prometheus
+        if prom is not None and _wants_metrics(prom, req.url):
+            self._serve_metrics(req)
+            return
         be = fe.route(req.url, req.host)
         if be is None:
             self._reply_error(503)
@@ -406,6 +412,25 @@ class HttpClient(asyncio.Protocol, Session):
         self.term = "LR"  # answered locally by the proxy
         self._finish(code, not req.keep_alive)
 
+    def _serve_metrics(self, req: Req) -> None:
+        """``http-request use-service prometheus-exporter``: the frontend answers by itself."""
+        eng = self.engine
+        info = {"nbthread": 1, "nbproc": 1, "relative_process_id": 1,
+                "uptime_seconds": int(time.time() - eng.runtime.started), "max_connections": eng.maxconn,
+                "current_connections": eng.cur_conns,
+                "connections_total": sum(f.stot for f in eng.frontends.values()),
+                "requests_total": sum(f.req_tot for f in eng.frontends.values())}
+        body = exposition(collect(eng).rows, info).encode()
+        close = not req.keep_alive
+        data = (b"HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: text/plain; version=0.0.4\r\n"
+                + b"transfer-encoding: chunked\r\n" + (b"connection: close\r\n" if close else b"") + b"\r\n"
+                + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        self.transport.write(data)
+        self.fe.bout += len(data)
+        self.fe.count_status(200)
+        self.term = "LR"
+        self._finish(200, close)
+
     def _no_server(self) -> None:
         if not self.closed:
             self._reply_error(503)
@@ -440,7 +465,8 @@ class HttpClient(asyncio.Protocol, Session):
         """HAProxy's httplog line for the request that just ended."""
         fe, eng = self.fe, self.engine
         t = (lambda v: v if v >= 0 else -1)
-        name = "<STATS>" if self.term == "LR" else srv.name if srv is not None else "<NOSRV>"
+        name = ("<STATS>" if be is not None else "<PROMEX>") if self.term == "LR" else \
+            srv.name if srv is not None else "<NOSRV>"
         rc = self.failures if be is not None and not bad else 0
         eng.logs.emit(Record(
             client=self.src, port=self.sport, date=req.date, frontend=fe.name,
@@ -493,3 +519,11 @@ class HttpClient(asyncio.Protocol, Session):
         if self.cur is None and self.req is None and not self.closed:
             self.closed = True
             self.transport.close()
+
+
+def _wants_metrics(rule: tuple[str, str], url: bytes) -> bool:
+    kind, value = rule
+    if kind == "always":
+        return True
+    path = url.split(b"?", 1)[0].decode("latin-1")
+    return path == value if kind == "path" else path.startswith(value)
