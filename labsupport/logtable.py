@@ -22,6 +22,8 @@ _HTTPLOG = re.compile(
     r"(?P<srv_queue>\d+)/(?P<backend_queue>\d+)(?: \{[^}]*\})*(?: \"(?P<request>.*)\")?$")
 NUMBERS = ("port", "TR", "Tw", "Tc", "Tr", "Ta", "status", "bytes", "actconn", "feconn", "beconn", "srv_conn",
            "srv_queue", "backend_queue")
+MONTHS_NUM = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                           "Nov", "Dec"), 1)}
 COLUMNS = ("date", "client", "frontend", "backend", "server", "TR", "Tw", "Tc", "Tr", "Ta", "status", "bytes",
            "term", "retries", "backend_queue", "request")
 
