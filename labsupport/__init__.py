@@ -35,6 +35,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "monitor": ("fetch_stats", "rates", "LatencyWindow", "percentile"),
     "plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png"),
     "widgets": ("FleetPanel", "Dashboard"),
+    "monitorplots": ("MonitorHistory", "monitor_figure"),
+    "monitorwidget": ("MonitorDashboard",),
     # errors
     "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError"),
 }
