@@ -37,6 +37,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "widgets": ("FleetPanel", "Dashboard"),
     "monitorplots": ("MonitorHistory", "monitor_figure"),
     "monitorwidget": ("MonitorDashboard",),
+    "incident": ("Incident",),
     # errors
     "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError"),
 }

@@ -245,13 +245,20 @@ class Fleet:
         """Stop a server politely: SIGINT, the Ctrl+C of the article."""
         _signal(self._find(port), signal.SIGINT)
 
-    def restart(self, port: int | str, timeout: float = 15.0) -> int:
-        """Start a stopped or killed server again on the same address (stopping it first if alive)."""
+    def restart(self, port: int | str, timeout: float = 15.0, *, delay_ms: float | None = None,
+                fail_rate: float | None = None) -> int:
+        """Start a stopped or killed server again on the same address (stopping it first if alive),
+        with its options, or new ones (``delay_ms``, ``fail_rate``) when given."""
         old = self._find(port)
         if old.alive:
             _signal(old, signal.SIGINT)
         self._forget(old)
-        new = self._spawn(old.host, old.port, old.options)
+        options = dict(old.options)
+        if delay_ms is not None:
+            options["delay_ms"] = delay_ms
+        if fail_rate is not None:
+            options["fail_rate"] = fail_rate
+        new = self._spawn(old.host, old.port, options)
         _wait_ready(new, time.time() + timeout)
         return new.port
 
