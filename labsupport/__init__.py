@@ -32,7 +32,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     # display: tables, charts, widgets
     "table": ("Table",),
     "logtable": ("parse_httplog", "parse_logs", "log_table"),
-    "monitor": ("fetch_stats", "rates", "LatencyWindow", "percentile"),
+    "monitor": ("fetch_stats", "stats_admin", "wait_for_status", "rates", "LatencyWindow", "percentile"),
     "plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png"),
     "widgets": ("FleetPanel", "Dashboard"),
     "monitorplots": ("MonitorHistory", "monitor_figure"),

@@ -15,6 +15,8 @@ import collections
 import json
 import math
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Iterable
 
@@ -40,6 +42,47 @@ def fetch_stats(url: str, fmt: str = "csv", user: str | None = None, password: s
     if fmt == "csv":
         return parse_stat_csv(text)
     return [{f["field"]["name"]: f["value"]["value"] for f in row} for row in json.loads(text)]
+
+
+def stats_admin(url: str, backend: str, servers: str | list[str], action: str, user: str | None = None,
+                password: str | None = None, timeout: float = 5.0) -> str:
+    """Post the stats page's admin form, as its 'Apply' button does: ``action`` (ready, drain, maint,
+    dhlth, ehlth, hrunn, hnolb, hdown, shutdown...) on ``servers`` of ``backend``. Returns the
+    page's verdict: DONE, PART, NONE, ERRP or DENY (or 'HTTP 401' without the right credentials)."""
+    names = [servers] if isinstance(servers, str) else list(servers)
+    body = urllib.parse.urlencode([("s", n) for n in names] + [("action", action), ("b", backend)]).encode()
+    req = urllib.request.Request(url, data=body, method="POST")
+    if user is not None:
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password or ''}".encode()).decode())
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kw):  # keep the 303: its location is the verdict
+            return None
+
+    try:
+        resp = urllib.request.build_opener(_NoRedirect).open(req, timeout=timeout)
+        location = resp.headers.get("location", "")
+    except urllib.error.HTTPError as e:
+        if e.code != 303:
+            return f"HTTP {e.code}"
+        location = e.headers.get("location", "")
+    return location.rsplit(";st=", 1)[-1] if ";st=" in location else location
+
+
+def wait_for_status(target, server: str, status: str, timeout: float = 15.0) -> str:
+    """Wait until ``server`` ('backend/server') of a Balancer or HAProxy shows a status starting with
+    ``status`` ('DOWN', 'UP', 'MAINT'...); its status then. Raises TimeoutError after ``timeout`` s."""
+    backend, _, name = server.rpartition("/")
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = [r for r in target.snapshot()["servers"] if r["svname"] == name
+                and (not backend or r["pxname"] == backend)]
+        now = str(rows[0]["status"]) if rows else "?"
+        if now.startswith(status) and not (status == "UP" and "/" in now):
+            return now
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{server} is still {now} after {timeout:g} s (waited for {status})")
+        time.sleep(0.1)
 
 
 def _rows(snapshot: Any) -> tuple[float, list[dict[str, Any]]]:
@@ -136,4 +179,4 @@ class LatencyWindow:
                      title=f"{self.timer} in ms over the last {self.window:g} s")
 
 
-__all__ = ["fetch_stats", "rates", "LatencyWindow", "percentile", "log_time"]
+__all__ = ["fetch_stats", "stats_admin", "wait_for_status", "rates", "LatencyWindow", "percentile", "log_time"]
