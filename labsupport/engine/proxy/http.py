@@ -28,9 +28,7 @@ import time
 
 import httptools
 
-from ..logs import Record
-from ..prometheus import exposition
-from ..stats import collect
+from .accesslog import httplog_record, metrics_response
 from .pages import page
 from .session import Session
 from .statspage import stats_response, wants_stats
@@ -414,17 +412,8 @@ class HttpClient(asyncio.Protocol, Session):
 
     def _serve_metrics(self, req: Req) -> None:
         """``http-request use-service prometheus-exporter``: the frontend answers by itself."""
-        eng = self.engine
-        info = {"nbthread": 1, "nbproc": 1, "relative_process_id": 1,
-                "uptime_seconds": int(time.time() - eng.runtime.started), "max_connections": eng.maxconn,
-                "current_connections": eng.cur_conns,
-                "connections_total": sum(f.stot for f in eng.frontends.values()),
-                "requests_total": sum(f.req_tot for f in eng.frontends.values())}
-        body = exposition(collect(eng).rows, info).encode()
         close = not req.keep_alive
-        data = (b"HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: text/plain; version=0.0.4\r\n"
-                + b"transfer-encoding: chunked\r\n" + (b"connection: close\r\n" if close else b"") + b"\r\n"
-                + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        data = metrics_response(self.engine, close)
         self.transport.write(data)
         self.fe.bout += len(data)
         self.fe.count_status(200)
@@ -462,21 +451,8 @@ class HttpClient(asyncio.Protocol, Session):
             self.loop.call_soon(self._next)
 
     def _log(self, req: Req, be, srv, status: int, ms: int, bad: bool = False) -> None:
-        """HAProxy's httplog line for the request that just ended."""
-        fe, eng = self.fe, self.engine
-        t = (lambda v: v if v >= 0 else -1)
-        name = ("<STATS>" if be is not None else "<PROMEX>") if self.term == "LR" else \
-            srv.name if srv is not None else "<NOSRV>"
-        rc = self.failures if be is not None and not bad else 0
-        eng.logs.emit(Record(
-            client=self.src, port=self.sport, date=req.date, frontend=fe.name,
-            backend=be.name if be is not None else fe.name, server=name,
-            TR=-1 if bad else int((self.t_start - req.t0) * 1000), Tw=t(self.tw), Tc=t(self.tc), Tr=t(self.tr),
-            Ta=ms, status=status, bytes=fe.bout - self.bout0 if self.log_bytes is None else self.log_bytes, term=self.term + "--", ac=eng.cur_conns,
-            fc=fe.scur, bc=be.scur if be is not None else 0, sc=srv.scur if srv is not None else 0,
-            rc=("+" if self.redispatched else "") + str(rc), sq=0, bq=self.bq,
-            request="<BADREQ>" if bad else f"{req.method.decode()} {req.url.decode('latin-1')} HTTP/{req.version.decode()}",
-        ).httplog())
+        """HAProxy's httplog line for the request that just ended (accesslog.py)."""
+        self.engine.logs.emit(httplog_record(self, req, be, srv, status, ms, bad).httplog())
 
     def _next(self) -> None:
         if self.closed or self.cur is not None:

@@ -148,7 +148,7 @@ class Runtime:
         self.engine = engine
         self.started = time.time()
         self.servers: list[asyncio.AbstractServer] = []
-        self.paths: list[str] = []
+        self.paths: list[tuple[str, int]] = []  # (path, inode) of each socket we opened
         self.handlers = {
             ("help",): self._help, ("show", "info"): self._show_info, ("show", "stat"): self._show_stat,
             ("show", "servers", "state"): self._show_servers_state, ("show", "cli", "level"): self._show_level,
@@ -210,14 +210,15 @@ class Runtime:
 
         server = await asyncio.start_unix_server(client, path, limit=MAX_LINE)
         self.servers.append(server)
-        self.paths.append(path)
+        self.paths.append((path, os.stat(path).st_ino))
 
     async def close(self) -> None:
         for server in self.servers:
             server.close()
-        for path in self.paths:
+        for path, inode in self.paths:
             try:
-                os.unlink(path)
+                if os.stat(path).st_ino == inode:  # still ours: another process may have replaced it
+                    os.unlink(path)
             except OSError:
                 pass
         self.servers, self.paths = [], []
