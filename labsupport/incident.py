@@ -18,7 +18,8 @@ import threading
 import time
 from typing import Mapping
 
-from .exercises import CheckResult
+from .errors import UsageError
+from .exercises import ExerciseResult
 from .traffic import TrafficGenerator
 
 ACTIONS = ("drained", "slowed", "killed")
@@ -30,7 +31,7 @@ class Incident:
     def __init__(self, lb, fleet, servers: Mapping[str, int], url: str | None = None, *, backend: str = "be",
                  duration: float = 90.0, rate: float = 20.0, slow_ms: int = 300, seed: int | None = None) -> None:
         if len(servers) < 3:
-            raise ValueError("an incident needs at least 3 servers (one drained, one slowed, one killed)")
+            raise UsageError("an incident needs at least 3 servers (one drained, one slowed, one killed)")
         self.lb, self.fleet, self.servers, self.backend = lb, fleet, dict(servers), backend
         self.url = url or lb.urls[0]
         headless = os.environ.get("LAB_HEADLESS") == "1"
@@ -99,17 +100,17 @@ class Incident:
             else:
                 self.fleet.restart(self.servers[server], delay_ms=0)
 
-    def check(self, answer: Mapping[str, str]) -> CheckResult:
+    def check(self, answer: Mapping[str, str]) -> ExerciseResult:
         """PASS when ``answer`` ({"drained": name, "slowed": name, "killed": name}) matches the script."""
         truth = {action: server for _, action, server in self._plan}
         missing = [a for a in ACTIONS if a not in answer]
         if missing:
-            return CheckResult(False, "answer with the three keys " + ", ".join(repr(a) for a in ACTIONS),
+            return ExerciseResult(False, "answer with the three keys " + ", ".join(repr(a) for a in ACTIONS),
                                details=(f"missing: {', '.join(missing)}",))
         right = [a for a in ACTIONS if answer[a] == truth[a]]
         if len(right) == 3:
-            return CheckResult(True, "you found all three: " + ", ".join(f"{truth[a]} {a}" for a in ACTIONS))
-        return CheckResult(False, f"{len(right)} of 3 right", details=tuple(
+            return ExerciseResult(True, "you found all three: " + ", ".join(f"{truth[a]} {a}" for a in ACTIONS))
+        return ExerciseResult(False, f"{len(right)} of 3 right", details=tuple(
             f"{a}: {'right' if a in right else 'not ' + repr(answer[a])}" for a in ACTIONS))
 
     def reveal(self) -> list[str]:

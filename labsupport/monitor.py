@@ -20,6 +20,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Iterable
 
+from .errors import UsageError, WaitTimeout
 from .haproxy import parse_stat_csv
 from .logtable import MONTHS_NUM, parse_httplog
 from .table import Table
@@ -32,7 +33,7 @@ def fetch_stats(url: str, fmt: str = "csv", user: str | None = None, password: s
     """The stats page at ``url`` (its ``stats uri``) as rows keyed by HAProxy's column names.
     ``fmt``: "csv" (``;csv``) or "json" (``;json``, the same rows as ``show stat json``)."""
     if fmt not in ("csv", "json"):
-        raise ValueError(f"fmt must be 'csv' or 'json' (got {fmt!r})")
+        raise UsageError(f"fmt must be 'csv' or 'json' (got {fmt!r})")
     req = urllib.request.Request(url.rstrip(";") + f";{fmt}")
     if user is not None:
         token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
@@ -81,7 +82,8 @@ def wait_for_status(target, server: str, status: str, timeout: float = 15.0) -> 
         if now.startswith(status) and not (status == "UP" and "/" in now):
             return now
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{server} is still {now} after {timeout:g} s (waited for {status})")
+            raise WaitTimeout(f"{server} is still {now} after {timeout:g} s (waited for {status}): look at its "
+                              "check_status in the stats, or wait longer with timeout=")
         time.sleep(0.1)
 
 
@@ -100,7 +102,7 @@ def rates(before: Any, after: Any, columns: tuple[str, ...] = RATE_COLUMNS) -> T
     t1, rows1 = _rows(after)
     dt = t1 - t0
     if dt <= 0:
-        raise ValueError("the second snapshot must be taken after the first")
+        raise UsageError("the second snapshot must be taken after the first: rates(before, after)")
     old = {(r["pxname"], r["svname"]): r for r in rows0}
     out = []
     for r in rows1:
@@ -141,7 +143,7 @@ class LatencyWindow:
 
     def __init__(self, window: float = 30.0, timer: str = "Ta", maxlen: int = 100_000) -> None:
         if timer not in ("Ta", "Tr", "TR", "Tw", "Tc"):
-            raise ValueError(f"timer must be one of Ta, Tr, TR, Tw, Tc (got {timer!r})")
+            raise UsageError(f"timer must be one of Ta, Tr, TR, Tw, Tc (got {timer!r})")
         self.window, self.timer = window, timer
         self.entries: collections.deque[tuple[float, str, str, int]] = collections.deque(maxlen=maxlen)
 

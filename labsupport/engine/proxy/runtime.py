@@ -25,7 +25,7 @@ from ..config.keywords import _distance, _fingerprint
 from ..stats import collect, to_csv
 from ..statsfields import as_json, typed
 from .cli_words import ALWAYS, KEYWORDS
-from .control import CommandError
+from ...errors import CommandError
 from .state import Counters
 
 LEVELS = {"user": 1, "operator": 2, "admin": 3}
