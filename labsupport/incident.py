@@ -48,7 +48,7 @@ class Incident:
         self.traffic: TrafficGenerator | None = None
 
     def start(self) -> "Incident":
-        self.traffic = TrafficGenerator(self.url, self.rate, self.duration)
+        self.traffic = TrafficGenerator(self.url, self.rate, self.duration).start()
         self._thread = threading.Thread(target=self._run, daemon=True, name="lab-incident")
         self._thread.start()
         return self
