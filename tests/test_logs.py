@@ -138,3 +138,49 @@ def test_the_parser_reads_a_syslog_prefixed_line_and_skips_events():
     assert parse_httplog("Server be/s1 is DOWN, reason: Layer4 connection problem") is None
     table = log_table([line, "noise"])
     assert len(table) == 1 and table[0]["term"] == "----"
+
+
+EVENTS = """global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{dead} check inter 300 fall 1
+"""
+
+
+def test_health_events_reach_the_log_target_as_on_haproxy(haproxy_bin):
+    """A server going DOWN and its backend left empty: the same two bare lines on the log target."""
+    import re
+    import socket as _socket
+
+    dead = _socket.socket()  # bound, never listening: checks are refused
+    dead.bind(("127.0.0.1", 0))
+    ports = free_ports(2)
+    texts = [EVENTS.format(port=p, dead=dead.getsockname()[1]) for p in ports]
+    procs = start_together((HAProxy.from_text(texts[0], "ev.cfg", binary=haproxy_bin), Balancer.from_text(texts[1])))
+    try:
+        hx, lb = procs
+        events = []
+        for read in (lambda: hx.log_tail(50).splitlines(), lambda: lb.logs()[0]):
+            deadline = time.monotonic() + 10
+            while True:
+                lines = [ln for ln in read() if ln.startswith(("Server ", "backend "))]
+                if len(lines) >= 2 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            events.append([re.sub(r"check duration: \d+ms", "check duration: Nms", ln) for ln in lines[:2]])
+        assert events[1] == events[0]
+        assert events[0][1] == "backend be has no server available!"
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        dead.close()

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import errno
 import os
+import re
 import time
 
 from ..config import Config
@@ -26,6 +27,7 @@ from .runtime import Runtime
 from .state import BackendRT, FrontendRT
 from .tcp import TcpClient
 
+_NO_SERVER = re.compile(r"^backend '(.*)' has no server available!$")
 DEFAULT_MAXCONN = 4096  # haproxy derives it from ulimit -n when global maxconn is not set
 
 
@@ -233,3 +235,7 @@ class Engine(Controls):
 
     def event(self, level: str, text: str) -> None:
         self.events.add((time.time(), level, f"{'[' + level + ']':<10} ({self.pid}) : {text}"))
+        if self.config.log_targets and level in ("WARNING", "ALERT"):
+            # HAProxy sends its health events to the log target too, bare, and names the backend
+            # without quotes there: "backend be has no server available!"
+            self.logs.emit(_NO_SERVER.sub(r"backend \1 has no server available!", text))
