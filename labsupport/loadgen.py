@@ -57,6 +57,7 @@ class LoadRun:
     status: np.ndarray  # HTTP status, 0 when no answer
     server: tuple[str, ...]  # who answered ("" when unknown)
     error: tuple[str, ...]
+    t0: float = 0.0  # wall-clock time (time.time()) of second 0 of ``sched``
 
     def __len__(self) -> int:
         return len(self.sched)
@@ -105,7 +106,8 @@ class OpenLoop:
     """One generator process. ``start()`` then ``wait()`` (or ``run()``); ``stop()`` ends it early."""
 
     def __init__(self, url: str, rate: float, seconds: float, *, arrivals: str = "poisson",
-                 timeout: float = 5.0, seed: int | None = None, max_requests: int | None = None) -> None:
+                 timeout: float = 5.0, seed: int | None = None, max_requests: int | None = None,
+                 sources: int = 1, paths: Sequence[str] | None = None) -> None:
         if arrivals not in ("poisson", "constant"):
             raise LoadError(f"arrivals={arrivals!r}: use 'poisson' or 'constant'")
         if not 0 < rate <= MAX_RATE:
@@ -117,8 +119,11 @@ class OpenLoop:
             raise LoadError(f"url={url!r}: write it as http://HOST:PORT/path")
         n = min(max_requests or MAX_REQUESTS, MAX_REQUESTS)
         self.url, self.rate, self.seconds, self.arrivals = url, float(rate), float(seconds), arrivals
+        if not 1 <= sources <= 250:
+            raise LoadError(f"sources={sources}: use 1 to 250 client addresses (127.0.0.1 ...)")
         self.args = {"url": url, "rate": rate, "seconds": seconds, "arrivals": arrivals, "timeout": timeout,
-                     "seed": seed, "max": n}
+                     "seed": seed, "max": n, "sources": sources, "paths": list(paths or [])}
+        self.t0 = 0.0  # wall-clock time (time.time()) of the child's second 0
         self.expected = min(n, int(rate * seconds * 1.2) + 10)
         self.records: list[list] = []
         self.proc: subprocess.Popen | None = None
@@ -139,6 +144,8 @@ class OpenLoop:
         for line in self.proc.stdout:  # type: ignore[union-attr]
             if line.startswith("["):
                 self.records.append(json.loads(line))
+            elif line.startswith("T0 "):
+                self.t0 = float(line[3:])
 
     @property
     def running(self) -> bool:
@@ -172,7 +179,7 @@ class OpenLoop:
                        np.array([r[0] for r in recs], dtype=float),
                        np.array([np.nan if r[1] is None else r[1] for r in recs], dtype=float),
                        np.array([r[2] for r in recs], dtype=int),
-                       tuple(r[3] for r in recs), tuple(r[4] for r in recs))
+                       tuple(r[3] for r in recs), tuple(r[4] for r in recs), self.t0)
 
 
 def run_together(loops: Sequence[OpenLoop], progress: bool | None = None, label: str = "load") -> list[LoadRun]:
@@ -195,9 +202,12 @@ def run_together(loops: Sequence[OpenLoop], progress: bool | None = None, label:
 
 
 def open_loop(url: str, rate: float, seconds: float, *, arrivals: str = "poisson", timeout: float = 5.0,
-              seed: int | None = None, max_requests: int | None = None, progress: bool | None = None) -> LoadRun:
-    """Send GET ``url`` at ``rate`` per second for ``seconds``, open loop; the :class:`LoadRun`."""
-    g = OpenLoop(url, rate, seconds, arrivals=arrivals, timeout=timeout, seed=seed, max_requests=max_requests)
+              seed: int | None = None, max_requests: int | None = None, progress: bool | None = None,
+              sources: int = 1, paths: Sequence[str] | None = None) -> LoadRun:
+    """Send GET ``url`` at ``rate`` per second for ``seconds``, open loop; the :class:`LoadRun`.
+    ``sources=N`` sends from 127.0.0.1 .. 127.0.0.N in turn (N clients); ``paths`` cycles the paths."""
+    g = OpenLoop(url, rate, seconds, arrivals=arrivals, timeout=timeout, seed=seed, max_requests=max_requests,
+                 sources=sources, paths=paths)
     return run_together([g], progress, f"{rate:g}/s")[0]
 
 
@@ -226,13 +236,14 @@ def schedule(rate: float, seconds: float, arrivals: str, n: int, seed: int | Non
 
 
 async def _one(host: str, port: int, req: bytes, t0: float, sched: float, timeout: float,
-               loop: asyncio.AbstractEventLoop) -> list:
+               loop: asyncio.AbstractEventLoop, source: str | None) -> list:
     status, body, err = 0, b"", ""
     writer = None
     try:
         async def exchange() -> tuple[int, bytes]:
             nonlocal writer
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port,
+                                                           local_addr=(source, 0) if source else None)
             writer.write(req)
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.split(b"\r\n")
@@ -258,11 +269,14 @@ async def _one(host: str, port: int, req: bytes, t0: float, sched: float, timeou
 
 async def _child(args: dict) -> None:
     u = urlsplit(args["url"])
-    path = (u.path or "/") + (f"?{u.query}" if u.query else "")
-    req = f"GET {path} HTTP/1.1\r\nHost: {u.netloc}\r\nConnection: close\r\n\r\n".encode()
+    paths = args["paths"] or [(u.path or "/") + (f"?{u.query}" if u.query else "")]
+    reqs = [f"GET {p} HTTP/1.1\r\nHost: {u.netloc}\r\nConnection: close\r\n\r\n".encode() for p in paths]
+    nsrc = args["sources"]
+    sources = [None] if nsrc == 1 else [f"127.0.0.{1 + i}" for i in range(nsrc)]
     times = schedule(args["rate"], args["seconds"], args["arrivals"], args["max"], args["seed"])
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.05
+    sys.stdout.write(f"T0 {time.time() + 0.05}\n")
     pending: set[asyncio.Task] = set()
     out = sys.stdout
 
@@ -270,14 +284,15 @@ async def _child(args: dict) -> None:
         pending.discard(task)
         out.write(json.dumps(task.result()) + "\n")
 
-    for sched in times:
+    for i, sched in enumerate(times):
         delay = t0 + sched - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         if len(pending) >= MAX_OPEN:
             out.write(json.dumps([round(sched, 6), None, 0, "", "dropped: too many open"]) + "\n")
             continue
-        task = loop.create_task(_one(u.hostname, u.port, req, t0, sched, args["timeout"], loop))
+        task = loop.create_task(_one(u.hostname, u.port, reqs[i % len(reqs)], t0, sched, args["timeout"], loop,
+                                     sources[i % len(sources)]))
         task.add_done_callback(emit)
         pending.add(task)
     if pending:
