@@ -21,7 +21,7 @@ import numpy as np
 
 from .engine.balancer import Balancer
 from .haproxy import parse_stat_csv
-from .loadgen import LoadRun, OpenLoop, cpu_seconds, open_loop, run_together
+from .loadgen import LoadRun, OpenLoop, cpu_seconds, open_loop
 
 SHORT = os.environ.get("LAB_HEADLESS") == "1"
 SERVICE_MS = 20.0  # one worker serves one request in 20 ms on average: 50 requests/s
