@@ -173,6 +173,8 @@ class Side:
 # ----- scenarios: name -> backend lines ({g1}.. = gated servers, {f1}.. = fast servers)
 SCENARIOS = {
     "srvq": ["balance uri", "hash-type consistent", "server s1 {g1} maxconn 1", "server s2 {g2} maxconn 1"],
+    "redisp": ["balance uri", "hash-type consistent", "option redispatch", "server s1 {g1} maxconn 1",
+               "server s2 {g2} maxconn 1"],
     "beq": ["balance roundrobin", "server s1 {g1} maxconn 1", "server s2 {g2} maxconn 1"],
     "lcq": ["balance leastconn", "server s1 {g1} maxconn 2", "server s2 {g2} maxconn 1"],
     "hbf": ["balance uri", "hash-type consistent", "hash-balance-factor 150"]
@@ -282,6 +284,32 @@ def test_requests_no_server_can_take_wait_in_the_backend_queue(sides):
     assert ea == ha
     assert ew == hw and hw["BACKEND"][1] == 4 and hw["s1"][1] == hw["s2"][1] == 0
     assert eout == hout and eq == hq
+
+
+def test_a_server_going_down_hands_its_queue_back_with_option_redispatch(sides):
+    """Two requests for the same URI: one served by its server, one waiting in that server's queue.
+    The server goes into maintenance: with option redispatch the waiting request is balanced again
+    (pendconn_redistribute) and reaches the other server at once."""
+    result = []
+    for side in sides:
+        side.arrivals.clear()
+        out: dict = {}
+        threads = [send(side.ports["redisp"], "/a", out, i) for i in range(1)]
+        side.wait_placed("b_redisp", 1)
+        first = side.wait_arrivals(1) or side.arrivals[0][0]
+        threads.append(send(side.ports["redisp"], "/a", out, 1))
+        rows = side.wait_placed("b_redisp", 2)
+        queued = rows[first]["qcur"]
+        side.target.disable(f"b_redisp/{first}")
+        side.wait_arrivals(2)
+        result.append((queued, [name for name, _ in side.arrivals]))
+        side.target.enable(f"b_redisp/{first}")
+        side.wait_idle("b_redisp")
+        for t in threads:
+            t.join(10)
+    (hq, ha), (eq, ea) = result
+    assert hq == 1 and len(set(ha)) == 2  # the oracle: queued at the first server, then served by the other
+    assert (eq, ea) == (hq, ha)
 
 
 def test_leastconn_with_maxconn_fills_by_load_then_queues(sides):

@@ -264,11 +264,6 @@ class BackendRT(Counters):
             algo.take(srv.name)
             w.go(srv.name)
 
-    def grab_from_px(self, srv: ServerRT) -> None:
-        """pendconn_grab_from_px: a server that came up (or got weight) takes backend requests."""
-        if self.queue and self._px_ok(srv):
-            self.process_srv_queue(srv)
-
     def redistribute(self, srv: ServerRT) -> None:
         """pendconn_redistribute: with ``option redispatch``, a server going down hands its queue
         back to the algorithm."""
