@@ -211,7 +211,7 @@ class BackendRT(Counters):
         if owner.qcur > owner.qmax:
             owner.qmax = owner.qcur
         if srv is not None:
-            self._sync(srv)
+            self.sync_queue(srv)
 
     def unlink(self, w: "Waiter") -> None:
         """pendconn_unlink: the request left its queue (timeout, client gone)."""
@@ -222,9 +222,10 @@ class BackendRT(Counters):
             return
         owner.qcur = len(owner.queue)
         if w.srv is not None:
-            self._sync(w.srv)
+            self.sync_queue(w.srv)
 
-    def _sync(self, srv: ServerRT) -> None:
+    def sync_queue(self, srv: ServerRT) -> None:
+        """Tell the algorithm the length of ``srv``'s own queue (leastconn and 'full' count it)."""
         if srv.name in self.algo.servers and self.servers.get(srv.name) is srv:
             self.algo.set_queued(srv.name, len(srv.queue))
 
@@ -259,7 +260,7 @@ class BackendRT(Counters):
             else:
                 w = srv.queue.popleft()
                 srv.qcur = len(srv.queue)
-                self._sync(srv)
+                self.sync_queue(srv)
             w.srv = None
             algo.take(srv.name)
             w.go(srv.name)
@@ -274,7 +275,7 @@ class BackendRT(Counters):
             w.srv = None
             w.go("")
         srv.qcur = 0
-        self._sync(srv)
+        self.sync_queue(srv)
 
     def dequeue(self) -> None:
         """After a state or weight change: with no usable server left, every waiting request gets
@@ -287,7 +288,7 @@ class BackendRT(Counters):
                 waiting += s.queue
                 s.queue.clear()
                 s.qcur = 0
-                self._sync(s)
+                self.sync_queue(s)
             for w in sorted(waiting, key=lambda w: w.since):
                 w.srv = None
                 w.go(None)
