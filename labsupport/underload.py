@@ -22,6 +22,7 @@ import numpy as np
 from .engine.balancer import Balancer
 from .haproxy import parse_stat_csv
 from .loadgen import LoadRun, OpenLoop, cpu_seconds, open_loop
+from .traffic import _Progress
 
 SHORT = os.environ.get("LAB_HEADLESS") == "1"
 SERVICE_MS = 20.0  # one worker serves one request in 20 ms on average: 50 requests/s
@@ -69,14 +70,17 @@ def sweep(url: str, capacity: float, fractions: Sequence[float], seconds: float,
     """Offer ``fraction x capacity`` requests/s for ``seconds`` each; one row per point, with the
     balancer's CPU share (this process's CPU when ``cpu_pid`` is None: the engine runs here)."""
     rows = []
+    bar = _Progress(len(fractions), "sweep", len(fractions) * seconds >= 3)
     for k, f in enumerate(fractions):
+        bar.update(k, force=True)
         c0, t0 = cpu_seconds(cpu_pid), time.monotonic()
-        run = open_loop(url, f * capacity, seconds, seed=seed + k, timeout=10)
+        run = open_loop(url, f * capacity, seconds, seed=seed + k, timeout=10, progress=False)
         cpu = (cpu_seconds(cpu_pid) - c0) / (time.monotonic() - t0)
         p50, p99 = run.percentile([50, 99])
         rows.append({"load": f, "offered/s": round(f * capacity, 1), "answered/s": round(run.throughput, 1),
                      "p50 ms": round(float(p50), 1), "p99 ms": round(float(p99), 1),
                      "failed": int((~run.ok).sum()), "balancer CPU": f"{cpu:.1%}"})
+    bar.close()
     return rows
 
 
@@ -87,12 +91,14 @@ def compare(ports: Sequence[int], algorithms: Sequence[str], rate: float, second
     """The same open-loop load through each algorithm (fresh balancer each); rows of p50/p99 and
     the share each server took. ``runner(text)`` starts a balancer (default: the engine)."""
     rows, runs = [], {}
-    for algo in algorithms:
+    bar = _Progress(len(algorithms), "algorithms", len(algorithms) * seconds >= 3)
+    for k, algo in enumerate(algorithms):
+        bar.update(k, force=True)
         text = lab_config(ports, algo, port=port, maxconn=maxconn)
         lb = runner(text) if runner else Balancer.from_text(text).start()
         try:
             run = open_loop(f"http://127.0.0.1:{port}/", rate, seconds, seed=seed, timeout=10,
-                            sources=32 if algo == "source" else 1)
+                            sources=32 if algo == "source" else 1, progress=False)
             stats = {r["svname"]: r for r in parse_stat_csv(lb.stats_csv()) if r["pxname"] == "servers"}
         finally:
             lb.stop()
@@ -102,6 +108,7 @@ def compare(ports: Sequence[int], algorithms: Sequence[str], rate: float, second
             row["qmax backend"] = stats["BACKEND"]["qmax"]
             row["qmax s" + str(len(ports))] = stats[f"s{len(ports)}"]["qmax"]
         rows.append(row)
+    bar.close()
     return rows, runs
 
 
@@ -115,8 +122,8 @@ def row_of(name: str, run: LoadRun, ports: Sequence[int]) -> dict:
 
 
 # ----------------------------------------------------------------------------- herding
-def herd(ports: Sequence[int], algo: str, nodes: int, rate: float, returns: int = 3, period: float = 0.8,
-         window: float = 0.2, first_port: int = 3016, seed: int = 3, hold_ms: int = 200) -> dict:
+def herd(ports: Sequence[int], algo: str, nodes: int, rate: float, returns: int = 3, period: float = 1.2,
+         window: float = 0.15, first_port: int = 3016, seed: int = 3, hold_ms: int = 500) -> dict:
     """``nodes`` balancers share the servers, each with its own clients at ``rate``/s. The last server
     leaves (maintenance) and comes back on every node at once, ``returns`` times, once per ``period``
     s. Measured: the share of requests it took in the ``window`` s after each return (fair share:
@@ -128,7 +135,7 @@ def herd(ports: Sequence[int], algo: str, nodes: int, rate: float, returns: int 
     try:
         for lb in lbs:
             lb.disable(last)
-        # /slow?ms=200: each request holds its server 200 ms more (outside its workers), so every
+        # /slow?ms=500: each request holds its server 500 ms more (outside its workers), so every
         # server has several requests in flight, as with long-lived requests
         seconds = period * (returns + 1)
         loops = [OpenLoop(f"http://127.0.0.1:{first_port + k}/slow?ms={hold_ms}", rate, seconds,
@@ -143,7 +150,7 @@ def herd(ports: Sequence[int], algo: str, nodes: int, rate: float, returns: int 
             backs.append(time.time())
             for lb in lbs:
                 lb.enable(last)
-            time.sleep(max(0.0, t0 + (r + 0.6) * period - time.time()))
+            time.sleep(max(0.0, t0 + (r + 0.5) * period - time.time()))
             for lb in lbs:
                 lb.disable(last)
         runs = [g.wait() for g in loops]
