@@ -12,6 +12,11 @@ behaviour is exactly the article's.
     GET /health      200 "OK" (for health checks; not counted as served)
     GET /info        JSON: port, host, pid, requests served, last X-Forwarded-For seen
 Options: --host ADDR (default 127.0.0.1), --delay-ms N, --fail-rate F (0..1: answer 500).
+
+Capacity mode (backends/capacity.py): --workers N --service-ms MS [--service-dist fixed|exp|pareto]
+serves at most N requests of GET / at once, each for a service time of mean MS; the rest wait.
+    GET  /admin/capacity             JSON: workers, service time, slowdown, busy, waiting
+    POST /admin/slowdown?factor=K    every service time K times longer from now on (1: normal)
 """
 from __future__ import annotations
 
@@ -27,11 +32,14 @@ import time
 
 from flask import Flask, jsonify, request
 
+from capacity import DISTRIBUTIONS, Capacity  # beside this file
+
 app = Flask(__name__)
 PORT_NUMBER = "?"
 OPTIONS = argparse.Namespace(delay_ms=0, fail_rate=0.0, host="127.0.0.1")
 STATE = {"requests": 0, "x_forwarded_for": None, "started": time.time()}
 _lock = threading.Lock()
+CAPACITY = Capacity()  # no limit, no service time until the options say otherwise
 
 
 def _served() -> None:
@@ -42,6 +50,7 @@ def _served() -> None:
 
 def _answer(extra_delay_ms: float = 0):
     _served()
+    CAPACITY.serve()
     delay = OPTIONS.delay_ms + extra_delay_ms
     if delay:
         time.sleep(delay / 1000)
@@ -71,6 +80,20 @@ def info():
         return jsonify(port=int(PORT_NUMBER), host=OPTIONS.host, pid=os.getpid(),
                        requests=STATE["requests"], x_forwarded_for=STATE["x_forwarded_for"],
                        uptime_s=round(time.time() - STATE["started"], 3))
+
+
+@app.route("/admin/capacity")
+def capacity_state():
+    return jsonify(CAPACITY.state())
+
+
+@app.route("/admin/slowdown", methods=["POST"])
+def slowdown():
+    try:
+        CAPACITY.set_slowdown(float(request.args.get("factor", "")))
+    except ValueError:
+        return jsonify(error="factor must be a number more than 0, e.g. /admin/slowdown?factor=5"), 400
+    return jsonify(CAPACITY.state())
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -104,6 +127,9 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--delay-ms", type=float, default=0, help="answer every request this much later")
     p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of requests answered with 500")
+    p.add_argument("--workers", type=int, default=0, help="serve at most N requests at once (0: no limit)")
+    p.add_argument("--service-ms", type=float, default=0, help="mean service time of one request, in ms")
+    p.add_argument("--service-dist", choices=DISTRIBUTIONS, default="fixed", help="service time distribution")
     p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a listening socket handed over by labsupport
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
 
@@ -117,13 +143,16 @@ def _args(argv: list[str]) -> argparse.Namespace:
         fail(f"port {a.port} is out of range (1-65535)")
     if not 0 <= a.fail_rate <= 1:
         fail(f"--fail-rate {a.fail_rate} must be between 0 and 1")
+    if a.workers < 0 or a.service_ms < 0:
+        fail("--workers and --service-ms must be 0 or more")
     return a
 
 
 def main(argv: list[str] | None = None) -> None:
-    global PORT_NUMBER, OPTIONS
+    global PORT_NUMBER, OPTIONS, CAPACITY
     OPTIONS = _args(sys.argv[1:] if argv is None else argv)
     PORT_NUMBER = str(OPTIONS.port)
+    CAPACITY = Capacity(OPTIONS.workers, OPTIONS.service_ms, OPTIONS.service_dist)
     if OPTIONS.parent_pid:
         _die_with_parent(OPTIONS.parent_pid)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

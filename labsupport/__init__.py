@@ -27,7 +27,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.health": ("Health",),
     "haproxy": ("HAProxy", "haproxy_available", "haproxy_version", "send_command"),
     "traffic": ("send", "steady", "TrafficGenerator", "Run", "Result"),
-    "exercises": ("check_rotation", "check_half_traffic", "ExerciseResult"),
+    "exercises": ("check_rotation", "check_half_traffic", "check_slow_server", "ExerciseResult"),
+    # lesson 06: algorithms under load
+    "loadgen": ("open_loop", "OpenLoop", "run_together", "LoadRun", "cpu_seconds"),
+    "underload": ("lab_config", "sweep", "compare", "herd", "keys_moved", "hot_key", "mm1_percentile_ms",
+                  "mmc_mean_ms", "SERVICE_MS", "PER_SERVER", "SHORT"),
+    "loadplots": ("hockey_figure", "algorithms_figure"),
     # display: tables, charts, widgets
     "table": ("Table",),
     "logtable": ("parse_httplog", "parse_logs", "log_table"),

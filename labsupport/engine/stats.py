@@ -68,7 +68,7 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
     row = _common(srv, now)
     w = be.algo.weight(srv.name)
     h = srv.health
-    row.update(pxname=be.name, svname=srv.name, qcur=0, qmax=0, dresp=0, econ=srv.econ, eresp=srv.eresp,
+    row.update(pxname=be.name, svname=srv.name, qcur=srv.qcur, qmax=srv.qmax, dresp=0, econ=srv.econ, eresp=srv.eresp,
                wretr=srv.wretr, wredis=srv.wredis, status=h.status, weight=w,
                act=0 if srv.cfg.backup else 1, bck=1 if srv.cfg.backup else 0,
                lastchg=int(now - srv.lastchg), iid=be.iid, sid=srv.sid, lbtot=srv.lbtot, type=2,

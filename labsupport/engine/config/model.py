@@ -85,6 +85,7 @@ class Proxy:
     hash_type: str = "map-based"  # or "consistent"
     hash_function: str | None = None  # sdbm|djb2|wt6|crc32 when named
     hash_avalanche: bool = False
+    hash_balance_factor: int = 0  # 0 = off; otherwise > 100 (bounded loads, consistent hash and random)
     servers: tuple[ServerConfig, ...] = ()
     timeouts: Timeouts = Timeouts()
     retries: int = 3

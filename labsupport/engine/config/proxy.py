@@ -163,6 +163,19 @@ def kw_hash_type(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         d.values.update(hash_type=a[1], hash_function=a[2] or None, hash_avalanche=a[3] == "avalanche")
 
 
+def kw_hash_balance_factor(p: Context, d: Draft, args: list[str], kwm: str) -> None:
+    cap_warning(p, d, "hash-balance-factor", "be")
+    if len(args) < 2 or not args[1]:
+        p.alert(f"{p.where}'hash-balance-factor' expects an integer argument.")
+        return
+    factor = atol(args[1])
+    if factor != 0 and factor <= 100:
+        p.alert(f"{p.where}'hash-balance-factor' must be 0 or greater than 100.",
+                "A factor of 150 lets a server take up to 1.5 times its fair share of the requests in flight.")
+        return
+    d.values["hash_balance_factor"] = factor
+
+
 def kw_timeout(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     name = args[1] if len(args) > 1 else ""
     if name not in TIMEOUT_CAP:
@@ -262,6 +275,7 @@ def kw_server(p: Context, d: Draft, args: list[str], kwm: str) -> None:
 PROXY_KEYWORDS: dict[str, Handler] = {
     "mode": kw_mode, "bind": kw_bind, "default_backend": kw_default_backend,
     "use_backend": kw_use_backend, "acl": kw_acl, "balance": kw_balance, "hash-type": kw_hash_type,
+    "hash-balance-factor": kw_hash_balance_factor,
     "timeout": kw_timeout, "retries": kw_retries, "maxconn": kw_maxconn, "option": kw_option,
     "http-check": kw_http_check, "stats": kw_stats, "server": kw_server,
 }

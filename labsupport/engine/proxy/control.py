@@ -145,5 +145,6 @@ class Controls:
             self.event("ALERT", f"backend '{be.name}' has no server available!")
         elif has and not had:
             be.lastchg = srv.lastchg
-        if be.queue:
-            be.dequeue()
+        if was and not now:
+            be.redistribute(srv)
+        be.dequeue()

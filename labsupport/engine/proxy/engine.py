@@ -112,10 +112,17 @@ class Engine(Controls):
             s.backend = old
             s.sync_lb()  # the new algorithm learns each kept server's health
             servers[name] = s
-        for name, s in old.servers.items():
-            if servers.get(name) is not s:
-                s.close_idle()
+        gone = [s for name, s in old.servers.items() if servers.get(name) is not s]
         old.servers = servers
+        for s in servers.values():
+            old.sync_queue(s)  # the new algorithm learns each kept server's queue length
+        for s in gone:
+            s.close_idle()
+            while s.queue:  # requests waiting for a server that is gone choose again
+                w = s.queue.popleft()
+                w.srv = None
+                w.go("")
+            s.qcur = 0
         return old
 
     # ----- start / stop
