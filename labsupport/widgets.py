@@ -26,7 +26,8 @@ from .fleet import Fleet, Server
 from .plots import ServerBar, dashboard_model, figure_to_png, requests_figure, server_rows
 from .traffic import TrafficGenerator
 
-LIGHTS = {"running": "#2e9d43", "stopped": "#9a9a9a"}  # anything else (killed, exited) is red
+LIGHTS = {"running": "#2e9d43", "stopped": "#9a9a9a"}
+RED = "#d64541"  # the light of any other state (killed, exited)
 
 
 def live_seconds(requested: float) -> float:
@@ -62,7 +63,7 @@ class LiveLoop:
 
 
 def _light(state: str) -> str:
-    color = LIGHTS.get(state, "#d64541")
+    color = LIGHTS.get(state, RED)
     return f'<span style="color:{color};font-size:1.4em;line-height:1">&#9679;</span>'
 
 

@@ -95,11 +95,12 @@ def page(browser, lab):
 
 
 def _page_of(item):
+    """The test's page; while a fixture is still setting one up (and failed), the newest page."""
     for value in getattr(item, "funcargs", {}).values():
         candidate = getattr(value, "page", value)
         if any(candidate is p for p in _CONSOLES):
             return candidate
-    return None
+    return next(reversed(_CONSOLES), None)
 
 
 def save_artifacts(page, nodeid: str) -> list[Path]:

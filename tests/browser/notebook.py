@@ -31,7 +31,7 @@ class Notebook:
     def open(self) -> "Notebook":
         self.page.goto(self.lab.notebook_url(self.name))
         self.page.wait_for_selector(sel.CODE_CELL, timeout=KERNEL_START * 1000)
-        self.wait_idle(KERNEL_START)
+        self.wait_idle(KERNEL_START, steady=1.0)  # a kernel just started may report idle, then connect again
         return self
 
     def kernel_idle(self) -> bool:
@@ -40,12 +40,17 @@ class Notebook:
     def prompts(self) -> list[str]:
         return self.page.evaluate(_PROMPTS_JS, f"{sel.CODE_CELL} {sel.INPUT_PROMPT}")
 
-    def wait_idle(self, timeout: float) -> None:
-        """Until the kernel waits for work and no cell is queued or running ("[*]")."""
+    def wait_idle(self, timeout: float, steady: float = 0.0) -> None:
+        """Until the kernel waits for work and no cell is queued or running ("[*]"), for ``steady`` s."""
         deadline = time.monotonic() + timeout
+        since = None
         while time.monotonic() < deadline:
             if self.kernel_idle() and not any("*" in p for p in self.prompts()):
-                return
+                since = since or time.monotonic()
+                if time.monotonic() - since >= steady:
+                    return
+            else:
+                since = None
             self.page.wait_for_timeout(250)
         raise AssertionError(f"{self.name}: the kernel was still busy after {timeout:.0f} s "
                              f"(prompts {' '.join(self.prompts())})")
@@ -80,8 +85,15 @@ class Notebook:
         assert index is not None, f"{self.name}: no cell contains {snippet!r} (the tests expect that cell)"
         if index + 1 < len(sources):
             self.select_cell(index + 1)
-            return self._run(sel.MENU_RUN, sel.RUN_ALL_ABOVE, timeout)
-        return self.run_all(timeout)
+            took = self._run(sel.MENU_RUN, sel.RUN_ALL_ABOVE, timeout)
+        else:
+            took = self.run_all(timeout)
+        prompt = self.page.locator(sel.CELL).nth(index).locator(sel.INPUT_PROMPT).inner_text().strip()
+        if not re.fullmatch(r"\[\d+\]:", prompt):
+            problems = "\n".join(self.problems(widget_wait=0))
+            raise AssertionError(f"{self.name}: the cell with {snippet!r} did not run (its prompt: {prompt}); "
+                                 f"prompts {' '.join(self.prompts())}\n{problems}")
+        return took
 
     def select_cell(self, index: int) -> None:
         cell = self.page.locator(sel.CELL).nth(index)
