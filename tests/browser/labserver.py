@@ -21,7 +21,7 @@ import psutil
 
 from labsupport.ports import free_ports
 
-from . import selectors as sel  # tests/browser/selectors.py (a package: the standard library's stays intact)
+from . import selectors as sel  # (a package: this never shadows the standard library's selectors)
 
 REPO = Path(__file__).resolve().parents[2]
 NOT_LINKED = {"notebooks", ".git", ".venv", "test-artifacts", ".pytest_cache"}
@@ -62,7 +62,7 @@ class LabServer:
             (settings / name).parent.mkdir(parents=True, exist_ok=True)
             (settings / name).write_text(text)
 
-    def start(self, timeout: float = 120) -> "LabServer":
+    def start(self, timeout: float = 120) -> LabServer:
         self.prepare()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "LAB_HEADLESS"))}
         env.update(JUPYTER_RUNTIME_DIR=str(self.workdir / "runtime"), JUPYTER_CONFIG_DIR=str(self.workdir / "config"),

@@ -28,7 +28,7 @@ class Notebook:
         self.page, self.lab, self.name = page, lab, name
 
     # ----- opening and waiting
-    def open(self) -> "Notebook":
+    def open(self) -> Notebook:
         self.page.goto(self.lab.notebook_url(self.name))
         self.page.wait_for_selector(sel.CODE_CELL, timeout=KERNEL_START * 1000)
         self.wait_idle(KERNEL_START, steady=1.0)  # a kernel just started may report idle, then connect again
@@ -94,6 +94,31 @@ class Notebook:
             raise AssertionError(f"{self.name}: the cell with {snippet!r} did not run (its prompt: {prompt}); "
                                  f"prompts {' '.join(self.prompts())}\n{problems}")
         return took
+
+    def active_cell(self) -> int:
+        return self.page.evaluate("c => [...document.querySelectorAll(c)].findIndex("
+                                  "e => e.classList.contains('jp-mod-active'))", sel.CELL)
+
+    def run_until(self, selector: str, timeout: float = RUN_ALL) -> int:
+        """Run cells one by one (select, Ctrl+Enter), from the top or from where the previous call stopped,
+        until ``selector`` shows on the page; returns the index of the cell that showed it.
+        For lessons whose cells the tests do not know."""
+        deadline = time.monotonic() + timeout
+        count = self.page.locator(sel.CELL).count()
+        for index in range(getattr(self, "_next_cell", 0), count):
+            self.select_cell(index)  # also takes the keyboard back (a click in an iframe keeps it otherwise)
+            self.page.keyboard.press("Control+Enter")
+            self.wait_idle(max(1.0, deadline - time.monotonic()))
+            cell = self.page.locator(sel.CELL).nth(index)
+            for out in cell.locator(sel.STDERR_OUTPUT).all_inner_texts():
+                if any(m in out for m in sel.TRACEBACK_MARKERS):
+                    raise AssertionError(f"{self.name}: cell {index + 1} raised:\n{out.strip()[-1500:]}")
+            if self.page.locator(selector).count():
+                self._next_cell = index + 1
+                return index
+            if time.monotonic() > deadline:
+                break
+        raise AssertionError(f"{self.name}: ran cells up to {index + 1} of {count} and {selector!r} never appeared")
 
     def select_cell(self, index: int) -> None:
         cell = self.page.locator(sel.CELL).nth(index)

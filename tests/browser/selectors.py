@@ -107,3 +107,14 @@ def health_revive(server: str) -> str:
 STATS_FRAME = "iframe.lab-stats-frame, .lab-stats-frame iframe"
 STATS_TABLE = "table.tbl"  # HAProxy's stats page: one such table per proxy
 MONITOR_DASHBOARD = ".lab-monitor-dashboard"
+
+# HAProxy's stats page with `stats admin`: a checkbox per server, an action list and an Apply button
+STATS_ADMIN_SERVER = "input[type=checkbox][name=s]"  # value = the server's name
+STATS_ADMIN_ACTION = "select[name=action]"
+STATS_ADMIN_DRAIN = "drain"  # the action's option value ("Set state to DRAIN")
+STATS_ADMIN_APPLY = "input[type=submit]"
+STATS_DRAINING_ROW = "tr[class*='draining']"  # HAProxy's row class for a server in DRAIN (active_draining)
+
+
+def stats_server_row(server: str) -> str:
+    return f"tr:has(td:text-is('{server}')), tr:has(a:text-is('{server}'))"

@@ -40,7 +40,7 @@ def test_panel_shows_one_green_light_per_server(nb):
     rows = nb.page.locator(sel.SERVER_ROW)
     assert rows.count() == len(PORTS), f"rows: {rows.all_inner_texts()}"
     for port in PORTS:
-        within(5, lambda: light(nb, port), lambda c: c == GREEN, f"light of {port} green")
+        within(5, lambda p=port: light(nb, p), lambda c: c == GREEN, f"light of {port} green")
         assert f"127.0.0.1:{port}" in text(nb.page, sel.server_row(port))
 
 
@@ -67,7 +67,7 @@ def test_kill_9_from_outside_the_kernel_shows_within_a_second(nb):
 def test_restart_brings_the_lights_back_to_green(nb):
     for port in (8080, 8081):
         nb.page.click(sel.restart_button(port))
-        within(10, lambda: light(nb, port), lambda c: c == GREEN, f"the light of {port} green after restart")
+        within(10, lambda p=port: light(nb, p), lambda c: c == GREEN, f"the light of {port} green after restart")
         assert http_get(f"http://127.0.0.1:{port}/") == f"Hi!! from server {port}"
     assert text(nb.page, sel.FLEET_MESSAGE).strip() == ""
 
