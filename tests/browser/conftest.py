@@ -20,6 +20,7 @@ ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 _CONSOLES: dict = {}  # page -> list of its console lines ("error: ...", "pageerror: ...")
+_LAB: LabServer | None = None  # the session's server, whose log goes with the artifacts
 
 
 def _missing(reason: str):
@@ -44,7 +45,8 @@ def chromium_path() -> str:
 @pytest.fixture(scope="session")
 def lab(chromium_path, tmp_path_factory):
     """A JupyterLab server on a temporary copy of the course; nothing it started outlives it."""
-    server = LabServer(tmp_path_factory.mktemp("jupyterlab")).start()
+    global _LAB
+    server = _LAB = LabServer(tmp_path_factory.mktemp("jupyterlab")).start()
     yield server
     survivors = server.stop()
     assert not survivors, f"still running after JupyterLab stopped (killed now): {survivors}"
@@ -116,7 +118,8 @@ def save_artifacts(page, nodeid: str) -> list[Path]:
         log_prefix = f"(no screenshot: {e})\n"
     else:
         log_prefix = ""
-    log.write_text(log_prefix + "\n".join(_CONSOLES.get(page, [])) + "\n")
+    server_log = f"\n--- JupyterLab's log (tail)\n{_LAB.log_tail(60)}\n" if _LAB else ""
+    log.write_text(log_prefix + "\n".join(_CONSOLES.get(page, [])) + "\n" + server_log)
     saved.append(log)
     return saved
 

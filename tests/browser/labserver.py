@@ -45,6 +45,7 @@ class LabServer:
         self.token = secrets.token_hex(16)
         self.proc: subprocess.Popen | None = None
         self.log_path = workdir / "jupyter.log"
+        self._workspaces = 0
 
     # ----- start
     def prepare(self) -> None:
@@ -98,7 +99,11 @@ class LabServer:
         return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
 
     def notebook_url(self, name: str) -> str:
-        return self.url(f"lab/tree/{name}") + "&reset"  # reset: no tabs left open by the previous test
+        """The notebook in a new, empty workspace: no tab of an earlier test comes back. (``?reset`` would
+        do that by reloading the page, and a kernel connection of the first load can then drop the queued
+        cells of the first Run All.)"""
+        self._workspaces += 1
+        return self.url(f"lab/workspaces/test{self._workspaces}/tree/{name}")
 
     def api(self, method: str, path: str):
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}/{path}", method=method,

@@ -141,7 +141,10 @@ class Notebook:
         found = []
         prompts = self.prompts()
         if any(p in ("[ ]:", "") for p in prompts):
-            found.append(f"cells never ran (Run All stops at an error): prompts {' '.join(prompts)}")
+            ran = [i for i, p in enumerate(prompts) if re.fullmatch(r"\[\d+\]:", p)]
+            stop = self.page.locator(sel.CODE_CELL).nth(ran[-1] if ran else 0)
+            found.append(f"cells never ran (Run All stops at an error): prompts {' '.join(prompts)}; the last "
+                         f"cell that ran:\n{stop.inner_text()[-1500:]}")
         for text in self.page.locator(sel.STDERR_OUTPUT).all_inner_texts():
             if any(m in text for m in sel.TRACEBACK_MARKERS):
                 found.append("error output:\n" + text.strip()[-1500:])

@@ -67,7 +67,9 @@ def test_weight_slider_moved_with_the_keyboard_changes_the_bars(nb):
     assert text(nb.page, sel.weight_readout("server01")).strip() == "10"
     within(BARS_FOLLOW, lambda: last(nb), lambda c: share(c, "server01") >= before + 0.15,
            f"server01's share of the last 3 s rises from {before:.2f} after its weight went 1 -> 10", since=moved)
-    top = share(last(nb), "server01")
+    # let the whole window be weight 10 (10/13 = 0.77), so that the fall below is not the window still filling
+    top = share(within(10, lambda: last(nb), lambda c: share(c, "server01") >= 0.65, "server01 at its new share"),
+                "server01")
     press(nb, "server01", "Home", 1)  # weight 0: no new request for server01
     moved = time.monotonic()
     assert text(nb.page, sel.weight_readout("server01")).strip() == "0"
