@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,11 +20,16 @@ from pathlib import Path
 
 import psutil
 
-from labsupport.ports import free_ports
+from labsupport.ports import free_ports, port_holder
 
-from . import selectors as sel  # (a package: this never shadows the standard library's selectors)
+from . import (
+    selectors as sel,  # (a package: this never shadows the standard library's selectors)
+)
 
 REPO = Path(__file__).resolve().parents[2]
+# The fixed ports the lessons use (the balancer, real HAProxy beside it, the four application servers).
+# Everything else on this machine that runs the lessons (nbval, a student's lab) wants them too.
+COURSE_PORTS = (3000, 3100, 8080, 8081, 8082, 8083)
 NOT_LINKED = {"notebooks", ".git", ".venv", "test-artifacts", ".pytest_cache"}
 
 
@@ -177,3 +183,23 @@ def _reap(procs: list[psutil.Process], timeout: float) -> list[str]:
             pass
     psutil.wait_procs(alive, timeout=5)
     return survivors
+
+
+def wait_ports_free(ports=COURSE_PORTS, timeout: float = 60) -> None:
+    """Wait until nothing listens on the lessons' fixed ports (another run of the lessons may hold them
+    for a while); fail naming the holder if one keeps them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = [p for p in ports if listening(p)]
+        if not held:
+            return
+        if time.monotonic() > deadline:
+            who = ", ".join(f"{p} ({port_holder(p) or 'unknown process'})" for p in held)
+            raise AssertionError(f"the lessons' ports are still taken after {timeout:.0f} s: {who}")
+        time.sleep(0.5)
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0

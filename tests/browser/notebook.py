@@ -10,7 +10,7 @@ import time
 from playwright.sync_api import Page
 
 from . import selectors as sel
-from .labserver import LabServer
+from .labserver import LabServer, wait_ports_free
 
 KERNEL_START = 90.0  # seconds: a kernel's first start on a busy 2-core machine
 RUN_ALL = 240.0  # seconds for Run All of one notebook (they take 5-60 s; generous on a loaded machine)
@@ -29,6 +29,7 @@ class Notebook:
 
     # ----- opening and waiting
     def open(self) -> Notebook:
+        wait_ports_free()  # the lessons' fixed ports: another run of them on this machine may still hold them
         self.page.goto(self.lab.notebook_url(self.name))
         self.page.wait_for_selector(sel.CODE_CELL, timeout=KERNEL_START * 1000)
         self.wait_idle(KERNEL_START, steady=1.0)  # a kernel just started may report idle, then connect again
@@ -110,7 +111,7 @@ class Notebook:
             self.page.keyboard.press("Control+Enter")
             self.wait_idle(max(1.0, deadline - time.monotonic()))
             cell = self.page.locator(sel.CELL).nth(index)
-            for out in cell.locator(sel.STDERR_OUTPUT).all_inner_texts():
+            for out in cell.locator(sel.STDERR_OUTPUT).all_text_contents():
                 if any(m in out for m in sel.TRACEBACK_MARKERS):
                     raise AssertionError(f"{self.name}: cell {index + 1} raised:\n{out.strip()[-1500:]}")
             if self.page.locator(selector).count():
@@ -144,13 +145,13 @@ class Notebook:
             ran = [i for i, p in enumerate(prompts) if re.fullmatch(r"\[\d+\]:", p)]
             stop = self.page.locator(sel.CODE_CELL).nth(ran[-1] if ran else 0)
             found.append(f"cells never ran (Run All stops at an error): prompts {' '.join(prompts)}; the last "
-                         f"cell that ran:\n{stop.inner_text()[-1500:]}")
-        for text in self.page.locator(sel.STDERR_OUTPUT).all_inner_texts():
+                         f"cell that ran:\n{(stop.text_content() or '')[-1500:]}")
+        for text in self.page.locator(sel.STDERR_OUTPUT).all_text_contents():
             if any(m in text for m in sel.TRACEBACK_MARKERS):
                 found.append("error output:\n" + text.strip()[-1500:])
         deadline = time.monotonic() + widget_wait  # widgets render asynchronously: give them time
         while True:
-            failed = [t for t in self.page.locator(sel.OUTPUT).all_inner_texts()
+            failed = [t for t in self.page.locator(sel.OUTPUT).all_text_contents()
                       if any(m in t for m in sel.WIDGET_FAILED)]
             if not failed or time.monotonic() > deadline:
                 break

@@ -13,7 +13,7 @@ from labsupport.widgets import LIGHTS, RED
 from . import selectors as sel
 from .conftest import close_page, console_errors, open_page
 from .notebook import Notebook
-from .ui import css, http_get, rgb, text, within
+from .ui import answers, css, http_get, rgb, text, within
 
 NOTEBOOK = "02-application-servers.ipynb"
 PORTS = (8080, 8081, 8082, 8083)  # the servers notebook 02 starts
@@ -68,7 +68,8 @@ def test_restart_brings_the_lights_back_to_green(nb):
     for port in (8080, 8081):
         nb.page.click(sel.restart_button(port))
         within(10, lambda p=port: light(nb, p), lambda c: c == GREEN, f"the light of {port} green after restart")
-        assert http_get(f"http://127.0.0.1:{port}/") == f"Hi!! from server {port}"
+        within(5, lambda p=port: answers(f"http://127.0.0.1:{p}/"), lambda a, p=port: a == f"Hi!! from server {p}",
+               f"{port} answers after restart")
     assert text(nb.page, sel.FLEET_MESSAGE).strip() == ""
 
 
@@ -81,9 +82,12 @@ def test_add_a_server_adds_a_row_that_answers_http(nb):
     port = int(re.search(r"127\.0\.0\.1:(\d+)", new.inner_text()).group(1))
     assert port not in PORTS
     within(10, lambda: light(nb, port), lambda c: c == GREEN, f"the new server's light ({port}) green")
-    assert http_get(f"http://127.0.0.1:{port}/") == f"Hi!! from server {port}"
+    within(5, lambda: answers(f"http://127.0.0.1:{port}/"), lambda a: a == f"Hi!! from server {port}",
+           f"the new server {port} answers HTTP")
 
 
 def test_panel_raised_no_error_in_the_browser_or_the_kernel(nb):
-    assert not nb.log_console(), "a widget callback raised (JupyterLab's log console)"
-    assert not console_errors(nb.page)
+    logged = nb.log_console()
+    assert not logged, f"a widget callback raised (JupyterLab's log console):\n{logged}"
+    errors = console_errors(nb.page)
+    assert not errors, "browser console errors:\n" + "\n".join(errors)

@@ -58,7 +58,9 @@ def test_health_timeline_shows_a_sick_server_down(nb04):
 
 
 def test_health_timeline_raised_no_error(nb04):
-    assert not nb04.log_console(), "a widget callback raised (JupyterLab's log console)"
-    assert not console_errors(nb04.page)
+    logged = nb04.log_console()
+    assert not logged, f"a widget callback raised (JupyterLab's log console):\n{logged}"
+    errors = console_errors(nb04.page)
+    assert not errors, "browser console errors:\n" + "\n".join(errors)
 
 

@@ -46,5 +46,7 @@ def test_monitoring_dashboard_charts_update(nb05):
 
 
 def test_monitoring_raised_no_error(nb05):
-    assert not nb05.log_console(), "a widget callback raised (JupyterLab's log console)"
-    assert not console_errors(nb05.page)
+    logged = nb05.log_console()
+    assert not logged, f"a widget callback raised (JupyterLab's log console):\n{logged}"
+    errors = console_errors(nb05.page)
+    assert not errors, "browser console errors:\n" + "\n".join(errors)

@@ -41,3 +41,11 @@ def within(seconds: float, read, ok, what: str, since: float | None = None):
 def http_get(url: str, timeout: float = 5) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()
+
+
+def answers(url: str) -> str:
+    """The page at ``url``, or the error in words (for ``within``: a server may still be starting)."""
+    try:
+        return http_get(url, timeout=2)
+    except OSError as e:
+        return f"no answer: {e}"
