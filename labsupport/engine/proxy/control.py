@@ -1,20 +1,16 @@
 """Runtime commands and health reports: what changes a server's state, and the log lines it gives.
 
 How it works: every change goes through ``_apply(srv, was_usable)``, which tells the algorithm
-(``set_usable``), records lastchg/downtime, logs like HAProxy, and lets queued requests go (or
+(``ServerRT.sync_lb``), records lastchg/downtime, logs like HAProxy, and lets queued requests go (or
 answers them 503 when the backend has no server left). The commands mirror HAProxy's runtime
 API (``set server be/s weight|state|health``, ``enable``/``disable server``, ``get weight``) and
 raise ``CommandError`` with its messages.
 """
 from __future__ import annotations
 
-from ...errors import LabError
-from .checker import CheckResult
+from ...errors import CommandError
+from .checker import HealthCheckResult
 from .state import BackendRT, ServerRT
-
-
-class CommandError(LabError, ValueError):
-    """A runtime command refused, with HAProxy's CLI message."""
 
 
 class Controls:
@@ -62,10 +58,7 @@ class Controls:
             raise CommandError("Require <weight> or <weight%>.") from None
         if not 0 <= w <= 256:
             raise CommandError("Absolute weight can only be between 0 and 256 inclusive.")
-        try:
-            algo.set_weight(srv.name, w)
-        except ValueError as e:
-            raise CommandError(str(e)) from None
+        algo.set_weight(srv.name, w)  # CommandError with HAProxy's message when refused
         srv.backend.dequeue()
 
     def get_weight(self, spec: str) -> str:
@@ -78,10 +71,7 @@ class Controls:
         srv = self.find(spec)
         h = srv.health
         before, was = h.admin, h.usable
-        try:
-            h.set_admin(state)
-        except ValueError as e:
-            raise CommandError(str(e)) from None
+        h.set_admin(state)  # CommandError with HAProxy's message for an unknown state
         name = f"{srv.backend.name}/{srv.name}"
         if state == before:
             return
@@ -108,14 +98,11 @@ class Controls:
         """``set server be/s health up|stopping|down``: force the check result."""
         srv = self.find(spec)
         was = srv.health.usable
-        try:
-            change = srv.health.force(state)
-        except ValueError as e:
-            raise CommandError(str(e)) from None
+        change = srv.health.force(state)  # CommandError with HAProxy's message for an unknown state
         self._apply(srv, was, change, "changed from CLI")
 
     # ----- health checks
-    def check_result(self, srv: ServerRT, res: CheckResult) -> None:
+    def check_result(self, srv: ServerRT, res: HealthCheckResult) -> None:
         h = srv.health
         was = h.usable
         change = h.check_passed() if res.ok else h.check_failed()
@@ -140,7 +127,7 @@ class Controls:
         now = srv.health.usable
         had = be.algo.has_usable()
         if now != was:
-            be.algo.set_usable(srv.name, now)
+            srv.sync_lb()
             srv.changed()
             if not now:
                 srv.close_idle()
