@@ -444,7 +444,6 @@ class Dashboard:
 _DASHBOARDS: "weakref.WeakSet[Dashboard]" = weakref.WeakSet()
 
 
-@atexit.register
 def close_dashboards() -> None:
     """Stop every dashboard's loop and traffic (``stop_all()`` calls this; so does the interpreter's exit,
     so no thread is drawing while Python tears down)."""
@@ -453,6 +452,16 @@ def close_dashboards() -> None:
             d.close()
         except Exception:
             pass
+
+
+@atexit.register
+def _at_exit() -> None:
+    """The kernel is exiting: free the ports first (a restarted kernel must find them free at once),
+    then stop the dashboards' threads, which can take a few seconds to notice."""
+    from . import cleanup
+
+    cleanup.stop_processes()
+    close_dashboards()
 
 
 def _as_int(v) -> int:
