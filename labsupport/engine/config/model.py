@@ -61,6 +61,15 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class CheckExpect:
+    """``http-check expect [!] status|rstatus|string|rstring PATTERN``."""
+
+    kind: str  # "status" | "rstatus" | "string" | "rstring"
+    pattern: str
+    negate: bool = False
+
+
+@dataclass(frozen=True)
 class StatsConfig:
     enabled: bool = False
     uri: str = "/haproxy?stats"
@@ -91,7 +100,11 @@ class Proxy:
     forwardfor: bool = False
     allbackups: bool = False
     httpchk: tuple[str, str] | None = None  # (method, uri) when 'option httpchk' is set
-    http_check_expect_status: int | None = None
+    http_check_expect_status: int | None = None  # the one status of 'http-check expect status N'
+    httpchk_version: str = "HTTP/1.0"  # 'option httpchk' / 'http-check send ver'
+    http_check_headers: tuple[tuple[str, str], ...] = ()  # 'http-check send hdr NAME VALUE'
+    http_check_expect: CheckExpect | None = None
+    log_health_checks: bool = False
     maxconn: int | None = None  # frontend side
     stats: StatsConfig = StatsConfig()
     line: int = 0

@@ -203,8 +203,13 @@ def parse_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
             rest = args[2:]
             chk = ("OPTIONS", rest[0]) if len(rest) == 1 else (rest[0], rest[1]) if rest else ("OPTIONS", "/")
             d.values["httpchk"] = chk if on else None
+            d.values["httpchk_version"] = rest[2] if len(rest) > 2 else "HTTP/1.0"
         else:
             d.values[name] = on
+    elif name == "log-health-checks":
+        if too_many(p, args, 0, 1):
+            return
+        d.values["log_health_checks"] = on
     elif name == "forwardfor":
         d.values["forwardfor"] = on
         if len(args) > 2:
@@ -223,7 +228,7 @@ def parse_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         best = kw.best_match(name, kw.OPTIONS_TABLE, kw.OPTIONS_COMMON)
         tail = f"; did you mean '{best}' maybe ?" if best else "."
         p.alert(f"{p.where}unknown option '{name}'{tail}",
-                "Options the course engine applies: redispatch, forwardfor, httpchk, allbackups.")
+                "Options the course engine applies: redispatch, forwardfor, httpchk, allbackups, log-health-checks.")
 
 
 # --------------------------------------------------------------------------- stats

@@ -117,7 +117,7 @@ class Controls:
     # ----- health checks
     def check_result(self, srv: ServerRT, res: CheckResult) -> None:
         h = srv.health
-        was = h.usable
+        was, before = h.usable, h.health
         change = h.check_passed() if res.ok else h.check_failed()
         srv.check_status, srv.check_code, srv.check_duration = res.status, res.code, res.duration
         srv.check_desc, srv.last_chk = res.desc, res.info
@@ -126,7 +126,14 @@ class Controls:
             why += f", code: {res.code}"
         if res.info and not res.ok:  # haproxy names the cause of failures only
             why += f', info: "{res.info}"'
-        self._apply(srv, was, change, f"{why}, check duration: {res.duration}ms")
+        why += f", check duration: {res.duration}ms"
+        logged = srv.backend.cfg.log_health_checks
+        if logged and (before != 0 if not res.ok else before != h.max):  # the counter moved
+            self.event("WARNING", f"Health check for {'backup ' if srv.cfg.backup else ''}server "
+                                  f"{srv.backend.name}/{srv.name} {'succeeded' if res.ok else 'failed'}, {why}, "
+                                  f"status: {_counter(srv)}.")
+        # with log-health-checks, HAProxy leaves the reason out of the UP/DOWN line (the check line has it)
+        self._apply(srv, was, change, "" if logged else why)
 
     # ----- applying a change
     def _left(self, srv: ServerRT) -> str:
@@ -145,12 +152,13 @@ class Controls:
             if not now:
                 srv.close_idle()
         name = f"{be.name}/{srv.name}"
+        sep = f", {why}" if why else ""
         if change == "UP":
-            self.event("WARNING", f"Server {name} is UP, {why}. {be.active_usable()} active and "
+            self.event("WARNING", f"Server {name} is UP{sep}. {be.active_usable()} active and "
                                   f"{be.backup_usable()} backup servers online. 0 sessions requeued, "
                                   f"{be.qcur} total in queue.")
         elif change:
-            self.event("WARNING", f"Server {name} is {change}, {why}. {self._left(srv)}")
+            self.event("WARNING", f"Server {name} is {change}{sep}. {self._left(srv)}")
         has = be.algo.has_usable()
         if had and not has:
             be.chkdown += 1
@@ -160,3 +168,11 @@ class Controls:
             be.lastchg = srv.lastchg
         if be.queue:
             be.dequeue()
+
+
+def _counter(srv: ServerRT) -> str:
+    """The 'status: x/y UP|DRAIN|DOWN' part of a health-check log line (HAProxy's check.c)."""
+    h = srv.health
+    if h.health >= h.rise:
+        return f"{h.health - h.rise + 1}/{h.fall} {'UP' if srv.weight else 'DRAIN'}"
+    return f"{h.health}/{h.rise} DOWN"

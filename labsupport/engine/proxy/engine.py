@@ -14,6 +14,7 @@ import collections
 import errno
 import os
 import time
+from typing import Callable
 
 from ..config import Config
 from ...errors import PortInUseError
@@ -55,6 +56,9 @@ class Engine(Controls):
         self.conns: set = set()  # open client connections
         self.cur_conns = 0
         self.events = Log(1000)
+        # called on the engine's loop with (unix time, level, text) for every event; the text is
+        # what HAProxy sends to a 'log' target, the events log adds stderr's "[LEVEL] (pid) : " prefix
+        self.event_hooks: list[Callable[[float, str, str], None]] = []
         self.requests = Log(request_log)
         self.checkers: list[Checker] = []
         self.listeners: dict[tuple[str, int], tuple[FrontendRT, asyncio.base_events.Server]] = {}
@@ -222,4 +226,10 @@ class Engine(Controls):
         self.requests.add((time.time(), client, backend, server, status, ms))
 
     def event(self, level: str, text: str) -> None:
-        self.events.add((time.time(), level, f"{'[' + level + ']':<10} ({self.pid}) : {text}"))
+        when = time.time()
+        self.events.add((when, level, f"{'[' + level + ']':<10} ({self.pid}) : {text}"))
+        for hook in list(self.event_hooks):
+            try:
+                hook(when, level, text)
+            except Exception:  # a listener's bug must not stop the health checks that called us
+                pass
