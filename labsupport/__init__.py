@@ -34,7 +34,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png"),
     "widgets": ("FleetPanel", "Dashboard"),
     # errors
-    "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError"),
+    "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ServerNotRunningError", "ToolMissingError"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_WHERE)
