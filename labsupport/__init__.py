@@ -29,6 +29,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "haproxy": ("HAProxy", "haproxy_available", "haproxy_version"),
     "traffic": ("send", "steady", "TrafficGenerator", "Run", "Result"),
     "exercises": ("check_half_traffic",),
+    # activity 4: health checks
+    "healthwatch": ("StateRecorder",),
+    "healthplots": ("health_timeline_figure", "request_timeline_figure", "tradeoff_figure"),
+    "healthwidget": ("HealthTimeline",),
+    "healthchecks": ("check_fast_detection", "check_invisible_kill", "detection_time"),
     # display: tables, charts, widgets
     "table": ("Table",),
     "plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png"),

@@ -20,7 +20,8 @@ does not implement gets a located WARNING instead of being silently dropped. ``p
 
 Modules, each importing only those listed before it: ``model`` (dataclasses), ``words`` (atol,
 times, line splitting, addresses), ``keywords`` (HAProxy's keyword lists), ``context`` (the
-section being built, the message reporter), ``conditions``, ``server``, ``proxy``, ``parser``,
+section being built, the message reporter), ``conditions``, ``server``, ``checks`` (http-check),
+``proxy``, ``parser``,
 ``report``.
 """
 from __future__ import annotations

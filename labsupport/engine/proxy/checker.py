@@ -6,8 +6,9 @@ reports the result to the engine (which drives ``health.Health`` and the algorit
 wakes the checker at once. A check is a TCP connect (L4OK / L4CON / L4TOUT), or with ``option
 httpchk`` one HTTP request (``http-check send`` sets its method, URI, version and headers) whose
 status must be 2xx/3xx, or match ``http-check expect [!] status|rstatus|string|rstring``
-(L7OK / L7STS / L7RSP / L7TOUT, with HAProxy 2.6's info texts from src/tcpcheck.c). Without ``timeout check`` the whole check must fit in
-``inter``; with it, the connect gets ``timeout connect`` and the answer ``timeout check``.
+(L7OK / L7STS / L7RSP / L7TOUT, with HAProxy 2.6's info texts from src/tcpcheck.c). Without
+``timeout check`` the whole check must fit in ``inter``; with it, the connect gets ``timeout
+connect`` and the answer ``timeout check``.
 """
 from __future__ import annotations
 
