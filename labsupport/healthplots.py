@@ -130,8 +130,10 @@ def request_timeline_figure(results: Iterable[Any], marks: Mapping[str, float] |
         handles.append(Patch(color="#d64541" if failed else colors[lb], label=f"{lb} ({len(pts)})"))
     for label, t in (marks or {}).items():
         ax.axvline(t, color="#333333", linestyle="--", linewidth=1)
-        ax.text(t, ax.get_ylim()[1], " " + label, fontsize=7, va="top")
     ax.set_yscale("symlog", linthresh=10)
+    ax.set_ylim(0, max([d.ms for d in dots] + [10]) * 2.5)
+    for label, t in (marks or {}).items():
+        ax.text(t, ax.get_ylim()[1], " " + label, fontsize=7, va="top")
     ax.set_xlabel("sent at (seconds)", fontsize=8)
     ax.set_ylabel("answered after (ms)", fontsize=8)
     ax.tick_params(labelsize=8)

@@ -158,9 +158,14 @@ class StateRecorder:
         return hist[-1].status if hist else ""
 
     def first(self, server: str, status: str, since: float | str = 0.0) -> float | None:
-        """When ``server`` first showed exactly ``status`` after ``since`` (a time or a mark), or None."""
+        """When ``server`` first showed exactly ``status`` from ``since`` on (a time or a mark), or
+        None; a server already in that state at ``since`` gives ``since`` itself."""
         t0 = self.marks[since] if isinstance(since, str) else since
-        return next((c.t for c in self.history(server) if c.t >= t0 and c.status == status), None)
+        hist = self.history(server)
+        before = [c for c in hist if c.t < t0][-1:]
+        if before and before[0].status == status:
+            return t0
+        return next((c.t for c in hist if c.t >= t0 and c.status == status), None)
 
     def seconds_between(self, mark: str, server: str, status: str) -> float | None:
         """Seconds from the mark to the first time ``server`` showed ``status`` after it."""
@@ -173,12 +178,18 @@ class StateRecorder:
         while time.monotonic() < deadline:
             if not self.running:
                 self.poll()
-            t = self.first(server, status, since)
+            try:
+                t = self.first(server, status, since)
+            except KeyError:  # not in the stats yet (a reload is adding it)
+                t = None
             if t is not None:
                 return t
             time.sleep(self.interval)
-        raise TimeoutError(f"{server} did not show {status!r} within {timeout:g} s "
-                           f"(it went through {' -> '.join(self.sequence(server)) or 'nothing'})")
+        try:
+            seen = " -> ".join(self.sequence(server)) or "nothing"
+        except KeyError as e:
+            seen = str(e)
+        raise TimeoutError(f"{server} did not show {status!r} within {timeout:g} s (it went through {seen})")
 
     def timeline(self, window: float | None = None) -> dict[str, list[tuple[float, str]]]:
         """server -> [(t, status), ...] over the last ``window`` seconds (all when None)."""
