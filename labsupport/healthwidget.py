@@ -71,6 +71,7 @@ class HealthTimeline:
     def act(self, action: str, port: int) -> None:
         """What a button does: 'kill', 'sick' or 'revive' the server on ``port``."""
         try:
+            self.recorder.mark(f"{action} {port}")  # before acting: a restarted port accepts at once
             if action == "kill":
                 self.fleet.kill(port)
             elif action == "sick":
@@ -81,7 +82,6 @@ class HealthTimeline:
                     self.fleet.make_healthy(port)
                 else:
                     self.fleet.restart(port)
-            self.recorder.mark(f"{action} {port}")
             self.message.value = ""
         except Exception as e:  # shown under the buttons: a button has nowhere else to report
             self.message.value = f'<span style="color:#d64541">{type(e).__name__}: {e}</span>'
