@@ -14,6 +14,7 @@ behaviour is exactly the article's.
     GET /admin/health?mode=ok|fail|hang   make /health answer 200, answer 503, or never answer
                      (while / keeps answering); without mode: the current mode
     GET /admin/crash-next                 the next GET / kills this process while answering it
+    GET /admin/fail-rate?rate=F           from now on, answer / with 500 for a fraction F (0..1) of requests
 Options: --host ADDR (default 127.0.0.1), --delay-ms N, --fail-rate F (0..1: answer 500).
 """
 from __future__ import annotations
@@ -91,6 +92,18 @@ def admin_health():
         HEALTH["mode"] = mode
         _health_changed.notify_all()
     return f"/health of server {PORT_NUMBER} now: {mode}\n"
+
+
+@app.route("/admin/fail-rate")
+def admin_fail_rate():
+    try:
+        rate = float(request.args.get("rate", ""))
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate <= 1:
+        return "rate must be a number between 0 and 1\n", 400
+    OPTIONS.fail_rate = rate
+    return f"server {PORT_NUMBER} now fails {rate:g} of its answers to /\n"
 
 
 @app.route("/admin/crash-next")

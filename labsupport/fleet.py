@@ -308,6 +308,11 @@ class Fleet:
         except (OSError, ServerNotRunningError, ValueError):
             return "-"
 
+    def set_fail_rate(self, port: int | str, rate: float) -> None:
+        """From now on the server answers ``/`` with a 500 for a fraction ``rate`` (0..1) of requests
+        (its ``/health`` stays fine: only real traffic, and passive checks, see the errors)."""
+        self._admin(port, f"/admin/fail-rate?rate={rate}")
+
     def crash_next(self, port: int | str) -> None:
         """The server's next ``GET /`` kills it while it answers: the request was delivered, the
         answer never comes (a balancer then answers 502)."""

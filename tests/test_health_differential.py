@@ -226,3 +226,81 @@ def test_lost_requests_with_check_with_and_without_redispatch(haproxy_bin, fleet
     else:  # the requests sent to the dead server before DOWN: a 503 after the retries, on both
         assert failed[0] > 0 and failed[1] > 0, f"engine lost {failed[0]}, haproxy lost {failed[1]}"
         assert abs(failed[0] - failed[1]) <= 2, f"engine lost {failed[0]}, haproxy lost {failed[1]}"
+
+
+@pytest.mark.parametrize("on_error", ["mark-down", "fail-check", "sudden-death"])
+def test_observe_layer7_counts_real_errors_like_haproxy(haproxy_bin, fleet, on_error):
+    """A server answering / with 500 while /health is fine: only passive checks notice. After
+    error-limit errors in a row, on-error acts; status strings and log lines as on HAProxy."""
+    port = fleet.ports[0]
+    opts = f"check inter 2s observe layer7 error-limit 3 on-error {on_error}"
+    backends = f"backend b\n    option log-health-checks\n    server s1 127.0.0.1:{port} {opts}\n"
+    with Pair(haproxy_bin, backends) as pair:
+        pair.wait("b/s1", "UP")
+        fleet.set_fail_rate(port, 1)
+        try:
+            for url in (pair.engine_url, pair.haproxy_url):
+                for _ in range(3):
+                    send_one(url)
+            time.sleep(0.2)
+            rows = pair.settled_rows()
+        finally:
+            fleet.set_fail_rate(port, 0)
+        assert rows["engine"] == rows["haproxy"]
+        want = {"mark-down": "DOWN", "fail-check": "UP 2/3", "sudden-death": "UP 1/3"}[on_error]
+        assert rows["engine"][0][1:3] == (want, "HANA")
+        events = pair.events()
+        assert events["engine"] == events["haproxy"]
+        hana = [line for line in events["engine"]["b"] if "Health analyze" in line]
+        assert hana and 'info: "Detected 3 consecutive errors, last one was: Wrong http response"' in hana[0], hana
+
+
+def send_one(url: str) -> int:
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        e.close()
+        return e.code
+
+
+@pytest.mark.parametrize("shutdown", [True, False])
+def test_on_marked_down_shutdown_sessions(haproxy_bin, fleet, shutdown):
+    """A slow request is in flight when its server fails its check: with 'on-marked-down
+    shutdown-sessions' the client gets a 502 at once (its answer had not begun), without it the
+    answer still arrives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    port = fleet.ports[0]
+    extra = " on-marked-down shutdown-sessions" if shutdown else ""
+    backends = (f"backend b\n    option httpchk GET /health\n"
+                f"    server s1 127.0.0.1:{port} check inter {INTER}ms fall 1{extra}\n")
+    with Pair(haproxy_bin, backends) as pair, ThreadPoolExecutor(2) as pool:
+        pair.wait("b/s1", "UP")
+        futures = [pool.submit(outcome, url + "slow?ms=2500") for url in (pair.engine_url, pair.haproxy_url)]
+        time.sleep(0.5)
+        fleet.make_sick(port)
+        pair.mark("sick")
+        pair.wait("b/s1", "DOWN", "sick")
+        got = [f.result() for f in futures]
+    assert got[0] == got[1] == (502 if shutdown else 200)
+
+
+def outcome(url: str):
+    """200 (or another status) when an answer came, "cut" when the connection closed without one."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        conn.request("GET", u.path + "?" + u.query)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    except (http.client.RemoteDisconnected, ConnectionResetError, http.client.IncompleteRead):
+        return "cut"
+    finally:
+        conn.close()

@@ -228,3 +228,26 @@ def test_check_costs_and_fast_detection_exercise():
 def test_invisible_kill_exercise_fails_without_redispatch_and_passes_with_it():
     assert not check_invisible_kill([])
     assert check_invisible_kill(["option redispatch"])
+
+
+# ----- passive checks: syntax (behaviour: test_health_differential.py)
+@pytest.mark.parametrize("words, alert", [
+    ("observe bogus", "'observe' expects one of 'none', 'layer4', 'layer7' but got 'bogus'."),
+    ("observe", "'observe' expects <mode> as argument.."),
+    ("error-limit 0", "error-limit has to be > 0.."),
+    ("on-error bogus", "'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' "
+                       "but got 'bogus'."),
+    ("on-marked-down bogus", "'on-marked-down' expects 'shutdown-sessions' but got 'bogus'."),
+])
+def test_passive_check_keywords_fail_in_haproxys_words(words, alert):
+    with pytest.raises(ConfigError) as e:
+        parse(HEAD + f"backend b\n    server s1 127.0.0.1:1 check {words}\n")
+    assert str(e.value).splitlines()[0] == f"[ALERT] [haproxy.cfg:8] : 'server b/s1' : {alert}"
+
+
+def test_passive_check_keywords_parse_and_observe_needs_check():
+    s = backend("", "    server s1 127.0.0.1:1 check observe layer7 error-limit 3 on-error sudden-death "
+                    "on-marked-down shutdown-sessions\n").servers[0]
+    assert (s.observe, s.error_limit, s.on_error, s.shutdown_sessions) == ("layer7", 3, "sudden-death", True)
+    cfg = parse(HEAD + "backend b\n    server s1 127.0.0.1:1 observe layer7\n")
+    assert "'observe layer7' without 'check' is ignored by the course engine" in cfg.warnings[0].text

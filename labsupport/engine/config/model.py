@@ -58,6 +58,10 @@ class ServerConfig:
     id: int = 0  # 1..n in declaration order unless set with 'id'
     line: int = 0
     address: str = ""  # the address as written ("localhost:8080")
+    observe: str = "none"  # passive checks: "layer4" | "layer7" watch real traffic's results
+    error_limit: int = 10  # consecutive errors before on_error acts
+    on_error: str = "fastinter"  # | "fail-check" | "sudden-death" | "mark-down"
+    shutdown_sessions: bool = False  # 'on-marked-down shutdown-sessions'
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from .model import Bind
 from .words import SECTION_NAME_CHARS, TimeFormatError, atol, parse_time, resolve
 
 SERVER_DEFAULTS = {"weight": 1, "check": False, "inter": 2000, "fastinter": None, "downinter": None,
-                   "rise": 2, "fall": 3, "backup": False, "disabled": False, "maxconn": 0, "id": 0}
+                   "rise": 2, "fall": 3, "backup": False, "disabled": False, "maxconn": 0, "id": 0,
+                   "observe": "none", "error_limit": 10, "on_error": "fastinter", "shutdown_sessions": False}
+ON_ERROR = ("fastinter", "fail-check", "sudden-death", "mark-down")
 TIME_HINT = "Times are whole numbers with an optional unit right after them: us, ms, s, m, h or d."
 
 
@@ -79,6 +81,27 @@ def _server_kw(p: Context, d: Draft, s: dict, args: list[str], i: int) -> str | 
         s["backup"] = word == "backup"
     elif word in ("disabled", "enabled"):
         s["disabled"] = word == "disabled"
+    elif word == "observe":
+        if not value:
+            return "'observe' expects <mode> as argument."
+        if value not in ("none", "layer4", "layer7"):
+            return f"'observe' expects one of 'none', 'layer4', 'layer7' but got '{value}'"
+        s["observe"] = value
+    elif word == "error-limit":
+        if not value:
+            return "'error-limit' expects an integer argument."
+        if atol(value) <= 0:
+            return "error-limit has to be > 0."
+        s["error_limit"] = atol(value)
+    elif word == "on-error":
+        if value not in ON_ERROR:
+            return ("'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' "
+                    f"but got '{value}'")
+        s["on_error"] = value
+    elif word == "on-marked-down":
+        if value != "shutdown-sessions":
+            return f"'on-marked-down' expects 'shutdown-sessions' but got '{value}'"
+        s["shutdown_sessions"] = True
     elif word in ("slowstart", "agent-inter"):
         try:
             parse_time(value)
@@ -141,6 +164,9 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
     if not port:
         p.warn(f"{prefix}no port in '{addr}': the course engine, like HAProxy, connects to the port the client connected to.",
                "Write the server's port, e.g. 127.0.0.1:8080.")
+    if s["observe"] != "none" and not s["check"]:
+        p.warn(f"{prefix}'observe {s['observe']}' without 'check' is ignored by the course engine.",
+               "Passive checks adjust the health of a checked server: add 'check'.")
     for word in s.pop("_ignored", []):
         p.warn(f"{prefix}'{word}' is accepted by HAProxy but ignored by the course engine.",
                "The bundled engine does not implement this server keyword and runs without it.")

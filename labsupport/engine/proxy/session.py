@@ -148,6 +148,7 @@ class Session:
 
     def _use(self, srv: ServerRT) -> None:
         self.srv = srv
+        srv.sessions.add(self)
         srv.lbtot += 1
         self.be.lbtot += 1
         srv.scur += 1
@@ -170,6 +171,7 @@ class Session:
         srv = self.srv
         if srv is not None:
             self.srv = None
+            srv.sessions.discard(self)
             srv.backend.release(srv, self.algo)
 
     def _connect_failed(self, refused: bool) -> None:
@@ -178,6 +180,8 @@ class Session:
             return
         self.failures += 1
         k, be, srv = self.failures, self.be, self.srv
+        if srv.cfg.observe != "none":
+            self.engine.observed(srv, "L4_ERR")
         retries = be.cfg.retries
         if k > retries:
             srv.econ += 1
