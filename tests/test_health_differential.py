@@ -304,3 +304,31 @@ def outcome(url: str):
         return "cut"
     finally:
         conn.close()
+
+
+def test_slowstart_ramps_the_weight_like_haproxy(haproxy_bin, fleet):
+    """A server back UP with 'slowstart 4s': status, weight and throttle seen every 50 ms, as HAProxy shows them."""
+    from labsupport.healthwatch import server_rows
+
+    port = fleet.ports[0]
+    backends = (f"backend b\n    server s1 127.0.0.1:{port} check inter 200ms slowstart 4s\n"
+                f"    server s2 127.0.0.1:{fleet.ports[1]} check inter 200ms\n")
+    with Pair(haproxy_bin, backends) as pair:
+        pair.wait("b/s1", "UP")
+        fleet.kill(port)
+        pair.mark("kill")
+        pair.wait("b/s1", "DOWN", "kill")
+        pair.mark("restart")
+        fleet.restart(port)
+        pair.wait("b/s1", "UP", "restart")
+        seen: dict[str, list] = {"engine": [], "haproxy": []}
+        deadline = time.monotonic() + 5.5  # the 4 s ramp, whichever second each one started in
+        while time.monotonic() < deadline:
+            for who, target in (("engine", pair.engine), ("haproxy", pair.haproxy)):
+                row = next(r for r in server_rows(target) if r["svname"] == "s1")
+                value = (row["status"], row["weight"], row["throttle"])
+                if not seen[who] or seen[who][-1] != value:
+                    seen[who].append(value)
+            time.sleep(0.05)
+    assert seen["engine"] == [("UP", 1, 7), ("UP", 1, 32), ("UP", 1, 57), ("UP", 1, 82), ("UP", 1, None)]
+    assert seen["engine"] == seen["haproxy"]

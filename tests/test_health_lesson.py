@@ -251,3 +251,30 @@ def test_passive_check_keywords_parse_and_observe_needs_check():
     assert (s.observe, s.error_limit, s.on_error, s.shutdown_sessions) == ("layer7", 3, "sudden-death", True)
     cfg = parse(HEAD + "backend b\n    server s1 127.0.0.1:1 observe layer7\n")
     assert "'observe layer7' without 'check' is ignored by the course engine" in cfg.warnings[0].text
+
+
+def test_slowstart_share_grows_second_by_second(fleet):
+    """ramp() follows server_recalc_eweight; on the engine a returning server's share grows."""
+    from labsupport.engine.proxy.warmup import ramp
+    from labsupport.traffic import send
+
+    assert [ramp(1, 16, 4, e) for e in range(5)] == [1, 5, 9, 13, None]
+    assert [ramp(3, 16, 10, e) for e in (0, 5, 9)] == [3, 27, 45]
+    port = free_ports(1)[0]
+    text = (HEAD + f"frontend f\n    bind 127.0.0.1:{port}\n    default_backend b\nbackend b\n"
+            f"    server s1 127.0.0.1:{fleet.ports[0]} check inter 100ms slowstart 3s\n"
+            f"    server s2 127.0.0.1:{fleet.ports[1]} check inter 100ms\n")
+    with Balancer.from_text(text) as lb, StateRecorder(lb, interval=0.02) as rec:
+        rec.wait_for("s1", "UP", timeout=10)
+        lb.set_health("b/s1", "down")
+        lb.set_health("b/s1", "up")  # UP again: the ramp starts
+        shares = []
+        for _ in range(3):
+            run = send(f"http://127.0.0.1:{port}/", 34, progress=False)
+            shares.append(run.counts().get(str(fleet.ports[0]), 0))
+            time.sleep(1)
+        deadline = time.monotonic() + 5  # the ramp's last step (a busy machine may run it late)
+        while lb.snapshot().row("b", "s1")["throttle"] is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        after = send(f"http://127.0.0.1:{port}/", 34, progress=False).counts().get(str(fleet.ports[0]), 0)
+    assert shares[0] <= 3 and shares == sorted(shares) and after == 17, (shares, after)

@@ -62,6 +62,7 @@ class ServerConfig:
     error_limit: int = 10  # consecutive errors before on_error acts
     on_error: str = "fastinter"  # | "fail-check" | "sudden-death" | "mark-down"
     shutdown_sessions: bool = False  # 'on-marked-down shutdown-sessions'
+    slowstart: int = 0  # ms: a server coming UP ramps its weight up over this time
 
 
 @dataclass(frozen=True)

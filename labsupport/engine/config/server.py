@@ -14,7 +14,8 @@ from .words import SECTION_NAME_CHARS, TimeFormatError, atol, parse_time, resolv
 
 SERVER_DEFAULTS = {"weight": 1, "check": False, "inter": 2000, "fastinter": None, "downinter": None,
                    "rise": 2, "fall": 3, "backup": False, "disabled": False, "maxconn": 0, "id": 0,
-                   "observe": "none", "error_limit": 10, "on_error": "fastinter", "shutdown_sessions": False}
+                   "observe": "none", "error_limit": 10, "on_error": "fastinter", "shutdown_sessions": False,
+                   "slowstart": 0}
 ON_ERROR = ("fastinter", "fail-check", "sudden-death", "mark-down")
 TIME_HINT = "Times are whole numbers with an optional unit right after them: us, ms, s, m, h or d."
 
@@ -104,11 +105,15 @@ def _server_kw(p: Context, d: Draft, s: dict, args: list[str], i: int) -> str | 
         s["shutdown_sessions"] = True
     elif word in ("slowstart", "agent-inter"):
         try:
-            parse_time(value)
+            delay = parse_time(value)
         except TimeFormatError as e:
             if e.kind == "char":
                 return f"unexpected character '{e.char}' in '{word}' argument of server {name}."
-        s.setdefault("_ignored", []).append(f"{word} {value}")
+            delay = None
+        if word == "slowstart" and delay is not None:
+            s["slowstart"] = delay
+        else:
+            s.setdefault("_ignored", []).append(f"{word} {value}")
     else:
         s.setdefault("_ignored", []).append(word if word in kw.SERVER_FLAGS else f"{word} {value}".strip())
     return None

@@ -14,6 +14,7 @@ import asyncio
 from ...errors import LabError
 from .checker import CheckResult
 from .state import BackendRT, ServerRT
+from .warmup import Warmup
 
 
 IGNORED, ERROR, GOOD = 0, 1, 2
@@ -194,6 +195,11 @@ class Controls:
         be = srv.backend
         now = srv.health.usable
         had = be.algo.has_usable()
+        if srv.warmup is not None and (change in ("DOWN", "UP") or not now):  # a ramp ends with its state
+            srv.warmup.cancel()
+            srv.warmup = None
+        if change == "UP" and srv.cfg.slowstart and be.algo.dynamic:  # before set_usable: it enters light
+            srv.warmup = Warmup(srv, self.loop)
         if now != was:
             be.algo.set_usable(srv.name, now)
             srv.changed()

@@ -90,7 +90,7 @@ class ServerRT(Counters):
 
     __slots__ = ("name", "backend", "cfg", "addr", "sid", "health", "idle", "lastchg", "down_since",
                  "downtime", "check_status", "check_code", "check_duration", "check_desc", "last_chk",
-                 "checker", "errors", "sessions")
+                 "checker", "errors", "sessions", "warmup")
 
     def __init__(self, backend: "BackendRT", cfg: ServerConfig, sid: int) -> None:
         super().__init__()
@@ -108,6 +108,7 @@ class ServerRT(Counters):
         self.last_chk = ""
         self.checker = None
         self.errors = 0  # consecutive errors seen by 'observe' (passive checks)
+        self.warmup = None  # warmup.Warmup while a slow start ramps the weight up
         self.sessions: set = set()  # client sessions using this server now (on-marked-down shutdown-sessions)
 
     @property
