@@ -31,7 +31,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "exercises": ("check_half_traffic",),
     # activity 4: health checks
     "healthwatch": ("StateRecorder",),
-    "healthplots": ("health_timeline_figure", "request_timeline_figure", "tradeoff_figure"),
+    "healthplots": ("health_timeline_figure", "request_timeline_figure", "tradeoff_figure", "share_figure"),
     "healthwidget": ("HealthTimeline",),
     "healthchecks": ("check_fast_detection", "check_invisible_kill", "detection_time", "check_costs"),
     # display: tables, charts, widgets

@@ -88,7 +88,7 @@ def check_fast_detection(server_options: str, max_seconds: float = 1.5, max_chec
 
 
 def check_invisible_kill(backend_lines: Sequence[str], server_options: str = "check inter 500ms",
-                         rate: float = 20, seconds: float = 3.0) -> CheckResult:
+                         rate: float = 20, seconds: float = 2.5) -> CheckResult:
     """Exercise: with these backend lines, a server killed under steady traffic costs no client an error.
     Two private servers, ``rate`` requests/s for ``seconds``; one server is killed after 0.5 s."""
     from .engine.balancer import Balancer

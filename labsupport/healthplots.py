@@ -158,3 +158,23 @@ def tradeoff_figure(points: Sequence[Mapping[str, Any]], title: str = "Faster de
     ax.tick_params(labelsize=8)
     ax.set_title(title, fontsize=10)
     return fig
+
+
+def share_figure(shares: Sequence[float], labels: Sequence[str], title: str, ideal: float | None = None,
+                 width: float = 6) -> Figure:
+    """Bars: a server's share of the requests (percent) in successive rounds, with the share it
+    gets at full weight as a dashed line."""
+    fig = Figure(figsize=(width, 2.8), layout="constrained")
+    ax = fig.subplots()
+    ax.bar(range(len(shares)), shares, color=PALETTE[1])
+    for i, v in enumerate(shares):
+        ax.text(i, v + 1, f"{v:.0f} %", ha="center", fontsize=7)
+    if ideal is not None:
+        ax.axhline(ideal, color="#333333", linestyle="--", linewidth=1)
+        ax.text(-0.4, ideal + 1, "share at full weight", fontsize=7, ha="left")
+    ax.set_xticks(range(len(shares)), labels, fontsize=8)
+    ax.set_ylabel("share of the requests (%)", fontsize=8)
+    ax.set_ylim(0, max(list(shares) + [ideal or 0]) * 1.3 + 1)
+    ax.tick_params(labelsize=8)
+    ax.set_title(title, fontsize=10)
+    return fig
