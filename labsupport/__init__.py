@@ -16,8 +16,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     # activity 1: DNS
     "dnslab.server": ("DNSServer", "LAB_ADDRESSES", "CONTINENTS", "stop_all_dns"),
     "dnslab.client": ("dig", "DigResult", "dig_repeat", "dig_live", "real_dig", "LabResolver", "LabSites",
-                  "start_lab_servers", "loopback_aliases_work", "visit", "Visit", "spread", "Spread",
-                  "check_rotation", "Check"),
+                  "start_lab_servers", "loopback_aliases_work", "visit", "Visit", "spread", "Spread"),
     # activity 2: application servers
     "fleet": ("APP", "Fleet", "trial_run"),
     # activity 3: the balancer, its configuration, real HAProxy, traffic
@@ -28,7 +27,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.health": ("Health",),
     "haproxy": ("HAProxy", "haproxy_available", "haproxy_version"),
     "traffic": ("send", "steady", "TrafficGenerator", "Run", "Result"),
-    "exercises": ("check_half_traffic",),
+    "exercises": ("check_rotation", "check_half_traffic", "ExerciseResult"),
     # activity 4: health checks
     "healthwatch": ("StateRecorder",),
     "healthplots": ("health_timeline_figure", "request_timeline_figure", "tradeoff_figure", "share_figure"),
@@ -39,7 +38,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png"),
     "widgets": ("FleetPanel", "Dashboard"),
     # errors
-    "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ServerNotRunningError", "ToolMissingError"),
+    "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError", "CommandError",
+               "UsageError", "NotFoundError", "ServerNotRunningError"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_WHERE)

@@ -1,6 +1,9 @@
 """Exercises with automatic checks: the student's answer is run on real traffic, then judged.
 
-    check_half_traffic({"server01": 3})      # -> PASS/FAIL with the measured percentages
+    check_rotation(lab_dns, "api.shop.lab")  # activity 1: does the name take turns over the servers?
+    check_half_traffic({"server01": 3})      # activity 3: PASS/NOT YET with the measured percentages
+
+Every check returns an ``ExerciseResult``: its ``repr`` is what the student reads.
 
 A check never trusts arithmetic alone: it edits the lesson's config with the student's answer,
 starts a private engine on a free port (the notebook's own balancer keeps port 3000), sends real
@@ -14,7 +17,10 @@ from pathlib import Path
 from typing import Mapping
 
 from .cfgedit import backends_in, edit_backend, rebind, servers_in
+from .dnslab.client import dig
+from .dnslab.server import LAB_ADDRESSES, DNSServer
 from .engine.config import parse
+from .errors import UsageError
 from .ports import free_ports
 from .traffic import is_failure, send
 
@@ -31,7 +37,7 @@ def _answers(host: str, port: int) -> bool:
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class ExerciseResult:
     """What a check measured and its verdict; ``repr`` is the message a student reads."""
 
     passed: bool
@@ -63,7 +69,7 @@ def _validate(weights: Mapping[str, int], known: list[str]) -> list[str]:
 
 def check_half_traffic(weights: Mapping[str, int], server: str = "server01", target: float = 50.0,
                        tolerance: float = 2.0, config: str | Path = COURSE_CONFIG,
-                       rounds: int = 20) -> CheckResult:
+                       rounds: int = 20) -> ExerciseResult:
     """Does ``server`` take ``target`` % (± ``tolerance``) of the traffic with these weights under roundrobin,
     while every other server still gets some?
 
@@ -77,22 +83,22 @@ def check_half_traffic(weights: Mapping[str, int], server: str = "server01", tar
     backend = backends_in(text)[0]
     known = servers_in(text, backend)
     if server not in known:
-        raise ValueError(f"there is no server named {server!r}; the servers are {', '.join(known)}")
+        raise UsageError(f"there is no server named {server!r}; the servers are {', '.join(known)}")
     title = f"{server} takes {target:g} % of the traffic"
     problems = _validate(weights, known)
     if problems:
-        return CheckResult(False, title, details=tuple(problems))
+        return ExerciseResult(False, title, details=tuple(problems))
     edited = edit_backend(text, backend=backend, balance="roundrobin", weights=weights)
     cfg = parse(rebind(edited, free_ports(1)[0]))
     servers = {s.name: s for s in cfg.proxy(backend).servers}
     total_weight = sum(s.weight for s in servers.values())
     if total_weight == 0:
-        return CheckResult(False, title, details=("every weight is 0: no server would get any request "
+        return ExerciseResult(False, title, details=("every weight is 0: no server would get any request "
                                                   "(the balancer answers 503)",))
     down = [f"{s.name} ({s.host}:{s.port})" for s in servers.values() if s.weight and not _answers(s.host, s.port)]
     if down:
         verb = "does" if len(down) == 1 else "do"
-        return CheckResult(False, title, details=(f"{', '.join(down)} {verb} not answer: start the application "
+        return ExerciseResult(False, title, details=(f"{', '.join(down)} {verb} not answer: start the application "
                                                   "servers first (fleet.start([8080, 8081, 8082, 8083])).",))
     n = min(2000, rounds * total_weight)
     with Balancer(cfg) as lb:
@@ -116,4 +122,30 @@ def check_half_traffic(weights: Mapping[str, int], server: str = "server01", tar
     passed = not failures and not idle and abs(got - target) <= tolerance
     verdict = (f"{server} answered {got:.1f} % of the requests"
                + ("." if passed else f"; aim for {target:g} % (within {tolerance:g})."))
-    return CheckResult(passed, title, shares, counts, (verdict, *details))
+    return ExerciseResult(passed, title, shares, counts, (verdict, *details))
+
+
+def check_rotation(server: DNSServer, name: str, addresses: tuple[str, ...] = LAB_ADDRESSES,
+                   max_ttl: int | None = None) -> ExerciseResult:
+    """Does ``name`` answer with all of ``addresses``, each one first in turn, with a TTL <= ``max_ttl``?"""
+    want = set(addresses)
+    answers = [dig(name, server) for _ in range(2 * len(addresses))]
+    first = answers[0]
+    if first.status != "NOERROR" or not first.addresses:
+        return ExerciseResult(False, f"{name} does not resolve (status {first.status}). "
+                              "Add it with server.set(...).")
+    got = set(first.addresses)
+    if got != want:
+        missing, extra = sorted(want - got), sorted(got - want)
+        return ExerciseResult(False, f"{name} answers {', '.join(first.addresses)}"
+                                  + (f"; missing {', '.join(missing)}" if missing else "")
+                                  + (f"; not a lab server: {', '.join(extra)}" if extra else ""))
+    firsts = [a.addresses[0] for a in answers]
+    if any(firsts.count(a) != 2 for a in want):
+        return ExerciseResult(False, f"the first address does not take turns: {' '.join(firsts)} "
+                              f"(the answer order is {server.order!r}; which order rotates?)")
+    if max_ttl is not None and (first.ttl or 0) > max_ttl:
+        return ExerciseResult(False, f"the TTL is {first.ttl} s; make it at most {max_ttl} s "
+                              "so clients come back sooner")
+    return ExerciseResult(True, f"{name} rotates over {len(want)} servers: first addresses {' '.join(firsts)}, "
+                          f"TTL {first.ttl} s")

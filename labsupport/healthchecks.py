@@ -14,7 +14,7 @@ import time
 from typing import Sequence
 
 from .engine.config import ConfigError, parse
-from .exercises import CheckResult
+from .exercises import ExerciseResult
 from .fleet import Fleet
 from .healthwatch import StateRecorder
 from .ports import free_ports
@@ -59,16 +59,16 @@ def check_costs(server_options: str) -> dict:
             "worst detection (s)": (srv.inter + (srv.fall - 1) * fast) / 1000}
 
 
-def check_fast_detection(server_options: str, max_seconds: float = 1.5, max_checks_per_s: float = 1.0) -> CheckResult:
+def check_fast_detection(server_options: str, max_seconds: float = 1.5, max_checks_per_s: float = 1.0) -> ExerciseResult:
     """Exercise: a dead server is DOWN within ``max_seconds`` although an UP server gets at most
     ``max_checks_per_s`` checks per second. Judged on the worst case of the settings, then measured."""
     title = f"a dead server is DOWN within {max_seconds:g} s, with at most {max_checks_per_s:g} check(s)/s"
     try:
         srv = parse(private_config(server_options, [free_ports(1)[0]])).proxy("be").servers[0]
     except ConfigError as e:
-        return CheckResult(False, title, details=(f"these server options are refused: {e}",))
+        return ExerciseResult(False, title, details=(f"these server options are refused: {e}",))
     if not srv.check:
-        return CheckResult(False, title, details=("without 'check' nothing ever marks the server DOWN.",))
+        return ExerciseResult(False, title, details=("without 'check' nothing ever marks the server DOWN.",))
     costs = check_costs(server_options)
     per_s, worst = costs["checks/s while UP"], costs["worst detection (s)"]
     fast = srv.fastinter or srv.inter
@@ -78,17 +78,17 @@ def check_fast_detection(server_options: str, max_seconds: float = 1.5, max_chec
     if per_s > max_checks_per_s:
         details.append(f"too many checks: at most {max_checks_per_s:g} per second, so inter >= "
                        f"{1000 / max_checks_per_s:.0f} ms.")
-        return CheckResult(False, title, details=tuple(details))
+        return ExerciseResult(False, title, details=tuple(details))
     if worst > max_seconds:
         details.append(f"too slow in the worst case (more than {max_seconds:g} s): look at fall and fastinter.")
-        return CheckResult(False, title, details=tuple(details))
+        return ExerciseResult(False, title, details=tuple(details))
     measured = detection_time(server_options)
     details.append(f"measured: killed -> DOWN in {measured:.2f} s")
-    return CheckResult(measured <= max_seconds + 0.2, title, details=tuple(details))
+    return ExerciseResult(measured <= max_seconds + 0.2, title, details=tuple(details))
 
 
 def check_invisible_kill(backend_lines: Sequence[str], server_options: str = "check inter 500ms",
-                         rate: float = 20, seconds: float = 2.5) -> CheckResult:
+                         rate: float = 20, seconds: float = 2.5) -> ExerciseResult:
     """Exercise: with these backend lines, a server killed under steady traffic costs no client an error.
     Two private servers, ``rate`` requests/s for ``seconds``; one server is killed after 0.5 s."""
     from .engine.balancer import Balancer
@@ -98,7 +98,7 @@ def check_invisible_kill(backend_lines: Sequence[str], server_options: str = "ch
         text = private_config(server_options, [0, 0], backend_lines)
         parse(text)
     except ConfigError as e:
-        return CheckResult(False, title, details=(f"these lines are refused: {e}",))
+        return ExerciseResult(False, title, details=(f"these lines are refused: {e}",))
     with Fleet() as fleet:
         ports = fleet.start(free_ports(2))
         cfg = parse(private_config(server_options, ports, backend_lines))
@@ -118,4 +118,4 @@ def check_invisible_kill(backend_lines: Sequence[str], server_options: str = "ch
         f" ({', '.join(sorted({r.label for r in failed}))})" if failed else "")]
     if run.latencies():
         details.append(f"slowest answer: {max(run.latencies()):.0f} ms")
-    return CheckResult(not failed and len(run) > 0, title, shares, counts, tuple(details))
+    return ExerciseResult(not failed and len(run) > 0, title, shares, counts, tuple(details))

@@ -22,6 +22,8 @@ from collections import deque
 import ipywidgets as w
 
 from .cfgedit import edit_backend
+from .engine.config import ALGORITHMS
+from .errors import UsageError
 from .fleet import Fleet, Server
 from .plots import ServerBar, dashboard_model, figure_to_png, requests_figure, server_rows
 from .traffic import TrafficGenerator
@@ -147,7 +149,8 @@ class FleetPanel:
 
 # ---------------------------------------------------------------------------- live dashboard
 
-ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "first", "random")
+# the dashboard's choices: every algorithm but uri (its traffic asks for one path, which uri sends to one server)
+CHOICES = tuple(a for a in ALGORITHMS if a != "uri")
 
 
 def _url_of(target) -> str:
@@ -157,7 +160,7 @@ def _url_of(target) -> str:
     ports = getattr(target, "ports", None)
     if ports:
         return f"http://127.0.0.1:{ports[0]}/"
-    raise ValueError("cannot tell where this balancer listens: pass url='http://127.0.0.1:PORT/'")
+    raise UsageError("cannot tell where this balancer listens: pass url='http://127.0.0.1:PORT/'")
 
 
 def _config_text(target) -> str:
@@ -165,7 +168,7 @@ def _config_text(target) -> str:
     cfg = getattr(target, "config", None)
     text = getattr(cfg, "text", None) or getattr(target, "text", None)
     if not text:
-        raise ValueError("this balancer has no configuration text to edit")
+        raise UsageError("this balancer has no configuration text to edit")
     return text
 
 
@@ -192,7 +195,7 @@ class Dashboard:
         snap = target.snapshot()
         rows = server_rows(snap, backend)
         if not rows:
-            raise ValueError(f"no servers to show{f' in backend {backend!r}' if backend else ''}: "
+            raise UsageError(f"no servers to show{f' in backend {backend!r}' if backend else ''}: "
                              "this configuration has no backend with servers")
         self.backend = backend or str(rows[0]["pxname"])
         rows = server_rows(snap, self.backend)
@@ -208,7 +211,7 @@ class Dashboard:
 
         self.chart = w.Image(format="png", layout=w.Layout(width="660px"))
         algo = self._algorithm_of(snap) or "roundrobin"
-        self.algorithm = w.Dropdown(options=ALGORITHMS if algo in ALGORITHMS else ALGORITHMS + (algo,),
+        self.algorithm = w.Dropdown(options=CHOICES if algo in CHOICES else CHOICES + (algo,),
                                     value=algo, description="balance", layout=w.Layout(width="16em"))
         if not hasattr(target, "reload"):  # real haproxy changes its algorithm only by a restart
             self.algorithm.disabled = True

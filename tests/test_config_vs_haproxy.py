@@ -2,7 +2,8 @@
 
 Every corpus file, plus a few inline variations, goes through both. They must agree on the
 exit code and stdout, and the engine's stderr without its own "course engine" notes must equal
-haproxy's line for line (pids normalised).
+haproxy's line for line (pids normalised, and the two opening lines, where each names its own program,
+version and executable: ``config_corpus.normalise``).
 """
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from config_corpus import ALL
+from config_corpus import ALL, normalise
 from labsupport.engine.config import check
 
 pytestmark = pytest.mark.haproxy
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\((\d+)\) :", "(PID) :", text)
+    return normalise(re.sub(r"\((\d+)\) :", "(PID) :", text))
 
 
 def run_haproxy(haproxy_bin: str, path: Path) -> tuple[int, str, str]:
@@ -30,7 +31,7 @@ def run_haproxy(haproxy_bin: str, path: Path) -> tuple[int, str, str]:
 
 def run_engine(path: Path) -> tuple[int, str, str]:
     code, out, err = check(str(path), pid="PID", name=path.name, engine_notes=False)
-    return code, out, err
+    return code, out, normalise(err)
 
 
 def alerts(stderr: str) -> list[str]:

@@ -5,7 +5,7 @@ Every algorithm keeps the same per-server state (weight, usable, connections in 
 the same group rule: active servers when any is usable; otherwise the first usable backup in
 declaration order takes everything, or, with ``option allbackups``, the backups are balanced
 like the active ones. Each algorithm mirrors HAProxy 2.6's own data structure, so the order of
-picks is the real one, tie-breaks included (see shared/haproxy-facts.md sections 1-5):
+picks is the real one, tie-breaks included (see tests/vectors/algorithms.md sections 1-5):
 
 - roundrobin: fwrr, a weighted window of positions (``_Fwrr``);
 - static-rr, and source/uri with ``hash-type map-based``: a table of T slots (``_MapBased``);
@@ -16,6 +16,10 @@ picks is the real one, tie-breaks included (see shared/haproxy-facts.md sections
 A server that reached its ``maxconn`` is skipped by the rotating algorithms; hash algorithms
 and the single-backup case answer ``None`` instead, so the proxy queues the request and asks
 again after a ``release`` (``has_usable()`` stays True).
+
+Follows HAProxy 2.6's sources, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence):
+round robin src/lb_fwrr.c, the map table src/lb_map.c, leastconn src/lb_fwlc.c, first src/lb_fas.c,
+the hash ring src/lb_chash.c, and the choice of key and of random draws src/backend.c.
 """
 from __future__ import annotations
 
@@ -27,10 +31,10 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from ..errors import CommandError, NotFoundError, UsageError
 from . import hashing
-from .config import Proxy
+from .config import ALGORITHMS, Proxy
 
-ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "uri", "first", "random")
 SRV_EWGHT_MAX = 4096  # 256 user units x 16
 BE_WEIGHT_SCALE = 16
 WEIGHT_RANGE_MSG = "Absolute weight can only be between 0 and 256 inclusive."
@@ -60,21 +64,6 @@ class _Srv:
         return bool(self.maxconn) and self.inflight >= self.maxconn
 
 
-def _assign_ids(proxy: Proxy) -> list[int]:
-    """Servers without an explicit id get the lowest free ids, in declaration order (like HAProxy)."""
-    used = {s.id for s in proxy.servers if s.id}
-    ids, nxt = [], 1
-    for s in proxy.servers:
-        if s.id:
-            ids.append(s.id)
-            continue
-        while nxt in used:
-            nxt += 1
-        ids.append(nxt)
-        used.add(nxt)
-    return ids
-
-
 class Algorithm:
     """Base class: per-server state, the active/backup group rule, runtime changes."""
 
@@ -87,9 +76,9 @@ class Algorithm:
         self.allbackups = proxy.allbackups
         self._seq = itertools.count()  # insertion order: equal keys keep it
         self._srv: dict[str, _Srv] = {}
-        for sc, sid in zip(proxy.servers, _assign_ids(proxy)):
+        for sc in proxy.servers:  # sc.id: assigned once, by the config model
             self._srv[sc.name] = _Srv(
-                sc.name, sid, sc.backup, sc.weight, sc.weight, not sc.disabled, sc.maxconn
+                sc.name, sc.id, sc.backup, sc.weight, sc.weight, not sc.disabled, sc.maxconn
             )
         for s in self._srv.values():
             s.e = self._eweight(s)
@@ -125,7 +114,7 @@ class Algorithm:
         try:
             return self._srv[name]
         except KeyError:
-            raise KeyError(
+            raise NotFoundError(
                 f"No such server '{name}' in backend '{self.proxy_name}' "
                 f"(servers: {', '.join(self._srv) or 'none'})"
             ) from None
@@ -151,7 +140,8 @@ class Algorithm:
         """A connection or request on ``name`` ended."""
         s = self._get(name)
         if s.inflight <= 0:
-            raise ValueError(f"release('{name}') without a matching pick: it has no connection in flight")
+            raise UsageError(f"release('{name}') without a matching pick: it has no connection in flight. "
+                             "Call release(name) once for each pick() that returned that name.")
         s.inflight -= 1
         self._dropped(s)
 
@@ -179,9 +169,9 @@ class Algorithm:
         """``set server be/s weight N``: HAProxy's checks and messages, applied from the next pick."""
         s = self._get(name)
         if not 0 <= weight <= 256:
-            raise ValueError(WEIGHT_RANGE_MSG)
+            raise CommandError(WEIGHT_RANGE_MSG)
         if not self.dynamic and weight not in (0, s.iweight):
-            raise ValueError(STATIC_WEIGHT_MSG)
+            raise CommandError(STATIC_WEIGHT_MSG)
         was, old_e = self._usable(s), s.e
         s.uweight = weight
         s.e = self._eweight(s)
@@ -269,7 +259,7 @@ class _FwrrGroup:
 
 
 class RoundRobin(Algorithm):
-    """``balance roundrobin``: HAProxy's fwrr, dynamic weights (facts section 1)."""
+    """``balance roundrobin``: HAProxy's fwrr, dynamic weights (tests/vectors/algorithms.md section 1)."""
 
     name = "roundrobin"
 
@@ -377,7 +367,8 @@ class RoundRobin(Algorithm):
 
 # --------------------------------------------------------------------------- leastconn, first
 class LeastConn(Algorithm):
-    """``balance leastconn``: fwlc; key 0 when idle, else (inflight+1)*4096//e (facts section 3)."""
+    """``balance leastconn``: fwlc; key 0 when idle, else (inflight+1)*4096//e
+    (tests/vectors/algorithms.md section 3)."""
 
     name = "leastconn"
 
@@ -460,7 +451,8 @@ def _key_function(proxy: Proxy, algo: str) -> Callable[[str | None, str | None],
 
 # --------------------------------------------------------------------------- map-based
 class _MapBased(Algorithm):
-    """A table of T slots rebuilt on every change (facts section 2); weights divided by their GCD."""
+    """A table of T slots rebuilt on every change (tests/vectors/algorithms.md section 2); weights
+    divided by their GCD."""
 
     dynamic = False
 
@@ -559,7 +551,7 @@ class MapHash(_MapBased):
 
 # --------------------------------------------------------------------------- consistent ring
 class _Chash(Algorithm):
-    """Servers on a ring of weight x 16 points each (facts section 4)."""
+    """Servers on a ring of weight x 16 points each (tests/vectors/algorithms.md section 4)."""
 
     def __init__(self, proxy: Proxy, seed: int | None = None):
         super().__init__(proxy, seed)
@@ -645,7 +637,8 @@ def make_algorithm(proxy: Proxy, seed: int | None = None) -> Algorithm:
     if m:
         n = m.group(1) or (args[0] if args else "")
         if n and (not n.isdigit() or int(n) < 1):
-            raise ValueError(f"balance random({n}): the number of draws must be a positive integer")
+            raise UsageError(f"balance random({n}): the number of draws must be a positive integer; "
+                             "write random, or random(N) with N >= 1")
         return Random(proxy, seed, draws=int(n) if n else 2)
     if algo == "roundrobin":
         return RoundRobin(proxy, seed)
@@ -660,9 +653,9 @@ def make_algorithm(proxy: Proxy, seed: int | None = None) -> Algorithm:
             return ConsistentHash(proxy, seed, algo)
         if proxy.hash_type == "map-based":
             return MapHash(proxy, seed, algo)
-        raise ValueError(
+        raise UsageError(
             f"backend '{proxy.name}': unknown hash-type '{proxy.hash_type}' (expected map-based or consistent)"
         )
-    raise ValueError(
+    raise UsageError(
         f"backend '{proxy.name}': unknown balance algorithm '{algo}' (expected one of: {', '.join(ALGORITHMS)})"
     )

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..errors import CommandError, UsageError
+
 _Rule = Callable[[int, int, int], bool]
 _Value = Callable[[int, int, int], int]
 
@@ -67,7 +69,8 @@ class Health:
 
     def __init__(self, rise: int = 2, fall: int = 3, check: bool = False, disabled: bool = False):
         if rise < 1 or fall < 1:
-            raise ValueError(f"rise and fall must be at least 1 (got rise {rise}, fall {fall})")
+            raise UsageError(f"rise and fall must be at least 1 (got rise {rise}, fall {fall}); "
+                             "give whole numbers from 1 up")
         self.rise, self.fall, self.check = rise, fall, check
         self.health = 0 if disabled else rise  # a disabled server starts at 0, like HAProxy
         self.op = "stopped" if disabled else "running"
@@ -142,7 +145,7 @@ class Health:
         """``set server be/s state ready|drain|maint`` (disable = maint, enable = ready).
         Returns "UP" / "DOWN" when the operational state changed, else None."""
         if mode not in ADMIN_MODES:
-            raise ValueError("'set server <srv> state' expects 'ready', 'drain' and 'maint'.")
+            raise CommandError("'set server <srv> state' expects 'ready', 'drain' and 'maint'.")
         before = self.admin
         if mode == before:
             return None
@@ -163,7 +166,7 @@ class Health:
     def force(self, state: str) -> str | None:
         """``set server be/s health up|stopping|down``: set the check result by hand."""
         if state not in FORCE_MODES:
-            raise ValueError("'set server <srv> health' expects 'up', 'stopping', or 'down'.")
+            raise CommandError("'set server <srv> health' expects 'up', 'stopping', or 'down'.")
         self.health = 0 if state == "down" else self.max
         return self._set_op({"up": "running", "stopping": "stopping", "down": "stopped"}[state])
 

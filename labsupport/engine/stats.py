@@ -12,6 +12,8 @@ import json
 import time
 from typing import Any
 
+from ..errors import NotFoundError
+
 COLUMNS = tuple("""pxname svname qcur qmax scur smax slim stot bin bout dreq dresp ereq econ eresp wretr wredis
 status weight act bck chkfail chkdown lastchg downtime qlimit pid iid sid throttle lbtot tracked type rate
 rate_lim rate_max check_status check_code check_duration hrsp_1xx hrsp_2xx hrsp_3xx hrsp_4xx hrsp_5xx
@@ -169,7 +171,7 @@ class Snapshot(dict):
         for r in self.rows:
             if r["pxname"] == pxname and r["svname"] == svname:
                 return r
-        raise KeyError(f"no stats row {pxname}/{svname} (rows: "
+        raise NotFoundError(f"no stats row {pxname}/{svname} (rows: "
                        + ", ".join(f"{r['pxname']}/{r['svname']}" for r in self.rows) + ")")
 
     def frontend(self, name: str) -> dict[str, Any]:

@@ -4,11 +4,12 @@ Nothing here parses or imports: ``parser`` builds these, the engine reads them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ...errors import Message
+from ...errors import Message, NotFoundError
 
-ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "first", "random", "uri")
+# every 'balance' algorithm the engine implements, in the order messages list them
+ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "uri", "first", "random")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class ServerConfig:
     backup: bool = False
     disabled: bool = False
     maxconn: int = 0  # 0 = no limit
-    id: int = 0  # 1..n in declaration order unless set with 'id'
+    id: int = 0  # set with 'id'; 0 until Proxy gives it the lowest free one (see with_server_ids)
     line: int = 0
     address: str = ""  # the address as written ("localhost:8080")
     observe: str = "none"  # passive checks: "layer4" | "layer7" watch real traffic's results
@@ -114,6 +115,10 @@ class Proxy:
     stats: StatsConfig = StatsConfig()
     line: int = 0
 
+    def __post_init__(self) -> None:
+        if any(not s.id for s in self.servers):
+            object.__setattr__(self, "servers", with_server_ids(self.servers))
+
     @property
     def has_frontend(self) -> bool:
         return self.kind in ("frontend", "listen")
@@ -126,6 +131,22 @@ class Proxy:
     def type_name(self) -> str:
         """How haproxy names this kind in messages: frontend, backend or proxy (listen)."""
         return "proxy" if self.kind == "listen" else self.kind
+
+
+def with_server_ids(servers: tuple[ServerConfig, ...]) -> tuple[ServerConfig, ...]:
+    """Servers without an explicit ``id`` get the lowest free ids, in declaration order, as HAProxy
+    numbers them (src/cfgparse.c, check_config_validity). The one place ids are assigned: every
+    ``Proxy`` applies it, so the algorithms (hash rings), stats (sid) and runtime read ``server.id``."""
+    used = {s.id for s in servers if s.id}
+    out, nxt = [], 1
+    for s in servers:
+        if not s.id:
+            while nxt in used:
+                nxt += 1
+            s = replace(s, id=nxt)
+            used.add(nxt)
+        out.append(s)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -142,7 +163,8 @@ class Config:
         for p in self.proxies:
             if p.name == name:
                 return p
-        raise KeyError(name)
+        raise NotFoundError(f"no frontend, backend or listen section named {name!r} "
+                            f"(sections: {', '.join(p.name for p in self.proxies) or 'none'})")
 
     @property
     def frontends(self) -> tuple[Proxy, ...]:

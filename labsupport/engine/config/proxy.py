@@ -5,6 +5,9 @@ How it works: ``PROXY_KEYWORDS`` maps each keyword the course engine implements 
 HAProxy 2.6's wording. A keyword HAProxy knows but the engine does not implement gets the
 parser's "ignored by the course engine" warning; an unknown one gets HAProxy's alert with its
 "did you mean" suggestion. ``check_proxy`` is the per-proxy part of haproxy's later stage.
+
+Follows HAProxy 2.6's src/cfgparse-listen.c (cfg_parse_listen) and src/cfgparse.c
+(check_config_validity), Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence).
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from . import keywords as kw
 from .checks import parse_http_check
 from .conditions import parse_condition, parse_criterion
 from .context import Context, Draft, cap_warning, too_many
-from .model import UseBackend
+from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
 from .words import TimeFormatError, atol, parse_time
 
@@ -101,7 +104,7 @@ def kw_balance(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     cap_warning(p, d, "balance", "be")
     algo, rest = (args[1] if len(args) > 1 else ""), args[2:]
     err = None
-    if algo in ("", "roundrobin", "static-rr", "first", "leastconn", "source"):
+    if algo == "" or (algo in ALGORITHMS and algo not in ("random", "uri")):  # the ones without arguments
         d.values.update(balance=algo or "roundrobin", balance_args=())
     elif algo.startswith("random"):
         draws = ()
@@ -134,15 +137,14 @@ def kw_balance(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         if not err:
             d.values.update(balance="uri", balance_args=tuple(rest))
     elif algo in ("url_param", "hash") or algo.startswith(("hdr(", "rdp-cookie")):
-        p.ignored(" ".join(args), "The course engine implements roundrobin, static-rr, leastconn, "
-                  "source, uri, first and random; this backend keeps its previous algorithm.")
+        p.ignored(" ".join(args), f"The course engine implements {', '.join(ALGORITHMS[:-1])} and "
+                  f"{ALGORITHMS[-1]}; this backend keeps its previous algorithm.")
         return
     else:
         err = ("only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', "
                "'hdr(name)' and 'rdp-cookie(name)' options.")
     if err:
-        p.alert(f"{p.where}balance {err}", "Algorithms: roundrobin, static-rr, leastconn, source, uri, first, "
-                "random (e.g. 'balance roundrobin').")
+        p.alert(f"{p.where}balance {err}", f"Algorithms: {', '.join(ALGORITHMS)} (e.g. 'balance roundrobin').")
 
 
 def kw_hash_type(p: Context, d: Draft, args: list[str], kwm: str) -> None:

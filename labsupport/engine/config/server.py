@@ -3,19 +3,23 @@
 Each follows the matching HAProxy 2.6 function (parse_server/_srv_parse_kw, str2listener,
 the 'option' branch of cfg_parse_listen, the 'stats' branch) closely enough to print the
 same messages; see ``proxy`` for the keyword table that calls them.
+
+Follows HAProxy 2.6's src/server.c (parse_server, the server keywords), src/cfgparse.c
+(str2listener) and src/cfgparse-listen.c, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence).
 """
 from __future__ import annotations
+
+from dataclasses import fields
 
 from . import keywords as kw
 from .conditions import parse_condition
 from .context import Context, Draft, cap_warning, too_many
-from .model import Bind
+from .model import Bind, ServerConfig
 from .words import SECTION_NAME_CHARS, TimeFormatError, atol, parse_time, resolve
 
-SERVER_DEFAULTS = {"weight": 1, "check": False, "inter": 2000, "fastinter": None, "downinter": None,
-                   "rise": 2, "fall": 3, "backup": False, "disabled": False, "maxconn": 0, "id": 0,
-                   "observe": "none", "error_limit": 10, "on_error": "fastinter", "shutdown_sessions": False,
-                   "slowstart": 0}
+# what a server line's keywords may set, with the defaults the model declares (one home: ServerConfig)
+SERVER_DEFAULTS = {f.name: f.default for f in fields(ServerConfig)
+                   if f.name not in ("name", "host", "port", "line", "address")}
 ON_ERROR = ("fastinter", "fail-check", "sudden-death", "mark-down")
 TIME_HINT = "Times are whole numbers with an optional unit right after them: us, ms, s, m, h or d."
 

@@ -24,7 +24,9 @@ from .state import ServerRT
 
 
 @dataclass
-class CheckResult:
+class HealthCheckResult:
+    """One health check of one server: HAProxy's check_status, its description, code and duration."""
+
     ok: bool
     status: str  # L4OK, L4CON, L4TOUT, L7OK, L7STS, L7RSP, L7TOUT
     desc: str  # "Layer4 check passed", ...
@@ -96,7 +98,7 @@ def judge(be, code: int, reason: str, body: bytes) -> tuple[bool, str, str]:
     return False, "L7RSP", "HTTP check matched unwanted content" if exp.negate else "HTTP content check did not match"
 
 
-async def check_server(srv: ServerRT) -> CheckResult:
+async def check_server(srv: ServerRT) -> HealthCheckResult:
     """Run one check against ``srv`` now."""
     be = srv.backend.cfg
     t0 = time.monotonic()
@@ -104,8 +106,8 @@ async def check_server(srv: ServerRT) -> CheckResult:
     t_check = be.timeouts.check
     connect_s = ((be.timeouts.connect or inter) if t_check else inter) / 1000
 
-    def result(ok: bool, status: str, code: int | None = None, info: str = "") -> CheckResult:
-        return CheckResult(ok, status, DESC[status], code, info, int((time.monotonic() - t0) * 1000))
+    def result(ok: bool, status: str, code: int | None = None, info: str = "") -> HealthCheckResult:
+        return HealthCheckResult(ok, status, DESC[status], code, info, int((time.monotonic() - t0) * 1000))
 
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(*srv.addr), connect_s)
@@ -175,7 +177,7 @@ class Checker:
                 try:
                     res = await check_server(srv)
                 except Exception as e:  # a check must never kill the loop
-                    res = CheckResult(False, "L4CON", DESC["L4CON"], None, repr(e))
+                    res = HealthCheckResult(False, "L4CON", DESC["L4CON"], None, repr(e))
                 if srv.checker is self and not srv.health.checks_paused:
                     self.engine.check_result(srv, res)
             await self._sleep(srv.health.next_interval(cfg.inter, cfg.fastinter, cfg.downinter))

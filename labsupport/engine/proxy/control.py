@@ -1,7 +1,7 @@
 """Runtime commands and health reports: what changes a server's state, and the log lines it gives.
 
 How it works: every change goes through ``_apply(srv, was_usable)``, which tells the algorithm
-(``set_usable``), records lastchg/downtime, logs like HAProxy, and lets queued requests go (or
+(``ServerRT.sync_lb``), records lastchg/downtime, logs like HAProxy, and lets queued requests go (or
 answers them 503 when the backend has no server left). The commands mirror HAProxy's runtime
 API (``set server be/s weight|state|health``, ``enable``/``disable server``, ``get weight``) and
 raise ``CommandError`` with its messages. Passive checks (``observe``) count real traffic's
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ...errors import LabError
-from .checker import CheckResult
+from ...errors import CommandError
+from .checker import HealthCheckResult
 from .state import BackendRT, ServerRT
 from .warmup import Warmup
 
@@ -30,10 +30,6 @@ ANALYZE: dict[str, tuple[str, tuple[int, int]]] = {
     "HTTP_READ_TIMEOUT": ("Read timeout (http)", (IGNORED, ERROR)),
     "HTTP_BROKEN_PIPE": ("Connection closed (http)", (IGNORED, ERROR)),
 }
-
-
-class CommandError(LabError, ValueError):
-    """A runtime command refused, with HAProxy's CLI message."""
 
 
 class Controls:
@@ -82,10 +78,7 @@ class Controls:
             raise CommandError("Require <weight> or <weight%>.") from None
         if not 0 <= w <= 256:
             raise CommandError("Absolute weight can only be between 0 and 256 inclusive.")
-        try:
-            algo.set_weight(srv.name, w)
-        except ValueError as e:
-            raise CommandError(str(e)) from None
+        algo.set_weight(srv.name, w)  # CommandError with HAProxy's message when refused
         srv.backend.dequeue()
 
     def get_weight(self, spec: str) -> str:
@@ -98,10 +91,7 @@ class Controls:
         srv = self.find(spec)
         h = srv.health
         before, was = h.admin, h.usable
-        try:
-            h.set_admin(state)
-        except ValueError as e:
-            raise CommandError(str(e)) from None
+        h.set_admin(state)  # CommandError with HAProxy's message for an unknown state
         name = f"{srv.backend.name}/{srv.name}"
         if state == before:
             return
@@ -128,14 +118,11 @@ class Controls:
         """``set server be/s health up|stopping|down``: force the check result."""
         srv = self.find(spec)
         was = srv.health.usable
-        try:
-            change = srv.health.force(state)
-        except ValueError as e:
-            raise CommandError(str(e)) from None
+        change = srv.health.force(state)  # CommandError with HAProxy's message for an unknown state
         self._apply(srv, was, change, "changed from CLI")
 
     # ----- health checks
-    def check_result(self, srv: ServerRT, res: CheckResult) -> None:
+    def check_result(self, srv: ServerRT, res: HealthCheckResult) -> None:
         """A check ended (or passive checks simulated one: status HANA, duration -1)."""
         h = srv.health
         was, before = h.usable, h.health
@@ -180,7 +167,7 @@ class Controls:
                 h.health = h.rise + 1  # a pre-fatal failed check: the next failure takes it down
             elif cfg.on_error == "mark-down":
                 h.health = h.rise  # this failure takes it down
-            self.check_result(srv, CheckResult(False, "HANA", "Health analyze", None, info, -1))
+            self.check_result(srv, HealthCheckResult(False, "HANA", "Health analyze", None, info, -1))
         if cfg.fastinter and srv.checker is not None:  # every mode checks again soon
             self.loop.call_later(cfg.fastinter / 1000, srv.checker.wake)
 
@@ -198,10 +185,10 @@ class Controls:
         if srv.warmup is not None and (change in ("DOWN", "UP") or not now):  # a ramp ends with its state
             srv.warmup.cancel()
             srv.warmup = None
-        if change == "UP" and srv.cfg.slowstart and be.algo.dynamic:  # before set_usable: it enters light
+        if change == "UP" and srv.cfg.slowstart and be.algo.dynamic:  # before sync_lb: it enters light
             srv.warmup = Warmup(srv, self.loop)
         if now != was:
-            be.algo.set_usable(srv.name, now)
+            srv.sync_lb()
             srv.changed()
             if not now:
                 srv.close_idle()

@@ -3,7 +3,7 @@
 How it works: ``Engine(config, loop)`` builds a FrontendRT / BackendRT / ServerRT per section
 (state.py); ``start()`` opens the listeners and health checkers. Every method runs on the
 engine's loop (``balancer.Balancer`` hops threads for callers). Runtime commands mean what
-HAProxy's runtime API means (shared/haproxy-facts.md section 9) and fail with its messages.
+HAProxy's runtime API means (tests/vectors/runtime-api.md section 9) and fail with its messages.
 Events (server UP/DOWN, ...) go to a bounded in-memory log formatted like HAProxy's stderr, and
 each answered request to a bounded request log; both can be read from an index onwards.
 """
@@ -104,8 +104,8 @@ class Engine(Controls):
                     prev.health, prev.check_status, prev.check_desc = s.health, s.check_status, s.check_desc
                 prev.cfg, prev.sid = s.cfg, s.sid
                 s = prev
-                old.algo.set_usable(name, s.health.usable)
             s.backend = old
+            s.sync_lb()  # the new algorithm learns each kept server's health
             servers[name] = s
         for name, s in old.servers.items():
             if servers.get(name) is not s:

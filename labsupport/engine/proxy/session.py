@@ -15,6 +15,9 @@ How it works: ``Session`` is a mixin shared by the HTTP and TCP client protocols
    - otherwise the retry goes to the same server and counts ``wretr``;
    - a refused connection waits min(1 s, timeout connect) before a retry on the same server
      (or whenever a hash algorithm or a single server makes another pick pointless).
+
+Follows HAProxy 2.6's src/stream.c and src/backend.c, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this
+project's licence).
 """
 from __future__ import annotations
 

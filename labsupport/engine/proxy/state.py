@@ -119,6 +119,14 @@ class ServerRT(Counters):
     def weight(self) -> int:
         return self.backend.algo.weight(self.name)
 
+    def sync_lb(self) -> None:
+        """Tell the algorithm whether health lets this server take traffic: the one place the two meet.
+
+        ``Health.usable`` decides (op running, admin ready); the algorithm keeps a copy because it must
+        see each transition to move the server in or out of its trees (HAProxy's srv_lb_commit_status),
+        and adds its own weight rule. Everything that counts usable servers asks ``algo.is_usable``."""
+        self.backend.algo.set_usable(self.name, self.health.usable)
+
     def changed(self) -> None:
         """Record an UP/DOWN change for lastchg and downtime."""
         t = now()
@@ -150,8 +158,9 @@ class BackendRT(Counters):
         self.name, self.cfg, self.iid = cfg.name, cfg, iid
         self.algo = algo or make_algorithm(cfg)
         self.servers: dict[str, ServerRT] = {}
-        for sid, sc in enumerate(cfg.servers, 1):
-            self.servers[sc.name] = ServerRT(self, sc, sc.id or sid)
+        for sc in cfg.servers:
+            srv = self.servers[sc.name] = ServerRT(self, sc, sc.id)
+            srv.sync_lb()  # the algorithm starts from the server's health, whatever its own default
         # requests waiting for a free server slot (maxconn), oldest first
         self.queue: collections.deque[Waiter] = collections.deque()
         self.lastchg = now()
@@ -164,12 +173,10 @@ class BackendRT(Counters):
         return self.cfg.balance in HASH_ALGOS
 
     def active_usable(self) -> int:
-        return sum(1 for s in self.servers.values() if not s.cfg.backup and s.health.usable
-                   and self.algo.weight(s.name) > 0)
+        return sum(1 for s in self.servers.values() if not s.cfg.backup and self.algo.is_usable(s.name))
 
     def backup_usable(self) -> int:
-        return sum(1 for s in self.servers.values() if s.cfg.backup and s.health.usable
-                   and self.algo.weight(s.name) > 0)
+        return sum(1 for s in self.servers.values() if s.cfg.backup and self.algo.is_usable(s.name))
 
     @property
     def status(self) -> str:
@@ -244,15 +251,20 @@ class FrontendRT(Counters):
 
 
 def _matches(rule, path: bytes | None, host: bytes | None) -> bool:
+    """One use_backend rule against a request. ``-i`` (rule.ignore_case) compares lower-cased, as
+    HAProxy's pattern matchers do with PAT_MF_IGNORE_CASE (src/pattern.c)."""
     kind = rule.kind
     if kind == "always":
         hit = True
-    elif kind in ("path_beg", "path"):
-        p = (path or b"/").split(b"?", 1)[0].decode("latin-1")
-        hit = any(p.startswith(v) if kind == "path_beg" else p == v for v in rule.values)
-    elif kind == "hdr_host":
-        h = (host or b"").decode("latin-1")
-        hit = any(h == v for v in rule.values)
+    elif kind in ("path_beg", "path", "hdr_host"):
+        if kind == "hdr_host":
+            sample = (host or b"").decode("latin-1")
+        else:
+            sample = (path or b"/").split(b"?", 1)[0].decode("latin-1")
+        values = rule.values
+        if rule.ignore_case:
+            sample, values = sample.lower(), [v.lower() for v in values]
+        hit = any(sample.startswith(v) if kind == "path_beg" else sample == v for v in values)
     else:
         hit = False
     return hit != rule.negate
