@@ -32,7 +32,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "healthwatch": ("StateRecorder",),
     "healthplots": ("health_timeline_figure", "request_timeline_figure", "tradeoff_figure", "share_figure"),
     "healthwidget": ("HealthTimeline",),
-    "healthchecks": ("check_fast_detection", "check_invisible_kill", "detection_time", "check_costs"),
+    "healthchecks": ("check_fast_detection", "check_invisible_kill", "detection_time", "check_costs",
+                     "kill_between_requests"),
     # display: tables, charts, widgets
     "table": ("Table",),
     "plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png"),

@@ -210,7 +210,12 @@ def test_lost_requests_with_check_with_and_without_redispatch(haproxy_bin, fleet
         gens = [TrafficGenerator(url, rate=15, duration=5, timeout=8, workers=32).start()
                 for url in (pair.engine_url, pair.haproxy_url)]
         time.sleep(0.5)
+        for g in gens:  # a pause, so that no request is in the middle of its answer at the kill
+            g.rate = 0
+        time.sleep(0.05)
         fleet.kill(victim)
+        for g in gens:
+            g.rate = 15
         pair.mark("kill")
         pair.wait("b/s1", "DOWN", "kill")
         # back after the 3 s of retries of the requests it failed: a quicker return would answer them
