@@ -88,11 +88,13 @@ def check_fast_detection(server_options: str, max_seconds: float = 1.5, max_chec
 
 
 def kill_between_requests(gen: TrafficGenerator, fleet: Fleet, port: int) -> None:
-    """Kill a server while the traffic pauses for 50 ms: no request is then in the middle of its
-    answer (a request already delivered fails whatever the balancer does; that is another lesson)."""
+    """Kill a server while the traffic pauses and no request is in flight: none is then in the middle
+    of its answer (a request already delivered fails whatever the balancer does; that is another lesson)."""
     rate = gen.rate
     gen.rate = 0
-    time.sleep(0.05)
+    deadline = time.monotonic() + 5  # requests in flight end within their timeout; a busy machine is slow
+    while gen.sent > len(gen.records) and time.monotonic() < deadline:
+        time.sleep(0.01)
     fleet.kill(port)
     gen.rate = rate
 

@@ -110,6 +110,20 @@ class Pair:
         return {"engine": by_backend(self.engine.events()[0]), "haproxy": by_backend(self.haproxy.events()[0])}
 
 
+def kill_both(gens: list, fleet: Fleet, port: int) -> None:
+    """Kill ``port`` while both traffic generators pause with nothing in flight: no request is then
+    half answered (that one would fail on both sides whatever the configuration)."""
+    rates = [g.rate for g in gens]
+    for g in gens:
+        g.rate = 0
+    deadline = time.monotonic() + 5
+    while any(g.sent > len(g.records) for g in gens) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    fleet.kill(port)
+    for g, r in zip(gens, rates):
+        g.rate = r
+
+
 def _health_line(line: str) -> bool:
     return any(w in line for w in (" : Server ", " : Health check for ", " : backend "))
 
@@ -210,12 +224,7 @@ def test_lost_requests_with_check_with_and_without_redispatch(haproxy_bin, fleet
         gens = [TrafficGenerator(url, rate=15, duration=5, timeout=8, workers=32).start()
                 for url in (pair.engine_url, pair.haproxy_url)]
         time.sleep(0.5)
-        for g in gens:  # a pause, so that no request is in the middle of its answer at the kill
-            g.rate = 0
-        time.sleep(0.05)
-        fleet.kill(victim)
-        for g in gens:
-            g.rate = 15
+        kill_both(gens, fleet, victim)
         pair.mark("kill")
         pair.wait("b/s1", "DOWN", "kill")
         # back after the 3 s of retries of the requests it failed: a quicker return would answer them
@@ -325,15 +334,15 @@ def test_slowstart_ramps_the_weight_like_haproxy(haproxy_bin, fleet):
         pair.wait("b/s1", "DOWN", "kill")
         pair.mark("restart")
         fleet.restart(port)
-        pair.wait("b/s1", "UP", "restart")
         seen: dict[str, list] = {"engine": [], "haproxy": []}
-        deadline = time.monotonic() + 5.5  # the 4 s ramp, whichever second each one started in
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 15  # from the restart until both ran their whole 4 s ramp
+        while time.monotonic() < deadline and not all(v[-1:] == [("UP", 1, None)] and len(v) > 1
+                                                      for v in seen.values()):
             for who, target in (("engine", pair.engine), ("haproxy", pair.haproxy)):
                 row = next(r for r in server_rows(target) if r["svname"] == "s1")
                 value = (row["status"], row["weight"], row["throttle"])
-                if not seen[who] or seen[who][-1] != value:
+                if value[0] == "UP" and (not seen[who] or seen[who][-1] != value):
                     seen[who].append(value)
-            time.sleep(0.05)
+            time.sleep(0.03)
     assert seen["engine"] == [("UP", 1, 7), ("UP", 1, 32), ("UP", 1, 57), ("UP", 1, 82), ("UP", 1, None)]
     assert seen["engine"] == seen["haproxy"]
