@@ -5,7 +5,9 @@ How it works: every change goes through ``_apply(srv, was_usable)``, which tells
 answers them 503 when the backend has no server left). The commands mirror HAProxy's runtime
 API (``set server be/s weight|state|health``, ``enable``/``disable server``, ``get weight``) and
 raise ``CommandError`` with its messages. Passive checks (``observe``) count real traffic's
-errors and, after ``error-limit`` in a row, act as HAProxy 2.6's src/check.c does.
+errors and, after ``error-limit`` in a row, act as HAProxy 2.6's src/check.c does. A server
+going UP with ``slowstart`` gets a ``warmup.Warmup``; one going DOWN with ``on-marked-down
+shutdown-sessions`` ends its sessions (``server_down``).
 """
 from __future__ import annotations
 
