@@ -11,6 +11,10 @@ behaviour is exactly the article's.
     GET /slow?ms=N   the same answer after N ms (to hold a connection open)
     GET /health      200 "OK" (for health checks; not counted as served)
     GET /info        JSON: port, host, pid, requests served, last X-Forwarded-For seen
+    GET /admin/health?mode=ok|fail|hang   make /health answer 200, answer 503, or never answer
+                     (while / keeps answering); without mode: the current mode
+    GET /admin/crash-next                 the next GET / kills this process while answering it
+    GET /admin/fail-rate?rate=F           from now on, answer / with 500 for a fraction F (0..1) of requests
 Options: --host ADDR (default 127.0.0.1), --delay-ms N, --fail-rate F (0..1: answer 500).
 
 Capacity mode (backends/capacity.py): --workers N --service-ms MS [--service-dist fixed|exp|pareto]
@@ -40,6 +44,10 @@ OPTIONS = argparse.Namespace(delay_ms=0, fail_rate=0.0, host="127.0.0.1")
 STATE = {"requests": 0, "x_forwarded_for": None, "started": time.time()}
 _lock = threading.Lock()
 CAPACITY = Capacity()  # no limit, no service time until the options say otherwise
+HEALTH_MODES = ("ok", "fail", "hang")
+HEALTH = {"mode": "ok", "crash_next": False}
+_health_changed = threading.Condition()
+HANG_LIMIT_S = 120  # a hanging /health gives up after this (the balancer's check timed out long before)
 
 
 def _served() -> None:
@@ -61,6 +69,9 @@ def _answer(extra_delay_ms: float = 0):
 
 @app.route("/")
 def index():
+    if HEALTH["crash_next"]:  # on demand: die after reading the request, before any byte of the answer
+        sys.stdout.flush()
+        os._exit(3)
     return _answer()
 
 
@@ -71,7 +82,43 @@ def slow():
 
 @app.route("/health")
 def health():
+    with _health_changed:  # a hanging /health waits until the mode changes (bounded)
+        _health_changed.wait_for(lambda: HEALTH["mode"] != "hang", HANG_LIMIT_S)
+        mode = HEALTH["mode"]
+    if mode == "fail":
+        return f"sick: server {PORT_NUMBER} was made to fail its health check\n", 503
     return "OK\n"
+
+
+@app.route("/admin/health")
+def admin_health():
+    mode = request.args.get("mode")
+    if mode is None:
+        return HEALTH["mode"] + "\n"
+    if mode not in HEALTH_MODES:
+        return f"mode must be one of {', '.join(HEALTH_MODES)}, not {mode!r}\n", 400
+    with _health_changed:
+        HEALTH["mode"] = mode
+        _health_changed.notify_all()
+    return f"/health of server {PORT_NUMBER} now: {mode}\n"
+
+
+@app.route("/admin/fail-rate")
+def admin_fail_rate():
+    try:
+        rate = float(request.args.get("rate", ""))
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate <= 1:
+        return "rate must be a number between 0 and 1\n", 400
+    OPTIONS.fail_rate = rate
+    return f"server {PORT_NUMBER} now fails {rate:g} of its answers to /\n"
+
+
+@app.route("/admin/crash-next")
+def admin_crash_next():
+    HEALTH["crash_next"] = True
+    return f"server {PORT_NUMBER} dies while answering its next GET /\n"
 
 
 @app.route("/info")

@@ -63,6 +63,13 @@ class ServerStartError(LabError):
         super().__init__(message + (f"\n--- last lines of its log ---\n{log_tail}" if log_tail else ""))
 
 
+class ServerNotRunningError(LabError):
+    """An action needs a running application server, and this one is stopped or killed."""
+
+    def __init__(self, address: str, port: int):
+        super().__init__(f"server {address} is not running: start it again first (fleet.restart({port})).")
+
+
 class ToolMissingError(LabError):
     """An optional system program is not installed."""
 

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PortInUseError, ServerStartError
+from .errors import PortInUseError, ServerNotRunningError, ServerStartError
 from .ports import free_ports, port_holder  # noqa: F401  (free_ports: fleet's public surface)
 from .table import Table
 
@@ -311,6 +311,42 @@ class Fleet:
         """One server's capacity state: workers, service_ms, slowdown, busy, waiting, served."""
         s = self._find(port)
         return json.loads(_get(s.host, s.port, "/admin/capacity", 3)[1])
+
+    # ---------------------------------------------------------------- sick on demand
+    def _admin(self, port: int | str, path: str) -> str:
+        s = self._find(port)
+        if not s.alive:
+            raise ServerNotRunningError(f"{s.host}:{s.port}", s.port)
+        status, body = _get(s.host, s.port, path, 3)
+        if status != 200:
+            raise ValueError(body.decode(errors="replace").strip())
+        return body.decode(errors="replace").strip()
+
+    def make_sick(self, port: int | str, how: str = "fail") -> None:
+        """Make a server's ``/health`` answer 503 (``how="fail"``) or never answer (``"hang"``),
+        while ``/`` keeps answering: alive, but sick. ``make_healthy`` undoes it; so does a restart."""
+        self._admin(port, f"/admin/health?mode={how}")
+
+    def make_healthy(self, port: int | str) -> None:
+        """``/health`` answers 200 again."""
+        self._admin(port, "/admin/health?mode=ok")
+
+    def health_mode(self, port: int | str) -> str:
+        """What the server's ``/health`` does now: ``'ok'``, ``'fail'`` or ``'hang'`` (``'-'``: not running)."""
+        try:
+            return self._admin(port, "/admin/health")
+        except (OSError, ServerNotRunningError, ValueError):
+            return "-"
+
+    def set_fail_rate(self, port: int | str, rate: float) -> None:
+        """From now on the server answers ``/`` with a 500 for a fraction ``rate`` (0..1) of requests
+        (its ``/health`` stays fine: only real traffic, and passive checks, see the errors)."""
+        self._admin(port, f"/admin/fail-rate?rate={rate}")
+
+    def crash_next(self, port: int | str) -> None:
+        """The server's next ``GET /`` kills it while it answers: the request was delivered, the
+        answer never comes (a balancer then answers 502)."""
+        self._admin(port, "/admin/crash-next")
 
     def requests_served(self, server: Server) -> int | None:
         if not server.alive:

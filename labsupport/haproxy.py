@@ -356,6 +356,18 @@ class HAProxy:
         copy = os.path.join(self._dir, Path(self.path).name or "haproxy.cfg")
         return "\n".join(self._located(text, copy).splitlines()[-lines:])
 
+    def events(self, since: int = 0) -> tuple[list[str], int]:
+        """haproxy's event lines (``[WARNING]``/``[ALERT]``/``[NOTICE]``: servers UP or DOWN, health-check
+        lines...) from index ``since`` on, and the index to ask next, like ``Balancer.events``."""
+        if self._dir is None:
+            return [], since
+        try:
+            text = Path(self._dir, "haproxy.log").read_text(errors="replace")
+        except OSError:
+            return [], since
+        lines = [line for line in text.splitlines() if line.startswith("[")]
+        return lines[since:], len(lines)
+
     def __repr__(self) -> str:
         where = ", ".join(f":{p}" for p in self.ports)
         state = f"running (pid {self.pid}) on {where}" if self.running else "stopped"

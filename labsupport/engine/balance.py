@@ -227,6 +227,19 @@ class Algorithm:
         elif now and old_e != s.e:
             self._reweight(s, old_e)
 
+    def effective_weight(self, name: str) -> int:
+        """The weight the algorithm works with, in 1/wscale units (HAProxy's cur_eweight)."""
+        return self._get(name).e
+
+    def throttle(self, name: str, eweight: int | None) -> None:
+        """Slow start: work with ``eweight`` (1/wscale units) instead of the full weight, or with the
+        full weight again when None. Static algorithms ignore it (HAProxy ramps dynamic ones only)."""
+        s = self._get(name)
+        new = self._eweight(s) if eweight is None or not self.dynamic else max(1, min(eweight, self._eweight(s)))
+        old_e, s.e = s.e, new
+        if self._usable(s) and old_e != new:
+            self._reweight(s, old_e)
+
     def set_usable(self, name: str, usable: bool) -> None:
         """UP (True) or DOWN / MAINT / DRAIN (False) for load balancing; repeating a state is a no-op."""
         s = self._get(name)

@@ -79,6 +79,9 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
                idle_conn_cur=len(srv.idle), safe_conn_cur=0, used_conn_cur=srv.scur, need_conn_est=0,
                uweight=w, ssl_sess=0, ssl_reused_sess=0, ssl_failed_handshake=0)
     row["-"] = "-"
+    if srv.warmup is not None and srv.warmup.running:  # slow start: the ramped weight, and how far it is
+        e, wdiv = be.algo.effective_weight(srv.name), be.algo.wscale
+        row.update(weight=(e + wdiv - 1) // wdiv, throttle=(100 * e + wdiv - 1) // (wdiv * w) if w else 100)
     maxconn = be.algo.maxconn(srv.name)
     if maxconn:
         row["slim"] = maxconn

@@ -62,9 +62,15 @@ class Balancer:
     def __init__(self, config: Config, host: str = "127.0.0.1", request_log: int = 10000) -> None:
         self.config, self.host = config, host
         self._loop = new_loop()
-        self._engine = Engine(config, self._loop, host, request_log)
+        self._hooks: list[Callable[[float, str, str], None]] = []  # kept across restarts and reloads
+        self._engine = self._new_engine(config, request_log)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+
+    def _new_engine(self, config: Config, request_log: int) -> Engine:
+        engine = Engine(config, self._loop, self.host, request_log)
+        engine.event_hooks = self._hooks
+        return engine
 
     @classmethod
     def from_file(cls, path: str | Path, **kw: Any) -> "Balancer":
@@ -87,7 +93,7 @@ class Balancer:
                 return self
             if self._loop.is_closed():  # started again after stop(): a fresh loop and engine
                 self._loop = new_loop()
-                self._engine = Engine(self.config, self._loop, self.host, self._engine.requests.entries.maxlen)
+                self._engine = self._new_engine(self.config, self._engine.requests.entries.maxlen)
             self._thread = threading.Thread(target=self._loop.run_forever, name="labsupport-balancer", daemon=True)
             self._thread.start()
             try:
@@ -190,7 +196,7 @@ class Balancer:
             config = _config.parse(config)
         self.config = config
         if self._thread is None:
-            self._engine = Engine(config, self._loop, self.host, self._engine.requests.entries.maxlen)
+            self._engine = self._new_engine(config, self._engine.requests.entries.maxlen)
             return
         asyncio.run_coroutine_threadsafe(self._engine.reload(config), self._loop).result(10)
 
@@ -207,6 +213,19 @@ class Balancer:
         """Log lines (server UP/DOWN, ...) from index ``since`` on, and the index to ask next."""
         entries, nxt = self._call(self._engine.events.since, since)
         return [line for _, _, line in entries], nxt
+
+    def on_event(self, callback: Callable[[float, str, str], None]) -> Callable[[], None]:
+        """Call ``callback(unix_time, level, text)`` for every event from now on (server UP/DOWN,
+        health-check lines, "backend X has no server available!"), in the engine's thread: keep it
+        quick. ``text`` is what HAProxy sends to a ``log`` target (no "[LEVEL] (pid) :" prefix).
+        Returns a function that removes the callback."""
+        self._hooks.append(callback)
+
+        def remove() -> None:
+            if callback in self._hooks:
+                self._hooks.remove(callback)
+
+        return remove
 
     def requests(self, since: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Answered requests from index ``since`` on: time, client, backend, server, status, ms."""

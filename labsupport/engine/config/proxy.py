@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 from . import keywords as kw
+from .checks import parse_http_check
 from .conditions import parse_condition, parse_criterion
 from .context import Context, Draft, cap_warning, too_many
 from .model import ALGORITHMS, UseBackend
@@ -35,7 +36,6 @@ REMOVED = {
              "which uses the exact same syntax.",
     "appsession": "'{0}' is not supported anymore since HAProxy 1.6.",
 }
-EXPECT_WORDS = ("min-recv", "string", "rstring", "string-lf", "status", "rstatus", "hdr", "fhdr", "comment")
 
 
 # --------------------------------------------------------------------------- handlers
@@ -243,25 +243,7 @@ def kw_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
 
 
 def kw_http_check(p: Context, d: Draft, args: list[str], kwm: str) -> None:
-    cap_warning(p, d, "http-check", "be")
-    if len(args) > 1 and args[1] == "expect":
-        rest = args[2:]
-        if not rest:
-            p.alert(f"{p.where}'http-check expect' : expects at least a matching pattern as arguments.")
-        elif rest[0] == "status" and len(rest) < 2:
-            p.alert(f"{p.where}'http-check expect' : 'status' expects a <pattern> as argument.")
-        elif rest[0] == "status" and rest[1].isdigit() and len(rest) == 2:
-            d.values["http_check_expect_status"] = int(rest[1])
-        elif any(w.lstrip("!") not in EXPECT_WORDS for w in rest[0::2][:2]):
-            # the word after a matcher's pattern is read as another matcher keyword
-            bad = next(w for w in rest[0::2][:2] if w.lstrip("!") not in EXPECT_WORDS)
-            p.alert(f"{p.where}'http-check expect' : 'only supports min-recv, [!]string', '[!]rstring', "
-                    "'[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got "
-                    f"'{bad}' as argument..")
-        else:
-            p.ignored(" ".join(args), "The course engine understands 'http-check expect status N' only.")
-    else:
-        p.ignored(" ".join(args[:2]))
+    parse_http_check(p, d, args)
 
 
 def kw_stats(p: Context, d: Draft, args: list[str], kwm: str) -> None:

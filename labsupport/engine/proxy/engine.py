@@ -15,6 +15,7 @@ import errno
 import os
 import re
 import time
+from typing import Callable
 
 from ..config import Config
 from ...errors import PortInUseError
@@ -59,6 +60,9 @@ class Engine(Controls):
         self.conns: set = set()  # open client connections
         self.cur_conns = 0
         self.events = Log(1000)
+        # called on the engine's loop with (unix time, level, text) for every event; the text is
+        # what HAProxy sends to a 'log' target, the events log adds stderr's "[LEVEL] (pid) : " prefix
+        self.event_hooks: list[Callable[[float, str, str], None]] = []
         self.requests = Log(request_log)
         self.checkers: list[Checker] = []
         self.listeners: dict[tuple[str, int], tuple[FrontendRT, asyncio.base_events.Server]] = {}
@@ -241,8 +245,14 @@ class Engine(Controls):
         self.requests.add((time.time(), client, backend, server, status, ms))
 
     def event(self, level: str, text: str) -> None:
-        self.events.add((time.time(), level, f"{'[' + level + ']':<10} ({self.pid}) : {text}"))
+        when = time.time()
+        self.events.add((when, level, f"{'[' + level + ']':<10} ({self.pid}) : {text}"))
         if self.config.log_targets and level in ("WARNING", "ALERT"):
             # HAProxy sends its health events to the log target too, bare, and names the backend
             # without quotes there: "backend be has no server available!"
             self.logs.emit(_NO_SERVER.sub(r"backend \1 has no server available!", text))
+        for hook in list(self.event_hooks):
+            try:
+                hook(when, level, text)
+            except Exception:  # a listener's bug must not stop the health checks that called us
+                pass

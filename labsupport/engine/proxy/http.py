@@ -305,6 +305,8 @@ class HttpClient(asyncio.Protocol, Session):
         if conn is None:
             self._connect_failed(refused)
             return
+        if self.srv.cfg.observe != "none":
+            self.engine.observed(self.srv, "L4_OK")
         if self.closed:  # the client left meanwhile: keep the connection for someone else
             conn.park()
             self._release()
@@ -339,6 +341,8 @@ class HttpClient(asyncio.Protocol, Session):
         conn.close()
         self.srv.eresp += 1
         self.be.eresp += 1
+        if self.srv.cfg.observe != "none":
+            self.engine.observed(self.srv, "HTTP_READ_TIMEOUT")
         if conn.fwd:  # cut in the middle of the answer: nothing sensible to add
             self.term = "sD"
             self._finish(conn.status, close=True)
@@ -354,6 +358,9 @@ class HttpClient(asyncio.Protocol, Session):
         self.srv.count_status(status)
         self.be.count_status(status)
         self.fe.count_status(status)
+        if self.srv.cfg.observe != "none":  # 5xx but 501 and 505 count as errors, as in HAProxy
+            good = 100 <= status and (status < 500 or status in (501, 505))
+            self.engine.observed(self.srv, "HTTP_OK" if good else "HTTP_STS")
 
     def response_done(self, conn: ServerConn, keep: bool) -> None:
         self.conn = None
@@ -381,6 +388,23 @@ class HttpClient(asyncio.Protocol, Session):
         self.srv.eresp += 1
         self.be.eresp += 1
         self.term = "PH" if conn.got_data else "SH"  # garbage: blocked by the proxy; silence: the server
+        if self.srv.cfg.observe != "none":
+            self.engine.observed(self.srv, "HTTP_HDRRSP" if conn.got_data else "HTTP_BROKEN_PIPE")
+        self._reply_error(502)
+
+    def server_down(self) -> None:
+        """'on-marked-down shutdown-sessions': our server went DOWN. Before its answer began, the
+        client gets a 502 (as from HAProxy); in the middle of it, the connection is cut."""
+        conn = self.conn
+        if conn is None or conn.fwd:
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        self.conn = None
+        conn.client = None
+        conn.close()
+        self._disarm()
+        self.cur.keep_alive = False
         self._reply_error(502)
 
     # ----- endings

@@ -174,6 +174,7 @@ class Session:
         t = now()
         self.tw = int((t - self.t_q0) * 1000) if self.t_q0 else 0
         self.t_q0 = 0.0
+        srv.sessions.add(self)
         srv.scur += 1
         if srv.scur > srv.smax:
             srv.smax = srv.scur
@@ -194,6 +195,7 @@ class Session:
         srv = self.srv
         if srv is not None:
             self.srv = None
+            srv.sessions.discard(self)
             srv.backend.release(srv, self.algo)
 
     def _connect_failed(self, refused: bool) -> None:
@@ -202,6 +204,8 @@ class Session:
             return
         self.failures += 1
         k, be, srv = self.failures, self.be, self.srv
+        if srv.cfg.observe != "none":
+            self.engine.observed(srv, "L4_ERR")
         retries = be.cfg.retries
         if k > retries:
             srv.econ += 1

@@ -99,7 +99,7 @@ class ServerRT(Counters):
 
     __slots__ = ("name", "backend", "cfg", "addr", "sid", "health", "idle", "lastchg", "down_since",
                  "downtime", "check_status", "check_code", "check_duration", "check_desc", "last_chk",
-                 "checker", "queue")
+                 "checker", "queue", "errors", "sessions", "warmup")
 
     def __init__(self, backend: "BackendRT", cfg: ServerConfig, sid: int) -> None:
         super().__init__()
@@ -117,6 +117,9 @@ class ServerRT(Counters):
         self.last_chk = ""
         self.checker = None
         self.queue: collections.deque[Waiter] = collections.deque()  # assigned here, waiting for a slot
+        self.errors = 0  # consecutive errors seen by 'observe' (passive checks)
+        self.warmup = None  # warmup.Warmup while a slow start ramps the weight up
+        self.sessions: set = set()  # client sessions using this server now (on-marked-down shutdown-sessions)
 
     @property
     def status(self) -> str:
