@@ -63,6 +63,13 @@ class ServerStartError(LabError):
         super().__init__(message + (f"\n--- last lines of its log ---\n{log_tail}" if log_tail else ""))
 
 
+class ServerNotRunningError(LabError):
+    """An action needs a running application server, and this one is stopped or killed."""
+
+    def __init__(self, address: str, port: int):
+        super().__init__(f"server {address} is not running: start it again first (fleet.restart({port})).")
+
+
 class ToolMissingError(LabError):
     """An optional system program is not installed."""
 
@@ -88,3 +95,7 @@ class NotFoundError(LabError, KeyError):
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
         return str(self.args[0]) if self.args else ""
+
+
+class WaitTimeout(LabError, TimeoutError):
+    """Something waited for did not happen in time; the message says what, and what it is instead."""

@@ -100,13 +100,15 @@ def parse_messages(output: str) -> list[Message]:
     return messages
 
 
-def rewrite(text: str, socket_path: str | None = None, port_map: dict[int, int] | None = None) -> str:
-    """The copy haproxy runs: same line numbers, our stats socket, service-only lines off, ports mapped."""
+def rewrite(text: str, socket_path: str | None = None, port_map: dict[int, int] | None = None,
+            keep_sockets: bool = False) -> str:
+    """The copy haproxy runs: same line numbers, our stats socket, service-only lines off, ports mapped.
+    ``keep_sockets`` keeps the file's own ``stats socket`` lines (next to ours)."""
     out = []
     for ln in outline(text[:-1] if text.endswith("\n") else text):
         line, words = ln.text, ln.words
         if ln.section == "global" and not ln.opens and words and (
-                words[0] in _SERVICE_ONLY or words[:2] == ("stats", "socket")):
+                words[0] in _SERVICE_ONLY or (words[:2] == ("stats", "socket") and not keep_sockets)):
             out.append("#[lab: off in the course's copy] " + line)
             continue
         if words[:1] == ("bind",) and len(words) > 1 and port_map:
@@ -200,11 +202,12 @@ class HAProxy:
     """
 
     def __init__(self, text: str, path: str | os.PathLike | None = None, *, port_map: dict[int, int] | None = None,
-                 binary: str | None = None):
+                 binary: str | None = None, keep_sockets: bool = False):
         self.binary = binary or _require_binary()
         self.text = text
         self.path = str(path) if path is not None else "haproxy.cfg"  # how messages name the file
         self.port_map = dict(port_map or {})
+        self.keep_sockets = keep_sockets  # run the file's own 'stats socket' lines too
         self.proc: subprocess.Popen | None = None
         self.warnings: list[Message] = []
         self._dir: str | None = None
@@ -235,7 +238,8 @@ class HAProxy:
         """The copy to run; a check copy (``folder`` given) leaves out our stats socket, which would
         count as a listener and hide haproxy's "no listener" verdict on the student's file."""
         copy = os.path.join(folder or self._workdir(), Path(self.path).name or "haproxy.cfg")
-        Path(copy).write_text(rewrite(self.text, None if folder else self.socket_path, self.port_map))
+        Path(copy).write_text(rewrite(self.text, None if folder else self.socket_path, self.port_map,
+                                         self.keep_sockets))
         return copy
 
     def _located(self, output: str, copy: str) -> str:
@@ -352,6 +356,18 @@ class HAProxy:
         copy = os.path.join(self._dir, Path(self.path).name or "haproxy.cfg")
         return "\n".join(self._located(text, copy).splitlines()[-lines:])
 
+    def events(self, since: int = 0) -> tuple[list[str], int]:
+        """haproxy's event lines (``[WARNING]``/``[ALERT]``/``[NOTICE]``: servers UP or DOWN, health-check
+        lines...) from index ``since`` on, and the index to ask next, like ``Balancer.events``."""
+        if self._dir is None:
+            return [], since
+        try:
+            text = Path(self._dir, "haproxy.log").read_text(errors="replace")
+        except OSError:
+            return [], since
+        lines = [line for line in text.splitlines() if line.startswith("[")]
+        return lines[since:], len(lines)
+
     def __repr__(self) -> str:
         where = ", ".join(f":{p}" for p in self.ports)
         state = f"running (pid {self.pid}) on {where}" if self.running else "stopped"
@@ -360,21 +376,7 @@ class HAProxy:
     # ------------------------------------------------------------------ runtime API
     def command(self, text: str, timeout: float = 5.0) -> str:
         """Send one runtime API command (``show stat``, ``set server be/s weight 3``...) and return the reply."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(self.socket_path)
-            sock.sendall(text.strip().encode() + b"\n")
-            chunks, size = [], 0
-            while size < 16 << 20:  # haproxy closes after one command; the cap bounds a runaway reply
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-        finally:
-            sock.close()
-        return b"".join(chunks).decode(errors="replace")
+        return send_command(self.socket_path, text, timeout)
 
     def _need_running(self) -> None:
         if not self.running:
@@ -442,6 +444,26 @@ class HAProxy:
 
     def disable(self, server: str) -> None:
         self._admin(f"disable server {self._server(server)}")
+
+
+def send_command(socket_path: str | os.PathLike, text: str, timeout: float = 5.0) -> str:
+    """One line to a runtime API socket (real haproxy's or the engine's ``stats socket``), its answer:
+    what ``echo "show stat" | socat stdio unix-connect:PATH`` prints."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(os.fspath(socket_path))
+        sock.sendall(text.strip().encode() + b"\n")
+        chunks, size = [], 0
+        while size < 16 << 20:  # haproxy closes after one line; the cap bounds a runaway reply
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        sock.close()
+    return b"".join(chunks).decode(errors="replace")
 
 
 def _die_with_parent() -> None:

@@ -28,7 +28,8 @@ from .fleet import Fleet, Server
 from .plots import ServerBar, dashboard_model, figure_to_png, requests_figure, server_rows
 from .traffic import TrafficGenerator
 
-LIGHTS = {"running": "#2e9d43", "stopped": "#9a9a9a"}  # anything else (killed, exited) is red
+LIGHTS = {"running": "#2e9d43", "stopped": "#9a9a9a"}
+RED = "#d64541"  # the light of any other state (killed, exited)
 
 
 def live_seconds(requested: float) -> float:
@@ -64,7 +65,7 @@ class LiveLoop:
 
 
 def _light(state: str) -> str:
-    color = LIGHTS.get(state, "#d64541")
+    color = LIGHTS.get(state, RED)
     return f'<span style="color:{color};font-size:1.4em;line-height:1">&#9679;</span>'
 
 
@@ -227,6 +228,7 @@ class Dashboard:
             self.sliders[name] = s
         self.toggle = w.ToggleButton(description="start traffic", icon="play", layout=w.Layout(width="10em"))
         self.rate = w.IntSlider(value=rate, min=1, max=200, description="requests/s", continuous_update=True)
+        self.summary = w.HTML()  # the chart's numbers as text: readers (and browser tests) need no PNG
         self.message = w.HTML()
         self.status = w.HTML()
         self.algorithm.observe(self._on_algorithm, names="value")
@@ -234,10 +236,11 @@ class Dashboard:
         self.rate.observe(self._on_rate, names="value")
         weights = w.VBox([w.HTML("<b>weights</b> (0 = no traffic)")] + list(self.sliders.values()))
         self.widget = w.VBox([w.HBox([self.algorithm, self.toggle, self.rate]),
-                              w.HBox([self.chart, weights]), self.message, self.status])
+                              w.HBox([self.chart, weights]), self.summary, self.message, self.status])
         for widget, cls in [(self.widget, "lab-dashboard"), (self.chart, "lab-chart"),
                             (self.algorithm, "lab-algorithm"), (self.toggle, "lab-traffic-toggle"),
-                            (self.rate, "lab-rate"), (self.message, "lab-dashboard-message"),
+                            (self.rate, "lab-rate"), (self.summary, "lab-dashboard-summary"),
+                            (self.message, "lab-dashboard-message"),
                             (self.status, "lab-dashboard-status")]:
             widget.add_class(cls)
         self.refresh()
@@ -267,6 +270,13 @@ class Dashboard:
             fig.axes[1].set_title(f"last {self.window:g} s", fontsize=9)
         return fig
 
+    def summary_html(self, bars: list[ServerBar]) -> str:
+        """One line under the chart: each server's requests in the last ``window`` s (class ``lab-last-NAME``)."""
+        cells = " &middot; ".join(
+            f'{html.escape(b.server)} <span class="lab-last lab-last-{html.escape(b.server)}">{b.recent}</span>'
+            for b in bars)
+        return f'<span style="color:#666">last {self.window:g} s: {cells}</span>'
+
     # ----- the loop
     def refresh(self) -> None:
         """Take a snapshot; redraw the chart if what it shows changed; follow outside changes."""
@@ -281,6 +291,7 @@ class Dashboard:
         key = (tuple(bars), algo)
         if key != self._last_bars:
             self.chart.value = figure_to_png(self.figure(bars))
+            self.summary.value = self.summary_html(bars)
             self._last_bars = key
             self.frames += 1
             self._frame_times.append(time.monotonic())
@@ -433,7 +444,6 @@ class Dashboard:
 _DASHBOARDS: "weakref.WeakSet[Dashboard]" = weakref.WeakSet()
 
 
-@atexit.register
 def close_dashboards() -> None:
     """Stop every dashboard's loop and traffic (``stop_all()`` calls this; so does the interpreter's exit,
     so no thread is drawing while Python tears down)."""
@@ -442,6 +452,16 @@ def close_dashboards() -> None:
             d.close()
         except Exception:
             pass
+
+
+@atexit.register
+def _at_exit() -> None:
+    """The kernel is exiting: free the ports first (a restarted kernel must find them free at once),
+    then stop the dashboards' threads, which can take a few seconds to notice."""
+    from . import cleanup
+
+    cleanup.stop_processes()
+    close_dashboards()
 
 
 def _as_int(v) -> int:

@@ -435,3 +435,61 @@ def test_repr():
     assert repr(alg) == (
         "<RoundRobin balance roundrobin: s1(w=2 UP inflight=1), s2(w=1 backup UP inflight=0)>"
     )
+
+
+# --------------------------------------------------------------------------- queues and bounded loads
+def test_hash_designates_a_full_server_so_the_request_queues_there():
+    servers = tuple(ServerConfig(f"s{i}", "127.0.0.1", i, maxconn=1) for i in (1, 2))
+    for hash_type in ("map-based", "consistent"):
+        alg = make_algorithm(Proxy(kind="backend", name="be", balance="source", hash_type=hash_type,
+                                   servers=servers))
+        first = alg.pick(src="127.0.0.1")
+        assert alg.choose(src="127.0.0.1") == first and alg.is_full(first)  # the proxy queues on it
+        assert alg.pick(src="127.0.0.1") is None
+
+
+def test_a_server_with_its_own_queue_counts_as_full_and_as_load():
+    servers = tuple(ServerConfig(f"s{i}", "127.0.0.1", i, maxconn=5) for i in (1, 2))
+    rr = make_algorithm(Proxy(kind="backend", name="be", servers=servers))
+    rr.set_queued("s1", 1)
+    assert rr.is_full("s1") and sequential(rr, 3) == ["s2"] * 3
+    lc = make_algorithm(proxy("leastconn", (1, 1)))
+    lc.set_queued("s1", 2)  # lb_fwlc.c: the key is served + queued
+    assert sequential(lc, 3) == ["s2"] * 3
+
+
+def held(alg: Algorithm, n: int, **req) -> list[str]:
+    """n requests that all stay open."""
+    return [alg.pick(**req) for _ in range(n)]
+
+
+def test_hash_balance_factor_bounds_a_hot_key():
+    plain = make_algorithm(proxy("uri", (1, 1, 1, 1), hash_type="consistent"))
+    bounded = make_algorithm(proxy("uri", (1, 1, 1, 1), hash_type="consistent", hash_balance_factor=150))
+    assert len(set(held(plain, 12, uri="/hot"))) == 1  # one server takes every request of the key
+    got = held(bounded, 12, uri="/hot")
+    assert got[0] == plain.choose(uri="/hot")  # while it has room, the key's own server
+    # chash_server_is_eligible: in flight < ceil((served + 1) x 1.5) / 4 (+ remainder): at most 5 of 12
+    assert max(got.count(s) for s in set(got)) == 5 and len(set(got)) >= 3
+
+
+def test_hash_balance_factor_slots_follow_haproxy_formula():
+    alg = make_algorithm(proxy("uri", (3, 1), hash_type="consistent", hash_balance_factor=125))
+    s1, s2 = alg._srv["s1"], alg._srv["s2"]
+    assert (s1.cumw, s2.cumw) == (0, 48)
+    # served 7: tot_slots ceil(8 x 1.25) = 10 over weight 64: s1 gets 48*10//64 = 7, s2 10-7 = 3
+    for inflight, ok in ((6, True), (7, False)):
+        s1.inflight = inflight
+        assert alg._eligible(s1, 7, 64) is ok
+    for inflight, ok in ((2, True), (3, False)):
+        s2.inflight = inflight
+        assert alg._eligible(s2, 7, 64) is ok
+    # served 10: ceil(11 x 1.25) = 14 slots: s1 48*14//64 = 10, s2 14 - 10 = 4
+    s1.inflight, s2.inflight = 9, 4
+    assert alg._eligible(s1, 10, 64) and not alg._eligible(s2, 10, 64)
+
+
+def test_random_draws_respect_hash_balance_factor():
+    alg = make_algorithm(proxy("random", (1, 1, 1, 1), hash_balance_factor=110), seed=7)
+    got = held(alg, 40)
+    assert max(got.count(s) for s in set(got)) <= 11  # ceil(40 x 1.1 / 4)

@@ -176,14 +176,22 @@ def test_backend_maxconn_warning_and_located_warnings():
 
 
 @pytest.mark.parametrize("line", [
-    "option httplog", "log global", "cookie SRV insert", "http-request set-header X-A b",
-    "compression algo gzip", "option dontlognull", "errorfile 503 /etc/haproxy/errors/503.http",
+    "cookie SRV insert", "http-request set-header X-A b",
+    "compression algo gzip", "errorfile 503 /etc/haproxy/errors/503.http",
     "timeout tunnel 1h", "balance url_param id", "option forwardfor except 10.0.0.0/8",
 ])
 def test_engine_never_silently_ignores_a_proxy_keyword(line):
     cfg = parse(HEAD + FE + f"backend be\n    {line}\n    server s1 127.0.0.1:1\n", "i.cfg")
     notes = [m for m in cfg.warnings if "course engine" in m.text]
     assert len(notes) == 1 and notes[0].line == 12 and notes[0].file == "i.cfg"
+
+
+def test_logging_lines_are_read_not_ignored():
+    cfg = parse("global\n    log stdout format raw local0\n" + HEAD[7:] + FE
+                + "backend be\n    log global\n    option httplog\n    option dontlognull\n    server s1 127.0.0.1:1\n")
+    be = cfg.proxy("be")
+    assert (cfg.log_targets, be.log_global, be.httplog, be.dontlognull) == (("stdout",), True, True, True)
+    assert not [m for m in cfg.warnings if "course engine" in m.text]
 
 
 @pytest.mark.parametrize("line", ["daemon", "user haproxy", "nbthread 4", "log /dev/log local0",

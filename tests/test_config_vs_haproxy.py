@@ -147,3 +147,17 @@ def test_non_ascii_digits_agree_with_haproxy(haproxy_bin, tmp_path, line):
     assert code == r.returncode
     where = lambda text: re.findall(r"\[digits\.cfg:\d+\]", text)  # noqa: E731
     assert where(err) == where(r.stderr.decode("latin-1"))
+
+
+BACKEND_LINES = ["hash-balance-factor 150", "hash-balance-factor 100", "hash-balance-factor 0",
+                 "hash-balance-factor 50", "hash-balance-factor", "hash-balance-factor abc",
+                 "balance random(3)", "balance random(0)"]
+
+
+@pytest.mark.parametrize("line", BACKEND_LINES)
+def test_backend_keywords_agree_with_haproxy(haproxy_bin, tmp_path, line):
+    path = tmp_path / "b.cfg"
+    path.write_text("defaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n"
+                    "    timeout server 5s\nfrontend fe\n    bind 127.0.0.1:13999\n    default_backend be\n"
+                    f"backend be\n    {line}\n    server s1 127.0.0.1:18080\n")
+    assert run_engine(path) == run_haproxy(haproxy_bin, path)

@@ -126,6 +126,17 @@ def test_chart_redraws_only_when_what_it_shows_changed(dash, lb):
     assert repr(dash).startswith("<Dashboard application_nodes roundrobin: server01 w1 1 req, server02 w1 1 req")
 
 
+def test_summary_line_gives_the_last_seconds_counts_as_text(dash, lb):
+    dash.loop.stop()
+    picks(lb.ports[0], 3)
+    dash.refresh()
+    assert "lab-dashboard-summary" in dash.summary._dom_classes
+    assert dash.summary.value == (
+        '<span style="color:#666">last 3 s: server01 <span class="lab-last lab-last-server01">1</span> &middot; '
+        'server02 <span class="lab-last lab-last-server02">1</span> &middot; '
+        'server03 <span class="lab-last lab-last-server03">1</span></span>')
+
+
 # ---------------------------------------------------------------------------- the controls act on the engine
 
 def test_weight_slider_takes_effect_on_the_next_picks(dash, lb):

@@ -13,9 +13,17 @@ picks is the real one, tie-breaks included (see tests/vectors/algorithms.md sect
 - first: the lowest id that still has room (``First``);
 - source/uri with ``hash-type consistent``, and random(N): a hash ring (``_Chash``).
 
-A server that reached its ``maxconn`` is skipped by the rotating algorithms; hash algorithms
-and the single-backup case answer ``None`` instead, so the proxy queues the request and asks
-again after a ``release`` (``has_usable()`` stays True).
+Queues (HAProxy's backend.c assign_server and the lb_*.c lookups): a server is *full* when it has
+a ``maxconn`` and either requests waiting in its own queue or ``maxconn`` requests in flight. The
+rotating algorithms (roundrobin, static-rr, leastconn, first) and random skip full servers and
+``choose`` answers None when all are full: the proxy queues the request on the backend. Hash
+algorithms designate their server even when it is full: the proxy queues the request on that
+server. ``pick`` is ``choose`` + ``take`` for callers without queues (a full pick is None).
+
+``hash-balance-factor`` (lb_chash.c chash_server_is_eligible, "consistent hashing with bounded
+loads"): on the consistent ring, and for random's draws, a server is skipped (the walk goes on
+clockwise) while its connections in flight reach its share of
+ceil((all in flight + 1) x factor / 100), shared out by weight.
 
 Follows HAProxy 2.6's sources, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence):
 round robin src/lb_fwrr.c, the map table src/lb_map.c, leastconn src/lb_fwlc.c, first src/lb_fas.c,
@@ -50,7 +58,9 @@ class _Srv:
     uweight: int  # weight set by the user, 0..256
     admin_up: bool  # False when DOWN / MAINT / DRAIN
     maxconn: int = 0
-    inflight: int = 0
+    inflight: int = 0  # HAProxy's srv->served: requests holding a connection slot
+    queued: int = 0  # requests waiting in this server's own queue
+    cumw: int = 0  # cumulative_weight: weight of the usable servers declared before it (at start)
     e: int = 0  # effective weight the algorithm works with
     # fwrr bookkeeping
     npos: int = 0
@@ -61,7 +71,7 @@ class _Srv:
 
     @property
     def full(self) -> bool:
-        return bool(self.maxconn) and self.inflight >= self.maxconn
+        return bool(self.maxconn) and (self.queued > 0 or self.inflight >= self.maxconn)
 
 
 class Algorithm:
@@ -120,14 +130,40 @@ class Algorithm:
             ) from None
 
     # ----- the interface
+    # roundrobin, static-rr and first send a new request behind a non-empty backend queue
+    # (assign_server: "with certain algos we know it's because all servers are full")
+    queue_first = False
+
+    def choose(self, src: str | None = None, uri: str | None = None) -> str | None:
+        """The server HAProxy's assign_server designates, without counting it (see ``take``).
+        None: no server usable, or (rotating algorithms, random) every candidate is full.
+        A hash algorithm may designate a full server: the request then waits in its queue."""
+        s = self._choose(src, uri)
+        return None if s is None else s.name
+
     def pick(self, src: str | None = None, uri: str | None = None) -> str | None:
         """Choose a server for a new connection and count it as in flight; None: none usable or all full."""
         s = self._choose(src, uri)
-        if s is None:
+        if s is None or s.full:
             return None
         s.inflight += 1
         self._took(s)
         return s.name
+
+    def is_full(self, name: str) -> bool:
+        """At its maxconn, or with requests in its own queue (HAProxy then queues behind them)."""
+        return self._get(name).full
+
+    def set_queued(self, name: str, n: int) -> None:
+        """The length of ``name``'s own queue (the proxy keeps it; leastconn counts it as load)."""
+        s = self._get(name)
+        if s.queued != n:
+            s.queued = n
+            self._dropped(s)
+
+    def served(self) -> int:
+        """Requests in flight on every server (HAProxy's px->served)."""
+        return sum(s.inflight for s in self._srv.values())
 
     def take(self, name: str) -> None:
         """Count a connection on ``name`` that no pick chose: HAProxy hands a queued request
@@ -161,6 +197,14 @@ class Algorithm:
     def is_usable(self, name: str) -> bool:
         return self._usable(self._get(name))
 
+    def maxconn(self, name: str) -> int:
+        """The server's connection limit (0: none)."""
+        return self._get(name).maxconn
+
+    def set_maxconn(self, name: str, maxconn: int) -> None:
+        """``set maxconn server be/s N``: the new limit counts from the next pick."""
+        self._get(name).maxconn = maxconn
+
     @property
     def servers(self) -> tuple[str, ...]:
         return tuple(self._srv)
@@ -181,6 +225,19 @@ class Algorithm:
         elif now and not was:
             self._up(s)
         elif now and old_e != s.e:
+            self._reweight(s, old_e)
+
+    def effective_weight(self, name: str) -> int:
+        """The weight the algorithm works with, in 1/wscale units (HAProxy's cur_eweight)."""
+        return self._get(name).e
+
+    def throttle(self, name: str, eweight: int | None) -> None:
+        """Slow start: work with ``eweight`` (1/wscale units) instead of the full weight, or with the
+        full weight again when None. Static algorithms ignore it (HAProxy ramps dynamic ones only)."""
+        s = self._get(name)
+        new = self._eweight(s) if eweight is None or not self.dynamic else max(1, min(eweight, self._eweight(s)))
+        old_e, s.e = s.e, new
+        if self._usable(s) and old_e != new:
             self._reweight(s, old_e)
 
     def set_usable(self, name: str, usable: bool) -> None:
@@ -249,6 +306,7 @@ class RoundRobin(Algorithm):
     """``balance roundrobin``: HAProxy's fwrr, dynamic weights (tests/vectors/algorithms.md section 1)."""
 
     name = "roundrobin"
+    queue_first = True
 
     def __init__(self, proxy: Proxy, seed: int | None = None):
         super().__init__(proxy, seed)
@@ -368,7 +426,8 @@ class LeastConn(Algorithm):
 
     @staticmethod
     def _key(s: _Srv) -> int:
-        return (s.inflight + 1) * SRV_EWGHT_MAX // s.e if s.inflight else 0
+        n = s.inflight + s.queued  # lb_fwlc.c: served + queue length
+        return (n + 1) * SRV_EWGHT_MAX // s.e if n else 0
 
     def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
         which, fb = self._in_use()
@@ -402,6 +461,7 @@ class First(Algorithm):
     """``balance first``: the usable server with the lowest id that is not at its maxconn."""
 
     name = "first"
+    queue_first = True
 
     def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
         which, fb = self._in_use()
@@ -513,6 +573,7 @@ class StaticRR(_MapBased):
     """``balance static-rr``: round robin over the table; weights fixed at 0% or 100% at runtime."""
 
     name = "static-rr"
+    queue_first = True
 
     def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
         return self._rr()
@@ -532,8 +593,7 @@ class MapHash(_MapBased):
         h = 0 if self._tot_used == 1 else self._key(src, uri)
         if h is None:
             return self._rr()  # no key (e.g. no URI in tcp mode): HAProxy falls back to round robin
-        s = self._srv[self.table[h % len(self.table)]]
-        return None if s.full else s  # a full server: the request waits for it
+        return self._srv[self.table[h % len(self.table)]]  # even when full: the request waits for it
 
 
 # --------------------------------------------------------------------------- consistent ring
@@ -542,9 +602,14 @@ class _Chash(Algorithm):
 
     def __init__(self, proxy: Proxy, seed: int | None = None):
         super().__init__(proxy, seed)
+        self.balance_factor = proxy.hash_balance_factor
         self._ring = {False: hashing.Ring(), True: hashing.Ring()}
+        tot = {False: 0, True: 0}
         for s in self._srv.values():
             self._up(s)
+            if self._usable(s):  # backend.c recount_servers, run once at start
+                s.cumw = tot[s.backup]
+                tot[s.backup] += s.e
 
     def _up(self, s: _Srv) -> None:
         self._ring[s.backup].set(s.name, s.id, s.e if self._usable(s) else 0)
@@ -556,10 +621,33 @@ class _Chash(Algorithm):
         self._ring[s.backup].set(s.name, s.id, 0)
 
     def _lookup(self, h: int) -> _Srv | None:
+        """chash_get_server_hash: the nearest point; with a balance factor, the first eligible
+        server clockwise from it (after one full turn, whatever server the walk stands on)."""
         which, fb = self._in_use()
         if which in ("", "fbck"):
             return fb
-        return self._srv[self._ring[which == "bck"].lookup(h)]
+        ring = self._ring[which == "bck"]
+        if not self.balance_factor:
+            return self._srv[ring.lookup(h)]
+        group = self._group(which == "bck")
+        tot_weight = sum(s.e for s in group)
+        served = self.served()
+        i = ring.index(h)
+        name = ring.name_at(i)
+        for _ in range(2 * len(ring)):
+            if self._eligible(self._srv[name], served, tot_weight):
+                break
+            i += 1
+            name = ring.name_at(i)
+        return self._srv[name]
+
+    def _eligible(self, s: _Srv, served: int, tot_weight: int) -> bool:
+        """lb_chash.c chash_server_is_eligible: in flight below its share of the bounded load."""
+        tot_slots = ((served + 1) * self.balance_factor + 99) // 100
+        per_weight, remainder = divmod(tot_slots, tot_weight)
+        slots = s.e * per_weight
+        slots += ((s.cumw + s.e) * remainder) // tot_weight - (s.cumw * remainder) // tot_weight
+        return s.inflight < max(slots, 1)
 
     def _walk(self) -> _Srv | None:
         which, fb = self._in_use()
@@ -587,8 +675,7 @@ class ConsistentHash(_Chash):
         h = 0 if self._tot_used() == 1 else self._key(src, uri)
         if h is None:
             return self._walk()
-        s = self._lookup(h)
-        return None if s is None or s.full else s
+        return self._lookup(h)  # even when full: the request waits in its queue
 
 
 class Random(_Chash):

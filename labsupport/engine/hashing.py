@@ -196,6 +196,19 @@ class Ring:
         dn = (nxt[0] - h) & M32
         return prv[2] if dp <= dn else nxt[2]
 
+    def index(self, h: int) -> int:
+        """The position of the point nearest to ``h`` (as ``lookup``); the ring must not be empty."""
+        pts = self._points
+        i = bisect.bisect_left(pts, (h, -1, ""))
+        n = len(pts)
+        dp = (h - pts[i - 1][0]) & M32
+        dn = (pts[i % n][0] - h) & M32
+        return (i - 1) % n if dp <= dn else i % n
+
+    def name_at(self, i: int) -> str:
+        """The server of point ``i`` (any integer: the ring wraps)."""
+        return self._points[i % len(self._points)][2]
+
     def walk(self, accept) -> str | None:
         """Walk the ring clockwise from the last answer to the next point whose server ``accept``s."""
         pts = self._points

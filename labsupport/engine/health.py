@@ -89,8 +89,8 @@ class Health:
 
     @property
     def checks_paused(self) -> bool:
-        """Maintenance pauses the health checks (the checker should skip this server)."""
-        return self.admin == "maint"
+        """Maintenance, or ``disable health``, pauses the health checks (the checker skips the server)."""
+        return self.admin == "maint" or not self.check
 
     @property
     def status(self) -> str:
@@ -151,13 +151,12 @@ class Health:
             return None
         if mode == "maint":
             change = self._set_op("stopped")
-            if self.check:
-                self.health = 0  # checks pause; they restart from rise when maintenance ends
+            self.health = 0  # checks pause; they restart from rise when maintenance ends
             self.admin = "maint"
             return change
         self.admin = mode
-        if before == "maint":  # leaving maintenance: start OK but check again at once
-            if self.check:
+        if before == "maint":  # leaving maintenance: start OK, until the next check says otherwise
+            if self.check:  # (an unchecked server's counter stays at 0, as HAProxy's)
                 self.health = self.rise
             if not self.check or self.health >= self.rise:
                 return self._set_op("running")

@@ -22,7 +22,8 @@ text (``cfgedit``, the real-HAProxy runner) without regular expressions of their
 
 Modules, each importing only those listed before it: ``model`` (dataclasses), ``words`` (atol,
 times, line splitting, addresses), ``keywords`` (HAProxy's keyword lists), ``context`` (the
-section being built, the message reporter), ``conditions``, ``server``, ``proxy``, ``parser``,
+section being built, the message reporter), ``conditions``, ``server``, ``checks`` (http-check),
+``proxy``, ``parser``,
 ``report``.
 """
 from __future__ import annotations

@@ -59,6 +59,20 @@ class ServerConfig:
     id: int = 0  # set with 'id'; 0 until Proxy gives it the lowest free one (see with_server_ids)
     line: int = 0
     address: str = ""  # the address as written ("localhost:8080")
+    observe: str = "none"  # passive checks: "layer4" | "layer7" watch real traffic's results
+    error_limit: int = 10  # consecutive errors before on_error acts
+    on_error: str = "fastinter"  # | "fail-check" | "sudden-death" | "mark-down"
+    shutdown_sessions: bool = False  # 'on-marked-down shutdown-sessions'
+    slowstart: int = 0  # ms: a server coming UP ramps its weight up over this time
+
+
+@dataclass(frozen=True)
+class CheckExpect:
+    """``http-check expect [!] status|rstatus|string|rstring PATTERN``."""
+
+    kind: str  # "status" | "rstatus" | "string" | "rstring"
+    pattern: str
+    negate: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,7 @@ class Proxy:
     hash_type: str = "map-based"  # or "consistent"
     hash_function: str | None = None  # sdbm|djb2|wt6|crc32 when named
     hash_avalanche: bool = False
+    hash_balance_factor: int = 0  # 0 = off; otherwise > 100 (bounded loads, consistent hash and random)
     servers: tuple[ServerConfig, ...] = ()
     timeouts: Timeouts = Timeouts()
     retries: int = 3
@@ -92,9 +107,18 @@ class Proxy:
     forwardfor: bool = False
     allbackups: bool = False
     httpchk: tuple[str, str] | None = None  # (method, uri) when 'option httpchk' is set
-    http_check_expect_status: int | None = None
+    http_check_expect_status: int | None = None  # the one status of 'http-check expect status N'
+    httpchk_version: str = "HTTP/1.0"  # 'option httpchk' / 'http-check send ver'
+    http_check_headers: tuple[tuple[str, str], ...] = ()  # 'http-check send hdr NAME VALUE'
+    http_check_expect: CheckExpect | None = None
+    log_health_checks: bool = False
     maxconn: int | None = None  # frontend side
     stats: StatsConfig = StatsConfig()
+    log_global: bool = False  # 'log global': this proxy logs to the global section's log targets
+    httplog: bool = False  # 'option httplog': HAProxy's HTTP log line (else no per-request line)
+    dontlognull: bool = False  # 'option dontlognull': no line for connections that sent nothing
+    # 'http-request use-service prometheus-exporter [if { path|path_beg P }]': ("always"|"path"|"path_beg", P)
+    prometheus: tuple[str, str] | None = None
     line: int = 0
 
     def __post_init__(self) -> None:
@@ -140,6 +164,8 @@ class Config:
     path: str | None = None
     text: str = field(default="", repr=False)
     stats_socket_level: str | None = None  # "user" | "operator" | "admin" when a socket is set
+    stats_sockets: tuple[tuple[str, str], ...] = ()  # every 'stats socket' line: (UNIX path, level)
+    log_targets: tuple[str, ...] = ()  # global 'log' lines the engine writes to: "stdout" / "stderr"
 
     def proxy(self, name: str) -> Proxy:
         for p in self.proxies:

@@ -127,6 +127,8 @@ class Parser(Context):
         self.global_maxconn: int | None = None
         self.stats_socket: str | None = None
         self.stats_socket_level: str | None = None
+        self.stats_sockets: list[tuple[str, str]] = []
+        self.log_targets: list[str] = []
         self._hints_given: set[str] = set()
         self.mailers: list[str] = []  # mailers sections, by name
 
@@ -282,6 +284,12 @@ class Parser(Context):
                 self.global_maxconn = atol(args[1])
         elif word == "stats":
             self._global_stats(args)
+        elif word == "log" and len(args) > 2 and args[1] in ("stdout", "stderr") and not kwm:
+            self.log_targets.append(args[1])
+            rest = args[2:]
+            if rest[:2] != ["format", "raw"]:
+                self.ignored(" ".join(args), "The course engine writes raw lines ('log stdout format raw "
+                             "local0'): no syslog header, whatever the format.")
         elif word in GLOBAL_FLAGS and len(args) > 1 or word in GLOBAL_ONE_ARG and len(args) > 2:
             n = 1 if word in GLOBAL_FLAGS else 2
             self.alert(f"{self.where}'{word}' cannot handle unexpected argument '{args[n]}'.")
@@ -299,12 +307,21 @@ class Parser(Context):
                 self.alert(f"{self.where}'stats socket' in global section expects an address or a "
                            "path to a UNIX socket")
                 return
-            self.stats_socket = args[2]
-            self.stats_socket_level = "operator"
+            level = "operator"
             rest = args[3:]
             for i, word in enumerate(rest):
                 if word == "level" and i + 1 < len(rest):
-                    self.stats_socket_level = rest[i + 1]
+                    level = rest[i + 1]
+                    if level not in ("user", "operator", "admin"):
+                        self.alert(f"{self.where}'stats socket' : ''level' only supports 'user', 'operator', "
+                                   "and 'admin''")
+            path = args[2].removeprefix("unix@")
+            if "@" in path or ("/" not in path and ":" in path):
+                self.ignored(f"stats socket {args[2]}", "The course engine opens runtime API sockets on "
+                             "UNIX paths only (stats socket /tmp/lab.sock level admin).")
+                return
+            self.stats_socket, self.stats_socket_level = path, level
+            self.stats_sockets.append((path, level))
             others = [w for i, w in enumerate(rest) if w != "level" and (i == 0 or rest[i - 1] != "level")]
             if others:
                 self.ignored("stats socket ... " + " ".join(others),
@@ -355,7 +372,8 @@ class Parser(Context):
             proxies.append(d.finish(tuple(servers)))  # Proxy numbers the servers without an id
         return Config(proxies=tuple(proxies), maxconn=self.global_maxconn, stats_socket=self.stats_socket,
                       warnings=tuple(m for m in self.messages if m.level != "ALERT" or not self.fatal),
-                      path=self.path, text=self.text, stats_socket_level=self.stats_socket_level)
+                      path=self.path, text=self.text, stats_socket_level=self.stats_socket_level,
+                      stats_sockets=tuple(self.stats_sockets), log_targets=tuple(self.log_targets))
 
 
 def analyse(text: str, path: str | None = None, from_file: bool = False,

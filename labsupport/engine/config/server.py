@@ -23,6 +23,7 @@ SERVER_DEFAULTS = {f.name: f.default for f in fields(ServerConfig)
 FD_FAMILIES = ("fd", "sockpair")
 UNIX_FAMILIES = ("unix", "abns")
 IP_FAMILIES = ("ipv4", "ipv6", "tcp", "tcp4", "tcp6")
+ON_ERROR = ("fastinter", "fail-check", "sudden-death", "mark-down")
 TIME_HINT = "Times are whole numbers with an optional unit right after them: us, ms, s, m, h or d."
 
 
@@ -88,13 +89,38 @@ def _server_kw(p: Context, d: Draft, s: dict, args: list[str], i: int) -> str | 
         s["backup"] = word == "backup"
     elif word in ("disabled", "enabled"):
         s["disabled"] = word == "disabled"
+    elif word == "observe":
+        if not value:
+            return "'observe' expects <mode> as argument."
+        if value not in ("none", "layer4", "layer7"):
+            return f"'observe' expects one of 'none', 'layer4', 'layer7' but got '{value}'"
+        s["observe"] = value
+    elif word == "error-limit":
+        if not value:
+            return "'error-limit' expects an integer argument."
+        if atol(value) <= 0:
+            return "error-limit has to be > 0."
+        s["error_limit"] = atol(value)
+    elif word == "on-error":
+        if value not in ON_ERROR:
+            return ("'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' "
+                    f"but got '{value}'")
+        s["on_error"] = value
+    elif word == "on-marked-down":
+        if value != "shutdown-sessions":
+            return f"'on-marked-down' expects 'shutdown-sessions' but got '{value}'"
+        s["shutdown_sessions"] = True
     elif word in ("slowstart", "agent-inter"):
         try:
-            parse_time(value)
+            delay = parse_time(value)
         except TimeFormatError as e:
             if e.kind == "char":
                 return f"unexpected character '{e.char}' in '{word}' argument of server {name}."
-        s.setdefault("_ignored", []).append(f"{word} {value}")
+            delay = None
+        if word == "slowstart" and delay is not None:
+            s["slowstart"] = delay
+        else:
+            s.setdefault("_ignored", []).append(f"{word} {value}")
     else:
         s.setdefault("_ignored", []).append(word if word in kw.SERVER_FLAGS else f"{word} {value}".strip())
     return None
@@ -171,6 +197,9 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
     if not port:
         p.warn(f"{prefix}no port in '{addr}': the course engine, like HAProxy, connects to the port the client connected to.",
                "Write the server's port, e.g. 127.0.0.1:8080.")
+    if s["observe"] != "none" and not s["check"]:
+        p.warn(f"{prefix}'observe {s['observe']}' without 'check' is ignored by the course engine.",
+               "Passive checks adjust the health of a checked server: add 'check'.")
     for word in s.pop("_ignored", []):
         p.warn(f"{prefix}'{word}' is accepted by HAProxy but ignored by the course engine.",
                "The bundled engine does not implement this server keyword and runs without it.")
@@ -233,8 +262,17 @@ def parse_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
             rest = args[2:]
             chk = ("OPTIONS", rest[0]) if len(rest) == 1 else (rest[0], rest[1]) if rest else ("OPTIONS", "/")
             d.values["httpchk"] = chk if on else None
+            d.values["httpchk_version"] = rest[2] if len(rest) > 2 else "HTTP/1.0"
         else:
             d.values[name] = on
+    elif name in ("httplog", "dontlognull"):
+        d.values[name] = on
+        if name == "httplog" and len(args) > 2:
+            p.ignored(" ".join(args), "The course engine writes the plain 'option httplog' line.")
+    elif name == "log-health-checks":
+        if too_many(p, args, 0, 1):
+            return
+        d.values["log_health_checks"] = on
     elif name == "forwardfor":
         d.values["forwardfor"] = on
         if len(args) > 2:
@@ -253,7 +291,7 @@ def parse_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         best = kw.best_match(name, kw.OPTIONS_TABLE, kw.OPTIONS_COMMON)
         tail = f"; did you mean '{best}' maybe ?" if best else "."
         p.alert(f"{p.where}unknown option '{name}'{tail}",
-                "Options the course engine applies: redispatch, forwardfor, httpchk, allbackups.")
+                "Options the course engine applies: redispatch, forwardfor, httpchk, allbackups, log-health-checks.")
 
 
 # --------------------------------------------------------------------------- stats

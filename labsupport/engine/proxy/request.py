@@ -22,6 +22,8 @@ HAProxy 2.6.12 with a backend that records what it receives (tests/vectors/reque
 """
 from __future__ import annotations
 
+import time
+
 HEAD_ROOM = 15291  # largest HTX size of a request head HAProxy 2.6 accepted (measured; see docstring)
 MAX_FIELDS = 100
 MAX_NAME = 255
@@ -46,8 +48,8 @@ class Rare:
 class Req:
     """One request, buffered whole (retries may have to send it again)."""
 
-    __slots__ = ("body", "chunked", "data", "fields", "headers", "host", "keep_alive", "method", "rare", "size",
-                 "t0", "url", "version")
+    __slots__ = ("body", "chunked", "data", "date", "fields", "headers", "host", "keep_alive", "method", "rare",
+                 "size", "t0", "url", "version")
 
     def __init__(self, t0: float) -> None:
         self.url = b""
@@ -57,6 +59,7 @@ class Req:
         self.chunked = False
         self.keep_alive = True
         self.t0 = t0
+        self.date = time.time()  # the log's [%tr]
         self.data: bytes | None = None
         self.fields = self.size = 0  # header fields seen, and their names and values in bytes
         self.rare: Rare | None = None
