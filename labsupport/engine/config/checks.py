@@ -19,7 +19,7 @@ ENGINE_EXPECT = ("status", "rstatus", "string", "rstring")
 SEND_WORDS = ("meth", "uri", "uri-lf", "ver", "hdr", "body", "body-lf", "comment")
 HINT = ("The course engine applies 'http-check send meth M uri U ver V hdr N V' and "
         "'http-check expect [!] status|rstatus|string|rstring PATTERN'.")
-_STATUS_LIST = re.compile(r"^[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*$")  # ASCII digits: \\d takes "²"
+_STATUS_LIST = re.compile(r"^[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*$")  # ASCII digits (\d also takes "²")
 
 
 def status_matches(pattern: str, code: int) -> bool:
