@@ -466,7 +466,8 @@ class TrafficGenerator:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="lab-traffic") as pool:
             next_at = time.monotonic()
             while not self._stop.is_set() and time.monotonic() < end:
-                if self._rate <= 0:  # paused
+                rate = self._rate  # read once: a widget may change it from another thread meanwhile
+                if rate <= 0:  # paused
                     self._stop.wait(0.05)
                     next_at = time.monotonic()
                     continue
@@ -485,7 +486,7 @@ class TrafficGenerator:
                 except RuntimeError:  # the interpreter is exiting (a kernel restart): end quietly
                     in_flight.release()
                     break
-                next_at += 1.0 / self._rate
+                next_at += 1.0 / rate
                 now = time.monotonic()
                 if next_at < now - 1.0:  # fell behind (slow servers): carry on at the rate, no burst
                     next_at = now
