@@ -11,7 +11,7 @@ from typing import Any
 # module -> the names it contributes, grouped by activity
 _EXPORTS: dict[str, tuple[str, ...]] = {
     # set-up and clean-up
-    "environment": ("check_environment",),
+    "environment": ("check_environment", "if_installed"),
     "cleanup": ("stop_all",),
     # activity 1: DNS
     "dnslab.server": ("DNSServer", "LAB_ADDRESSES", "CONTINENTS", "stop_all_dns"),
@@ -34,10 +34,15 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png"),
     "widgets": ("FleetPanel", "Dashboard"),
     # errors
-    "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError"),
+    "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError", "NotRunningError"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_WHERE)
+
+
+from .errors import show_lab_errors_briefly as _show_lab_errors_briefly  # noqa: E402
+
+_show_lab_errors_briefly()  # imported in a notebook: the course's own errors read as one message
 
 
 def __getattr__(name: str) -> Any:

@@ -3,10 +3,12 @@
 - ``ConfigError``: the student must fix a configuration file (messages carry file:line).
 - ``PortInUseError`` / ``ServerStartError``: something on the machine is in the way.
 - ``ToolMissingError``: an optional system tool (haproxy, dig) is not installed.
+- ``NotRunningError``: the student asked a stopped balancer for its address.
 Every message says where the problem is and what to do, like a compiler.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 
@@ -60,9 +62,34 @@ class ServerStartError(LabError):
         super().__init__(message + (f"\n--- last lines of its log ---\n{log_tail}" if log_tail else ""))
 
 
+class NotRunningError(LabError):
+    """Something was asked for its address while it is not running (its start failed, or it was stopped)."""
+
+
 class ToolMissingError(LabError):
     """An optional system program is not installed."""
 
     def __init__(self, tool: str, install: str, adds: str = ""):
         self.tool, self.install = tool, install
         super().__init__(f"'{tool}' is not installed{(': ' + adds) if adds else ''}. Install it with: {install}")
+
+
+def _brief(shell, etype, value, tb, tb_offset=None) -> list[str]:  # noqa: ANN001 (IPython's signature)
+    """IPython handler: a LabError shows as 'NameOfError: message' (the message carries the hint)."""
+    stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
+    shell._showtraceback(etype, value, stb)  # the error output a frontend shows, in place of a traceback
+    return stb
+
+
+def show_lab_errors_briefly() -> bool:
+    """In an IPython kernel, let a ``LabError`` reaching a cell read as its message, not a traceback.
+
+    Other exceptions (genuine bugs) keep their full traceback. Does nothing outside IPython.
+    """
+    if "IPython" not in sys.modules:  # a plain script or the command line: Python's usual report
+        return False
+    shell = sys.modules["IPython"].get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    shell.set_custom_exc((LabError,), _brief)
+    return True
