@@ -20,3 +20,5 @@ def stop_all() -> None:
     haproxy.stop_all()
     dnslab.stop_all_dns()
     fleet.stop_all()
+    if widgets is not None:
+        widgets.close_panels()  # last: the panels' final look shows the servers stopped
