@@ -11,7 +11,16 @@ behaviour is exactly the article's.
     GET /slow?ms=N   the same answer after N ms (to hold a connection open)
     GET /health      200 "OK" (for health checks; not counted as served)
     GET /info        JSON: port, host, pid, requests served, last X-Forwarded-For seen
+    GET /admin/health?mode=ok|fail|hang   make /health answer 200, answer 503, or never answer
+                     (while / keeps answering); without mode: the current mode
+    GET /admin/crash-next                 the next GET / kills this process while answering it
+    GET /admin/fail-rate?rate=F           from now on, answer / with 500 for a fraction F (0..1) of requests
 Options: --host ADDR (default 127.0.0.1), --delay-ms N, --fail-rate F (0..1: answer 500).
+
+Capacity mode (backends/capacity.py): --workers N --service-ms MS [--service-dist fixed|exp|pareto]
+serves at most N requests of GET / at once, each for a service time of mean MS; the rest wait.
+    GET  /admin/capacity             JSON: workers, service time, slowdown, busy, waiting
+    POST /admin/slowdown?factor=K    every service time K times longer from now on (1: normal)
 """
 from __future__ import annotations
 
@@ -27,11 +36,18 @@ import time
 
 from flask import Flask, jsonify, request
 
+from capacity import DISTRIBUTIONS, Capacity  # beside this file
+
 app = Flask(__name__)
 PORT_NUMBER = "?"
 OPTIONS = argparse.Namespace(delay_ms=0, fail_rate=0.0, host="127.0.0.1")
 STATE = {"requests": 0, "x_forwarded_for": None, "started": time.time()}
 _lock = threading.Lock()
+CAPACITY = Capacity()  # no limit, no service time until the options say otherwise
+HEALTH_MODES = ("ok", "fail", "hang")
+HEALTH = {"mode": "ok", "crash_next": False}
+_health_changed = threading.Condition()
+HANG_LIMIT_S = 120  # a hanging /health gives up after this (the balancer's check timed out long before)
 
 
 def _served() -> None:
@@ -42,6 +58,7 @@ def _served() -> None:
 
 def _answer(extra_delay_ms: float = 0):
     _served()
+    CAPACITY.serve()
     delay = OPTIONS.delay_ms + extra_delay_ms
     if delay:
         time.sleep(delay / 1000)
@@ -52,6 +69,9 @@ def _answer(extra_delay_ms: float = 0):
 
 @app.route("/")
 def index():
+    if HEALTH["crash_next"]:  # on demand: die after reading the request, before any byte of the answer
+        sys.stdout.flush()
+        os._exit(3)
     return _answer()
 
 
@@ -62,7 +82,43 @@ def slow():
 
 @app.route("/health")
 def health():
+    with _health_changed:  # a hanging /health waits until the mode changes (bounded)
+        _health_changed.wait_for(lambda: HEALTH["mode"] != "hang", HANG_LIMIT_S)
+        mode = HEALTH["mode"]
+    if mode == "fail":
+        return f"sick: server {PORT_NUMBER} was made to fail its health check\n", 503
     return "OK\n"
+
+
+@app.route("/admin/health")
+def admin_health():
+    mode = request.args.get("mode")
+    if mode is None:
+        return HEALTH["mode"] + "\n"
+    if mode not in HEALTH_MODES:
+        return f"mode must be one of {', '.join(HEALTH_MODES)}, not {mode!r}\n", 400
+    with _health_changed:
+        HEALTH["mode"] = mode
+        _health_changed.notify_all()
+    return f"/health of server {PORT_NUMBER} now: {mode}\n"
+
+
+@app.route("/admin/fail-rate")
+def admin_fail_rate():
+    try:
+        rate = float(request.args.get("rate", ""))
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate <= 1:
+        return "rate must be a number between 0 and 1\n", 400
+    OPTIONS.fail_rate = rate
+    return f"server {PORT_NUMBER} now fails {rate:g} of its answers to /\n"
+
+
+@app.route("/admin/crash-next")
+def admin_crash_next():
+    HEALTH["crash_next"] = True
+    return f"server {PORT_NUMBER} dies while answering its next GET /\n"
 
 
 @app.route("/info")
@@ -71,6 +127,20 @@ def info():
         return jsonify(port=int(PORT_NUMBER), host=OPTIONS.host, pid=os.getpid(),
                        requests=STATE["requests"], x_forwarded_for=STATE["x_forwarded_for"],
                        uptime_s=round(time.time() - STATE["started"], 3))
+
+
+@app.route("/admin/capacity")
+def capacity_state():
+    return jsonify(CAPACITY.state())
+
+
+@app.route("/admin/slowdown", methods=["POST"])
+def slowdown():
+    try:
+        CAPACITY.set_slowdown(float(request.args.get("factor", "")))
+    except ValueError:
+        return jsonify(error="factor must be a number more than 0, e.g. /admin/slowdown?factor=5"), 400
+    return jsonify(CAPACITY.state())
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -104,6 +174,9 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--delay-ms", type=float, default=0, help="answer every request this much later")
     p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of requests answered with 500")
+    p.add_argument("--workers", type=int, default=0, help="serve at most N requests at once (0: no limit)")
+    p.add_argument("--service-ms", type=float, default=0, help="mean service time of one request, in ms")
+    p.add_argument("--service-dist", choices=DISTRIBUTIONS, default="fixed", help="service time distribution")
     p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a listening socket handed over by labsupport
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
 
@@ -117,13 +190,16 @@ def _args(argv: list[str]) -> argparse.Namespace:
         fail(f"port {a.port} is out of range (1-65535)")
     if not 0 <= a.fail_rate <= 1:
         fail(f"--fail-rate {a.fail_rate} must be between 0 and 1")
+    if a.workers < 0 or a.service_ms < 0:
+        fail("--workers and --service-ms must be 0 or more")
     return a
 
 
 def main(argv: list[str] | None = None) -> None:
-    global PORT_NUMBER, OPTIONS
+    global PORT_NUMBER, OPTIONS, CAPACITY
     OPTIONS = _args(sys.argv[1:] if argv is None else argv)
     PORT_NUMBER = str(OPTIONS.port)
+    CAPACITY = Capacity(OPTIONS.workers, OPTIONS.service_ms, OPTIONS.service_dist)
     if OPTIONS.parent_pid:
         _die_with_parent(OPTIONS.parent_pid)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -16,6 +16,14 @@ def stop_all() -> None:
     widgets = sys.modules.get("labsupport.widgets")  # no dashboard can exist unless widgets was imported
     if widgets is not None:
         widgets.close_dashboards()  # first: a live dashboard's traffic would otherwise hit the next run's balancer
+    timelines = sys.modules.get("labsupport.healthwidget")
+    if timelines is not None:
+        timelines.close_timelines()
+    stop_processes()
+
+
+def stop_processes() -> None:
+    """Stop the balancers, real haproxy, DNS servers and application servers (not the dashboards)."""
     balancer.stop_all()
     haproxy.stop_all()
     dnslab.stop_all_dns()

@@ -4,6 +4,9 @@
 - ``PortInUseError`` / ``ServerStartError``: something on the machine is in the way.
 - ``ToolMissingError``: an optional system tool (haproxy, dig) is not installed.
 - ``NotRunningError``: the student asked a stopped balancer for its address.
+- ``CommandError``: a runtime command (``set_weight``, ``set_state`` ...) refused, in HAProxy's words.
+- ``UsageError``: a library function was given a value it cannot use (the code in the cell must change).
+- ``NotFoundError``: a name that is not there (a server, a proxy, a stats row); the message lists those that are.
 Every message says where the problem is and what to do, like a compiler.
 """
 from __future__ import annotations
@@ -62,6 +65,13 @@ class ServerStartError(LabError):
         super().__init__(message + (f"\n--- last lines of its log ---\n{log_tail}" if log_tail else ""))
 
 
+class ServerNotRunningError(LabError):
+    """An action needs a running application server, and this one is stopped or killed."""
+
+    def __init__(self, address: str, port: int):
+        super().__init__(f"server {address} is not running: start it again first (fleet.restart({port})).")
+
+
 class NotRunningError(LabError):
     """Something was asked for its address while it is not running (its start failed, or it was stopped)."""
 
@@ -72,6 +82,29 @@ class ToolMissingError(LabError):
     def __init__(self, tool: str, install: str, adds: str = ""):
         self.tool, self.install = tool, install
         super().__init__(f"'{tool}' is not installed{(': ' + adds) if adds else ''}. Install it with: {install}")
+
+
+class CommandError(LabError, ValueError):
+    """A runtime command refused, with HAProxy's CLI message (which says what it accepts).
+
+    Also a ``ValueError``, as the refused value is what is wrong."""
+
+
+class UsageError(LabError, ValueError):
+    """A function was called with a value it cannot use; the message names the value and what to give
+    instead. Also a ``ValueError``, so callers that catch ``ValueError`` keep working."""
+
+
+class NotFoundError(LabError, KeyError):
+    """A name looked up that is not there; the message lists the names that are. Also a ``KeyError``,
+    so callers that catch ``KeyError`` keep working."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class WaitTimeout(LabError, TimeoutError):
+    """Something waited for did not happen in time; the message says what, and what it is instead."""
 
 
 def _brief(shell, etype, value, tb, tb_offset=None) -> list[str]:  # noqa: ANN001 (IPython's signature)

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PortInUseError, ServerStartError
+from .errors import PortInUseError, ServerNotRunningError, ServerStartError
 from .ports import free_ports, port_holder  # noqa: F401  (free_ports: fleet's public surface)
 from .table import Table
 
@@ -169,11 +169,11 @@ def _signal(server: Server, sig: int, wait: float = 5.0) -> None:
         server.proc.wait()
 
 
-def _get(host: str, port: int, path: str, timeout: float) -> tuple[int, bytes]:
+def _get(host: str, port: int, path: str, timeout: float, method: str = "GET") -> tuple[int, bytes]:
     """GET ``path`` from one server directly: (status, body); OSError when it does not answer."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request(method, path)
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
@@ -205,9 +205,14 @@ class Fleet:
         host: str | None = None,
         delay_ms: float = 0,
         fail_rate: float = 0.0,
+        workers: int = 0,
+        service_ms: float = 0,
+        service_dist: str = "fixed",
         timeout: float = 15.0,
     ) -> list[int]:
         """Start servers on ``ports`` (a list, or one port), or ``count`` servers on free ports.
+        ``workers``/``service_ms``/``service_dist``: capacity mode (backends/capacity.py), e.g.
+        ``workers=1, service_ms=20`` serves about 50 requests/s and queues the rest.
 
         Returns the ports, once every server answers HTTP.
         """
@@ -216,7 +221,8 @@ class Fleet:
             ports = [0] * (count or 1)
         elif isinstance(ports, int):
             ports = [ports]
-        opts = {"delay_ms": delay_ms, "fail_rate": fail_rate}
+        opts = {"delay_ms": delay_ms, "fail_rate": fail_rate, "workers": workers, "service_ms": service_ms,
+                "service_dist": service_dist}
         started = [self._spawn(host, p, opts) for p in ports]
         deadline = time.time() + timeout
         try:
@@ -239,6 +245,9 @@ class Fleet:
             cmd += ["--delay-ms", str(opts["delay_ms"])]
         if opts["fail_rate"]:
             cmd += ["--fail-rate", str(opts["fail_rate"])]
+        if opts.get("workers") or opts.get("service_ms"):
+            cmd += ["--workers", str(opts["workers"]), "--service-ms", str(opts["service_ms"]),
+                    "--service-dist", opts["service_dist"]]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     pass_fds=(sock.fileno(),), start_new_session=True)
@@ -284,13 +293,20 @@ class Fleet:
         """Stop a server politely: SIGINT, the Ctrl+C of the article."""
         _signal(self._find(port), signal.SIGINT)
 
-    def restart(self, port: int | str, timeout: float = 15.0) -> int:
-        """Start a stopped or killed server again on the same address (stopping it first if alive)."""
+    def restart(self, port: int | str, timeout: float = 15.0, *, delay_ms: float | None = None,
+                fail_rate: float | None = None) -> int:
+        """Start a stopped or killed server again on the same address (stopping it first if alive),
+        with its options, or new ones (``delay_ms``, ``fail_rate``) when given."""
         old = self._find(port)
         if old.alive:
             _signal(old, signal.SIGINT)
         self._forget(old)
-        new = self._spawn(old.host, old.port, old.options)
+        options = dict(old.options)
+        if delay_ms is not None:
+            options["delay_ms"] = delay_ms
+        if fail_rate is not None:
+            options["fail_rate"] = fail_rate
+        new = self._spawn(old.host, old.port, options)
         _wait_ready(new, time.time() + timeout)
         return new.port
 
@@ -320,6 +336,56 @@ class Fleet:
             return _get(s.host, s.port, path, 3)[1].decode(errors="replace")
         except OSError as e:
             return f"no answer from {s.host}:{s.port}: {e.strerror or e}"
+
+    def slow_down(self, port: int | str, factor: float) -> dict:
+        """Make one server's service time ``factor`` times longer, live (1 = normal speed again).
+        Needs capacity mode (``service_ms``); answers the server's capacity state."""
+        s = self._find(port)
+        status, body = _get(s.host, s.port, f"/admin/slowdown?factor={factor}", 3, method="POST")
+        if status != 200:
+            raise ValueError(json.loads(body).get("error", body.decode(errors="replace")))
+        return json.loads(body)
+
+    def capacity(self, port: int | str) -> dict:
+        """One server's capacity state: workers, service_ms, slowdown, busy, waiting, served."""
+        s = self._find(port)
+        return json.loads(_get(s.host, s.port, "/admin/capacity", 3)[1])
+
+    # ---------------------------------------------------------------- sick on demand
+    def _admin(self, port: int | str, path: str) -> str:
+        s = self._find(port)
+        if not s.alive:
+            raise ServerNotRunningError(f"{s.host}:{s.port}", s.port)
+        status, body = _get(s.host, s.port, path, 3)
+        if status != 200:
+            raise ValueError(body.decode(errors="replace").strip())
+        return body.decode(errors="replace").strip()
+
+    def make_sick(self, port: int | str, how: str = "fail") -> None:
+        """Make a server's ``/health`` answer 503 (``how="fail"``) or never answer (``"hang"``),
+        while ``/`` keeps answering: alive, but sick. ``make_healthy`` undoes it; so does a restart."""
+        self._admin(port, f"/admin/health?mode={how}")
+
+    def make_healthy(self, port: int | str) -> None:
+        """``/health`` answers 200 again."""
+        self._admin(port, "/admin/health?mode=ok")
+
+    def health_mode(self, port: int | str) -> str:
+        """What the server's ``/health`` does now: ``'ok'``, ``'fail'`` or ``'hang'`` (``'-'``: not running)."""
+        try:
+            return self._admin(port, "/admin/health")
+        except (OSError, ServerNotRunningError, ValueError):
+            return "-"
+
+    def set_fail_rate(self, port: int | str, rate: float) -> None:
+        """From now on the server answers ``/`` with a 500 for a fraction ``rate`` (0..1) of requests
+        (its ``/health`` stays fine: only real traffic, and passive checks, see the errors)."""
+        self._admin(port, f"/admin/fail-rate?rate={rate}")
+
+    def crash_next(self, port: int | str) -> None:
+        """The server's next ``GET /`` kills it while it answers: the request was delivered, the
+        answer never comes (a balancer then answers 502)."""
+        self._admin(port, "/admin/crash-next")
 
     def requests_served(self, server: Server) -> int | None:
         if not server.alive:

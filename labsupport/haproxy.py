@@ -14,7 +14,7 @@ every line number of the original (so haproxy's messages point at the student's 
 
 ``check()`` runs ``haproxy -c`` on that copy and reports its messages under the original path.
 Every process is stopped by ``stop()``, by ``atexit``, or when the kernel dies (parent-death
-signal). Facts about HAProxy's runtime API: shared/haproxy-facts.md section 9.
+signal). Facts about HAProxy's runtime API: tests/vectors/runtime-api.md section 9.
 """
 from __future__ import annotations
 
@@ -32,14 +32,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .engine.config import outline
 from .environment import find_tool
-from .errors import ConfigError, Message, PortInUseError, ServerStartError, ToolMissingError
+from .errors import (CommandError, ConfigError, Message, PortInUseError, ServerStartError, ToolMissingError,
+                     UsageError)
 from .table import Table
 
 INSTALL = "sudo apt-get install haproxy"
 _WHY = "the course's bundled engine runs the same haproxy.cfg without it; real HAProxy is only needed to compare"
-_SERVICE_ONLY = re.compile(r"^\s*(daemon|user|group|uid|gid|chroot|pidfile|master-worker|stats\s+socket)\b")
-_BIND = re.compile(r"^(\s*bind\s+)(\S+)(.*)$")
+# global keywords for a system service, which a copy run by the course must not obey
+_SERVICE_ONLY = ("daemon", "user", "group", "uid", "gid", "chroot", "pidfile", "master-worker")
 _MSG = re.compile(r"^\[(ALERT|WARNING|NOTICE)\]\s*\(\d+\)\s*:\s*(?:config\s*:\s*)?(.*)$")
 _LOC = re.compile(r"^(?:parsing\s+)?\[([^\]]+):(\d+)\]\s*:?\s*(.*)$")
 _TRAILERS = ("haproxy version is", "path to executable is", "Error(s) found in configuration file",
@@ -98,24 +100,25 @@ def parse_messages(output: str) -> list[Message]:
     return messages
 
 
-def rewrite(text: str, socket_path: str | None = None, port_map: dict[int, int] | None = None) -> str:
-    """The copy haproxy runs: same line numbers, our stats socket, service-only lines off, ports mapped."""
+def rewrite(text: str, socket_path: str | None = None, port_map: dict[int, int] | None = None,
+            keep_sockets: bool = False) -> str:
+    """The copy haproxy runs: same line numbers, our stats socket, service-only lines off, ports mapped.
+    ``keep_sockets`` keeps the file's own ``stats socket`` lines (next to ours)."""
     out = []
-    for line in text.splitlines():
-        code = line.split("#", 1)[0]
-        if _SERVICE_ONLY.match(code):
+    for ln in outline(text[:-1] if text.endswith("\n") else text):
+        line, words = ln.text, ln.words
+        if ln.section == "global" and not ln.opens and words and (
+                words[0] in _SERVICE_ONLY or (words[:2] == ("stats", "socket") and not keep_sockets)):
             out.append("#[lab: off in the course's copy] " + line)
             continue
-        m = _BIND.match(code)
-        if m and port_map:
+        if words[:1] == ("bind",) and len(words) > 1 and port_map:
             addrs = []
-            for addr in m.group(2).split(","):
+            for addr in words[1].split(","):
                 host, sep, port = addr.rpartition(":")
                 if sep and port.isdigit() and int(port) in port_map:
                     addr = f"{host}:{port_map[int(port)]}"
                 addrs.append(addr)
-            comment = line[len(code):]  # keep the student's comment after the address
-            line = m.group(1) + ",".join(addrs) + m.group(3) + comment
+            line = ln.with_word(1, ",".join(addrs))  # the student's options and comment stay
         out.append(line)
     if socket_path:
         out += ["", "# [lab] added by labsupport.haproxy: the runtime API and loud port conflicts",
@@ -126,11 +129,10 @@ def rewrite(text: str, socket_path: str | None = None, port_map: dict[int, int] 
 def bind_addresses(text: str) -> list[tuple[str, int]]:
     """(host, port) of every ``bind`` line; ``*:3000`` and ``:3000`` give host ``''`` (all addresses)."""
     found = []
-    for line in text.splitlines():
-        m = _BIND.match(line.split("#", 1)[0])
-        if not m:
+    for ln in outline(text):
+        if ln.words[:1] != ("bind",) or len(ln.words) < 2:
             continue
-        for addr in m.group(2).split(","):
+        for addr in ln.words[1].split(","):
             host, sep, port = addr.rpartition(":")
             if sep and port.isdigit() and "@" not in host and not host.startswith("["):
                 found.append(("" if host in ("", "*") else host, int(port)))
@@ -175,7 +177,7 @@ def parse_stat_csv(text: str) -> list[dict]:
 
 
 @dataclass(frozen=True)
-class Check:
+class ConfigCheck:
     """The result of ``haproxy -c``: ``ok``, the messages, and haproxy's output (paths as the student wrote them)."""
 
     ok: bool
@@ -200,11 +202,12 @@ class HAProxy:
     """
 
     def __init__(self, text: str, path: str | os.PathLike | None = None, *, port_map: dict[int, int] | None = None,
-                 binary: str | None = None):
+                 binary: str | None = None, keep_sockets: bool = False):
         self.binary = binary or _require_binary()
         self.text = text
         self.path = str(path) if path is not None else "haproxy.cfg"  # how messages name the file
         self.port_map = dict(port_map or {})
+        self.keep_sockets = keep_sockets  # run the file's own 'stats socket' lines too
         self.proc: subprocess.Popen | None = None
         self.warnings: list[Message] = []
         self._dir: str | None = None
@@ -235,14 +238,15 @@ class HAProxy:
         """The copy to run; a check copy (``folder`` given) leaves out our stats socket, which would
         count as a listener and hide haproxy's "no listener" verdict on the student's file."""
         copy = os.path.join(folder or self._workdir(), Path(self.path).name or "haproxy.cfg")
-        Path(copy).write_text(rewrite(self.text, None if folder else self.socket_path, self.port_map))
+        Path(copy).write_text(rewrite(self.text, None if folder else self.socket_path, self.port_map,
+                                         self.keep_sockets))
         return copy
 
     def _located(self, output: str, copy: str) -> str:
         return output.replace(copy, self.path)
 
     # ------------------------------------------------------------------ lifecycle
-    def check(self) -> Check:
+    def check(self) -> ConfigCheck:
         """Run ``haproxy -c -f``; return its messages, or raise ConfigError carrying them."""
         with tempfile.TemporaryDirectory(prefix="lab-haproxy-check-") as folder:
             copy = self._write_copy(folder)
@@ -259,7 +263,7 @@ class HAProxy:
                                         self.path))
             raise ConfigError(messages, self.path)
         self.warnings = [m for m in messages if m.level == "WARNING"]
-        return Check(True, tuple(messages), output)
+        return ConfigCheck(True, tuple(messages), output)
 
     @property
     def running(self) -> bool:
@@ -352,6 +356,18 @@ class HAProxy:
         copy = os.path.join(self._dir, Path(self.path).name or "haproxy.cfg")
         return "\n".join(self._located(text, copy).splitlines()[-lines:])
 
+    def events(self, since: int = 0) -> tuple[list[str], int]:
+        """haproxy's event lines (``[WARNING]``/``[ALERT]``/``[NOTICE]``: servers UP or DOWN, health-check
+        lines...) from index ``since`` on, and the index to ask next, like ``Balancer.events``."""
+        if self._dir is None:
+            return [], since
+        try:
+            text = Path(self._dir, "haproxy.log").read_text(errors="replace")
+        except OSError:
+            return [], since
+        lines = [line for line in text.splitlines() if line.startswith("[")]
+        return lines[since:], len(lines)
+
     def __repr__(self) -> str:
         where = ", ".join(f":{p}" for p in self.ports)
         state = f"running (pid {self.pid}) on {where}" if self.running else "stopped"
@@ -360,21 +376,7 @@ class HAProxy:
     # ------------------------------------------------------------------ runtime API
     def command(self, text: str, timeout: float = 5.0) -> str:
         """Send one runtime API command (``show stat``, ``set server be/s weight 3``...) and return the reply."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(self.socket_path)
-            sock.sendall(text.strip().encode() + b"\n")
-            chunks, size = [], 0
-            while size < 16 << 20:  # haproxy closes after one command; the cap bounds a runaway reply
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-        finally:
-            sock.close()
-        return b"".join(chunks).decode(errors="replace")
+        return send_command(self.socket_path, text, timeout)
 
     def _need_running(self) -> None:
         if not self.running:
@@ -411,14 +413,14 @@ class HAProxy:
         owners = [r["pxname"] for r in parse_stat_csv(self.stats_csv()) if r.get("svname") == server]
         if len(owners) != 1:
             found = "no backend has" if not owners else f"several backends have ({', '.join(owners)})"
-            raise ValueError(f"{found} a server named {server!r}; write it as 'backend/server'")
+            raise UsageError(f"{found} a server named {server!r}; write it as 'backend/server'")
         return f"{owners[0]}/{server}"
 
     def _admin(self, cmd: str) -> None:
         self._need_running()
         reply = self.command(cmd).strip()
         if reply:  # haproxy answers set/enable/disable with an empty line when it worked
-            raise ValueError(f"haproxy refused '{cmd}': {reply}")
+            raise CommandError(f"haproxy refused '{cmd}': {reply}")
 
     def set_weight(self, server: str, weight: int | str) -> None:
         """``set server be/srv weight N`` (0..256, or 'N%' of the initial weight); from the next request."""
@@ -430,7 +432,7 @@ class HAProxy:
         reply = self.command(f"get weight {self._server(server)}").strip()
         m = re.fullmatch(r"(\d+) \(initial (\d+)\)", reply)
         if not m:
-            raise ValueError(f"haproxy refused 'get weight {server}': {reply}")
+            raise CommandError(f"haproxy refused 'get weight {server}': {reply}")
         return int(m.group(1)), int(m.group(2))
 
     def set_state(self, server: str, state: str) -> None:
@@ -442,6 +444,26 @@ class HAProxy:
 
     def disable(self, server: str) -> None:
         self._admin(f"disable server {self._server(server)}")
+
+
+def send_command(socket_path: str | os.PathLike, text: str, timeout: float = 5.0) -> str:
+    """One line to a runtime API socket (real haproxy's or the engine's ``stats socket``), its answer:
+    what ``echo "show stat" | socat stdio unix-connect:PATH`` prints."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(os.fspath(socket_path))
+        sock.sendall(text.strip().encode() + b"\n")
+        chunks, size = [], 0
+        while size < 16 << 20:  # haproxy closes after one line; the cap bounds a runaway reply
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        sock.close()
+    return b"".join(chunks).decode(errors="replace")
 
 
 def _die_with_parent() -> None:

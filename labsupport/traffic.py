@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
+from .errors import UsageError
 from .table import Table
 
 MAX_REQUESTS = 100_000  # send(): a typo like n=10**9 must not hang a notebook
@@ -213,9 +214,9 @@ class _Target:
     def __init__(self, url: str, timeout: float, keep_alive: bool):
         parts = urlsplit(url if "://" in url else "http://" + url)
         if parts.scheme != "http":
-            raise ValueError(f"only http:// URLs are supported, not {url!r}")
+            raise UsageError(f"only http:// URLs are supported, not {url!r}")
         if not parts.hostname:
-            raise ValueError(f"no host in URL {url!r}; write it like http://127.0.0.1:3000/")
+            raise UsageError(f"no host in URL {url!r}; write it like http://127.0.0.1:3000/")
         self.url, self.host, self.port = url, parts.hostname, parts.port or 80
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.timeout, self.keep_alive = timeout, keep_alive
@@ -282,7 +283,7 @@ def _sources(source: str | Sequence[str] | None) -> Sequence[str | None]:
     if isinstance(source, str):
         return [source]
     if not source:
-        raise ValueError("source is an empty list; give an address like '127.0.0.2' or a list of them")
+        raise UsageError("source is an empty list; give an address like '127.0.0.2' or a list of them")
     return list(source)
 
 
@@ -399,9 +400,9 @@ def send(url: str, n: int = 10, *, concurrency: int = 1, keep_alive: bool = Fals
     (default: only for 200 requests or more).
     """
     if not 0 <= n <= MAX_REQUESTS:
-        raise ValueError(f"n must be between 0 and {MAX_REQUESTS}, not {n}")
+        raise UsageError(f"n must be between 0 and {MAX_REQUESTS}, not {n}")
     if not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, not {concurrency}")
+        raise UsageError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, not {concurrency}")
     target, sources = _Target(url, timeout, keep_alive), _sources(source)
     note = stranger_note(target.host, target.port)
     if note:
@@ -456,9 +457,9 @@ class TrafficGenerator:
                  source: str | Sequence[str] | None = None, timeout: float = 2.0, workers: int = 8,
                  maxlen: int = 10_000):
         if not 0 < duration <= MAX_DURATION:
-            raise ValueError(f"duration must be between 0 and {MAX_DURATION:g} seconds, not {duration}")
+            raise UsageError(f"duration must be between 0 and {MAX_DURATION:g} seconds, not {duration}")
         if not 1 <= workers <= MAX_CONCURRENCY:
-            raise ValueError(f"workers must be between 1 and {MAX_CONCURRENCY}, not {workers}")
+            raise UsageError(f"workers must be between 1 and {MAX_CONCURRENCY}, not {workers}")
         self.url, self.duration, self.keep_alive, self.workers = url, float(duration), keep_alive, workers
         self._target, self._sources = _Target(url, timeout, keep_alive), _sources(source)
         self.rate = rate
@@ -477,7 +478,7 @@ class TrafficGenerator:
     @rate.setter
     def rate(self, value: float) -> None:
         if not 0 <= value <= MAX_RATE:
-            raise ValueError(f"rate must be between 0 and {MAX_RATE:g} requests per second, not {value}")
+            raise UsageError(f"rate must be between 0 and {MAX_RATE:g} requests per second, not {value}")
         self._rate = float(value)
 
     @property

@@ -23,11 +23,14 @@ from collections import deque
 import ipywidgets as w
 
 from .cfgedit import edit_backend
+from .engine.config import ALGORITHMS
+from .errors import UsageError
 from .fleet import Fleet, Server
 from .plots import ServerBar, dashboard_model, figure_to_png, requests_figure, server_rows
 from .traffic import TrafficGenerator
 
-LIGHTS = {"running": "#2e9d43", "stopped": "#9a9a9a"}  # anything else (killed, exited) is red
+LIGHTS = {"running": "#2e9d43", "stopped": "#9a9a9a"}
+RED = "#d64541"  # the light of any other state (killed, exited)
 
 
 def live_seconds(requested: float) -> float:
@@ -69,7 +72,7 @@ class LiveLoop:
 
 
 def _light(state: str) -> str:
-    color = LIGHTS.get(state, "#d64541")
+    color = LIGHTS.get(state, RED)
     return f'<span style="color:{color};font-size:1.4em;line-height:1">&#9679;</span>'
 
 
@@ -177,7 +180,8 @@ def close_panels() -> None:
 
 # ---------------------------------------------------------------------------- live dashboard
 
-ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "first", "random")
+# the dashboard's choices: every algorithm but uri (its traffic asks for one path, which uri sends to one server)
+CHOICES = tuple(a for a in ALGORITHMS if a != "uri")
 
 
 def _url_of(target) -> str:
@@ -187,7 +191,7 @@ def _url_of(target) -> str:
     ports = getattr(target, "ports", None)
     if ports:
         return f"http://127.0.0.1:{ports[0]}/"
-    raise ValueError("cannot tell where this balancer listens: pass url='http://127.0.0.1:PORT/'")
+    raise UsageError("cannot tell where this balancer listens: pass url='http://127.0.0.1:PORT/'")
 
 
 def _config_text(target) -> str:
@@ -195,7 +199,7 @@ def _config_text(target) -> str:
     cfg = getattr(target, "config", None)
     text = getattr(cfg, "text", None) or getattr(target, "text", None)
     if not text:
-        raise ValueError("this balancer has no configuration text to edit")
+        raise UsageError("this balancer has no configuration text to edit")
     return text
 
 
@@ -222,7 +226,7 @@ class Dashboard:
         snap = target.snapshot()
         rows = server_rows(snap, backend)
         if not rows:
-            raise ValueError(f"no servers to show{f' in backend {backend!r}' if backend else ''}: "
+            raise UsageError(f"no servers to show{f' in backend {backend!r}' if backend else ''}: "
                              "this configuration has no backend with servers")
         self.backend = backend or str(rows[0]["pxname"])
         rows = server_rows(snap, self.backend)
@@ -241,7 +245,7 @@ class Dashboard:
 
         self.chart = w.Image(format="png", layout=w.Layout(width="660px"))
         algo = self._algorithm_of(snap) or "roundrobin"
-        self.algorithm = w.Dropdown(options=ALGORITHMS if algo in ALGORITHMS else ALGORITHMS + (algo,),
+        self.algorithm = w.Dropdown(options=CHOICES if algo in CHOICES else CHOICES + (algo,),
                                     value=algo, description="balance", layout=w.Layout(width="16em"))
         if not hasattr(target, "reload"):  # real haproxy changes its algorithm only by a restart
             self.algorithm.disabled = True
@@ -257,6 +261,7 @@ class Dashboard:
             self.sliders[name] = s
         self.toggle = w.ToggleButton(description="start traffic", icon="play", layout=w.Layout(width="10em"))
         self.rate = w.IntSlider(value=rate, min=1, max=200, description="requests/s", continuous_update=True)
+        self.summary = w.HTML()  # the chart's numbers as text: readers (and browser tests) need no PNG
         self.message = w.HTML()
         self.status = w.HTML()
         self.algorithm.observe(self._on_algorithm, names="value")
@@ -264,10 +269,11 @@ class Dashboard:
         self.rate.observe(self._on_rate, names="value")
         weights = w.VBox([w.HTML("<b>weights</b> (0 = no traffic)")] + list(self.sliders.values()))
         self.widget = w.VBox([w.HBox([self.algorithm, self.toggle, self.rate]),
-                              w.HBox([self.chart, weights]), self.message, self.status])
+                              w.HBox([self.chart, weights]), self.summary, self.message, self.status])
         for widget, cls in [(self.widget, "lab-dashboard"), (self.chart, "lab-chart"),
                             (self.algorithm, "lab-algorithm"), (self.toggle, "lab-traffic-toggle"),
-                            (self.rate, "lab-rate"), (self.message, "lab-dashboard-message"),
+                            (self.rate, "lab-rate"), (self.summary, "lab-dashboard-summary"),
+                            (self.message, "lab-dashboard-message"),
                             (self.status, "lab-dashboard-status")]:
             widget.add_class(cls)
         self.refresh()
@@ -307,6 +313,13 @@ class Dashboard:
             fig.axes[1].set_title(f"last {self.window:g} s", fontsize=9)
         return fig
 
+    def summary_html(self, bars: list[ServerBar]) -> str:
+        """One line under the chart: each server's requests in the last ``window`` s (class ``lab-last-NAME``)."""
+        cells = " &middot; ".join(
+            f'{html.escape(b.server)} <span class="lab-last lab-last-{html.escape(b.server)}">{b.recent}</span>'
+            for b in bars)
+        return f'<span style="color:#666">last {self.window:g} s: {cells}</span>'
+
     # ----- the loop
     def refresh(self) -> None:
         """Take a snapshot; redraw the chart if what it shows changed; follow outside changes."""
@@ -321,6 +334,7 @@ class Dashboard:
         key = (tuple(bars), algo)
         if key != self._last_bars:
             self.chart.value = figure_to_png(self.figure(bars))
+            self.summary.value = self.summary_html(bars)
             self._last_bars = key
             self.frames += 1
             self._frame_times.append(time.monotonic())
@@ -481,7 +495,6 @@ class Dashboard:
 _DASHBOARDS: "weakref.WeakSet[Dashboard]" = weakref.WeakSet()
 
 
-@atexit.register
 def close_dashboards() -> None:
     """Stop every dashboard's loop and traffic (``stop_all()`` calls this; so does the interpreter's exit,
     so no thread is drawing while Python tears down)."""
@@ -490,6 +503,16 @@ def close_dashboards() -> None:
             d.close()
         except Exception:
             pass
+
+
+@atexit.register
+def _at_exit() -> None:
+    """The kernel is exiting: free the ports first (a restarted kernel must find them free at once),
+    then stop the dashboards' threads, which can take a few seconds to notice."""
+    from . import cleanup
+
+    cleanup.stop_processes()
+    close_dashboards()
 
 
 def _as_int(v) -> int:

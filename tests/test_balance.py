@@ -1,5 +1,5 @@
 """The algorithms, tested by their sequence of picks against HAProxy 2.6's observed vectors
-(shared/haproxy-facts.md section 0), plus the runtime rules (weights, states, backups, maxconn)."""
+(tests/vectors/algorithms.md section 0), plus the runtime rules (weights, states, backups, maxconn)."""
 from __future__ import annotations
 
 import pytest
@@ -12,6 +12,7 @@ from labsupport.engine.balance import (
     make_algorithm,
 )
 from labsupport.engine.config import Proxy, ServerConfig
+from labsupport.errors import CommandError, NotFoundError, UsageError
 
 
 def proxy(balance: str, weights, *, backup=(), **kw) -> Proxy:
@@ -144,7 +145,7 @@ def test_runtime_changes(balance, weights, script):
 
 def test_set_weight_messages():
     rr = make_algorithm(proxy("roundrobin", (1, 1)))
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(CommandError) as err:  # a LabError, worded as HAProxy's CLI answers
         rr.set_weight("s1", 257)
     assert str(err.value) == WEIGHT_RANGE_MSG == "Absolute weight can only be between 0 and 256 inclusive."
     with pytest.raises(ValueError, match="between 0 and 256"):
@@ -169,11 +170,11 @@ def test_set_weight_messages():
 
 def test_unknown_server_and_algorithm_messages():
     alg = make_algorithm(proxy("roundrobin", (1, 1)))
-    with pytest.raises(KeyError, match="No such server 'nope' in backend 'be' \\(servers: s1, s2\\)"):
+    with pytest.raises(NotFoundError, match="^No such server 'nope' in backend 'be' \\(servers: s1, s2\\)$"):
         alg.set_usable("nope", False)
-    with pytest.raises(ValueError, match="without a matching pick"):
+    with pytest.raises(UsageError, match="without a matching pick.*Call release"):
         alg.release("s1")
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(UsageError) as err:
         make_algorithm(proxy("rondrobin", (1,)))
     assert str(err.value) == (
         "backend 'be': unknown balance algorithm 'rondrobin' "
@@ -355,7 +356,7 @@ def test_uri_sdbm_and_options():
     assert cut("http://example.com/p/q?z", path_only=True) == b"/p/q"
     assert cut("http://example.com/p/q?z") == b"http://example.com/p/q"
     assert hashing.parse_uri_options(("len", "10", "depth", "2", "whole")) == (True, 10, 2, False)
-    with pytest.raises(ValueError, match="'balance uri len' expects a positive integer"):
+    with pytest.raises(UsageError, match="'balance uri len' expects a positive integer"):
         hashing.parse_uri_options(("len",))
     # depth 1: /a/x and /a/y share a key, so a server
     alg = make_algorithm(proxy("uri", (1, 1, 1, 1, 1), balance_args=("depth", "1")))
@@ -434,3 +435,61 @@ def test_repr():
     assert repr(alg) == (
         "<RoundRobin balance roundrobin: s1(w=2 UP inflight=1), s2(w=1 backup UP inflight=0)>"
     )
+
+
+# --------------------------------------------------------------------------- queues and bounded loads
+def test_hash_designates_a_full_server_so_the_request_queues_there():
+    servers = tuple(ServerConfig(f"s{i}", "127.0.0.1", i, maxconn=1) for i in (1, 2))
+    for hash_type in ("map-based", "consistent"):
+        alg = make_algorithm(Proxy(kind="backend", name="be", balance="source", hash_type=hash_type,
+                                   servers=servers))
+        first = alg.pick(src="127.0.0.1")
+        assert alg.choose(src="127.0.0.1") == first and alg.is_full(first)  # the proxy queues on it
+        assert alg.pick(src="127.0.0.1") is None
+
+
+def test_a_server_with_its_own_queue_counts_as_full_and_as_load():
+    servers = tuple(ServerConfig(f"s{i}", "127.0.0.1", i, maxconn=5) for i in (1, 2))
+    rr = make_algorithm(Proxy(kind="backend", name="be", servers=servers))
+    rr.set_queued("s1", 1)
+    assert rr.is_full("s1") and sequential(rr, 3) == ["s2"] * 3
+    lc = make_algorithm(proxy("leastconn", (1, 1)))
+    lc.set_queued("s1", 2)  # lb_fwlc.c: the key is served + queued
+    assert sequential(lc, 3) == ["s2"] * 3
+
+
+def held(alg: Algorithm, n: int, **req) -> list[str]:
+    """n requests that all stay open."""
+    return [alg.pick(**req) for _ in range(n)]
+
+
+def test_hash_balance_factor_bounds_a_hot_key():
+    plain = make_algorithm(proxy("uri", (1, 1, 1, 1), hash_type="consistent"))
+    bounded = make_algorithm(proxy("uri", (1, 1, 1, 1), hash_type="consistent", hash_balance_factor=150))
+    assert len(set(held(plain, 12, uri="/hot"))) == 1  # one server takes every request of the key
+    got = held(bounded, 12, uri="/hot")
+    assert got[0] == plain.choose(uri="/hot")  # while it has room, the key's own server
+    # chash_server_is_eligible: in flight < ceil((served + 1) x 1.5) / 4 (+ remainder): at most 5 of 12
+    assert max(got.count(s) for s in set(got)) == 5 and len(set(got)) >= 3
+
+
+def test_hash_balance_factor_slots_follow_haproxy_formula():
+    alg = make_algorithm(proxy("uri", (3, 1), hash_type="consistent", hash_balance_factor=125))
+    s1, s2 = alg._srv["s1"], alg._srv["s2"]
+    assert (s1.cumw, s2.cumw) == (0, 48)
+    # served 7: tot_slots ceil(8 x 1.25) = 10 over weight 64: s1 gets 48*10//64 = 7, s2 10-7 = 3
+    for inflight, ok in ((6, True), (7, False)):
+        s1.inflight = inflight
+        assert alg._eligible(s1, 7, 64) is ok
+    for inflight, ok in ((2, True), (3, False)):
+        s2.inflight = inflight
+        assert alg._eligible(s2, 7, 64) is ok
+    # served 10: ceil(11 x 1.25) = 14 slots: s1 48*14//64 = 10, s2 14 - 10 = 4
+    s1.inflight, s2.inflight = 9, 4
+    assert alg._eligible(s1, 10, 64) and not alg._eligible(s2, 10, 64)
+
+
+def test_random_draws_respect_hash_balance_factor():
+    alg = make_algorithm(proxy("random", (1, 1, 1, 1), hash_balance_factor=110), seed=7)
+    got = held(alg, 40)
+    assert max(got.count(s) for s in set(got)) <= 11  # ceil(40 x 1.1 / 4)

@@ -1,6 +1,9 @@
 """The configuration parser: values, HAProxy's messages, the corpus and ``check``."""
 from __future__ import annotations
 
+import sys
+from importlib import metadata
+
 import pytest
 
 from config_corpus import ALL, BROKEN, VALID, engine_output, expected_output
@@ -173,14 +176,22 @@ def test_backend_maxconn_warning_and_located_warnings():
 
 
 @pytest.mark.parametrize("line", [
-    "option httplog", "log global", "cookie SRV insert", "http-request set-header X-A b",
-    "compression algo gzip", "option dontlognull", "errorfile 503 /etc/haproxy/errors/503.http",
+    "cookie SRV insert", "http-request set-header X-A b",
+    "compression algo gzip", "errorfile 503 /etc/haproxy/errors/503.http",
     "timeout tunnel 1h", "balance url_param id", "option forwardfor except 10.0.0.0/8",
 ])
 def test_engine_never_silently_ignores_a_proxy_keyword(line):
     cfg = parse(HEAD + FE + f"backend be\n    {line}\n    server s1 127.0.0.1:1\n", "i.cfg")
     notes = [m for m in cfg.warnings if "course engine" in m.text]
     assert len(notes) == 1 and notes[0].line == 12 and notes[0].file == "i.cfg"
+
+
+def test_logging_lines_are_read_not_ignored():
+    cfg = parse("global\n    log stdout format raw local0\n" + HEAD[7:] + FE
+                + "backend be\n    log global\n    option httplog\n    option dontlognull\n    server s1 127.0.0.1:1\n")
+    be = cfg.proxy("be")
+    assert (cfg.log_targets, be.log_global, be.httplog, be.dontlognull) == (("stdout",), True, True, True)
+    assert not [m for m in cfg.warnings if "course engine" in m.text]
 
 
 @pytest.mark.parametrize("line", ["daemon", "user haproxy", "nbthread 4", "log /dev/log local0",
@@ -235,10 +246,45 @@ def test_format_haproxy_layout():
     err = info.value
     assert err.stage == "check"
     assert format_haproxy(err.messages, "d.cfg", pid=42, stage=err.stage).splitlines() == [
-        "[NOTICE]   (42) : haproxy version is 2.6.12-1+deb12u4",
-        "[NOTICE]   (42) : path to executable is /usr/sbin/haproxy",
+        f"[NOTICE]   (42) : labsupport.balancer version is {metadata.version('labsupport')} (the course engine, "
+        "behaving like HAProxy 2.6)",
+        f"[NOTICE]   (42) : path to executable is {sys.executable} (Python, running labsupport.balancer)",
         "[ALERT]    (42) : config : parsing [d.cfg:13] : backend 'be', another server named 's1' was already "
         "defined at line 12, please use distinct names.",
         "[ALERT]    (42) : config : Fatal errors found in configuration.",
     ]
     assert err.messages[0].hint and err.messages[0].line == 13
+
+
+def test_servers_without_an_id_get_the_lowest_free_ones_once_in_the_model():
+    """HAProxy numbers servers in declaration order, skipping ids set with 'id'; every Proxy does it
+    (parsed or built by hand), so the algorithms, stats and runtime all read the same ``server.id``."""
+    from labsupport.engine.config import Proxy, ServerConfig
+
+    servers = (ServerConfig("a", "127.0.0.1", 1), ServerConfig("b", "127.0.0.1", 2, id=1),
+               ServerConfig("c", "127.0.0.1", 3), ServerConfig("d", "127.0.0.1", 4, id=3))
+    assert [s.id for s in Proxy("backend", "be", servers=servers).servers] == [2, 1, 4, 3]
+    cfg = parse(HEAD + FE + "backend be\n    server a 127.0.0.1:1\n    server b 127.0.0.1:2 id 1\n"
+                "    server c 127.0.0.1:3\n", "ids.cfg")
+    assert [s.id for s in cfg.proxy("be").servers] == [2, 1, 3]
+
+
+def test_outline_places_every_line_in_its_section_as_haproxy_reads_it():
+    from labsupport.engine.config import outline
+
+    text = ("# top\nglobal\n    daemon  # a comment\ncache c1\n    total-max-size 4\n"
+            "backend be # named\n    server 's 1' 127.0.0.1:1 weight 2\n#backend old\n")
+    lines = outline(text)
+    assert [(ln.number, ln.section, ln.name, ln.opens) for ln in lines[:7]] == [
+        (1, "", "", False), (2, "global", "", True), (3, "global", "", False), (4, "cache", "c1", True),
+        (5, "cache", "c1", False), (6, "backend", "be", True), (7, "backend", "be", False)]
+    assert lines[2].words == ("daemon",) and lines[7].words == ()  # comments are not words
+    server = lines[6]
+    assert server.words == ("server", "s 1", "127.0.0.1:1", "weight", "2")
+    assert server.with_word(1, "t 2") == "    server 't 2' 127.0.0.1:1 weight 2"  # inside its quotes
+    escaped = outline("backend be\n    server s\\ 1 127.0.0.1:1 weight 2\n")[1]
+    assert escaped.words[1] == "s 1" and escaped.spans() is None  # not in the text as written
+    rebuilt = escaped.with_word(4, "5")  # rebuilt from the words, quoting where needed
+    assert rebuilt == '    server "s 1" 127.0.0.1:1 weight 5' and outline(rebuilt)[0].words == (
+        "server", "s 1", "127.0.0.1:1", "weight", "5")
+    assert lines[2].with_word(0, "quiet") == "    quiet  # a comment"

@@ -2,7 +2,8 @@
 
 Every corpus file, plus a few inline variations, goes through both. They must agree on the
 exit code and stdout, and the engine's stderr without its own "course engine" notes must equal
-haproxy's line for line (pids normalised).
+haproxy's line for line (pids normalised, and the two opening lines, where each names its own program,
+version and executable: ``config_corpus.normalise``).
 """
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from config_corpus import ALL
+from config_corpus import ALL, normalise
 from labsupport.engine.config import check
 
 pytestmark = pytest.mark.haproxy
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\((\d+)\) :", "(PID) :", text)
+    return normalise(re.sub(r"\((\d+)\) :", "(PID) :", text))
 
 
 def run_haproxy(haproxy_bin: str, path: Path) -> tuple[int, str, str]:
@@ -30,7 +31,7 @@ def run_haproxy(haproxy_bin: str, path: Path) -> tuple[int, str, str]:
 
 def run_engine(path: Path) -> tuple[int, str, str]:
     code, out, err = check(str(path), pid="PID", name=path.name, engine_notes=False)
-    return code, out, err
+    return code, out, normalise(err)
 
 
 def alerts(stderr: str) -> list[str]:
@@ -69,4 +70,18 @@ def test_server_keywords_agree_with_haproxy(haproxy_bin, tmp_path, words):
     path.write_text("defaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n"
                     "    timeout server 5s\nfrontend fe\n    bind 127.0.0.1:13999\n    default_backend be\n"
                     f"backend be\n    server s1 127.0.0.1:18080 {words}\n")
+    assert run_engine(path) == run_haproxy(haproxy_bin, path)
+
+
+BACKEND_LINES = ["hash-balance-factor 150", "hash-balance-factor 100", "hash-balance-factor 0",
+                 "hash-balance-factor 50", "hash-balance-factor", "hash-balance-factor abc",
+                 "balance random(3)", "balance random(0)"]
+
+
+@pytest.mark.parametrize("line", BACKEND_LINES)
+def test_backend_keywords_agree_with_haproxy(haproxy_bin, tmp_path, line):
+    path = tmp_path / "b.cfg"
+    path.write_text("defaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n"
+                    "    timeout server 5s\nfrontend fe\n    bind 127.0.0.1:13999\n    default_backend be\n"
+                    f"backend be\n    {line}\n    server s1 127.0.0.1:18080\n")
     assert run_engine(path) == run_haproxy(haproxy_bin, path)

@@ -9,8 +9,9 @@ import pytest
 
 from labsupport.balancer import Balancer
 from labsupport.cfgedit import backends_in, edit_backend, rebind, servers_in
+from labsupport.errors import UsageError
 from labsupport.exercises import check_half_traffic
-from labsupport.widgets import ALGORITHMS, Dashboard
+from labsupport.widgets import CHOICES, Dashboard
 from test_proxy import Backend, free_port, wait_for
 
 
@@ -59,7 +60,7 @@ def dash(lb):
 
 
 def picks(port: int, n: int, conn: http.client.HTTPConnection | None = None) -> list[str]:
-    """Who answered ``n`` requests, one after another ('s1', 's2'... as in haproxy-facts.md)."""
+    """Who answered ``n`` requests, one after another ('s1', 's2'... as in tests/vectors/algorithms.md)."""
     out = []
     for _ in range(n):
         c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -80,7 +81,7 @@ def test_widgets_carry_stable_classes_and_show_the_running_config(dash):
     assert "lab-dashboard" in dash.widget._dom_classes
     assert "lab-chart" in dash.chart._dom_classes and bytes(dash.chart.value).startswith(b"\x89PNG")
     assert "lab-algorithm" in dash.algorithm._dom_classes and dash.algorithm.value == "roundrobin"
-    assert list(dash.algorithm.options) == list(ALGORITHMS)
+    assert list(dash.algorithm.options) == list(CHOICES) and "uri" not in CHOICES
     assert "lab-traffic-toggle" in dash.toggle._dom_classes and "lab-rate" in dash.rate._dom_classes
     assert {n: s.value for n, s in dash.sliders.items()} == {"server01": 1, "server02": 1, "server03": 1}
     assert "lab-weight-server02" in dash.sliders["server02"]._dom_classes
@@ -125,6 +126,17 @@ def test_chart_redraws_only_when_what_it_shows_changed(dash, lb):
     assert repr(dash).startswith("<Dashboard application_nodes roundrobin: server01 w1 1 req, server02 w1 1 req")
 
 
+def test_summary_line_gives_the_last_seconds_counts_as_text(dash, lb):
+    dash.loop.stop()
+    picks(lb.ports[0], 3)
+    dash.refresh()
+    assert "lab-dashboard-summary" in dash.summary._dom_classes
+    assert dash.summary.value == (
+        '<span style="color:#666">last 3 s: server01 <span class="lab-last lab-last-server01">1</span> &middot; '
+        'server02 <span class="lab-last lab-last-server02">1</span> &middot; '
+        'server03 <span class="lab-last lab-last-server03">1</span></span>')
+
+
 # ---------------------------------------------------------------------------- the controls act on the engine
 
 def test_weight_slider_takes_effect_on_the_next_picks(dash, lb):
@@ -132,7 +144,7 @@ def test_weight_slider_takes_effect_on_the_next_picks(dash, lb):
     assert picks(port, 5) == seq("s1 s2 s3 s1 s2")
     dash.sliders["server01"].value = 3  # what dragging the slider does
     assert lb.get_weight("application_nodes/server01") == "3 (initial 1)"
-    # haproxy-facts.md, runtime vector "rr 1,1,1 ... set server be/s1 weight 3"
+    # tests/vectors/algorithms.md section 0, runtime vector "rr 1,1,1 ... set server be/s1 weight 3"
     assert picks(port, 12) == seq("s3 s1 s2 s1 s1 s3 s1 s2 s1 s1 s3 s1")
     assert [b.weight for b in dash.model()] == [3, 1, 1]
 
@@ -157,7 +169,7 @@ def test_algorithm_change_keeps_the_sliders_weights(dash, lb):
     dash.set_weight("server01", 4)
     dash.set_algorithm("static-rr")
     assert "balance static-rr" in lb.config.text and "weight 4" in lb.config.text
-    # haproxy-facts.md: static-rr 4,1,1 from a fresh start
+    # tests/vectors/algorithms.md section 0: static-rr 4,1,1 from a fresh start
     assert picks(lb.ports[0], 12) == seq("s1 s1 s1 s2 s1 s3 s1 s1 s1 s2 s1 s3")
     dash.set_algorithm("static-rr")  # picking it again reloads: a fresh rotation
     assert picks(lb.ports[0], 3) == seq("s1 s1 s1")
@@ -275,10 +287,24 @@ def test_edit_backend_changes_only_the_balance_and_weight_lines():
 def test_edit_backend_adds_a_missing_balance_line_and_names_unknown_servers():
     text = TEXT.replace("    balance roundrobin # take the servers in turn\n", "")
     assert "backend application_nodes\n    balance source\n    server server01" in edit_backend(text, balance="source")
-    with pytest.raises(ValueError, match=r"no server named 'server9' \(its servers: server01, server02\)"):
+    with pytest.raises(UsageError, match=r"no server named 'server9' \(its servers: server01, server02\)"):
         edit_backend(TEXT, weights={"server9": 1})
-    with pytest.raises(ValueError, match=r"no backend named 'web' in this configuration \(backends: applicat"):
+    with pytest.raises(UsageError, match=r"no backend named 'web' in this configuration \(backends: applicat"):
         edit_backend(TEXT, backend="web", balance="first")
+
+
+def test_edit_backend_reads_words_as_haproxy_does_not_text():
+    """A server named 'weight', 'weight' in a comment, a backend section header with a comment, and a
+    listen section: only the weight value word changes."""
+    text = ("listen web  # the only section\n    bind :80\n"
+            "    server weight 127.0.0.1:1 check  # weight 9 in a comment\n"
+            "    server b 127.0.0.1:2 weight\t7 check\n")
+    out = edit_backend(text, weights={"weight": 4, "b": 1})
+    assert out.splitlines()[2:] == ["    server weight 127.0.0.1:1 check weight 4  # weight 9 in a comment",
+                                    "    server b 127.0.0.1:2 weight\t1 check"]
+    assert backends_in(text) == ["web"] and servers_in(text, "web") == ["weight", "b"]
+    assert rebind("frontend f\n    bind *:3000,127.0.0.1:3001 name x # c\n", 9) == \
+        "frontend f\n    bind 127.0.0.1:9 name x # c\n"
 
 
 def test_rebind_moves_every_bind_line():

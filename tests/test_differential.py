@@ -4,7 +4,7 @@ One haproxy process serves every backend (listeners ``s1``..``s5`` answering the
 ``http-request return``); one real haproxy and one engine each run the same big config -- a
 frontend/backend pair per scenario, so no test disturbs another's balancing state -- on different
 ports (``port_map``). Every request opens a new connection and says ``Connection: close``, so the
-sequence of server names is deterministic on both sides (shared/haproxy-facts.md section 0).
+sequence of server names is deterministic on both sides (tests/vectors/algorithms.md section 0).
 """
 from __future__ import annotations
 
@@ -294,7 +294,8 @@ def test_same_sequence_across_runtime_changes(lab, algo, weights):
 
 
 def test_leastconn_with_requests_held_open(lab):
-    """leastconn 2,1 with 5 requests held open together: haproxy gives s1 s2 s1 s1 s2 (facts, section 0)."""
+    """leastconn 2,1 with 5 requests held open together: haproxy gives s1 s2 s1 s1 s2
+    (tests/vectors/algorithms.md section 0)."""
     hx, lb, scenarios = lab
     sc = scenarios["lc_hold"]
     arrivals: list[str] = sc.arrivals

@@ -15,10 +15,11 @@ import dns.rcode
 import dns.resolver
 import pytest
 
-from labsupport.dnslab.client import (LabResolver, check_rotation, dig, dig_live, dig_repeat, loopback_aliases_work,
+from labsupport.dnslab.client import (LabResolver, dig, dig_live, dig_repeat, loopback_aliases_work,
                                   real_dig, spread, start_lab_servers, visit)
 from labsupport.dnslab.server import LAB_ADDRESSES, DNSServer, stop_all_dns
 from labsupport.errors import LabError, PortInUseError
+from labsupport.exercises import check_rotation
 from labsupport.fleet import Fleet
 
 CONTINENT_SITES = {"127.0.0.2": "Asia", "127.0.0.3": "Europe", "127.0.0.4": "America"}

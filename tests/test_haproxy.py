@@ -201,7 +201,7 @@ def test_source_addresses_pick_servers_like_the_facts_table(haproxy_bin, backend
     port = free_port()
     with HAProxy.from_text(config(ports, port, balance="source")):
         run = send(f"http://127.0.0.1:{port}/", 4, source=[f"127.0.0.{i}" for i in (1, 2, 3, 4)])
-    # haproxy-facts.md: map-based 1,1,1 -> .1 s3, .2 s1, .3 s2, .4 s3
+    # tests/vectors/algorithms.md section 0: map-based 1,1,1 -> .1 s3, .2 s1, .3 s2, .4 s3
     assert run.servers == [ports[2], ports[0], ports[1], ports[2]]
 
 

@@ -1,9 +1,11 @@
-"""The health state machine, against HAProxy 2.6's observed sequences (shared/haproxy-facts.md 6, 9)."""
+"""The health state machine, against HAProxy 2.6's observed sequences (tests/vectors/health-and-errors.md
+section 6, tests/vectors/runtime-api.md section 9)."""
 from __future__ import annotations
 
 import pytest
 
 from labsupport.engine.health import Health, first_check_delays
+from labsupport.errors import CommandError, UsageError
 
 
 def test_observed_sequence_inter_1s():
@@ -107,7 +109,7 @@ def test_force():
     assert h.force("down") == "DOWN" and (h.status, h.health, h.chkdown) == ("DOWN", 0, 2)
     assert h.force("stopping") == "NOLB" and (h.status, h.usable) == ("NOLB", False)
     assert h.check_passed() == "UP"
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(CommandError) as err:
         h.force("sideways")
     assert str(err.value) == "'set server <srv> health' expects 'up', 'stopping', or 'down'."
     with pytest.raises(ValueError) as err:
@@ -156,5 +158,5 @@ def test_repr_and_validation():
     assert repr(Health(check=True)) == (
         "<Health UP 1/3 health=2/4 rise=2 fall=3 admin=ready chkfail=0 chkdown=0>"
     )
-    with pytest.raises(ValueError, match="rise and fall must be at least 1"):
+    with pytest.raises(UsageError, match="rise and fall must be at least 1"):
         Health(rise=0)

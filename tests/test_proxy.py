@@ -1,6 +1,6 @@
 """The bundled engine's proxy with real sockets: tiny HTTP/1.1 backends in threads, real clients.
 
-Expected bytes and timings are HAProxy 2.6.12's (shared/haproxy-facts.md section 6, and the
+Expected bytes and timings are HAProxy 2.6.12's (tests/vectors/health-and-errors.md section 6, and the
 400/408 pages captured from /usr/sbin/haproxy).
 """
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Activity 1, the DNS lab: a local DNS server (``server``) and the queries a student sends (``client``)."""
-from .client import (Check, DigResult, LabResolver, LabSites, Spread, Visit, check_rotation, dig,
-                     dig_live, dig_repeat, loopback_aliases_work, real_dig, spread, start_lab_servers,
-                     visit)
+from .client import (DigResult, LabResolver, LabSites, Spread, Visit, dig, dig_live, dig_repeat,
+                     loopback_aliases_work, real_dig, spread, start_lab_servers, visit)
 from .server import CONTINENTS, LAB_ADDRESSES, DNSServer, stop_all_dns
 
-__all__ = ["CONTINENTS", "LAB_ADDRESSES", "DNSServer", "stop_all_dns", "Check", "DigResult",
-           "LabResolver", "LabSites", "Spread", "Visit", "check_rotation", "dig", "dig_live",
+__all__ = ["CONTINENTS", "LAB_ADDRESSES", "DNSServer", "stop_all_dns", "DigResult",
+           "LabResolver", "LabSites", "Spread", "Visit", "dig", "dig_live",
            "dig_repeat", "loopback_aliases_work", "real_dig", "spread", "start_lab_servers", "visit"]

@@ -375,36 +375,3 @@ def spread(name: str, resolver: LabResolver, sites: LabSites | None = None, requ
     visits = [visit(name, resolver, sites, **kw) for _ in range(requests)]
     order = list(sites.where) if sites else sorted({v.server for v in visits if v.server})
     return Spread(visits, order)
-
-
-# ====================================================================== exercise check
-@dataclass
-class Check:
-    passed: bool
-    message: str
-
-    def __repr__(self) -> str:
-        return ("PASS: " if self.passed else "NOT YET: ") + self.message
-
-
-def check_rotation(server: DNSServer, name: str, addresses: tuple[str, ...] = LAB_ADDRESSES,
-                   max_ttl: int | None = None) -> Check:
-    """Does ``name`` answer with all of ``addresses``, each one first in turn, with a TTL <= ``max_ttl``?"""
-    want = set(addresses)
-    answers = [dig(name, server) for _ in range(2 * len(addresses))]
-    first = answers[0]
-    if first.status != "NOERROR" or not first.addresses:
-        return Check(False, f"{name} does not resolve (status {first.status}). Add it with server.set(...).")
-    got = set(first.addresses)
-    if got != want:
-        missing, extra = sorted(want - got), sorted(got - want)
-        return Check(False, f"{name} answers {', '.join(first.addresses)}"
-                     + (f"; missing {', '.join(missing)}" if missing else "")
-                     + (f"; not a lab server: {', '.join(extra)}" if extra else ""))
-    firsts = [a.addresses[0] for a in answers]
-    if any(firsts.count(a) != 2 for a in want):
-        return Check(False, f"the first address does not take turns: {' '.join(firsts)} "
-                     f"(the answer order is {server.order!r}; which order rotates?)")
-    if max_ttl is not None and (first.ttl or 0) > max_ttl:
-        return Check(False, f"the TTL is {first.ttl} s; make it at most {max_ttl} s so clients come back sooner")
-    return Check(True, f"{name} rotates over {len(want)} servers: first addresses {' '.join(firsts)}, TTL {first.ttl} s")

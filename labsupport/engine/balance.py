@@ -5,7 +5,7 @@ Every algorithm keeps the same per-server state (weight, usable, connections in 
 the same group rule: active servers when any is usable; otherwise the first usable backup in
 declaration order takes everything, or, with ``option allbackups``, the backups are balanced
 like the active ones. Each algorithm mirrors HAProxy 2.6's own data structure, so the order of
-picks is the real one, tie-breaks included (see shared/haproxy-facts.md sections 1-5):
+picks is the real one, tie-breaks included (see tests/vectors/algorithms.md sections 1-5):
 
 - roundrobin: fwrr, a weighted window of positions (``_Fwrr``);
 - static-rr, and source/uri with ``hash-type map-based``: a table of T slots (``_MapBased``);
@@ -13,9 +13,21 @@ picks is the real one, tie-breaks included (see shared/haproxy-facts.md sections
 - first: the lowest id that still has room (``First``);
 - source/uri with ``hash-type consistent``, and random(N): a hash ring (``_Chash``).
 
-A server that reached its ``maxconn`` is skipped by the rotating algorithms; hash algorithms
-and the single-backup case answer ``None`` instead, so the proxy queues the request and asks
-again after a ``release`` (``has_usable()`` stays True).
+Queues (HAProxy's backend.c assign_server and the lb_*.c lookups): a server is *full* when it has
+a ``maxconn`` and either requests waiting in its own queue or ``maxconn`` requests in flight. The
+rotating algorithms (roundrobin, static-rr, leastconn, first) and random skip full servers and
+``choose`` answers None when all are full: the proxy queues the request on the backend. Hash
+algorithms designate their server even when it is full: the proxy queues the request on that
+server. ``pick`` is ``choose`` + ``take`` for callers without queues (a full pick is None).
+
+``hash-balance-factor`` (lb_chash.c chash_server_is_eligible, "consistent hashing with bounded
+loads"): on the consistent ring, and for random's draws, a server is skipped (the walk goes on
+clockwise) while its connections in flight reach its share of
+ceil((all in flight + 1) x factor / 100), shared out by weight.
+
+Follows HAProxy 2.6's sources, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence):
+round robin src/lb_fwrr.c, the map table src/lb_map.c, leastconn src/lb_fwlc.c, first src/lb_fas.c,
+the hash ring src/lb_chash.c, and the choice of key and of random draws src/backend.c.
 """
 from __future__ import annotations
 
@@ -27,10 +39,10 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from ..errors import CommandError, NotFoundError, UsageError
 from . import hashing
-from .config import Proxy
+from .config import ALGORITHMS, Proxy
 
-ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "uri", "first", "random")
 SRV_EWGHT_MAX = 4096  # 256 user units x 16
 BE_WEIGHT_SCALE = 16
 WEIGHT_RANGE_MSG = "Absolute weight can only be between 0 and 256 inclusive."
@@ -46,7 +58,9 @@ class _Srv:
     uweight: int  # weight set by the user, 0..256
     admin_up: bool  # False when DOWN / MAINT / DRAIN
     maxconn: int = 0
-    inflight: int = 0
+    inflight: int = 0  # HAProxy's srv->served: requests holding a connection slot
+    queued: int = 0  # requests waiting in this server's own queue
+    cumw: int = 0  # cumulative_weight: weight of the usable servers declared before it (at start)
     e: int = 0  # effective weight the algorithm works with
     # fwrr bookkeeping
     npos: int = 0
@@ -57,22 +71,7 @@ class _Srv:
 
     @property
     def full(self) -> bool:
-        return bool(self.maxconn) and self.inflight >= self.maxconn
-
-
-def _assign_ids(proxy: Proxy) -> list[int]:
-    """Servers without an explicit id get the lowest free ids, in declaration order (like HAProxy)."""
-    used = {s.id for s in proxy.servers if s.id}
-    ids, nxt = [], 1
-    for s in proxy.servers:
-        if s.id:
-            ids.append(s.id)
-            continue
-        while nxt in used:
-            nxt += 1
-        ids.append(nxt)
-        used.add(nxt)
-    return ids
+        return bool(self.maxconn) and (self.queued > 0 or self.inflight >= self.maxconn)
 
 
 class Algorithm:
@@ -87,9 +86,9 @@ class Algorithm:
         self.allbackups = proxy.allbackups
         self._seq = itertools.count()  # insertion order: equal keys keep it
         self._srv: dict[str, _Srv] = {}
-        for sc, sid in zip(proxy.servers, _assign_ids(proxy)):
+        for sc in proxy.servers:  # sc.id: assigned once, by the config model
             self._srv[sc.name] = _Srv(
-                sc.name, sid, sc.backup, sc.weight, sc.weight, not sc.disabled, sc.maxconn
+                sc.name, sc.id, sc.backup, sc.weight, sc.weight, not sc.disabled, sc.maxconn
             )
         for s in self._srv.values():
             s.e = self._eweight(s)
@@ -125,20 +124,46 @@ class Algorithm:
         try:
             return self._srv[name]
         except KeyError:
-            raise KeyError(
+            raise NotFoundError(
                 f"No such server '{name}' in backend '{self.proxy_name}' "
                 f"(servers: {', '.join(self._srv) or 'none'})"
             ) from None
 
     # ----- the interface
+    # roundrobin, static-rr and first send a new request behind a non-empty backend queue
+    # (assign_server: "with certain algos we know it's because all servers are full")
+    queue_first = False
+
+    def choose(self, src: str | None = None, uri: str | None = None) -> str | None:
+        """The server HAProxy's assign_server designates, without counting it (see ``take``).
+        None: no server usable, or (rotating algorithms, random) every candidate is full.
+        A hash algorithm may designate a full server: the request then waits in its queue."""
+        s = self._choose(src, uri)
+        return None if s is None else s.name
+
     def pick(self, src: str | None = None, uri: str | None = None) -> str | None:
         """Choose a server for a new connection and count it as in flight; None: none usable or all full."""
         s = self._choose(src, uri)
-        if s is None:
+        if s is None or s.full:
             return None
         s.inflight += 1
         self._took(s)
         return s.name
+
+    def is_full(self, name: str) -> bool:
+        """At its maxconn, or with requests in its own queue (HAProxy then queues behind them)."""
+        return self._get(name).full
+
+    def set_queued(self, name: str, n: int) -> None:
+        """The length of ``name``'s own queue (the proxy keeps it; leastconn counts it as load)."""
+        s = self._get(name)
+        if s.queued != n:
+            s.queued = n
+            self._dropped(s)
+
+    def served(self) -> int:
+        """Requests in flight on every server (HAProxy's px->served)."""
+        return sum(s.inflight for s in self._srv.values())
 
     def take(self, name: str) -> None:
         """Count a connection on ``name`` that no pick chose: HAProxy hands a queued request
@@ -151,7 +176,8 @@ class Algorithm:
         """A connection or request on ``name`` ended."""
         s = self._get(name)
         if s.inflight <= 0:
-            raise ValueError(f"release('{name}') without a matching pick: it has no connection in flight")
+            raise UsageError(f"release('{name}') without a matching pick: it has no connection in flight. "
+                             "Call release(name) once for each pick() that returned that name.")
         s.inflight -= 1
         self._dropped(s)
 
@@ -171,6 +197,14 @@ class Algorithm:
     def is_usable(self, name: str) -> bool:
         return self._usable(self._get(name))
 
+    def maxconn(self, name: str) -> int:
+        """The server's connection limit (0: none)."""
+        return self._get(name).maxconn
+
+    def set_maxconn(self, name: str, maxconn: int) -> None:
+        """``set maxconn server be/s N``: the new limit counts from the next pick."""
+        self._get(name).maxconn = maxconn
+
     @property
     def servers(self) -> tuple[str, ...]:
         return tuple(self._srv)
@@ -179,9 +213,9 @@ class Algorithm:
         """``set server be/s weight N``: HAProxy's checks and messages, applied from the next pick."""
         s = self._get(name)
         if not 0 <= weight <= 256:
-            raise ValueError(WEIGHT_RANGE_MSG)
+            raise CommandError(WEIGHT_RANGE_MSG)
         if not self.dynamic and weight not in (0, s.iweight):
-            raise ValueError(STATIC_WEIGHT_MSG)
+            raise CommandError(STATIC_WEIGHT_MSG)
         was, old_e = self._usable(s), s.e
         s.uweight = weight
         s.e = self._eweight(s)
@@ -191,6 +225,19 @@ class Algorithm:
         elif now and not was:
             self._up(s)
         elif now and old_e != s.e:
+            self._reweight(s, old_e)
+
+    def effective_weight(self, name: str) -> int:
+        """The weight the algorithm works with, in 1/wscale units (HAProxy's cur_eweight)."""
+        return self._get(name).e
+
+    def throttle(self, name: str, eweight: int | None) -> None:
+        """Slow start: work with ``eweight`` (1/wscale units) instead of the full weight, or with the
+        full weight again when None. Static algorithms ignore it (HAProxy ramps dynamic ones only)."""
+        s = self._get(name)
+        new = self._eweight(s) if eweight is None or not self.dynamic else max(1, min(eweight, self._eweight(s)))
+        old_e, s.e = s.e, new
+        if self._usable(s) and old_e != new:
             self._reweight(s, old_e)
 
     def set_usable(self, name: str, usable: bool) -> None:
@@ -256,9 +303,10 @@ class _FwrrGroup:
 
 
 class RoundRobin(Algorithm):
-    """``balance roundrobin``: HAProxy's fwrr, dynamic weights (facts section 1)."""
+    """``balance roundrobin``: HAProxy's fwrr, dynamic weights (tests/vectors/algorithms.md section 1)."""
 
     name = "roundrobin"
+    queue_first = True
 
     def __init__(self, proxy: Proxy, seed: int | None = None):
         super().__init__(proxy, seed)
@@ -364,7 +412,8 @@ class RoundRobin(Algorithm):
 
 # --------------------------------------------------------------------------- leastconn, first
 class LeastConn(Algorithm):
-    """``balance leastconn``: fwlc; key 0 when idle, else (inflight+1)*4096//e (facts section 3)."""
+    """``balance leastconn``: fwlc; key 0 when idle, else (inflight+1)*4096//e
+    (tests/vectors/algorithms.md section 3)."""
 
     name = "leastconn"
 
@@ -377,7 +426,8 @@ class LeastConn(Algorithm):
 
     @staticmethod
     def _key(s: _Srv) -> int:
-        return (s.inflight + 1) * SRV_EWGHT_MAX // s.e if s.inflight else 0
+        n = s.inflight + s.queued  # lb_fwlc.c: served + queue length
+        return (n + 1) * SRV_EWGHT_MAX // s.e if n else 0
 
     def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
         which, fb = self._in_use()
@@ -411,6 +461,7 @@ class First(Algorithm):
     """``balance first``: the usable server with the lowest id that is not at its maxconn."""
 
     name = "first"
+    queue_first = True
 
     def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
         which, fb = self._in_use()
@@ -447,7 +498,8 @@ def _key_function(proxy: Proxy, algo: str) -> Callable[[str | None, str | None],
 
 # --------------------------------------------------------------------------- map-based
 class _MapBased(Algorithm):
-    """A table of T slots rebuilt on every change (facts section 2); weights divided by their GCD."""
+    """A table of T slots rebuilt on every change (tests/vectors/algorithms.md section 2); weights
+    divided by their GCD."""
 
     dynamic = False
 
@@ -521,6 +573,7 @@ class StaticRR(_MapBased):
     """``balance static-rr``: round robin over the table; weights fixed at 0% or 100% at runtime."""
 
     name = "static-rr"
+    queue_first = True
 
     def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
         return self._rr()
@@ -540,19 +593,23 @@ class MapHash(_MapBased):
         h = 0 if self._tot_used == 1 else self._key(src, uri)
         if h is None:
             return self._rr()  # no key (e.g. no URI in tcp mode): HAProxy falls back to round robin
-        s = self._srv[self.table[h % len(self.table)]]
-        return None if s.full else s  # a full server: the request waits for it
+        return self._srv[self.table[h % len(self.table)]]  # even when full: the request waits for it
 
 
 # --------------------------------------------------------------------------- consistent ring
 class _Chash(Algorithm):
-    """Servers on a ring of weight x 16 points each (facts section 4)."""
+    """Servers on a ring of weight x 16 points each (tests/vectors/algorithms.md section 4)."""
 
     def __init__(self, proxy: Proxy, seed: int | None = None):
         super().__init__(proxy, seed)
+        self.balance_factor = proxy.hash_balance_factor
         self._ring = {False: hashing.Ring(), True: hashing.Ring()}
+        tot = {False: 0, True: 0}
         for s in self._srv.values():
             self._up(s)
+            if self._usable(s):  # backend.c recount_servers, run once at start
+                s.cumw = tot[s.backup]
+                tot[s.backup] += s.e
 
     def _up(self, s: _Srv) -> None:
         self._ring[s.backup].set(s.name, s.id, s.e if self._usable(s) else 0)
@@ -564,10 +621,33 @@ class _Chash(Algorithm):
         self._ring[s.backup].set(s.name, s.id, 0)
 
     def _lookup(self, h: int) -> _Srv | None:
+        """chash_get_server_hash: the nearest point; with a balance factor, the first eligible
+        server clockwise from it (after one full turn, whatever server the walk stands on)."""
         which, fb = self._in_use()
         if which in ("", "fbck"):
             return fb
-        return self._srv[self._ring[which == "bck"].lookup(h)]
+        ring = self._ring[which == "bck"]
+        if not self.balance_factor:
+            return self._srv[ring.lookup(h)]
+        group = self._group(which == "bck")
+        tot_weight = sum(s.e for s in group)
+        served = self.served()
+        i = ring.index(h)
+        name = ring.name_at(i)
+        for _ in range(2 * len(ring)):
+            if self._eligible(self._srv[name], served, tot_weight):
+                break
+            i += 1
+            name = ring.name_at(i)
+        return self._srv[name]
+
+    def _eligible(self, s: _Srv, served: int, tot_weight: int) -> bool:
+        """lb_chash.c chash_server_is_eligible: in flight below its share of the bounded load."""
+        tot_slots = ((served + 1) * self.balance_factor + 99) // 100
+        per_weight, remainder = divmod(tot_slots, tot_weight)
+        slots = s.e * per_weight
+        slots += ((s.cumw + s.e) * remainder) // tot_weight - (s.cumw * remainder) // tot_weight
+        return s.inflight < max(slots, 1)
 
     def _walk(self) -> _Srv | None:
         which, fb = self._in_use()
@@ -595,8 +675,7 @@ class ConsistentHash(_Chash):
         h = 0 if self._tot_used() == 1 else self._key(src, uri)
         if h is None:
             return self._walk()
-        s = self._lookup(h)
-        return None if s is None or s.full else s
+        return self._lookup(h)  # even when full: the request waits in its queue
 
 
 class Random(_Chash):
@@ -632,7 +711,8 @@ def make_algorithm(proxy: Proxy, seed: int | None = None) -> Algorithm:
     if m:
         n = m.group(1) or (args[0] if args else "")
         if n and (not n.isdigit() or int(n) < 1):
-            raise ValueError(f"balance random({n}): the number of draws must be a positive integer")
+            raise UsageError(f"balance random({n}): the number of draws must be a positive integer; "
+                             "write random, or random(N) with N >= 1")
         return Random(proxy, seed, draws=int(n) if n else 2)
     if algo == "roundrobin":
         return RoundRobin(proxy, seed)
@@ -647,9 +727,9 @@ def make_algorithm(proxy: Proxy, seed: int | None = None) -> Algorithm:
             return ConsistentHash(proxy, seed, algo)
         if proxy.hash_type == "map-based":
             return MapHash(proxy, seed, algo)
-        raise ValueError(
+        raise UsageError(
             f"backend '{proxy.name}': unknown hash-type '{proxy.hash_type}' (expected map-based or consistent)"
         )
-    raise ValueError(
+    raise UsageError(
         f"backend '{proxy.name}': unknown balance algorithm '{algo}' (expected one of: {', '.join(ALGORITHMS)})"
     )

@@ -7,6 +7,10 @@ each server owns weight x 16 points placed at ``full_hash(id * 4096 + j)``. A ba
 ``hash-type consistent`` means sdbm + avalanche (the key goes through ``full_hash`` first);
 when a function is named, avalanche applies only if it is written out.
 All arithmetic is modulo 2**32, like the C ``unsigned int`` it mirrors.
+
+Follows HAProxy 2.6's sources, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence):
+the hash functions (sdbm, djb2, wt6, crc32) src/hash.c, ``full_hash`` include/haproxy/tools.h,
+the source and uri keys src/backend.c, the ring's points src/lb_chash.c.
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import ipaddress
 import itertools
 import zlib
 from functools import lru_cache
+
+from ..errors import UsageError
 
 M32 = 0xFFFFFFFF
 SRV_EWGHT_RANGE = 4096  # points are keyed full_hash(id * 4096 + j)
@@ -73,7 +79,7 @@ def gen_hash(data: bytes, function: str | None = None) -> int:
     try:
         return _FUNCS[function or "sdbm"](data)
     except KeyError:
-        raise ValueError(
+        raise UsageError(
             f"unknown hash function '{function}' (expected one of: {', '.join(HASH_FUNCTIONS)})"
         ) from None
 
@@ -105,13 +111,14 @@ def parse_uri_options(args: tuple[str, ...] | list[str]) -> tuple[bool, int, int
         elif word in ("len", "depth"):
             value = next(it, None)
             if value is None or not value.isdigit():
-                raise ValueError(f"'balance uri {word}' expects a positive integer (got {value!r})")
+                raise UsageError(f"'balance uri {word}' expects a positive integer (got {value!r}); "
+                                 f"write e.g. 'balance uri {word} 3'")
             if word == "len":
                 length = int(value)
             else:
                 depth = int(value)
         else:
-            raise ValueError(
+            raise UsageError(
                 f"'balance uri' only accepts parameters 'whole', 'len', 'depth' and 'path-only' (got '{word}')"
             )
     return whole, length, depth, path_only
@@ -188,6 +195,19 @@ class Ring:
         dp = (h - prv[0]) & M32
         dn = (nxt[0] - h) & M32
         return prv[2] if dp <= dn else nxt[2]
+
+    def index(self, h: int) -> int:
+        """The position of the point nearest to ``h`` (as ``lookup``); the ring must not be empty."""
+        pts = self._points
+        i = bisect.bisect_left(pts, (h, -1, ""))
+        n = len(pts)
+        dp = (h - pts[i - 1][0]) & M32
+        dn = (pts[i % n][0] - h) & M32
+        return (i - 1) % n if dp <= dn else i % n
+
+    def name_at(self, i: int) -> str:
+        """The server of point ``i`` (any integer: the ring wraps)."""
+        return self._points[i % len(self._points)][2]
 
     def walk(self, accept) -> str | None:
         """Walk the ring clockwise from the last answer to the next point whose server ``accept``s."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..errors import CommandError, UsageError
+
 _Rule = Callable[[int, int, int], bool]
 _Value = Callable[[int, int, int], int]
 
@@ -67,7 +69,8 @@ class Health:
 
     def __init__(self, rise: int = 2, fall: int = 3, check: bool = False, disabled: bool = False):
         if rise < 1 or fall < 1:
-            raise ValueError(f"rise and fall must be at least 1 (got rise {rise}, fall {fall})")
+            raise UsageError(f"rise and fall must be at least 1 (got rise {rise}, fall {fall}); "
+                             "give whole numbers from 1 up")
         self.rise, self.fall, self.check = rise, fall, check
         self.health = 0 if disabled else rise  # a disabled server starts at 0, like HAProxy
         self.op = "stopped" if disabled else "running"
@@ -86,8 +89,8 @@ class Health:
 
     @property
     def checks_paused(self) -> bool:
-        """Maintenance pauses the health checks (the checker should skip this server)."""
-        return self.admin == "maint"
+        """Maintenance, or ``disable health``, pauses the health checks (the checker skips the server)."""
+        return self.admin == "maint" or not self.check
 
     @property
     def status(self) -> str:
@@ -142,19 +145,18 @@ class Health:
         """``set server be/s state ready|drain|maint`` (disable = maint, enable = ready).
         Returns "UP" / "DOWN" when the operational state changed, else None."""
         if mode not in ADMIN_MODES:
-            raise ValueError("'set server <srv> state' expects 'ready', 'drain' and 'maint'.")
+            raise CommandError("'set server <srv> state' expects 'ready', 'drain' and 'maint'.")
         before = self.admin
         if mode == before:
             return None
         if mode == "maint":
             change = self._set_op("stopped")
-            if self.check:
-                self.health = 0  # checks pause; they restart from rise when maintenance ends
+            self.health = 0  # checks pause; they restart from rise when maintenance ends
             self.admin = "maint"
             return change
         self.admin = mode
-        if before == "maint":  # leaving maintenance: start OK but check again at once
-            if self.check:
+        if before == "maint":  # leaving maintenance: start OK, until the next check says otherwise
+            if self.check:  # (an unchecked server's counter stays at 0, as HAProxy's)
                 self.health = self.rise
             if not self.check or self.health >= self.rise:
                 return self._set_op("running")
@@ -163,7 +165,7 @@ class Health:
     def force(self, state: str) -> str | None:
         """``set server be/s health up|stopping|down``: set the check result by hand."""
         if state not in FORCE_MODES:
-            raise ValueError("'set server <srv> health' expects 'up', 'stopping', or 'down'.")
+            raise CommandError("'set server <srv> health' expects 'up', 'stopping', or 'down'.")
         self.health = 0 if state == "down" else self.max
         return self._set_op({"up": "running", "stopping": "stopping", "down": "stopped"}[state])
 

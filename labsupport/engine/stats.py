@@ -12,6 +12,8 @@ import json
 import time
 from typing import Any
 
+from ..errors import NotFoundError
+
 COLUMNS = tuple("""pxname svname qcur qmax scur smax slim stot bin bout dreq dresp ereq econ eresp wretr wredis
 status weight act bck chkfail chkdown lastchg downtime qlimit pid iid sid throttle lbtot tracked type rate
 rate_lim rate_max check_status check_code check_duration hrsp_1xx hrsp_2xx hrsp_3xx hrsp_4xx hrsp_5xx
@@ -66,7 +68,7 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
     row = _common(srv, now)
     w = be.algo.weight(srv.name)
     h = srv.health
-    row.update(pxname=be.name, svname=srv.name, qcur=0, qmax=0, dresp=0, econ=srv.econ, eresp=srv.eresp,
+    row.update(pxname=be.name, svname=srv.name, qcur=srv.qcur, qmax=srv.qmax, dresp=0, econ=srv.econ, eresp=srv.eresp,
                wretr=srv.wretr, wredis=srv.wredis, status=h.status, weight=w,
                act=0 if srv.cfg.backup else 1, bck=1 if srv.cfg.backup else 0,
                lastchg=int(now - srv.lastchg), iid=be.iid, sid=srv.sid, lbtot=srv.lbtot, type=2,
@@ -77,11 +79,17 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
                idle_conn_cur=len(srv.idle), safe_conn_cur=0, used_conn_cur=srv.scur, need_conn_est=0,
                uweight=w, ssl_sess=0, ssl_reused_sess=0, ssl_failed_handshake=0)
     row["-"] = "-"
-    if srv.cfg.maxconn:
-        row["slim"] = srv.cfg.maxconn
-    if srv.cfg.check:
+    if srv.warmup is not None and srv.warmup.running:  # slow start: the ramped weight, and how far it is
+        e, wdiv = be.algo.effective_weight(srv.name), be.algo.wscale
+        row.update(weight=(e + wdiv - 1) // wdiv, throttle=(100 * e + wdiv - 1) // (wdiv * w) if w else 100)
+    maxconn = be.algo.maxconn(srv.name)
+    if maxconn:
+        row["slim"] = maxconn
+    if h.check:  # configured, and not turned off by 'disable health'
         down = srv.downtime + (now - srv.down_since if srv.down_since is not None else 0)
-        row.update(chkfail=h.chkfail, chkdown=h.chkdown, downtime=int(down), check_status=srv.check_status,
+        row.update(chkfail=h.chkfail, chkdown=h.chkdown, downtime=int(down))
+    if h.check and h.admin != "maint":  # and not paused by maintenance
+        row.update(check_status=srv.check_status,
                    check_code=srv.check_code if srv.check_code is not None else "",
                    check_duration=srv.check_duration if srv.check_duration is not None else "",
                    last_chk=srv.last_chk, check_desc=srv.check_desc, check_rise=h.rise,
@@ -166,7 +174,7 @@ class Snapshot(dict):
         for r in self.rows:
             if r["pxname"] == pxname and r["svname"] == svname:
                 return r
-        raise KeyError(f"no stats row {pxname}/{svname} (rows: "
+        raise NotFoundError(f"no stats row {pxname}/{svname} (rows: "
                        + ", ".join(f"{r['pxname']}/{r['svname']}" for r in self.rows) + ")")
 
     def frontend(self, name: str) -> dict[str, Any]:
@@ -185,9 +193,11 @@ class Snapshot(dict):
     def json(self) -> str:
         return json.dumps(self)
 
-    def html(self, uri: str = "/", refresh: int | None = None) -> str:
-        """The stats page (HAProxy's layout and colours, trimmed)."""
-        return to_html(self, uri, refresh)
+    def html(self, uri: str = "/", refresh: int | None = None, admin: bool = False,
+             status: str | None = None) -> str:
+        """The stats page (HAProxy's layout and colours, trimmed); ``admin``: with HAProxy's admin form,
+        ``status``: the message after an admin action (DONE, PART, NONE, ERRP, DENY)."""
+        return to_html(self, uri, refresh, admin, status)
 
     def __repr__(self) -> str:
         parts = [f"{r['pxname']}/{r['svname']} {r['status']} stot={r['stot']}" for r in self.rows]
@@ -266,7 +276,7 @@ def _dur(seconds: Any) -> str:
     return (f"{d}d" if d else "") + (f"{h}h" if h or d else "") + (f"{m}m" if m or h or d else "") + f"{s}s"
 
 
-def _html_row(r: dict[str, Any]) -> str:
+def _html_row(r: dict[str, Any], admin: bool = False) -> str:
     g = lambda c: "" if r.get(c) in (None, "") else html_escape(str(r.get(c)))  # noqa: E731
     kind = r["type"]
     status = g("status")
@@ -285,14 +295,42 @@ def _html_row(r: dict[str, Any]) -> str:
              g("weight"), act, bck, chk, dwn, dwntme, ""]
     name = "Frontend" if kind == 0 else "Backend" if kind == 1 else g("svname")
     tds = "".join(f'<td class="ac">{c}</td>' if i >= 21 else f"<td>{c}</td>" for i, c in enumerate(cells))
-    return f'<tr class="{_state_class(r)}"><td class="al">{name}</td>{tds}</tr>\n'
+    box = ""
+    if admin:  # HAProxy's admin form: a checkbox per server row
+        box = (f"<td><input class='{html_escape(r['pxname'])}-checkbox' type=\"checkbox\" name=\"s\" "
+               f"value=\"{g('svname')}\"></td>" if kind == 2 else "<td></td>")
+    return f'<tr class="{_state_class(r)}">{box}<td class="al">{name}</td>{tds}</tr>\n'
 
 
 def html_escape(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def to_html(snapshot: "Snapshot", uri: str = "/", refresh: int | None = None) -> str:
+_ADMIN_SELECT = ("Choose the action to perform on the checked servers : <select name=action><option value=\"\">"
+                 "</option><option value=\"ready\">Set state to READY</option><option value=\"drain\">Set state "
+                 "to DRAIN</option><option value=\"maint\">Set state to MAINT</option><option value=\"dhlth\">"
+                 "Health: disable checks</option><option value=\"ehlth\">Health: enable checks</option><option "
+                 "value=\"hrunn\">Health: force UP</option><option value=\"hnolb\">Health: force NOLB</option>"
+                 "<option value=\"hdown\">Health: force DOWN</option><option value=\"dagent\">Agent: disable "
+                 "checks</option><option value=\"eagent\">Agent: enable checks</option><option value=\"arunn\">"
+                 "Agent: force UP</option><option value=\"adown\">Agent: force DOWN</option><option "
+                 "value=\"shutdown\">Kill Sessions</option></select>")
+# HAProxy's messages after an admin action: (row class of the banner, text)
+ADMIN_MESSAGES = {
+    "DONE": ("active_up", "Action processed successfully."),
+    "NONE": ("active_going_down", "Nothing has changed."),
+    "PART": ("active_going_down", "Action partially processed.<br>Some server names are probably unknown or "
+                                  "ambiguous (duplicated names in the backend)."),
+    "ERRP": ("active_down", "Action not processed because of invalid parameters.<ul><li>The action is maybe "
+                            "unknown.</li><li>Invalid key parameter (empty or too long).</li><li>The backend name "
+                            "is probably unknown or ambiguous (duplicated names).</li><li>Some server names are "
+                            "probably unknown or ambiguous (duplicated names in the backend).</li></ul>"),
+    "DENY": ("active_down", "<b>Action denied.</b>"),
+}
+
+
+def to_html(snapshot: "Snapshot", uri: str = "/", refresh: int | None = None, admin: bool = False,
+            status: str | None = None) -> str:
     """The stats page as HTML: one table per proxy, rows coloured by server state like HAProxy's."""
     out = ['<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN"\n"http://www.w3.org/TR/html4/loose.dtd">\n'
            "<html><head><title>Statistics Report for HAProxy</title>\n"
@@ -302,15 +340,27 @@ def to_html(snapshot: "Snapshot", uri: str = "/", refresh: int | None = None) ->
            f"<p>Course engine (labsupport); {len(snapshot.rows)} rows"
            + (f"; refreshed every {refresh} s" if refresh else "")
            + f'. <a href="{html_escape(uri)};csv">CSV export</a></p>\n']
+    if status in ADMIN_MESSAGES:
+        cls, text = ADMIN_MESSAGES[status]
+        out.append(f'<p><div class={cls}><a class=lfsb href="{html_escape(uri)}" title="Remove this message">[X]</a> '
+                   f"{text}</div>\n")
     order: list[str] = []
     for r in snapshot.rows:
         if r["pxname"] not in order:
             order.append(r["pxname"])
     for px in order:
-        out.append(f'<table class="tbl" width="100%">\n<tr><th class="pxname" width="10%">{html_escape(px)}</th>'
+        rows = [r for r in snapshot.rows if r["pxname"] == px]
+        form = admin and any(r["type"] == 2 for r in rows)  # HAProxy: a form for each backend with servers
+        out.append(('<form method="post">' if form else "")
+                   + f'<table class="tbl" width="100%">\n<tr><th class="pxname" width="10%">{html_escape(px)}</th>'
                    '<th class="empty" width="90%"></th></tr>\n</table>\n<table class="tbl" width="100%">\n')
-        out.append(_HEAD)
-        out.extend(_html_row(r) for r in snapshot.rows if r["pxname"] == px)
+        out.append(_HEAD.replace("<th rowspan=2></th>", "<th rowspan=2 width=1></th><th rowspan=2></th>", 1)
+                   if form else _HEAD)
+        out.extend(_html_row(r, form) for r in rows)
         out.append("</table>\n")
+        if form:
+            iid = next(r["iid"] for r in rows)
+            out.append(f'{_ADMIN_SELECT}<input type="hidden" name="b" value="#{iid}">&nbsp;'
+                       '<input type="submit" value="Apply"></form>\n')
     out.append("</body></html>\n")
     return "".join(out)

@@ -63,9 +63,15 @@ class Balancer:
     def __init__(self, config: Config, host: str = "127.0.0.1", request_log: int = 10000) -> None:
         self.config, self.host = config, host
         self._loop = new_loop()
-        self._engine = Engine(config, self._loop, host, request_log)
+        self._hooks: list[Callable[[float, str, str], None]] = []  # kept across restarts and reloads
+        self._engine = self._new_engine(config, request_log)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+
+    def _new_engine(self, config: Config, request_log: int) -> Engine:
+        engine = Engine(config, self._loop, self.host, request_log)
+        engine.event_hooks = self._hooks
+        return engine
 
     @classmethod
     def from_file(cls, path: str | Path, **kw: Any) -> "Balancer":
@@ -88,7 +94,7 @@ class Balancer:
                 return self
             if self._loop.is_closed():  # started again after stop(): a fresh loop and engine
                 self._loop = new_loop()
-                self._engine = Engine(self.config, self._loop, self.host, self._engine.requests.entries.maxlen)
+                self._engine = self._new_engine(self.config, self._engine.requests.entries.maxlen)
             self._thread = threading.Thread(target=self._loop.run_forever, name="labsupport-balancer", daemon=True)
             self._thread.start()
             try:
@@ -175,13 +181,23 @@ class Balancer:
         """``set server be/s health up|down``: force the check result."""
         self._call(self._engine.set_health, server, state)
 
+    def command(self, line: str, level: str = "admin") -> str:
+        """Run a runtime API line (``show stat``, ``set server be/s state drain``...) as the stats
+        socket would, at ``level``, and return HAProxy's answer text."""
+        return self._call(self._engine.runtime.execute, line, level)
+
+    @property
+    def socket_path(self) -> str | None:
+        """The UNIX socket of ``stats socket`` (None without one)."""
+        return self.config.stats_socket
+
     def reload(self, config: Config | str) -> None:
         """Apply a new configuration (a Config or its text) without closing the listeners."""
         if isinstance(config, str):
             config = _config.parse(config)
         self.config = config
         if self._thread is None:
-            self._engine = Engine(config, self._loop, self.host, self._engine.requests.entries.maxlen)
+            self._engine = self._new_engine(config, self._engine.requests.entries.maxlen)
             return
         asyncio.run_coroutine_threadsafe(self._engine.reload(config), self._loop).result(10)
 
@@ -199,11 +215,29 @@ class Balancer:
         entries, nxt = self._call(self._engine.events.since, since)
         return [line for _, _, line in entries], nxt
 
+    def on_event(self, callback: Callable[[float, str, str], None]) -> Callable[[], None]:
+        """Call ``callback(unix_time, level, text)`` for every event from now on (server UP/DOWN,
+        health-check lines, "backend X has no server available!"), in the engine's thread: keep it
+        quick. ``text`` is what HAProxy sends to a ``log`` target (no "[LEVEL] (pid) :" prefix).
+        Returns a function that removes the callback."""
+        self._hooks.append(callback)
+
+        def remove() -> None:
+            if callback in self._hooks:
+                self._hooks.remove(callback)
+
+        return remove
+
     def requests(self, since: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Answered requests from index ``since`` on: time, client, backend, server, status, ms."""
         entries, nxt = self._call(self._engine.requests.since, since)
         keys = ("time", "client", "backend", "server", "status", "ms")
         return [dict(zip(keys, e)) for e in entries], nxt
+
+    def logs(self, since: int = 0) -> tuple[list[str], int]:
+        """Log lines (``option httplog`` with ``log global`` and ``log stdout``) from index ``since``
+        on, and the index to ask next: what real HAProxy would write on its standard output."""
+        return self._call(self._engine.logs.since, since)
 
     @property
     def warnings(self) -> tuple:
@@ -292,13 +326,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{lb!r}", file=sys.stderr)
     if threading.current_thread() is threading.main_thread():  # stop on SIGTERM too, like haproxy
         signal.signal(signal.SIGTERM, _interrupt)
-    seen = 0
+    seen = seen_logs = 0
     try:
         while True:
             lines, seen = lb.events(seen)
             for line in lines:
                 if not args.quiet:
                     print(line, file=sys.stderr, flush=True)
+            lines, seen_logs = lb.logs(seen_logs)
+            for line in lines:  # 'log stdout': HAProxy writes them on its standard output
+                print(line, flush=True)
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass

@@ -17,10 +17,13 @@ follows ``config : `` on haproxy's stderr). A keyword HAProxy accepts but the co
 does not implement gets a located WARNING instead of being silently dropped. ``parse`` raises
 ``ConfigError`` when a fatal ALERT was found; warnings are kept on ``Config.warnings``.
 ``check`` (in ``report``) reproduces ``haproxy -c -f FILE`` as (exit code, stdout, stderr).
+``outline`` (in ``parser``) gives each line's words and section, for tools that edit a config as
+text (``cfgedit``, the real-HAProxy runner) without regular expressions of their own.
 
 Modules, each importing only those listed before it: ``model`` (dataclasses), ``words`` (atol,
 times, line splitting, addresses), ``keywords`` (HAProxy's keyword lists), ``context`` (the
-section being built, the message reporter), ``conditions``, ``server``, ``proxy``, ``parser``,
+section being built, the message reporter), ``conditions``, ``server``, ``checks`` (http-check),
+``proxy``, ``parser``,
 ``report``.
 """
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 from ...errors import ConfigError
 from .model import (ALGORITHMS, Bind, Config, Proxy, ServerConfig, StatsConfig, Timeouts,
                     UseBackend)
-from .parser import Analysis, analyse
+from .parser import Analysis, SourceLine, analyse, outline
 from .report import check, format_haproxy
 from .words import TimeFormatError, parse_time
 
@@ -58,5 +61,5 @@ def load(path: str) -> Config:
 
 
 __all__ = ["ALGORITHMS", "Analysis", "Bind", "Config", "ConfigError", "Proxy", "ServerConfig",
-           "StatsConfig", "Timeouts", "TimeFormatError", "UseBackend", "analyse", "check",
-           "format_haproxy", "load", "parse", "parse_time"]
+           "SourceLine", "StatsConfig", "Timeouts", "TimeFormatError", "UseBackend", "analyse", "check",
+           "format_haproxy", "load", "outline", "parse", "parse_time"]

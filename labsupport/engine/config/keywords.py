@@ -5,6 +5,10 @@ server.c, check.c, proxy.c and the files that register keywords) so that a typo 
 same suggestion real HAProxy prints. ``best_match`` is a port of ``cfg_find_best_match``:
 each word is reduced to counts of letter-class transitions and the closest word wins
 (first one on a tie); a match farther than twice either word's length is no match.
+
+Follows HAProxy 2.6's sources, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence): the
+fingerprints of src/tools.c (make_word_fingerprint, word_fingerprint_distance) as
+cfg_find_best_match in src/cfgparse.c uses them.
 """
 from __future__ import annotations
 

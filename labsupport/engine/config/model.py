@@ -4,11 +4,12 @@ Nothing here parses or imports: ``parser`` builds these, the engine reads them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ...errors import Message
+from ...errors import Message, NotFoundError
 
-ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "first", "random", "uri")
+# every 'balance' algorithm the engine implements, in the order messages list them
+ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "source", "uri", "first", "random")
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,23 @@ class ServerConfig:
     backup: bool = False
     disabled: bool = False
     maxconn: int = 0  # 0 = no limit
-    id: int = 0  # 1..n in declaration order unless set with 'id'
+    id: int = 0  # set with 'id'; 0 until Proxy gives it the lowest free one (see with_server_ids)
     line: int = 0
     address: str = ""  # the address as written ("localhost:8080")
+    observe: str = "none"  # passive checks: "layer4" | "layer7" watch real traffic's results
+    error_limit: int = 10  # consecutive errors before on_error acts
+    on_error: str = "fastinter"  # | "fail-check" | "sudden-death" | "mark-down"
+    shutdown_sessions: bool = False  # 'on-marked-down shutdown-sessions'
+    slowstart: int = 0  # ms: a server coming UP ramps its weight up over this time
+
+
+@dataclass(frozen=True)
+class CheckExpect:
+    """``http-check expect [!] status|rstatus|string|rstring PATTERN``."""
+
+    kind: str  # "status" | "rstatus" | "string" | "rstring"
+    pattern: str
+    negate: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,7 @@ class Proxy:
     hash_type: str = "map-based"  # or "consistent"
     hash_function: str | None = None  # sdbm|djb2|wt6|crc32 when named
     hash_avalanche: bool = False
+    hash_balance_factor: int = 0  # 0 = off; otherwise > 100 (bounded loads, consistent hash and random)
     servers: tuple[ServerConfig, ...] = ()
     timeouts: Timeouts = Timeouts()
     retries: int = 3
@@ -91,10 +107,23 @@ class Proxy:
     forwardfor: bool = False
     allbackups: bool = False
     httpchk: tuple[str, str] | None = None  # (method, uri) when 'option httpchk' is set
-    http_check_expect_status: int | None = None
+    http_check_expect_status: int | None = None  # the one status of 'http-check expect status N'
+    httpchk_version: str = "HTTP/1.0"  # 'option httpchk' / 'http-check send ver'
+    http_check_headers: tuple[tuple[str, str], ...] = ()  # 'http-check send hdr NAME VALUE'
+    http_check_expect: CheckExpect | None = None
+    log_health_checks: bool = False
     maxconn: int | None = None  # frontend side
     stats: StatsConfig = StatsConfig()
+    log_global: bool = False  # 'log global': this proxy logs to the global section's log targets
+    httplog: bool = False  # 'option httplog': HAProxy's HTTP log line (else no per-request line)
+    dontlognull: bool = False  # 'option dontlognull': no line for connections that sent nothing
+    # 'http-request use-service prometheus-exporter [if { path|path_beg P }]': ("always"|"path"|"path_beg", P)
+    prometheus: tuple[str, str] | None = None
     line: int = 0
+
+    def __post_init__(self) -> None:
+        if any(not s.id for s in self.servers):
+            object.__setattr__(self, "servers", with_server_ids(self.servers))
 
     @property
     def has_frontend(self) -> bool:
@@ -110,6 +139,22 @@ class Proxy:
         return "proxy" if self.kind == "listen" else self.kind
 
 
+def with_server_ids(servers: tuple[ServerConfig, ...]) -> tuple[ServerConfig, ...]:
+    """Servers without an explicit ``id`` get the lowest free ids, in declaration order, as HAProxy
+    numbers them (src/cfgparse.c, check_config_validity). The one place ids are assigned: every
+    ``Proxy`` applies it, so the algorithms (hash rings), stats (sid) and runtime read ``server.id``."""
+    used = {s.id for s in servers if s.id}
+    out, nxt = [], 1
+    for s in servers:
+        if not s.id:
+            while nxt in used:
+                nxt += 1
+            s = replace(s, id=nxt)
+            used.add(nxt)
+        out.append(s)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Config:
     proxies: tuple[Proxy, ...] = ()
@@ -119,12 +164,15 @@ class Config:
     path: str | None = None
     text: str = field(default="", repr=False)
     stats_socket_level: str | None = None  # "user" | "operator" | "admin" when a socket is set
+    stats_sockets: tuple[tuple[str, str], ...] = ()  # every 'stats socket' line: (UNIX path, level)
+    log_targets: tuple[str, ...] = ()  # global 'log' lines the engine writes to: "stdout" / "stderr"
 
     def proxy(self, name: str) -> Proxy:
         for p in self.proxies:
             if p.name == name:
                 return p
-        raise KeyError(name)
+        raise NotFoundError(f"no frontend, backend or listen section named {name!r} "
+                            f"(sections: {', '.join(p.name for p in self.proxies) or 'none'})")
 
     @property
     def frontends(self) -> tuple[Proxy, ...]:

@@ -5,6 +5,9 @@ How it works: ``analyse`` runs a ``Parser`` over the text. The parser splits lin
 table in ``proxy``. Each section being built is a mutable ``Draft``; a proxy's draft
 starts as a copy of the last ``defaults`` section. After the last line come haproxy's later
 stages (cross-references, then addresses); see the package docstring.
+
+Follows HAProxy 2.6's src/cfgparse.c (readcfgfile, check_config_validity) and src/cfgparse-global.c,
+Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence).
 """
 from __future__ import annotations
 
@@ -40,6 +43,65 @@ GLOBAL_ONE_ARG = frozenset((
 
 
 
+@dataclass(frozen=True)
+class SourceLine:
+    """One line of a configuration text and where it sits, as the parser sees it."""
+
+    number: int  # 1-based
+    text: str  # as written, without its newline
+    words: tuple[str, ...]  # as haproxy cuts it (split_line): no comment, quotes and escapes resolved
+    section: str  # keyword of the enclosing section ("global", "backend", "cache" ...); "" before any
+    name: str  # that section's name ("" when it has none)
+    opens: bool  # this line is the section's header
+
+    @property
+    def indent(self) -> str:
+        return self.text[:len(self.text) - len(self.text.lstrip())]
+
+    def spans(self) -> list[tuple[int, int]] | None:
+        """Where each word sits in ``text`` (start, end), to rewrite one word in place; None when
+        quotes or escapes made a word differ from its text."""
+        spans, pos = [], 0
+        for word in self.words:
+            start = self.text.find(word, pos)
+            if start < 0:
+                return None
+            spans.append((start, start + len(word)))
+            pos = start + len(word)
+        return spans
+
+    def with_word(self, i: int, new: str) -> str:
+        """The line's text with word ``i`` replaced by ``new``, everything else as written (rebuilt
+        from the words, without its comment, when quotes or escapes hide where the word is)."""
+        spans = self.spans()
+        if spans is None:
+            return self.indent + " ".join(map(_quoted, (*self.words[:i], new, *self.words[i + 1:])))
+        start, end = spans[i]
+        return self.text[:start] + new + self.text[end:]
+
+
+def _quoted(word: str) -> str:
+    """``word`` written so that split_line reads it back as one word."""
+    if word and not any(c in word for c in " \t\r#\"'\\"):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def outline(text: str) -> list[SourceLine]:
+    """Every line of ``text`` with its words and its section, for tools that edit a configuration
+    as text (keeping the student's layout and comments) but must find sections, servers and binds
+    the way haproxy does: no regular expressions over the text."""
+    out: list[SourceLine] = []
+    section = name = ""
+    for number, raw in enumerate(text.split("\n"), 1):
+        words = tuple(split_line(raw))
+        opens = bool(words) and (words[0] in kw.SECTIONS or words[0] in kw.OTHER_SECTIONS)
+        if opens:
+            section, name = words[0], (words[1] if len(words) > 1 else "")
+        out.append(SourceLine(number, raw, words, section, name, opens))
+    return out
+
+
 @dataclass
 class Analysis:
     """What ``analyse`` found: the config (None when a fatal error stopped it) and messages."""
@@ -61,6 +123,8 @@ class Parser(Context):
         self.global_maxconn: int | None = None
         self.stats_socket: str | None = None
         self.stats_socket_level: str | None = None
+        self.stats_sockets: list[tuple[str, str]] = []
+        self.log_targets: list[str] = []
         self._hints_given: set[str] = set()
 
     # ----------------------------------------------------------------- main loop
@@ -177,6 +241,12 @@ class Parser(Context):
                 self.global_maxconn = atol(args[1])
         elif word == "stats":
             self._global_stats(args)
+        elif word == "log" and len(args) > 2 and args[1] in ("stdout", "stderr") and not kwm:
+            self.log_targets.append(args[1])
+            rest = args[2:]
+            if rest[:2] != ["format", "raw"]:
+                self.ignored(" ".join(args), "The course engine writes raw lines ('log stdout format raw "
+                             "local0'): no syslog header, whatever the format.")
         elif word in GLOBAL_FLAGS and len(args) > 1 or word in GLOBAL_ONE_ARG and len(args) > 2:
             n = 1 if word in GLOBAL_FLAGS else 2
             self.alert(f"{self.where}'{word}' cannot handle unexpected argument '{args[n]}'.")
@@ -194,12 +264,21 @@ class Parser(Context):
                 self.alert(f"{self.where}'stats socket' in global section expects an address or a "
                            "path to a UNIX socket")
                 return
-            self.stats_socket = args[2]
-            self.stats_socket_level = "operator"
+            level = "operator"
             rest = args[3:]
             for i, word in enumerate(rest):
                 if word == "level" and i + 1 < len(rest):
-                    self.stats_socket_level = rest[i + 1]
+                    level = rest[i + 1]
+                    if level not in ("user", "operator", "admin"):
+                        self.alert(f"{self.where}'stats socket' : ''level' only supports 'user', 'operator', "
+                                   "and 'admin''")
+            path = args[2].removeprefix("unix@")
+            if "@" in path or ("/" not in path and ":" in path):
+                self.ignored(f"stats socket {args[2]}", "The course engine opens runtime API sockets on "
+                             "UNIX paths only (stats socket /tmp/lab.sock level admin).")
+                return
+            self.stats_socket, self.stats_socket_level = path, level
+            self.stats_sockets.append((path, level))
             others = [w for i, w in enumerate(rest) if w != "level" and (i == 0 or rest[i - 1] != "level")]
             if others:
                 self.ignored("stats socket ... " + " ".join(others),
@@ -237,21 +316,16 @@ class Parser(Context):
     def build(self, resolved: dict[int, str]) -> Config:
         proxies = []
         for d in self.proxies:
-            used = {s["id"] for s in d.servers if s["id"]}
-            next_id, servers = 1, []
+            servers = []
             for s in d.servers:
-                sid = s["id"]
-                if not sid:
-                    while next_id in used:
-                        next_id += 1
-                    sid, next_id = next_id, next_id + 1
                 fields = {k: v for k, v in s.items() if k in ServerConfig.__dataclass_fields__}
-                fields.update(id=sid, host=resolved.get(id(s), s["host"]))
+                fields.update(host=resolved.get(id(s), s["host"]))
                 servers.append(ServerConfig(**fields))
-            proxies.append(d.finish(tuple(servers)))
+            proxies.append(d.finish(tuple(servers)))  # Proxy numbers the servers without an id
         return Config(proxies=tuple(proxies), maxconn=self.global_maxconn, stats_socket=self.stats_socket,
                       warnings=tuple(m for m in self.messages if m.level != "ALERT" or not self.fatal),
-                      path=self.path, text=self.text, stats_socket_level=self.stats_socket_level)
+                      path=self.path, text=self.text, stats_socket_level=self.stats_socket_level,
+                      stats_sockets=tuple(self.stats_sockets), log_targets=tuple(self.log_targets))
 
 
 def analyse(text: str, path: str | None = None, from_file: bool = False) -> Analysis:

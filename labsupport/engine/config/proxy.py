@@ -5,15 +5,19 @@ How it works: ``PROXY_KEYWORDS`` maps each keyword the course engine implements 
 HAProxy 2.6's wording. A keyword HAProxy knows but the engine does not implement gets the
 parser's "ignored by the course engine" warning; an unknown one gets HAProxy's alert with its
 "did you mean" suggestion. ``check_proxy`` is the per-proxy part of haproxy's later stage.
+
+Follows HAProxy 2.6's src/cfgparse-listen.c (cfg_parse_listen) and src/cfgparse.c
+(check_config_validity), Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence).
 """
 from __future__ import annotations
 
 from typing import Callable
 
 from . import keywords as kw
+from .checks import parse_http_check
 from .conditions import parse_condition, parse_criterion
 from .context import Context, Draft, cap_warning, too_many
-from .model import UseBackend
+from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
 from .words import TimeFormatError, atol, parse_time
 
@@ -32,7 +36,6 @@ REMOVED = {
              "which uses the exact same syntax.",
     "appsession": "'{0}' is not supported anymore since HAProxy 1.6.",
 }
-EXPECT_WORDS = ("min-recv", "string", "rstring", "string-lf", "status", "rstatus", "hdr", "fhdr", "comment")
 
 
 # --------------------------------------------------------------------------- handlers
@@ -101,7 +104,7 @@ def kw_balance(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     cap_warning(p, d, "balance", "be")
     algo, rest = (args[1] if len(args) > 1 else ""), args[2:]
     err = None
-    if algo in ("", "roundrobin", "static-rr", "first", "leastconn", "source"):
+    if algo == "" or (algo in ALGORITHMS and algo not in ("random", "uri")):  # the ones without arguments
         d.values.update(balance=algo or "roundrobin", balance_args=())
     elif algo.startswith("random"):
         draws = ()
@@ -134,15 +137,14 @@ def kw_balance(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         if not err:
             d.values.update(balance="uri", balance_args=tuple(rest))
     elif algo in ("url_param", "hash") or algo.startswith(("hdr(", "rdp-cookie")):
-        p.ignored(" ".join(args), "The course engine implements roundrobin, static-rr, leastconn, "
-                  "source, uri, first and random; this backend keeps its previous algorithm.")
+        p.ignored(" ".join(args), f"The course engine implements {', '.join(ALGORITHMS[:-1])} and "
+                  f"{ALGORITHMS[-1]}; this backend keeps its previous algorithm.")
         return
     else:
         err = ("only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', "
                "'hdr(name)' and 'rdp-cookie(name)' options.")
     if err:
-        p.alert(f"{p.where}balance {err}", "Algorithms: roundrobin, static-rr, leastconn, source, uri, first, "
-                "random (e.g. 'balance roundrobin').")
+        p.alert(f"{p.where}balance {err}", f"Algorithms: {', '.join(ALGORITHMS)} (e.g. 'balance roundrobin').")
 
 
 def kw_hash_type(p: Context, d: Draft, args: list[str], kwm: str) -> None:
@@ -159,6 +161,19 @@ def kw_hash_type(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         p.alert(f"{p.where}'hash-type' only supports 'avalanche' as a modifier for hash functions.")
     else:
         d.values.update(hash_type=a[1], hash_function=a[2] or None, hash_avalanche=a[3] == "avalanche")
+
+
+def kw_hash_balance_factor(p: Context, d: Draft, args: list[str], kwm: str) -> None:
+    cap_warning(p, d, "hash-balance-factor", "be")
+    if len(args) < 2 or not args[1]:
+        p.alert(f"{p.where}'hash-balance-factor' expects an integer argument.")
+        return
+    factor = atol(args[1])
+    if factor != 0 and factor <= 100:
+        p.alert(f"{p.where}'hash-balance-factor' must be 0 or greater than 100.",
+                "A factor of 150 lets a server take up to 1.5 times its fair share of the requests in flight.")
+        return
+    d.values["hash_balance_factor"] = factor
 
 
 def kw_timeout(p: Context, d: Draft, args: list[str], kwm: str) -> None:
@@ -228,25 +243,7 @@ def kw_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
 
 
 def kw_http_check(p: Context, d: Draft, args: list[str], kwm: str) -> None:
-    cap_warning(p, d, "http-check", "be")
-    if len(args) > 1 and args[1] == "expect":
-        rest = args[2:]
-        if not rest:
-            p.alert(f"{p.where}'http-check expect' : expects at least a matching pattern as arguments.")
-        elif rest[0] == "status" and len(rest) < 2:
-            p.alert(f"{p.where}'http-check expect' : 'status' expects a <pattern> as argument.")
-        elif rest[0] == "status" and rest[1].isdigit() and len(rest) == 2:
-            d.values["http_check_expect_status"] = int(rest[1])
-        elif any(w.lstrip("!") not in EXPECT_WORDS for w in rest[0::2][:2]):
-            # the word after a matcher's pattern is read as another matcher keyword
-            bad = next(w for w in rest[0::2][:2] if w.lstrip("!") not in EXPECT_WORDS)
-            p.alert(f"{p.where}'http-check expect' : 'only supports min-recv, [!]string', '[!]rstring', "
-                    "'[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got "
-                    f"'{bad}' as argument..")
-        else:
-            p.ignored(" ".join(args), "The course engine understands 'http-check expect status N' only.")
-    else:
-        p.ignored(" ".join(args[:2]))
+    parse_http_check(p, d, args)
 
 
 def kw_stats(p: Context, d: Draft, args: list[str], kwm: str) -> None:
@@ -260,6 +257,7 @@ def kw_server(p: Context, d: Draft, args: list[str], kwm: str) -> None:
 PROXY_KEYWORDS: dict[str, Handler] = {
     "mode": kw_mode, "bind": kw_bind, "default_backend": kw_default_backend,
     "use_backend": kw_use_backend, "acl": kw_acl, "balance": kw_balance, "hash-type": kw_hash_type,
+    "hash-balance-factor": kw_hash_balance_factor,
     "timeout": kw_timeout, "retries": kw_retries, "maxconn": kw_maxconn, "option": kw_option,
     "http-check": kw_http_check, "stats": kw_stats, "server": kw_server,
 }
@@ -286,7 +284,21 @@ def parse_proxy_line(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     if kwm and word not in ("option", "log"):
         return  # already reported by the parser
     handler = PROXY_KEYWORDS.get(word)
-    if handler:
+    if word == "http-request" and args[1:3] == ["use-service", "prometheus-exporter"] and not kwm:
+        rest = args[3:]
+        if not rest:
+            d.values["prometheus"] = ("always", "")
+        elif (len(rest) == 5 and rest[0] == "if" and rest[1] == "{" and rest[4] == "}"
+              and rest[2] in ("path", "path_beg")):
+            d.values["prometheus"] = (rest[2], rest[3])
+        else:
+            p.ignored(" ".join(args), "The course engine serves the exporter with no condition or with "
+                      "'if { path /metrics }' (or path_beg).")
+    elif word == "log" and len(args) == 2 and args[1] == "global":
+        d.values["log_global"] = kwm != "no"
+    elif word == "log" and kwm == "no" and len(args) == 1:
+        d.values["log_global"] = False
+    elif handler:
         handler(p, d, args, kwm)
     elif word in REMOVED:
         p.alert(p.where + REMOVED[word].format(word))

@@ -4,16 +4,34 @@
 exit 0 "Configuration file is valid" (after "Warnings were found." when there were warnings),
 exit 1 with haproxy's trailer lines when a fatal error was found, exit 2 when nothing listens.
 ``format_haproxy`` renders a list of ``Message``s the way haproxy writes them on stderr.
+
+The two opening NOTICE lines keep haproxy's format but say who is speaking: the course engine, its
+version and how it was run -- never a haproxy binary that did not run. Tests that compare with real
+haproxy normalise those two lines on both sides (tests/config_corpus.py ``normalise``).
 """
 from __future__ import annotations
 
+import functools
 import os
+import sys
+from importlib import metadata
 
 from ...errors import Message
 from .parser import Analysis, analyse
 
-HAPROXY_VERSION = "2.6.12-1+deb12u4"
-HAPROXY_EXE = "/usr/sbin/haproxy"
+PROGRAM = "labsupport.balancer"
+BEHAVES_LIKE = "HAProxy 2.6"
+
+
+@functools.lru_cache(maxsize=1)
+def engine_version() -> str:
+    """The installed labsupport version (pyproject.toml), or 'source tree' when run uninstalled."""
+    try:
+        return metadata.version("labsupport")
+    except metadata.PackageNotFoundError:
+        return "source tree"
+
+
 ENGINE_MARK = "course engine"
 TRAILERS = {
     "parse": ("Error(s) found in configuration file : {path}", "Fatal errors found in configuration."),
@@ -47,8 +65,10 @@ def format_haproxy(messages: list[Message] | tuple[Message, ...], path: str | No
     trailer = [t.format(path=path or "haproxy.cfg") for t in TRAILERS.get(stage or "", ())]
     if not shown and not trailer:
         return ""
-    out = [haproxy_line("NOTICE", f"haproxy version is {HAPROXY_VERSION}", pid, config=False),
-           haproxy_line("NOTICE", f"path to executable is {HAPROXY_EXE}", pid, config=False)]
+    out = [haproxy_line("NOTICE", f"{PROGRAM} version is {engine_version()} (the course engine, "
+                        f"behaving like {BEHAVES_LIKE})", pid, config=False),
+           haproxy_line("NOTICE", f"path to executable is {sys.executable} (Python, running {PROGRAM})", pid,
+                        config=False)]
     out += [haproxy_line(m.level, m.text, pid) for m in shown]
     out += [haproxy_line("ALERT", t, pid) for t in trailer]
     return "\n".join(out) + "\n"

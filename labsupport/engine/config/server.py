@@ -3,17 +3,24 @@
 Each follows the matching HAProxy 2.6 function (parse_server/_srv_parse_kw, str2listener,
 the 'option' branch of cfg_parse_listen, the 'stats' branch) closely enough to print the
 same messages; see ``proxy`` for the keyword table that calls them.
+
+Follows HAProxy 2.6's src/server.c (parse_server, the server keywords), src/cfgparse.c
+(str2listener) and src/cfgparse-listen.c, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's licence).
 """
 from __future__ import annotations
+
+from dataclasses import fields
 
 from . import keywords as kw
 from .conditions import parse_condition
 from .context import Context, Draft, cap_warning, too_many
-from .model import Bind
+from .model import Bind, ServerConfig
 from .words import SECTION_NAME_CHARS, TimeFormatError, atol, parse_time, resolve
 
-SERVER_DEFAULTS = {"weight": 1, "check": False, "inter": 2000, "fastinter": None, "downinter": None,
-                   "rise": 2, "fall": 3, "backup": False, "disabled": False, "maxconn": 0, "id": 0}
+# what a server line's keywords may set, with the defaults the model declares (one home: ServerConfig)
+SERVER_DEFAULTS = {f.name: f.default for f in fields(ServerConfig)
+                   if f.name not in ("name", "host", "port", "line", "address")}
+ON_ERROR = ("fastinter", "fail-check", "sudden-death", "mark-down")
 TIME_HINT = "Times are whole numbers with an optional unit right after them: us, ms, s, m, h or d."
 
 
@@ -79,13 +86,38 @@ def _server_kw(p: Context, d: Draft, s: dict, args: list[str], i: int) -> str | 
         s["backup"] = word == "backup"
     elif word in ("disabled", "enabled"):
         s["disabled"] = word == "disabled"
+    elif word == "observe":
+        if not value:
+            return "'observe' expects <mode> as argument."
+        if value not in ("none", "layer4", "layer7"):
+            return f"'observe' expects one of 'none', 'layer4', 'layer7' but got '{value}'"
+        s["observe"] = value
+    elif word == "error-limit":
+        if not value:
+            return "'error-limit' expects an integer argument."
+        if atol(value) <= 0:
+            return "error-limit has to be > 0."
+        s["error_limit"] = atol(value)
+    elif word == "on-error":
+        if value not in ON_ERROR:
+            return ("'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' "
+                    f"but got '{value}'")
+        s["on_error"] = value
+    elif word == "on-marked-down":
+        if value != "shutdown-sessions":
+            return f"'on-marked-down' expects 'shutdown-sessions' but got '{value}'"
+        s["shutdown_sessions"] = True
     elif word in ("slowstart", "agent-inter"):
         try:
-            parse_time(value)
+            delay = parse_time(value)
         except TimeFormatError as e:
             if e.kind == "char":
                 return f"unexpected character '{e.char}' in '{word}' argument of server {name}."
-        s.setdefault("_ignored", []).append(f"{word} {value}")
+            delay = None
+        if word == "slowstart" and delay is not None:
+            s["slowstart"] = delay
+        else:
+            s.setdefault("_ignored", []).append(f"{word} {value}")
     else:
         s.setdefault("_ignored", []).append(word if word in kw.SERVER_FLAGS else f"{word} {value}".strip())
     return None
@@ -141,6 +173,9 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
     if not port:
         p.warn(f"{prefix}no port in '{addr}': the course engine, like HAProxy, connects to the port the client connected to.",
                "Write the server's port, e.g. 127.0.0.1:8080.")
+    if s["observe"] != "none" and not s["check"]:
+        p.warn(f"{prefix}'observe {s['observe']}' without 'check' is ignored by the course engine.",
+               "Passive checks adjust the health of a checked server: add 'check'.")
     for word in s.pop("_ignored", []):
         p.warn(f"{prefix}'{word}' is accepted by HAProxy but ignored by the course engine.",
                "The bundled engine does not implement this server keyword and runs without it.")
@@ -203,8 +238,17 @@ def parse_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
             rest = args[2:]
             chk = ("OPTIONS", rest[0]) if len(rest) == 1 else (rest[0], rest[1]) if rest else ("OPTIONS", "/")
             d.values["httpchk"] = chk if on else None
+            d.values["httpchk_version"] = rest[2] if len(rest) > 2 else "HTTP/1.0"
         else:
             d.values[name] = on
+    elif name in ("httplog", "dontlognull"):
+        d.values[name] = on
+        if name == "httplog" and len(args) > 2:
+            p.ignored(" ".join(args), "The course engine writes the plain 'option httplog' line.")
+    elif name == "log-health-checks":
+        if too_many(p, args, 0, 1):
+            return
+        d.values["log_health_checks"] = on
     elif name == "forwardfor":
         d.values["forwardfor"] = on
         if len(args) > 2:
@@ -223,7 +267,7 @@ def parse_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         best = kw.best_match(name, kw.OPTIONS_TABLE, kw.OPTIONS_COMMON)
         tail = f"; did you mean '{best}' maybe ?" if best else "."
         p.alert(f"{p.where}unknown option '{name}'{tail}",
-                "Options the course engine applies: redispatch, forwardfor, httpchk, allbackups.")
+                "Options the course engine applies: redispatch, forwardfor, httpchk, allbackups, log-health-checks.")
 
 
 # --------------------------------------------------------------------------- stats

@@ -3,6 +3,9 @@
 Each follows HAProxy 2.6: ``atol`` is C's atol as ``cfgparse.c`` uses it, ``split_line`` cuts a
 line as ``parse_line`` (src/tools.c) does, ``parse_time`` is ``parse_time_err`` (src/tools.c).
 Imports nothing from the rest of the config package.
+
+Follows HAProxy 2.6's src/tools.c and src/cfgparse.c, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this
+project's licence).
 """
 from __future__ import annotations
 

@@ -4,23 +4,29 @@ How it works: each ``Checker`` waits its stagger delay (health.first_check_delay
 reports the result to the engine (which drives ``health.Health`` and the algorithm), and sleeps
 ``Health.next_interval(inter, fastinter, downinter)``. Maintenance pauses the checks; leaving it
 wakes the checker at once. A check is a TCP connect (L4OK / L4CON / L4TOUT), or with ``option
-httpchk`` one HTTP/1.0 request whose status must be 2xx/3xx, or exactly ``http-check expect
-status N`` (L7OK / L7STS / L7RSP / L7TOUT). Without ``timeout check`` the whole check must fit in
-``inter``; with it, the connect gets ``timeout connect`` and the answer ``timeout check``.
+httpchk`` one HTTP request (``http-check send`` sets its method, URI, version and headers) whose
+status must be 2xx/3xx, or match ``http-check expect [!] status|rstatus|string|rstring``
+(L7OK / L7STS / L7RSP / L7TOUT, with HAProxy 2.6's info texts from src/tcpcheck.c). Without
+``timeout check`` the whole check must fit in ``inter``; with it, the connect gets ``timeout
+connect`` and the answer ``timeout check``.
 """
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 
 import httptools
 
+from ..config.checks import status_matches
 from .state import ServerRT
 
 
 @dataclass
-class CheckResult:
+class HealthCheckResult:
+    """One health check of one server: HAProxy's check_status, its description, code and duration."""
+
     ok: bool
     status: str  # L4OK, L4CON, L4TOUT, L7OK, L7STS, L7RSP, L7TOUT
     desc: str  # "Layer4 check passed", ...
@@ -36,21 +42,63 @@ DESC = {
 }
 
 
-class _Status:
-    """httptools callbacks: collect the status line of a check's answer."""
+class _Answer:
+    """httptools callbacks: collect the status line and up to ``BODY_LIMIT`` bytes of body."""
 
-    def __init__(self) -> None:
+    def __init__(self, want_body: bool) -> None:
         self.reason = b""
-        self.done = False
+        self.body = b""
+        self.want_body = want_body
+        self.headers_done = self.done = False
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
 
     def on_headers_complete(self) -> None:
+        self.headers_done = True
+        self.done = not self.want_body
+
+    def on_body(self, data: bytes) -> None:
+        self.body = (self.body + data)[:BODY_LIMIT]
+        if len(self.body) >= BODY_LIMIT:
+            self.done = True
+
+    def on_message_complete(self) -> None:
         self.done = True
 
 
-async def check_server(srv: ServerRT) -> CheckResult:
+BODY_LIMIT = 16384  # HAProxy reads at most one buffer (tune.bufsize) of a check's answer
+
+
+def check_request(be) -> bytes:
+    """The bytes of one HTTP check (``option httpchk`` + ``http-check send``), as HAProxy 2.6 sends them."""
+    method, uri = be.httpchk
+    version = be.httpchk_version
+    lines = [f"{method} {uri} {version}"]
+    lines += [f"{name.lower()}: {value}" for name, value in be.http_check_headers]
+    if version == "HTTP/1.1":  # HAProxy closes its check connections and says so on HTTP/1.1
+        lines.append("connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def judge(be, code: int, reason: str, body: bytes) -> tuple[bool, str, str]:
+    """(passed, check_status, info) for an answer, by ``http-check expect`` (2xx/3xx without one)."""
+    exp = be.http_check_expect
+    if exp is None:
+        ok = 200 <= code < 400
+        return ok, "L7OK" if ok else "L7STS", reason
+    if exp.kind in ("status", "rstatus"):
+        hit = status_matches(exp.pattern, code) if exp.kind == "status" else bool(re.search(exp.pattern, str(code)))
+        ok = hit != exp.negate
+        return ok, "L7OK" if ok else "L7STS", reason
+    text = body.decode("latin-1")
+    hit = exp.pattern in text if exp.kind == "string" else bool(re.search(exp.pattern, text))
+    if hit != exp.negate:
+        return True, "L7OK", reason
+    return False, "L7RSP", "HTTP check matched unwanted content" if exp.negate else "HTTP content check did not match"
+
+
+async def check_server(srv: ServerRT) -> HealthCheckResult:
     """Run one check against ``srv`` now."""
     be = srv.backend.cfg
     t0 = time.monotonic()
@@ -58,8 +106,8 @@ async def check_server(srv: ServerRT) -> CheckResult:
     t_check = be.timeouts.check
     connect_s = ((be.timeouts.connect or inter) if t_check else inter) / 1000
 
-    def result(ok: bool, status: str, code: int | None = None, info: str = "") -> CheckResult:
-        return CheckResult(ok, status, DESC[status], code, info, int((time.monotonic() - t0) * 1000))
+    def result(ok: bool, status: str, code: int | None = None, info: str = "") -> HealthCheckResult:
+        return HealthCheckResult(ok, status, DESC[status], code, info, int((time.monotonic() - t0) * 1000))
 
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(*srv.addr), connect_s)
@@ -72,9 +120,9 @@ async def check_server(srv: ServerRT) -> CheckResult:
     try:
         if be.httpchk is None:
             return result(True, "L4OK")
-        method, uri = be.httpchk
-        writer.write(f"{method} {uri} HTTP/1.0\r\n\r\n".encode())
-        st = _Status()
+        writer.write(check_request(be))
+        exp = be.http_check_expect
+        st = _Answer(want_body=exp is not None and exp.kind in ("string", "rstring"))
         parser = httptools.HttpResponseParser(st)
         left = (t_check or inter) / 1000 - (time.monotonic() - t0 if not t_check else 0)
         deadline = time.monotonic() + max(left, 0.001)
@@ -86,16 +134,16 @@ async def check_server(srv: ServerRT) -> CheckResult:
             except OSError as e:
                 return result(False, "L7RSP", info=e.strerror or str(e))
             if not data:
+                if st.headers_done:  # the body ends with the connection
+                    break
                 return result(False, "L7RSP", info="Connection closed")
             try:
                 parser.feed_data(data)
             except (httptools.HttpParserError, httptools.HttpParserUpgrade):
                 return result(False, "L7RSP", info="Invalid response")
         code = parser.get_status_code()
-        reason = st.reason.decode("latin-1")
-        expect = be.http_check_expect_status
-        ok = code == expect if expect is not None else 200 <= code < 400
-        return result(ok, "L7OK" if ok else "L7STS", code, reason)
+        ok, status, info = judge(be, code, st.reason.decode("latin-1"), st.body)
+        return result(ok, status, code if status != "L7RSP" else None, info)
     finally:
         writer.close()
 
@@ -129,7 +177,7 @@ class Checker:
                 try:
                     res = await check_server(srv)
                 except Exception as e:  # a check must never kill the loop
-                    res = CheckResult(False, "L4CON", DESC["L4CON"], None, repr(e))
+                    res = HealthCheckResult(False, "L4CON", DESC["L4CON"], None, repr(e))
                 if srv.checker is self and not srv.health.checks_paused:
                     self.engine.check_result(srv, res)
             await self._sleep(srv.health.next_interval(cfg.inter, cfg.fastinter, cfg.downinter))

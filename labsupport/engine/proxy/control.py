@@ -1,26 +1,44 @@
 """Runtime commands and health reports: what changes a server's state, and the log lines it gives.
 
 How it works: every change goes through ``_apply(srv, was_usable)``, which tells the algorithm
-(``set_usable``), records lastchg/downtime, logs like HAProxy, and lets queued requests go (or
+(``ServerRT.sync_lb``), records lastchg/downtime, logs like HAProxy, and lets queued requests go (or
 answers them 503 when the backend has no server left). The commands mirror HAProxy's runtime
 API (``set server be/s weight|state|health``, ``enable``/``disable server``, ``get weight``) and
-raise ``CommandError`` with its messages.
+raise ``CommandError`` with its messages. Passive checks (``observe``) count real traffic's
+errors and, after ``error-limit`` in a row, act as HAProxy 2.6's src/check.c does. A server
+going UP with ``slowstart`` gets a ``warmup.Warmup``; one going DOWN with ``on-marked-down
+shutdown-sessions`` ends its sessions (``server_down``).
 """
 from __future__ import annotations
 
-from ...errors import LabError
-from .checker import CheckResult
+import asyncio
+
+from ...errors import CommandError
+from .checker import HealthCheckResult
 from .state import BackendRT, ServerRT
+from .warmup import Warmup
 
 
-class CommandError(LabError, ValueError):
-    """A runtime command refused, with HAProxy's CLI message."""
+IGNORED, ERROR, GOOD = 0, 1, 2
+# HAProxy's analyze_statuses: what each outcome means under observe (layer4, layer7)
+ANALYZE: dict[str, tuple[str, tuple[int, int]]] = {
+    "L4_OK": ("L4 successful connection", (GOOD, IGNORED)),
+    "L4_ERR": ("L4 unsuccessful connection", (ERROR, ERROR)),
+    "HTTP_OK": ("Correct http response", (IGNORED, GOOD)),
+    "HTTP_STS": ("Wrong http response", (IGNORED, ERROR)),
+    "HTTP_HDRRSP": ("Invalid http response (headers)", (IGNORED, ERROR)),
+    "HTTP_RSP": ("Invalid http response", (IGNORED, ERROR)),
+    "HTTP_READ_ERROR": ("Read error (http)", (IGNORED, ERROR)),
+    "HTTP_READ_TIMEOUT": ("Read timeout (http)", (IGNORED, ERROR)),
+    "HTTP_BROKEN_PIPE": ("Connection closed (http)", (IGNORED, ERROR)),
+}
 
 
 class Controls:
-    """Mixed into ``Engine``: needs ``self.backends`` and ``self.event``."""
+    """Mixed into ``Engine``: needs ``self.backends``, ``self.loop`` and ``self.event``."""
 
     backends: dict[str, BackendRT]
+    loop: asyncio.AbstractEventLoop
 
     def event(self, level: str, text: str) -> None:  # pragma: no cover - provided by Engine
         raise NotImplementedError
@@ -62,10 +80,7 @@ class Controls:
             raise CommandError("Require <weight> or <weight%>.") from None
         if not 0 <= w <= 256:
             raise CommandError("Absolute weight can only be between 0 and 256 inclusive.")
-        try:
-            algo.set_weight(srv.name, w)
-        except ValueError as e:
-            raise CommandError(str(e)) from None
+        algo.set_weight(srv.name, w)  # CommandError with HAProxy's message when refused
         srv.backend.dequeue()
 
     def get_weight(self, spec: str) -> str:
@@ -78,10 +93,7 @@ class Controls:
         srv = self.find(spec)
         h = srv.health
         before, was = h.admin, h.usable
-        try:
-            h.set_admin(state)
-        except ValueError as e:
-            raise CommandError(str(e)) from None
+        h.set_admin(state)  # CommandError with HAProxy's message for an unknown state
         name = f"{srv.backend.name}/{srv.name}"
         if state == before:
             return
@@ -90,8 +102,8 @@ class Controls:
         elif before == "maint":
             self.event("WARNING", f"Server {name} is {'UP' if h.usable or state == 'drain' else 'DOWN'} "
                                   f"(leaving forced maintenance).")
-            if srv.checker is not None:
-                srv.checker.wake()  # checked again at once
+            # HAProxy 2.6.12 does not check again at once: the next check comes on its schedule
+            # (observed with inter 60s: 'UP 1/3' for the whole interval)
         elif state == "drain":
             self.event("WARNING", f"Server {name} is UP/DRAIN (entering forced drain).")
         else:
@@ -108,25 +120,58 @@ class Controls:
         """``set server be/s health up|stopping|down``: force the check result."""
         srv = self.find(spec)
         was = srv.health.usable
-        try:
-            change = srv.health.force(state)
-        except ValueError as e:
-            raise CommandError(str(e)) from None
+        change = srv.health.force(state)  # CommandError with HAProxy's message for an unknown state
         self._apply(srv, was, change, "changed from CLI")
 
     # ----- health checks
-    def check_result(self, srv: ServerRT, res: CheckResult) -> None:
+    def check_result(self, srv: ServerRT, res: HealthCheckResult) -> None:
+        """A check ended (or passive checks simulated one: status HANA, duration -1)."""
         h = srv.health
-        was = h.usable
+        was, before = h.usable, h.health
         change = h.check_passed() if res.ok else h.check_failed()
-        srv.check_status, srv.check_code, srv.check_duration = res.status, res.code, res.duration
+        srv.check_status, srv.check_code = res.status, res.code
+        srv.check_duration = res.duration if res.duration >= 0 else None
         srv.check_desc, srv.last_chk = res.desc, res.info
         why = f"reason: {res.desc}"
         if res.code is not None:
             why += f", code: {res.code}"
         if res.info and not res.ok:  # haproxy names the cause of failures only
             why += f', info: "{res.info}"'
-        self._apply(srv, was, change, f"{why}, check duration: {res.duration}ms")
+        if res.duration >= 0:
+            why += f", check duration: {res.duration}ms"
+        logged = srv.backend.cfg.log_health_checks
+        if logged and (before != 0 if not res.ok else before != h.max):  # the counter moved
+            self.event("WARNING", f"Health check for {'backup ' if srv.cfg.backup else ''}server "
+                                  f"{srv.backend.name}/{srv.name} {'succeeded' if res.ok else 'failed'}, {why}, "
+                                  f"status: {_counter(srv)}.")
+        # with log-health-checks, HAProxy leaves the reason out of the UP/DOWN line (the check line has it)
+        self._apply(srv, was, change, "" if logged else why)
+
+    # ----- passive checks ('observe layer4|layer7', HAProxy's __health_adjust in src/check.c)
+    def observed(self, srv: ServerRT, what: str) -> None:
+        """Real traffic's outcome on ``srv`` (a key of ANALYZE); acts after ``error-limit`` errors in a row."""
+        desc, verdicts = ANALYZE[what]
+        cfg = srv.cfg
+        verdict = verdicts[0 if cfg.observe == "layer4" else 1]
+        if verdict == IGNORED or not srv.health.check:
+            return
+        if verdict == GOOD:
+            srv.errors = 0
+            return
+        srv.errors += 1
+        if srv.errors < cfg.error_limit:
+            return
+        info = f"Detected {srv.errors} consecutive errors, last one was: {desc}"
+        srv.errors = 0
+        h = srv.health
+        if cfg.on_error != "fastinter":
+            if cfg.on_error == "sudden-death" and h.health > h.rise:
+                h.health = h.rise + 1  # a pre-fatal failed check: the next failure takes it down
+            elif cfg.on_error == "mark-down":
+                h.health = h.rise  # this failure takes it down
+            self.check_result(srv, HealthCheckResult(False, "HANA", "Health analyze", None, info, -1))
+        if cfg.fastinter and srv.checker is not None:  # every mode checks again soon
+            self.loop.call_later(cfg.fastinter / 1000, srv.checker.wake)
 
     # ----- applying a change
     def _left(self, srv: ServerRT) -> str:
@@ -139,18 +184,27 @@ class Controls:
         be = srv.backend
         now = srv.health.usable
         had = be.algo.has_usable()
+        if srv.warmup is not None and (change in ("DOWN", "UP") or not now):  # a ramp ends with its state
+            srv.warmup.cancel()
+            srv.warmup = None
+        if change == "UP" and srv.cfg.slowstart and be.algo.dynamic:  # before sync_lb: it enters light
+            srv.warmup = Warmup(srv, self.loop)
         if now != was:
-            be.algo.set_usable(srv.name, now)
+            srv.sync_lb()
             srv.changed()
             if not now:
                 srv.close_idle()
         name = f"{be.name}/{srv.name}"
+        sep = f", {why}" if why else ""
         if change == "UP":
-            self.event("WARNING", f"Server {name} is UP, {why}. {be.active_usable()} active and "
+            self.event("WARNING", f"Server {name} is UP{sep}. {be.active_usable()} active and "
                                   f"{be.backup_usable()} backup servers online. 0 sessions requeued, "
                                   f"{be.qcur} total in queue.")
         elif change:
-            self.event("WARNING", f"Server {name} is {change}, {why}. {self._left(srv)}")
+            self.event("WARNING", f"Server {name} is {change}{sep}. {self._left(srv)}")
+        if change == "DOWN" and srv.cfg.shutdown_sessions:  # on-marked-down shutdown-sessions
+            for session in list(srv.sessions):
+                session.server_down()
         has = be.algo.has_usable()
         if had and not has:
             be.chkdown += 1
@@ -158,5 +212,14 @@ class Controls:
             self.event("ALERT", f"backend '{be.name}' has no server available!")
         elif has and not had:
             be.lastchg = srv.lastchg
-        if be.queue:
-            be.dequeue()
+        if was and not now:
+            be.redistribute(srv)
+        be.dequeue()
+
+
+def _counter(srv: ServerRT) -> str:
+    """The 'status: x/y UP|DRAIN|DOWN' part of a health-check log line (HAProxy's check.c)."""
+    h = srv.health
+    if h.health >= h.rise:
+        return f"{h.health - h.rise + 1}/{h.fall} {'UP' if srv.weight else 'DRAIN'}"
+    return f"{h.health}/{h.rise} DOWN"

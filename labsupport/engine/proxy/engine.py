@@ -3,7 +3,7 @@
 How it works: ``Engine(config, loop)`` builds a FrontendRT / BackendRT / ServerRT per section
 (state.py); ``start()`` opens the listeners and health checkers. Every method runs on the
 engine's loop (``balancer.Balancer`` hops threads for callers). Runtime commands mean what
-HAProxy's runtime API means (shared/haproxy-facts.md section 9) and fail with its messages.
+HAProxy's runtime API means (tests/vectors/runtime-api.md section 9) and fail with its messages.
 Events (server UP/DOWN, ...) go to a bounded in-memory log formatted like HAProxy's stderr, and
 each answered request to a bounded request log; both can be read from an index onwards.
 """
@@ -13,17 +13,22 @@ import asyncio
 import collections
 import errno
 import os
+import re
 import time
+from typing import Callable
 
 from ..config import Config
 from ...errors import PortInUseError
 from ..health import first_check_delays
 from .checker import Checker
 from .control import Controls
+from ..logs import Logs
 from .http import HttpClient
+from .runtime import Runtime
 from .state import BackendRT, FrontendRT
 from .tcp import TcpClient
 
+_NO_SERVER = re.compile(r"^backend '(.*)' has no server available!$")
 DEFAULT_MAXCONN = 4096  # haproxy derives it from ulimit -n when global maxconn is not set
 
 
@@ -55,11 +60,17 @@ class Engine(Controls):
         self.conns: set = set()  # open client connections
         self.cur_conns = 0
         self.events = Log(1000)
+        # called on the engine's loop with (unix time, level, text) for every event; the text is
+        # what HAProxy sends to a 'log' target, the events log adds stderr's "[LEVEL] (pid) : " prefix
+        self.event_hooks: list[Callable[[float, str, str], None]] = []
         self.requests = Log(request_log)
         self.checkers: list[Checker] = []
         self.listeners: dict[tuple[str, int], tuple[FrontendRT, asyncio.base_events.Server]] = {}
         self.running = False
         self.config = config
+        self.runtime = Runtime(self)
+        self.logs = Logs(request_log)
+        self.httplog: set[str] = set()  # frontends that log each request (log global + option httplog)
         self._build(config)
 
     # ----- building
@@ -67,6 +78,8 @@ class Engine(Controls):
         self.config = config
         self.maxconn = config.maxconn or DEFAULT_MAXCONN
         shift = 1 if config.stats_socket else 0
+        self.httplog = {p.name for p in config.proxies
+                        if p.has_frontend and p.log_global and p.httplog and config.log_targets}
         old_fe, old_be = self.frontends, self.backends
         self.frontends, self.backends = {}, {}
         for iid, p in enumerate(config.proxies, 1 + shift):
@@ -100,13 +113,20 @@ class Engine(Controls):
                     prev.health, prev.check_status, prev.check_desc = s.health, s.check_status, s.check_desc
                 prev.cfg, prev.sid = s.cfg, s.sid
                 s = prev
-                old.algo.set_usable(name, s.health.usable)
             s.backend = old
+            s.sync_lb()  # the new algorithm learns each kept server's health
             servers[name] = s
-        for name, s in old.servers.items():
-            if servers.get(name) is not s:
-                s.close_idle()
+        gone = [s for name, s in old.servers.items() if servers.get(name) is not s]
         old.servers = servers
+        for s in servers.values():
+            old.sync_queue(s)  # the new algorithm learns each kept server's queue length
+        for s in gone:
+            s.close_idle()
+            while s.queue:  # requests waiting for a server that is gone choose again
+                w = s.queue.popleft()
+                w.srv = None
+                w.go("")
+            s.qcur = 0
         return old
 
     # ----- start / stop
@@ -116,6 +136,8 @@ class Engine(Controls):
             for fe in self.frontends.values():
                 for b in fe.cfg.binds:
                     await self._listen(fe, b)
+            for path, level in self.config.stats_sockets:
+                await self.runtime.serve(path, level)
         except BaseException:
             await self.stop()
             raise
@@ -154,6 +176,7 @@ class Engine(Controls):
     async def stop(self) -> None:
         """Close every listener, client and server connection, and stop the checks."""
         self.running = False
+        await self.runtime.close()
         for c in self.checkers:
             c.cancel()
         self.checkers = []
@@ -222,4 +245,14 @@ class Engine(Controls):
         self.requests.add((time.time(), client, backend, server, status, ms))
 
     def event(self, level: str, text: str) -> None:
-        self.events.add((time.time(), level, f"{'[' + level + ']':<10} ({self.pid}) : {text}"))
+        when = time.time()
+        self.events.add((when, level, f"{'[' + level + ']':<10} ({self.pid}) : {text}"))
+        if self.config.log_targets and level in ("WARNING", "ALERT"):
+            # HAProxy sends its health events to the log target too, bare, and names the backend
+            # without quotes there: "backend be has no server available!"
+            self.logs.emit(_NO_SERVER.sub(r"backend \1 has no server available!", text))
+        for hook in list(self.event_hooks):
+            try:
+                hook(when, level, text)
+            except Exception:  # a listener's bug must not stop the health checks that called us
+                pass

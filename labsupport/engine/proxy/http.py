@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 
 import httptools
 
+from .accesslog import httplog_record, metrics_response
 from .pages import page
 from .session import Session
 from .statspage import stats_response, wants_stats
@@ -40,7 +42,8 @@ _BAD = object()  # a pipelined request that failed to parse: answer 400 when its
 class Req:
     """One request, buffered whole (retries may have to send it again)."""
 
-    __slots__ = ("method", "url", "version", "headers", "body", "keep_alive", "host", "chunked", "t0", "data")
+    __slots__ = ("method", "url", "version", "headers", "body", "keep_alive", "host", "chunked", "t0", "data",
+                 "date")
 
     def __init__(self, t0: float) -> None:
         self.url = b""
@@ -50,6 +53,7 @@ class Req:
         self.chunked = False
         self.keep_alive = True
         self.t0 = t0
+        self.date = time.time()  # the log's [%tr]
         self.data: bytes | None = None
 
     def build(self, xff: str | None) -> bytes:
@@ -89,7 +93,11 @@ class HttpClient(asyncio.Protocol, Session):
         self.closed = self.active = self.connecting = self.reused = self.head_done = False
         self.untimed = False  # an error page of ours: haproxy keeps no time stats without a server answer
         self.hsize = 0
+        self.t_start = self.t_sent = self.t_c0 = 0.0
+        self.bout0, self.term, self.tc, self.tr, self.resp_status = 0, "--", -1, -1, -1
+        self.log_bytes: int | None = None
         self.src: str | None = None
+        self.sport = 0
         t = fe.cfg.timeouts
         self.req_ms = t.http_request or t.client  # also the keep-alive idle delay
         self._init_session()
@@ -98,7 +106,7 @@ class HttpClient(asyncio.Protocol, Session):
     def connection_made(self, transport) -> None:
         self.transport = transport
         peer = transport.get_extra_info("peername")
-        self.src = peer[0] if peer else None
+        self.src, self.sport = (peer[0], peer[1]) if peer else (None, 0)
         self.engine.accepted(self)
 
     def activate(self) -> None:
@@ -120,13 +128,17 @@ class HttpClient(asyncio.Protocol, Session):
             if conn is not None:
                 conn.client = None
                 conn.close()
-            if self.be is not None:
-                self.be.cli_abrt += 1
-                if self.srv is not None:
-                    self.srv.cli_abrt += 1
-                self.be.scur -= 1
+            be, srv = self.be, self.srv
+            if be is not None:
+                be.cli_abrt += 1
+                if srv is not None:
+                    srv.cli_abrt += 1
+                be.scur -= 1
             if not self.connecting:
                 self._release()
+            if self.fe.name in self.engine.httplog:  # the client left: C, at the stage it had reached
+                self.term = "CD" if self.resp_status >= 0 else "CH" if srv is not None else "CR"
+                self._log(self.cur, be, srv, self.resp_status, int((now() - self.cur.t0) * 1000))
         self.engine.left(self)
 
     def pause_writing(self) -> None:  # the client reads slower than the server sends
@@ -210,7 +222,16 @@ class HttpClient(asyncio.Protocol, Session):
         self.cur = req
         self._disarm()
         fe = self.fe
+        # for the log line: start time, bytes sent so far, timers not reached yet (-1), flags
+        self.t_start, self.bout0, self.term = now(), fe.bout, "--"
+        self.tw = self.tc = self.tr = self.resp_status = -1
+        self.failures, self.bq, self.redispatched = 0, 0, False
+        self.log_bytes = None
         fe.req_tot += 1
+        prom = fe.cfg.prometheus
+        if prom is not None and _wants_metrics(prom, req.url):
+            self._serve_metrics(req)
+            return
         be = fe.route(req.url, req.host)
         if be is None:
             self._reply_error(503)
@@ -248,6 +269,7 @@ class HttpClient(asyncio.Protocol, Session):
     # lesson's Flask servers close theirs after every answer, so every request pays for one.
     def _connect(self, srv) -> None:
         srv.connect += 1
+        self.t_c0 = now()
         self.reused = False
         self.connecting = True
         self.opening = self.loop.create_connection(lambda: ServerConn(srv), srv.addr[0], srv.addr[1])
@@ -283,6 +305,8 @@ class HttpClient(asyncio.Protocol, Session):
         if conn is None:
             self._connect_failed(refused)
             return
+        if self.srv.cfg.observe != "none":
+            self.engine.observed(self.srv, "L4_OK")
         if self.closed:  # the client left meanwhile: keep the connection for someone else
             conn.park()
             self._release()
@@ -291,6 +315,8 @@ class HttpClient(asyncio.Protocol, Session):
 
     def _send(self, conn: ServerConn) -> None:
         self.conn = conn
+        self.t_sent = now()
+        self.tc = 0 if self.reused else int((self.t_sent - self.t_c0) * 1000)
         data = self.cur.build(self.xff)
         req = self.cur
         conn.start(self, data, req.method == b"HEAD", req.keep_alive, req.version == b"1.0")
@@ -315,17 +341,26 @@ class HttpClient(asyncio.Protocol, Session):
         conn.close()
         self.srv.eresp += 1
         self.be.eresp += 1
+        if self.srv.cfg.observe != "none":
+            self.engine.observed(self.srv, "HTTP_READ_TIMEOUT")
         if conn.fwd:  # cut in the middle of the answer: nothing sensible to add
+            self.term = "sD"
             self._finish(conn.status, close=True)
         else:
+            self.term = "sH"
             self._reply_error(504)
 
     # ----- called by ServerConn
     def response_head(self, status: int) -> None:
+        self.tr = int((now() - self.t_sent) * 1000)
+        self.resp_status = status
         self.srv.req_tot += 1  # haproxy counts a server's requests by their answers (0 after a 502/504)
         self.srv.count_status(status)
         self.be.count_status(status)
         self.fe.count_status(status)
+        if self.srv.cfg.observe != "none":  # 5xx but 501 and 505 count as errors, as in HAProxy
+            good = 100 <= status and (status < 500 or status in (501, 505))
+            self.engine.observed(self.srv, "HTTP_OK" if good else "HTTP_STS")
 
     def response_done(self, conn: ServerConn, keep: bool) -> None:
         self.conn = None
@@ -352,6 +387,24 @@ class HttpClient(asyncio.Protocol, Session):
             return
         self.srv.eresp += 1
         self.be.eresp += 1
+        self.term = "PH" if conn.got_data else "SH"  # garbage: blocked by the proxy; silence: the server
+        if self.srv.cfg.observe != "none":
+            self.engine.observed(self.srv, "HTTP_HDRRSP" if conn.got_data else "HTTP_BROKEN_PIPE")
+        self._reply_error(502)
+
+    def server_down(self) -> None:
+        """'on-marked-down shutdown-sessions': our server went DOWN. Before its answer began, the
+        client gets a 502 (as from HAProxy); in the middle of it, the connection is cut."""
+        conn = self.conn
+        if conn is None or conn.fwd:
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        self.conn = None
+        conn.client = None
+        conn.close()
+        self._disarm()
+        self.cur.keep_alive = False
         self._reply_error(502)
 
     # ----- endings
@@ -363,16 +416,33 @@ class HttpClient(asyncio.Protocol, Session):
         self.fe.count_status(code)
         if self.be is not None:
             self.be.count_status(code)
+        if self.term == "--":
+            self.term = "SC" if code == 503 else "PR"  # 503: no server could take it
+        # HAProxy logs its own error page's size as its internal message's: the page without a
+        # connection header, plus 3 (503: 217, 502: 209, 504: 198 bytes), whatever went on the wire
+        self.log_bytes = len(page(code, False)) + 3
         self.untimed = True
         self._finish(code, close)
 
     def _serve_stats(self, req: Req) -> None:
-        code, data = stats_response(self.engine, self.be, req.url, req.headers, not req.keep_alive)
+        code, data = stats_response(self.engine, self.be, req.url, req.headers, not req.keep_alive, req.method,
+                                    req.body)
         self.transport.write(data)
         self.fe.bout += len(data)
         self.fe.count_status(code)
         self.be.count_status(code)
+        self.term = "LR"  # answered locally by the proxy
         self._finish(code, not req.keep_alive)
+
+    def _serve_metrics(self, req: Req) -> None:
+        """``http-request use-service prometheus-exporter``: the frontend answers by itself."""
+        close = not req.keep_alive
+        data = metrics_response(self.engine, close)
+        self.transport.write(data)
+        self.fe.bout += len(data)
+        self.fe.count_status(200)
+        self.term = "LR"
+        self._finish(200, close)
 
     def _no_server(self) -> None:
         if not self.closed:
@@ -381,6 +451,7 @@ class HttpClient(asyncio.Protocol, Session):
     def _finish(self, status: int, close: bool) -> None:
         req, be, srv = self.cur, self.be, self.srv
         ms = int((now() - req.t0) * 1000)
+        logging = self.fe.name in self.engine.httplog
         self.engine.log_request(self.src, be.name if be else self.fe.name, srv.name if srv else None, status, ms)
         self._disarm()
         if be is not None:
@@ -391,6 +462,8 @@ class HttpClient(asyncio.Protocol, Session):
                 srv.timed(ms)
             self._release()
             self.be = None
+        if logging:
+            self._log(req, be, srv, status, ms)
         self.cur = None
         self.untimed = False
         if close:
@@ -400,6 +473,10 @@ class HttpClient(asyncio.Protocol, Session):
         self._arm(self.req_ms, self._idle_timeout)
         if self.pending or self.buffered:
             self.loop.call_soon(self._next)
+
+    def _log(self, req: Req, be, srv, status: int, ms: int, bad: bool = False) -> None:
+        """HAProxy's httplog line for the request that just ended (accesslog.py)."""
+        self.engine.logs.emit(httplog_record(self, req, be, srv, status, ms, bad).httplog())
 
     def _next(self) -> None:
         if self.closed or self.cur is not None:
@@ -426,6 +503,10 @@ class HttpClient(asyncio.Protocol, Session):
         fe.ereq += 1
         fe.count_status(code)
         self.engine.log_request(self.src, fe.name, None, code, 0)
+        if fe.name in self.engine.httplog:
+            self.term = "cR" if code == 408 else "PR"
+            self.bout0 = fe.bout - len(data)
+            self._log(self.req or Req(now()), None, None, code, 0, bad=True)
         self.closed = True
         self._disarm()
         self.transport.close()
@@ -438,3 +519,11 @@ class HttpClient(asyncio.Protocol, Session):
         if self.cur is None and self.req is None and not self.closed:
             self.closed = True
             self.transport.close()
+
+
+def _wants_metrics(rule: tuple[str, str], url: bytes) -> bool:
+    kind, value = rule
+    if kind == "always":
+        return True
+    path = url.split(b"?", 1)[0].decode("latin-1")
+    return path == value if kind == "path" else path.startswith(value)

@@ -2,10 +2,13 @@
 
 How it works: ``Session`` is a mixin shared by the HTTP and TCP client protocols. Its steps:
 
-1. ``_dispatch()``: no usable server -> ``_no_server()`` (503 / close). Otherwise ask the
-   algorithm; when every usable server is at its ``maxconn`` the request waits in the backend's
-   queue up to ``timeout queue`` (default: ``timeout connect``), then gets a 503.
-2. ``_use(srv)`` counts the pick (lbtot, scur) and ``_attempt()`` (the subclass) connects,
+1. ``_dispatch()`` (backend.c assign_server_and_queue): no usable server -> ``_no_server()``
+   (503 / close). Otherwise ask the algorithm (lbtot counts the choice). A request assigned to a
+   full server waits in that server's queue; one no server can take (all full; or roundrobin,
+   static-rr and first while the backend's queue is not empty) waits in the backend's queue.
+   Either wait lasts up to ``timeout queue`` (default: ``timeout connect``), then econ and a 503.
+   ``BackendRT.process_srv_queue`` (state.py) lets waiting requests in.
+2. ``_use(srv)`` counts the session (scur) and ``_attempt()`` (the subclass) connects,
    counting stot for every attempt, retries included.
 3. ``_connect_failed(refused)``: HAProxy's retry rules (src/stream.c, 2.6.12):
    - after ``retries`` retries the request fails: econ on server and backend, 503;
@@ -15,6 +18,9 @@ How it works: ``Session`` is a mixin shared by the HTTP and TCP client protocols
    - otherwise the retry goes to the same server and counts ``wretr``;
    - a refused connection waits min(1 s, timeout connect) before a retry on the same server
      (or whenever a hash algorithm or a single server makes another pick pointless).
+
+Follows HAProxy 2.6's src/stream.c and src/backend.c, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this
+project's licence).
 """
 from __future__ import annotations
 
@@ -46,6 +52,10 @@ class Session:
         self.timer: asyncio.TimerHandle | None = None
         self.t_when = 0.0
         self.t_cb = None
+        self.t_q0 = 0.0  # when the request entered the backend's queue (the log's Tw)
+        self.tw = -1
+        self.bq = 0  # requests ahead of it in the backend queue (the log's %bq)
+        self.redispatched = False
 
     # ----- hooks
     def _uri(self) -> str | None:
@@ -96,42 +106,57 @@ class Session:
     def _dispatch(self) -> None:
         be = self.be
         algo = be.algo
-        name = algo.pick(self.src, self._uri())
-        if name is None:
-            if algo.has_usable():  # every usable server is full: wait in the queue
-                self._enqueue()
-            else:
-                be.econ += 1  # haproxy counts "no server available" as a failed connection of the backend
-                self._no_server()
+        if not algo.has_usable():
+            be.econ += 1  # haproxy counts "no server available" as a failed connection of the backend
+            self._no_server()
             return
+        if algo.queue_first and be.queue and len(be.queue) != be.scur:
+            self._enqueue(None)  # the waiting requests were there first
+            return
+        name = algo.choose(self.src, self._uri())
+        if name is None:
+            self._enqueue(None)  # every candidate is full
+            return
+        srv = be.servers[name]
+        srv.lbtot += 1
+        be.lbtot += 1
+        if algo.is_full(name):
+            self._enqueue(srv)
+            return
+        algo.take(name)
         self.algo = algo
-        self._use(be.servers[name])
+        self._use(srv)
 
-    def _enqueue(self) -> None:
+    def _enqueue(self, srv: ServerRT | None) -> None:
         be = self.be
         w = Waiter(self.src, self._uri(), self._dequeued)
         self.waiter = w
-        be.queue.append(w)
-        be.qcur += 1
-        if be.qcur > be.qmax:
-            be.qmax = be.qcur
+        self.t_q0, self.bq = now(), len(be.queue)
+        be.enqueue(w, srv)
         t = be.cfg.timeouts
         ms = t.queue if t.queue is not None else t.connect
         if ms:
             w.timer = self.loop.call_later(ms / 1000, self._queue_timeout)
 
     def _queue_timeout(self) -> None:
+        self.term = "sQ"
         w, be = self.waiter, self.be
         self.waiter = None
-        if w is not None and w in be.queue:
-            be.queue.remove(w)
-            be.qcur -= 1
+        if w is not None:
+            if w.srv is not None:
+                w.srv.econ += 1
+            be.econ += 1
+            be.unlink(w)
         self._no_server()
 
     def _dequeued(self, name: str | None) -> None:
         self.waiter = None
         if name is None:
             self._no_server()
+        elif name == "":  # its server went down: choose again
+            if self.closed:
+                return
+            self._dispatch()
         else:
             self.algo = self.be.algo
             self._use(self.be.servers[name])
@@ -142,18 +167,18 @@ class Session:
             self.waiter = None
             if w.timer is not None:
                 w.timer.cancel()
-            if w in self.be.queue:
-                self.be.queue.remove(w)
-                self.be.qcur -= 1
+            self.be.unlink(w)
 
     def _use(self, srv: ServerRT) -> None:
         self.srv = srv
-        srv.lbtot += 1
-        self.be.lbtot += 1
+        t = now()
+        self.tw = int((t - self.t_q0) * 1000) if self.t_q0 else 0
+        self.t_q0 = 0.0
+        srv.sessions.add(self)
         srv.scur += 1
         if srv.scur > srv.smax:
             srv.smax = srv.scur
-        srv.lastsess = self.be.lastsess = now()
+        srv.lastsess = self.be.lastsess = t
         if self.closed:
             self._release()
             return
@@ -170,6 +195,7 @@ class Session:
         srv = self.srv
         if srv is not None:
             self.srv = None
+            srv.sessions.discard(self)
             srv.backend.release(srv, self.algo)
 
     def _connect_failed(self, refused: bool) -> None:
@@ -178,6 +204,8 @@ class Session:
             return
         self.failures += 1
         k, be, srv = self.failures, self.be, self.srv
+        if srv.cfg.observe != "none":
+            self.engine.observed(srv, "L4_ERR")
         retries = be.cfg.retries
         if k > retries:
             srv.econ += 1
@@ -189,6 +217,7 @@ class Session:
         if be.cfg.redispatch and ((not be.hashed and nact > 1 and k == 1) or k == retries):
             srv.wredis += 1
             be.wredis += 1
+            self.redispatched = True
             self._release()
             wait = be.hashed or nact <= 1
             step = self._redispatch

@@ -4,6 +4,15 @@ How it works: the engine builds these from a ``config.Config``; the protocols in
 ``tcp.py`` bump the counters as bytes and requests pass (plain attribute increments: cheap enough
 to do per request); ``stats.py`` turns them into rows named like HAProxy's stats columns. Only the
 engine's event-loop thread touches them; other threads read them through ``Engine.snapshot``.
+
+Queues follow HAProxy 2.6's src/queue.c (Willy Tarreau): a request the algorithm assigned to a
+full server waits in that server's queue; a request no server could take waits in the backend's
+queue. When a server frees a slot, ``process_srv_queue`` hands it the oldest request of its own
+queue or of the backend's (the backend's only while the server may serve it), comparing arrival
+times in whole milliseconds with the server's queue winning a tie (pendconn_process_next_strm),
+and counts the slot without asking the algorithm again (``Algorithm.take``). A server coming up
+grabs backend requests (pendconn_grab_from_px); a server going down with ``option redispatch``
+sends its queue back to the algorithm (pendconn_redistribute). qcur/qmax count each queue.
 """
 from __future__ import annotations
 
@@ -90,7 +99,7 @@ class ServerRT(Counters):
 
     __slots__ = ("name", "backend", "cfg", "addr", "sid", "health", "idle", "lastchg", "down_since",
                  "downtime", "check_status", "check_code", "check_duration", "check_desc", "last_chk",
-                 "checker")
+                 "checker", "queue", "errors", "sessions", "warmup")
 
     def __init__(self, backend: "BackendRT", cfg: ServerConfig, sid: int) -> None:
         super().__init__()
@@ -107,6 +116,10 @@ class ServerRT(Counters):
         self.check_desc = "Initializing" if cfg.check else ""
         self.last_chk = ""
         self.checker = None
+        self.queue: collections.deque[Waiter] = collections.deque()  # assigned here, waiting for a slot
+        self.errors = 0  # consecutive errors seen by 'observe' (passive checks)
+        self.warmup = None  # warmup.Warmup while a slow start ramps the weight up
+        self.sessions: set = set()  # client sessions using this server now (on-marked-down shutdown-sessions)
 
     @property
     def status(self) -> str:
@@ -115,6 +128,14 @@ class ServerRT(Counters):
     @property
     def weight(self) -> int:
         return self.backend.algo.weight(self.name)
+
+    def sync_lb(self) -> None:
+        """Tell the algorithm whether health lets this server take traffic: the one place the two meet.
+
+        ``Health.usable`` decides (op running, admin ready); the algorithm keeps a copy because it must
+        see each transition to move the server in or out of its trees (HAProxy's srv_lb_commit_status),
+        and adds its own weight rule. Everything that counts usable servers asks ``algo.is_usable``."""
+        self.backend.algo.set_usable(self.name, self.health.usable)
 
     def changed(self) -> None:
         """Record an UP/DOWN change for lastchg and downtime."""
@@ -147,8 +168,9 @@ class BackendRT(Counters):
         self.name, self.cfg, self.iid = cfg.name, cfg, iid
         self.algo = algo or make_algorithm(cfg)
         self.servers: dict[str, ServerRT] = {}
-        for sid, sc in enumerate(cfg.servers, 1):
-            self.servers[sc.name] = ServerRT(self, sc, sc.id or sid)
+        for sc in cfg.servers:
+            srv = self.servers[sc.name] = ServerRT(self, sc, sc.id)
+            srv.sync_lb()  # the algorithm starts from the server's health, whatever its own default
         # requests waiting for a free server slot (maxconn), oldest first
         self.queue: collections.deque[Waiter] = collections.deque()
         self.lastchg = now()
@@ -161,12 +183,10 @@ class BackendRT(Counters):
         return self.cfg.balance in HASH_ALGOS
 
     def active_usable(self) -> int:
-        return sum(1 for s in self.servers.values() if not s.cfg.backup and s.health.usable
-                   and self.algo.weight(s.name) > 0)
+        return sum(1 for s in self.servers.values() if not s.cfg.backup and self.algo.is_usable(s.name))
 
     def backup_usable(self) -> int:
-        return sum(1 for s in self.servers.values() if s.cfg.backup and s.health.usable
-                   and self.algo.weight(s.name) > 0)
+        return sum(1 for s in self.servers.values() if s.cfg.backup and self.algo.is_usable(s.name))
 
     @property
     def status(self) -> str:
@@ -174,29 +194,111 @@ class BackendRT(Counters):
 
     def release(self, server: ServerRT, algo: Algorithm) -> None:
         """A request on ``server`` ended: free its slot in ``algo`` (the one that picked it, which
-        a reload may have replaced since) and let the oldest waiter in."""
+        a reload may have replaced since) and offer the slot to a waiting request."""
         if algo is self.algo or server.name in algo.servers:
             try:
                 algo.release(server.name)
             except ValueError:  # the server was re-created by a reload meanwhile
                 pass
         server.scur -= 1
-        if self.queue:
-            self.dequeue()
+        if server.queue or self.queue:
+            self.process_srv_queue(server)
+
+    # ----- queues (src/queue.c)
+    def enqueue(self, w: "Waiter", srv: ServerRT | None) -> None:
+        """pendconn_add: into ``srv``'s queue when the request is assigned to it, else the backend's."""
+        w.srv = srv
+        owner = srv if srv is not None else self
+        owner.queue.append(w)
+        owner.qcur = len(owner.queue)
+        if owner.qcur > owner.qmax:
+            owner.qmax = owner.qcur
+        if srv is not None:
+            self.sync_queue(srv)
+
+    def unlink(self, w: "Waiter") -> None:
+        """pendconn_unlink: the request left its queue (timeout, client gone)."""
+        owner = w.srv if w.srv is not None else self
+        try:
+            owner.queue.remove(w)
+        except ValueError:
+            return
+        owner.qcur = len(owner.queue)
+        if w.srv is not None:
+            self.sync_queue(w.srv)
+
+    def sync_queue(self, srv: ServerRT) -> None:
+        """Tell the algorithm the length of ``srv``'s own queue (leastconn and 'full' count it)."""
+        if srv.name in self.algo.servers and self.servers.get(srv.name) is srv:
+            self.algo.set_queued(srv.name, len(srv.queue))
+
+    def _px_ok(self, srv: ServerRT) -> bool:
+        """May ``srv`` take requests from the backend's queue? Usable, and not a backup while
+        active servers serve (process_srv_queue's px_ok)."""
+        algo = self.algo
+        if srv.name not in algo.servers or not algo.is_usable(srv.name):
+            return False
+        if not srv.cfg.backup:
+            return True
+        if self.active_usable():
+            return False
+        first = next((s for s in self.servers.values() if s.cfg.backup and algo.is_usable(s.name)), None)
+        return self.cfg.allbackups or first is srv
+
+    def process_srv_queue(self, srv: ServerRT) -> None:
+        """Fill ``srv``'s free slots with the oldest waiting requests (its own queue or the backend's)."""
+        algo = self.algo
+        maxconn = srv.cfg.maxconn
+        if not maxconn or srv.name not in algo.servers or self.servers.get(srv.name) is not srv:
+            return
+        px_ok = self._px_ok(srv)
+        while algo.inflight(srv.name) < maxconn:
+            p = srv.queue[0] if srv.queue else None
+            pp = self.queue[0] if px_ok and self.queue else None
+            if p is None and pp is None:
+                return
+            if p is None or (pp is not None and pp.ms < p.ms):
+                w = self.queue.popleft()
+                self.qcur = len(self.queue)
+            else:
+                w = srv.queue.popleft()
+                srv.qcur = len(srv.queue)
+                self.sync_queue(srv)
+            w.srv = None
+            algo.take(srv.name)
+            w.go(srv.name)
+
+    def redistribute(self, srv: ServerRT) -> None:
+        """pendconn_redistribute: with ``option redispatch``, a server going down hands its queue
+        back to the algorithm."""
+        if not self.cfg.redispatch:
+            return
+        while srv.queue:
+            w = srv.queue.popleft()
+            w.srv = None
+            w.go("")
+        srv.qcur = 0
+        self.sync_queue(srv)
 
     def dequeue(self) -> None:
-        """Give free slots to waiting requests, oldest first (stops at the first that cannot go)."""
-        while self.queue:
-            w = self.queue[0]
-            if not self.algo.has_usable():
-                name = None
-            else:
-                name = self.algo.pick(w.src, w.uri)
-                if name is None:
-                    return
-            self.queue.popleft()
-            self.qcur -= 1
-            w.go(name)
+        """After a state or weight change: with no usable server left, every waiting request gets
+        its 503 now; otherwise each server takes what it can."""
+        if not self.algo.has_usable():
+            waiting = list(self.queue)
+            self.queue.clear()
+            self.qcur = 0
+            for s in self.servers.values():
+                waiting += s.queue
+                s.queue.clear()
+                s.qcur = 0
+                self.sync_queue(s)
+            for w in sorted(waiting, key=lambda w: w.since):
+                w.srv = None
+                w.go(None)
+            return
+        for s in self.servers.values():
+            if s.queue or self.queue:
+                self.process_srv_queue(s)
 
     def __repr__(self) -> str:
         servers = ", ".join(repr(s) for s in self.servers.values()) or "no server"
@@ -204,16 +306,19 @@ class BackendRT(Counters):
 
 
 class Waiter:
-    """A request waiting in a backend's queue for a server slot."""
+    """A request waiting in a server's or a backend's queue for a server slot."""
 
-    __slots__ = ("src", "uri", "callback", "timer", "since")
+    __slots__ = ("src", "uri", "callback", "timer", "since", "ms", "srv")
 
     def __init__(self, src: str | None, uri: str | None, callback: Callable[[str | None], None]) -> None:
         self.src, self.uri, self.callback = src, uri, callback
         self.timer = None
         self.since = time.monotonic()
+        self.ms = int(self.since * 1000)  # HAProxy orders the two queues by arrival in ms
+        self.srv: ServerRT | None = None  # the server whose queue holds it (None: the backend's)
 
     def go(self, name: str | None) -> None:
+        """Leave the queue: to server ``name``, to a 503 (None), or back to the algorithm ("")."""
         if self.timer is not None:
             self.timer.cancel()
         self.callback(name)
@@ -241,15 +346,20 @@ class FrontendRT(Counters):
 
 
 def _matches(rule, path: bytes | None, host: bytes | None) -> bool:
+    """One use_backend rule against a request. ``-i`` (rule.ignore_case) compares lower-cased, as
+    HAProxy's pattern matchers do with PAT_MF_IGNORE_CASE (src/pattern.c)."""
     kind = rule.kind
     if kind == "always":
         hit = True
-    elif kind in ("path_beg", "path"):
-        p = (path or b"/").split(b"?", 1)[0].decode("latin-1")
-        hit = any(p.startswith(v) if kind == "path_beg" else p == v for v in rule.values)
-    elif kind == "hdr_host":
-        h = (host or b"").decode("latin-1")
-        hit = any(h == v for v in rule.values)
+    elif kind in ("path_beg", "path", "hdr_host"):
+        if kind == "hdr_host":
+            sample = (host or b"").decode("latin-1")
+        else:
+            sample = (path or b"/").split(b"?", 1)[0].decode("latin-1")
+        values = rule.values
+        if rule.ignore_case:
+            sample, values = sample.lower(), [v.lower() for v in values]
+        hit = any(sample.startswith(v) if kind == "path_beg" else sample == v for v in values)
     else:
         hit = False
     return hit != rule.negate

@@ -52,6 +52,11 @@ class TcpClient(asyncio.Protocol, Session):
         self.engine.log_request(self.src, self.be.name if self.be else self.fe.name, None, None, 0)
         self._close()
 
+    def server_down(self) -> None:
+        """'on-marked-down shutdown-sessions': our server went DOWN; cut the connection."""
+        if self.transport is not None:
+            self.transport.abort()
+
     def _close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -76,6 +81,8 @@ class TcpClient(asyncio.Protocol, Session):
             self._connect_failed(refused=True)
             return
         self.connecting = False
+        if srv.cfg.observe != "none":
+            self.engine.observed(srv, "L4_OK")
         if self.closed:
             relay.transport.close()
             self._release()

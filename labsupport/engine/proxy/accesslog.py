@@ -1,0 +1,46 @@
+"""What the HTTP client protocol hands to the log and to Prometheus, kept out of http.py.
+
+``httplog_record`` reads a client connection's timers and flags (set by http.py and session.py
+as the request goes: t_start, tw, tc, tr, term, failures, bq...) into a ``logs.Record``;
+``metrics_response`` is the exporter's whole answer, as HAProxy 2.6 sends it (chunked, its
+``text/plain; version=0.0.4`` type).
+"""
+from __future__ import annotations
+
+import time
+
+from ..logs import Record
+from ..prometheus import exposition
+from ..stats import collect
+
+
+def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> Record:
+    """The httplog fields of the request ``req`` that client connection ``c`` just ended."""
+    fe, eng = c.fe, c.engine
+    if c.term == "LR":  # answered by the proxy itself
+        name = "<STATS>" if be is not None else "<PROMEX>"
+    else:
+        name = srv.name if srv is not None else "<NOSRV>"
+    rc = c.failures if be is not None and not bad else 0
+    return Record(
+        client=c.src, port=c.sport, date=req.date, frontend=fe.name,
+        backend=be.name if be is not None else fe.name, server=name,
+        TR=-1 if bad else int((c.t_start - req.t0) * 1000), Tw=max(c.tw, -1), Tc=max(c.tc, -1),
+        Tr=max(c.tr, -1), Ta=ms, status=status,
+        bytes=fe.bout - c.bout0 if c.log_bytes is None else c.log_bytes, term=c.term + "--",
+        ac=eng.cur_conns, fc=fe.scur, bc=be.scur if be is not None else 0, sc=srv.scur if srv is not None else 0,
+        rc=("+" if c.redispatched else "") + str(rc), sq=0, bq=c.bq,
+        request="<BADREQ>" if bad else
+        f"{req.method.decode()} {req.url.decode('latin-1')} HTTP/{req.version.decode()}")
+
+
+def metrics_response(eng, close: bool) -> bytes:
+    """``http-request use-service prometheus-exporter``'s answer for engine ``eng``."""
+    info = {"nbthread": 1, "nbproc": 1, "relative_process_id": 1,
+            "uptime_seconds": int(time.time() - eng.runtime.started), "max_connections": eng.maxconn,
+            "current_connections": eng.cur_conns, "connections_total": sum(f.stot for f in eng.frontends.values()),
+            "requests_total": sum(f.req_tot for f in eng.frontends.values())}
+    body = exposition(collect(eng).rows, info).encode()
+    return (b"HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: text/plain; version=0.0.4\r\n"
+            + b"transfer-encoding: chunked\r\n" + (b"connection: close\r\n" if close else b"") + b"\r\n"
+            + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))

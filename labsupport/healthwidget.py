@@ -1,0 +1,123 @@
+"""The live health timeline: each server's state over the last minute, with kill / make sick / revive buttons.
+
+ipywidgets wiring only: a ``healthwatch.StateRecorder`` reads the balancer's states, and
+``healthplots.health_timeline_figure`` draws them. The redraw loop is bounded (``max_seconds``, a
+few seconds when ``LAB_HEADLESS=1``) and stops on ``close()``. Stable CSS classes for browser tests:
+``lab-health-timeline`` (the whole widget), ``lab-health-chart`` (the image), ``lab-health-message``,
+and per server ``lab-health-kill-<name>``, ``lab-health-sick-<name>``, ``lab-health-revive-<name>``
+(``<name>`` is the server's name in the configuration, e.g. ``server02``).
+"""
+from __future__ import annotations
+
+import atexit
+import weakref
+
+import ipywidgets as w
+
+from .fleet import Fleet
+from .healthplots import health_timeline_figure
+from .healthwatch import StateRecorder, server_rows
+from .plots import figure_to_png
+from .widgets import LiveLoop
+
+_OPEN: "weakref.WeakSet[HealthTimeline]" = weakref.WeakSet()
+
+
+def _port_of(addr: str | None) -> int | None:
+    try:
+        return int(str(addr).rpartition(":")[2])
+    except ValueError:
+        return None
+
+
+class HealthTimeline:
+    """Live state bands of every server of ``target`` (a Balancer or an HAProxy).
+
+    With a ``fleet``, each server whose port belongs to it gets three buttons: **kill** (SIGKILL),
+    **make sick** (``/health`` answers 503 while ``/`` still works) and **revive** (restart, or heal).
+    """
+
+    def __init__(self, target, fleet: Fleet | None = None, *, backend: str | None = None, window: float = 60.0,
+                 refresh: float = 0.5, max_seconds: float = 600, recorder: StateRecorder | None = None):
+        self.target, self.fleet, self.window = target, fleet, window
+        self.recorder = recorder or StateRecorder(target, backend, max_seconds=max_seconds + 5).start()
+        self.image = w.Image(format="png")
+        self.image.add_class("lab-health-chart")
+        self.message = w.HTML()
+        self.message.add_class("lab-health-message")
+        self.buttons: dict[str, dict[str, w.Button]] = {}
+        rows = [self._buttons(r) for r in server_rows(target, backend)] if fleet is not None else []
+        self.widget = w.VBox([self.image, *[r for r in rows if r is not None], self.message])
+        self.widget.add_class("lab-health-timeline")
+        self.refresh()
+        self.loop = LiveLoop(self.refresh, refresh, max_seconds)
+        _OPEN.add(self)
+
+    def _buttons(self, row: dict) -> w.HBox | None:
+        name, port = row["svname"], _port_of(row.get("addr"))
+        if port is None or port not in self.fleet.ports:
+            return None
+        made = {}
+        for action, text, style in (("kill", "kill", "danger"), ("sick", "make sick", "warning"),
+                                    ("revive", "revive", "success")):
+            b = w.Button(description=text, button_style=style, layout=w.Layout(width="90px"))
+            b.add_class(f"lab-health-{action}-{name}")
+            b.on_click(lambda _, a=action, p=port: self.act(a, p))
+            made[action] = b
+        self.buttons[name] = made
+        label = w.HTML(f"<code>{name}</code> ({port})", layout=w.Layout(width="140px"))
+        return w.HBox([label, *made.values()])
+
+    def act(self, action: str, port: int) -> None:
+        """What a button does: 'kill', 'sick' or 'revive' the server on ``port``."""
+        try:
+            self.recorder.mark(f"{action} {port}")  # before acting: a restarted port accepts at once
+            if action == "kill":
+                self.fleet.kill(port)
+            elif action == "sick":
+                self.fleet.make_sick(port, "fail")
+            else:
+                server = next(s for s in self.fleet.servers if s.port == port)
+                if server.alive:
+                    self.fleet.make_healthy(port)
+                else:
+                    self.fleet.restart(port)
+            self.message.value = ""
+        except Exception as e:  # shown under the buttons: a button has nowhere else to report
+            self.message.value = f'<span style="color:#d64541">{type(e).__name__}: {e}</span>'
+
+    def figure(self):
+        now = self.recorder.now
+        start = max(0.0, now - self.window)
+        marks = {k: t for k, t in self.recorder.marks.items() if t >= start}
+        return health_timeline_figure(self.recorder.timeline(self.window), end=max(now, start + 1), start=start,
+                                      marks=marks, backups=self.recorder.backups())
+
+    def refresh(self) -> None:
+        if not self.recorder.running:
+            self.recorder.poll()
+        self.image.value = figure_to_png(self.figure())
+
+    def close(self) -> None:
+        """Stop redrawing and recording."""
+        self.loop.stop()
+        self.recorder.stop()
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{k.rpartition('/')[2]} {v[-1][1]}" for k, v in self.recorder.timeline().items())
+        return f"<HealthTimeline {states}>"
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+@atexit.register
+def close_timelines() -> None:
+    """Stop every live timeline (``stop_all()`` calls this)."""
+    for t in list(_OPEN):
+        try:
+            t.close()
+        except Exception:
+            pass

@@ -1,0 +1,219 @@
+"""An honest load generator: open loop, arrivals at a fixed rate whether or not answers came back.
+
+How it works: ``open_loop(url, rate, seconds)`` starts ``python -m labsupport.loadchild`` in a process
+of its own (so it never competes for this kernel's GIL with a balancer running here). The child
+draws every arrival time in advance -- ``poisson`` (exponential gaps, like independent users) or
+``constant`` -- and at each one opens a new connection and sends ``GET``, however many earlier
+requests are still waiting. Latency is counted from the *scheduled* arrival, so a generator that
+falls behind cannot hide the wait (no "coordinated omission"). Each request is one record
+(scheduled time, latency, status, server) printed as a JSON line; the parent collects them,
+shows a progress bar on long runs, and returns a :class:`LoadRun` with numpy percentiles.
+
+Bounded: at most MAX_REQUESTS arrivals, MAX_SECONDS of sending, and each request gives up after
+``timeout``. Headless runs (``LAB_HEADLESS=1``) show no bar. ``run_together`` drives several
+generators at once (several clients, or several balancers).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Sequence
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from .errors import LabError
+from .table import Table
+from .loadchild import schedule  # noqa: F401  (part of this module's surface)
+from .traffic import _Progress
+
+MAX_REQUESTS = 200_000
+MAX_SECONDS = 600.0
+MAX_RATE = 5000.0
+
+
+class LoadError(LabError):
+    """Bad arguments for the load generator."""
+
+
+# ----------------------------------------------------------------------------- the records
+@dataclass(frozen=True)
+class LoadRun:
+    """Every request of one open-loop run. Arrays share one index; times in seconds, latency in ms."""
+
+    url: str
+    rate: float
+    seconds: float
+    arrivals: str
+    sched: np.ndarray  # scheduled send time, s after start
+    latency_ms: np.ndarray  # from the scheduled time to the last byte (nan: no answer)
+    status: np.ndarray  # HTTP status, 0 when no answer
+    server: tuple[str, ...]  # who answered ("" when unknown)
+    error: tuple[str, ...]
+    t0: float = 0.0  # wall-clock time (time.time()) of second 0 of ``sched``
+
+    def __len__(self) -> int:
+        return len(self.sched)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return (self.status >= 200) & (self.status < 400)
+
+    def percentile(self, q: float | Sequence[float], ok_only: bool = True) -> float | np.ndarray:
+        """Latency percentile(s) in ms over answered requests (failed ones too with ok_only=False:
+        a request with no answer counts as infinitely slow)."""
+        lat = self.latency_ms[self.ok] if ok_only else np.where(np.isnan(self.latency_ms), np.inf,
+                                                                 self.latency_ms)
+        if lat.size == 0:
+            return float("nan") if np.isscalar(q) else np.full(len(q), np.nan)
+        return np.percentile(lat, q)
+
+    @property
+    def throughput(self) -> float:
+        """Answered requests per second of the run."""
+        return float(self.ok.sum()) / self.seconds if self.seconds else 0.0
+
+    def shares(self) -> dict[str, float]:
+        """The fraction of answered requests each server took, servers sorted by name."""
+        names = [s for s, ok in zip(self.server, self.ok) if ok and s]
+        total = len(names) or 1
+        return {n: names.count(n) / total for n in sorted(set(names), key=lambda n: (len(n), n))}
+
+    def summary(self) -> dict:
+        p50, p99 = (self.percentile([50, 99]) if self.ok.any() else (float("nan"), float("nan")))
+        return {"offered/s": round(self.rate, 1), "throughput/s": round(self.throughput, 1),
+                "requests": len(self), "failed": int((~self.ok).sum()),
+                "p50 ms": round(float(p50), 1), "p99 ms": round(float(p99), 1)}
+
+    def table(self) -> Table:
+        return Table([self.summary()], title=f"{self.arrivals} arrivals to {self.url}")
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"<LoadRun {s['requests']} requests at {s['offered/s']}/s: {s['throughput/s']}/s answered, "
+                f"{s['failed']} failed, p50 {s['p50 ms']} ms, p99 {s['p99 ms']} ms>")
+
+
+# ----------------------------------------------------------------------------- the parent side
+class OpenLoop:
+    """One generator process. ``start()`` then ``wait()`` (or ``run()``); ``stop()`` ends it early."""
+
+    def __init__(self, url: str, rate: float, seconds: float, *, arrivals: str = "poisson",
+                 timeout: float = 5.0, seed: int | None = None, max_requests: int | None = None,
+                 sources: int = 1, paths: Sequence[str] | None = None) -> None:
+        if arrivals not in ("poisson", "constant"):
+            raise LoadError(f"arrivals={arrivals!r}: use 'poisson' or 'constant'")
+        if not 0 < rate <= MAX_RATE:
+            raise LoadError(f"rate={rate}: use a rate between 0 and {MAX_RATE:g} requests per second")
+        if not 0 < seconds <= MAX_SECONDS:
+            raise LoadError(f"seconds={seconds}: use a duration between 0 and {MAX_SECONDS:g} s")
+        u = urlsplit(url)
+        if u.scheme != "http" or not u.port:
+            raise LoadError(f"url={url!r}: write it as http://HOST:PORT/path")
+        n = min(max_requests or MAX_REQUESTS, MAX_REQUESTS)
+        self.url, self.rate, self.seconds, self.arrivals = url, float(rate), float(seconds), arrivals
+        if not 1 <= sources <= 250:
+            raise LoadError(f"sources={sources}: use 1 to 250 client addresses (127.0.0.1 ...)")
+        self.args = {"url": url, "rate": rate, "seconds": seconds, "arrivals": arrivals, "timeout": timeout,
+                     "seed": seed, "max": n, "sources": sources, "paths": list(paths or [])}
+        self.t0 = 0.0  # wall-clock time (time.time()) of the child's second 0
+        self.expected = min(n, int(rate * seconds * 1.2) + 10)
+        self.records: list[list] = []
+        self.proc: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+        self._deadline = 0.0
+        self.timeout = timeout
+
+    def start(self) -> "OpenLoop":
+        self.proc = subprocess.Popen([sys.executable, "-m", "labsupport.loadchild", json.dumps(self.args)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        self._deadline = time.monotonic() + self.seconds + self.timeout + 10
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            if line.startswith("["):
+                self.records.append(json.loads(line))
+            elif line.startswith("T0 "):
+                self.t0 = float(line[3:])
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.running:
+            self.proc.kill()  # type: ignore[union-attr]
+        if self.proc is not None:
+            self.proc.wait()
+
+    def wait(self) -> LoadRun:
+        """Block until the run ends (bounded by its duration plus the request timeout), then the records."""
+        assert self.proc is not None, "start() first"
+        try:
+            self.proc.wait(max(0.1, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(5)  # type: ignore[union-attr]
+        err = self.proc.stderr.read() if self.proc.stderr else ""  # type: ignore[union-attr]
+        self.proc.stdout.close()  # type: ignore[union-attr]
+        self.proc.stderr.close()  # type: ignore[union-attr]
+        if self.proc.returncode not in (0, -9) and not self.records:
+            raise LoadError(f"the load generator failed: {err.strip()[-400:]}")
+        return self.result()
+
+    def result(self) -> LoadRun:
+        recs = sorted(self.records, key=lambda r: r[0])
+        return LoadRun(self.url, self.rate, self.seconds, self.arrivals,
+                       np.array([r[0] for r in recs], dtype=float),
+                       np.array([np.nan if r[1] is None else r[1] for r in recs], dtype=float),
+                       np.array([r[2] for r in recs], dtype=int),
+                       tuple(r[3] for r in recs), tuple(r[4] for r in recs), self.t0)
+
+
+def run_together(loops: Sequence[OpenLoop], progress: bool | None = None, label: str = "load") -> list[LoadRun]:
+    """Start every generator, show one progress bar (runs of 3 s or more), return their runs."""
+    seconds = max(g.seconds for g in loops)
+    bar = _Progress(seconds, label, seconds >= 3 if progress is None else progress)
+    t0 = time.monotonic()
+    started = []
+    try:
+        for g in loops:
+            started.append(g.start())
+        while any(g.running for g in loops) and time.monotonic() - t0 < seconds + 30:
+            time.sleep(0.1)
+            bar.update(time.monotonic() - t0)
+        return [g.wait() for g in loops]
+    finally:
+        for g in started:
+            g.stop()
+        bar.close()
+
+
+def open_loop(url: str, rate: float, seconds: float, *, arrivals: str = "poisson", timeout: float = 5.0,
+              seed: int | None = None, max_requests: int | None = None, progress: bool | None = None,
+              sources: int = 1, paths: Sequence[str] | None = None) -> LoadRun:
+    """Send GET ``url`` at ``rate`` per second for ``seconds``, open loop; the :class:`LoadRun`.
+    ``sources=N`` sends from 127.0.0.1 .. 127.0.0.N in turn (N clients); ``paths`` cycles the paths."""
+    g = OpenLoop(url, rate, seconds, arrivals=arrivals, timeout=timeout, seed=seed, max_requests=max_requests,
+                 sources=sources, paths=paths)
+    return run_together([g], progress, f"{rate:g}/s")[0]
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system, s) used so far by process ``pid`` (this process when None)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,120 @@
+"""Every CSS selector, menu label and text the browser tests look for, in one place.
+
+A JupyterLab or ipywidgets upgrade that renames something needs one edit here. The course's own
+widgets carry stable ``lab-...`` classes (``w.add_class`` in labsupport/widgets.py and the lessons'
+widgets); the rest is JupyterLab 4's DOM.
+"""
+from __future__ import annotations
+
+# ----------------------------------------------------------------------------- JupyterLab 4
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
+CELL = f"{NOTEBOOK} .jp-Cell"
+CODE_CELL = f"{NOTEBOOK} .jp-CodeCell"
+CELL_EDITOR_TEXT = ".jp-InputArea-editor .cm-content"  # inside a cell: its source as CodeMirror shows it
+INPUT_PROMPT = ".jp-InputPrompt"  # "[3]:", "[*]:" while queued or running, "[ ]:" never run
+OUTPUT = ".jp-OutputArea-output"
+STDERR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'  # tracebacks too
+EXECUTION_INDICATOR = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator"  # data-status
+STATUS_BAR_ITEM = "#jp-main-statusbar .jp-StatusBar-Item"  # one shows "Python 3 (ipykernel) | Idle"
+KERNEL_IDLE_TEXT = r"\|\s*Idle$"  # (a regular expression) that item once the kernel waits for work
+LOG_CONSOLE_STATUS = "#jp-main-statusbar .jp-LogConsoleStatusItem"  # hidden while nothing was logged
+LOG_CONSOLE_ENTRIES = ".jp-LogConsolePanel .jp-OutputArea-output"
+MENU_BAR_ITEM = "#jp-MainMenu .lm-MenuBar-item"
+MENU_ITEM = ".lm-Menu:not(.lm-mod-hidden) .lm-Menu-item"
+MENU_RUN, MENU_KERNEL = "Run", "Kernel"
+RUN_ALL = "Run All Cells"
+RUN_ALL_ABOVE = "Run All Above Selected Cell"
+RESTART_KERNEL = "Restart Kernel…"
+DIALOG_ACCEPT = ".jp-Dialog .jp-mod-accept"
+
+# what ipywidgets shows in place of a widget it could not render (or has not rendered yet)
+WIDGET_FAILED = ("Error displaying widget", "Loading widget")
+WIDGET = ".jupyter-widgets"
+TRACEBACK_MARKERS = ("Traceback (most recent call last)", "-" * 75)  # IPython's traceback header
+
+# JupyterLab's settings for a quiet test run: no news or update checks (the tests run offline)
+LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
+                '{"fetchNews": "false", "checkForUpdates": false}'}
+
+# browser console messages that are JupyterLab's own noise, never the course's (regular expressions)
+CONSOLE_NOISE: tuple[str, ...] = ()
+
+# ----------------------------------------------------------------------------- notebook 02: FleetPanel
+FLEET_PANEL = ".lab-fleet-panel"
+SERVER_ROW = ".lab-server-row"
+FLEET_MESSAGE = ".lab-fleet-message"
+ADD_SERVER = ".lab-add-server"
+
+
+def server_row(port: int) -> str:
+    return f".lab-server-row-{port}"
+
+
+def light(port: int) -> str:
+    """The status light's dot (its CSS colour is the state a student sees)."""
+    return f".lab-light-{port} span"
+
+
+def kill_button(port: int) -> str:
+    return f".lab-kill-{port}"
+
+
+def restart_button(port: int) -> str:
+    return f".lab-restart-{port}"
+
+
+# ----------------------------------------------------------------------------- notebook 03: Dashboard
+DASHBOARD = ".lab-dashboard"
+CHART = ".lab-chart"
+ALGORITHM_SELECT = ".lab-algorithm select"
+TRAFFIC_TOGGLE = ".lab-traffic-toggle"
+DASHBOARD_SUMMARY = ".lab-dashboard-summary"
+LAST_COUNT = ".lab-dashboard-summary .lab-last"  # one per server: "lab-last lab-last-server01"
+DASHBOARD_MESSAGE = ".lab-dashboard-message"
+
+
+def weight_handle(server: str) -> str:
+    """The slider's handle: it takes the keyboard focus, arrow keys move it one step."""
+    return f".lab-weight-{server} .noUi-handle"
+
+
+def weight_readout(server: str) -> str:
+    return f".lab-weight-{server} .widget-readout"
+
+
+# ----------------------------------------------------------------------------- notebook 04: health checks
+# (assumed from the issue: rows "lab-health-row-<server>" carry a state text, and three buttons per server)
+HEALTH_ROW = "[class*='lab-health-row-']"
+
+
+def health_row(server: str) -> str:
+    return f".lab-health-row-{server}"
+
+
+def health_kill(server: str) -> str:
+    return f".lab-health-kill-{server}"
+
+
+def health_sick(server: str) -> str:
+    return f".lab-health-sick-{server}"
+
+
+def health_revive(server: str) -> str:
+    return f".lab-health-revive-{server}"
+
+
+# ----------------------------------------------------------------------------- notebook 05: monitoring
+STATS_FRAME = "iframe.lab-stats-frame, .lab-stats-frame iframe"
+STATS_TABLE = "table.tbl"  # HAProxy's stats page: one such table per proxy
+MONITOR_DASHBOARD = ".lab-monitor-dashboard"
+
+# HAProxy's stats page with `stats admin`: a checkbox per server, an action list and an Apply button
+STATS_ADMIN_SERVER = "input[type=checkbox][name=s]"  # value = the server's name
+STATS_ADMIN_ACTION = "select[name=action]"
+STATS_ADMIN_DRAIN = "drain"  # the action's option value ("Set state to DRAIN")
+STATS_ADMIN_APPLY = "input[type=submit]"
+STATS_DRAINING_ROW = "tr[class*='draining']"  # HAProxy's row class for a server in DRAIN (active_draining)
+
+
+def stats_server_row(server: str) -> str:
+    return f"tr:has(td:text-is('{server}')), tr:has(a:text-is('{server}'))"

@@ -1,0 +1,186 @@
+"""httplog lines of the engine against real HAProxy 2.6: the same config (``log stdout format raw local0``,
+``log global``, ``option httplog``) and the same requests give lines with the same fields, except what
+must vary (client port, date, timers' values); timers must agree on which stages were reached (-1 or not).
+Also: the course's log parser reads real haproxy's lines and the engine's alike.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from labsupport.balancer import Balancer
+from labsupport.fleet import free_ports
+from labsupport.haproxy import HAProxy
+from labsupport.logtable import log_table, parse_httplog, parse_logs
+from procs import start_together
+from test_differential import _RawServer, request
+
+CONFIG = """global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 5s
+    timeout server 1s
+frontend fe
+    bind 127.0.0.1:{port}
+    use_backend dead if {{ path_beg /dead }}
+    use_backend bad if {{ path_beg /bad }}
+    use_backend slow if {{ path_beg /slow }}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{ok}
+backend dead
+    retries 0
+    server d1 127.0.0.1:{ok} disabled
+backend bad
+    server b1 127.0.0.1:{bad}
+backend slow
+    server w1 127.0.0.1:{silent}
+"""
+# path -> (status, termination flags), as HAProxy 2.6.12 logs them
+CASES = {"/": (200, "----"), "/dead": (503, "SC--"), "/bad": (502, "SH--"), "/slow": (504, "sH--"),
+         "/x?y=1": (200, "----")}
+# actconn/feconn count connections still closing from the previous request: timing, not behaviour
+VARY = ("port", "date", "TR", "Tw", "Tc", "Tr", "Ta", "actconn", "feconn")
+
+
+class _Closer(_RawServer):
+    """Reads the request and closes without a word (HAProxy: 502 SH--)."""
+
+    def serve(self, conn) -> None:
+        conn.settimeout(2)
+        try:
+            conn.recv(65536)
+        except OSError:
+            pass
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def logged(haproxy_bin):
+    """Every case sent once through haproxy and once through the engine: their parsed log lines."""
+    closer, silent = _Closer("garbage"), _RawServer("silent")
+    ok_port = free_ports(1)[0]
+    backend = (f"defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
+               f"listen ok\n    bind 127.0.0.1:{ok_port}\n    http-request return status 200 content-type "
+               f"text/plain string ok\n")
+    ports = free_ports(2)
+    texts = [CONFIG.format(port=p, ok=ok_port, bad=closer.port, silent=silent.port) for p in ports]
+    procs = start_together((HAProxy.from_text(backend, "ok.cfg", binary=haproxy_bin),
+                            HAProxy.from_text(texts[0], "logs.cfg", binary=haproxy_bin), Balancer.from_text(texts[1])))
+    try:
+        _, hx, lb = procs
+        for port in ports:
+            for path in CASES:
+                request(port, path)
+        lines = []
+        for read in (lambda: hx.log_tail(200).splitlines(), lambda: lb.logs()[0]):
+            deadline = time.monotonic() + 5
+            while len(parse_logs(read())) < len(CASES) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            lines.append(read())
+        yield lines
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        closer.close()
+        silent.close()
+
+
+def test_one_line_per_request_with_haproxys_status_and_flags(logged):
+    hx_lines, en_lines = logged
+    for lines in (hx_lines, en_lines):
+        rows = parse_logs(lines)
+        assert [(r["request"].split()[1], r["status"], r["term"]) for r in rows] == \
+            [(p, s, t) for p, (s, t) in CASES.items()]
+
+
+def test_every_field_but_ports_dates_and_timer_values_is_haproxys(logged):
+    hx_rows, en_rows = (parse_logs(lines) for lines in logged)
+    for want, got in zip(hx_rows, en_rows):
+        for k in want:
+            if k in VARY or (k == "bytes" and want["status"] == 200):
+                continue  # a forwarded answer's size differs (the engine's headers: README, known differences)
+            assert got[k] == want[k], (want["request"], k, got[k], want[k])
+        # the same stages reached: -1 where haproxy says -1
+        for t in ("TR", "Tw", "Tc", "Tr"):
+            assert (got[t] < 0) == (want[t] < 0), (want["request"], t, got[t], want[t])
+        assert got["Ta"] >= 0
+    slow = [r for r in en_rows if r["status"] == 504][0]
+    assert 950 <= slow["Ta"] <= 3000  # timeout server 1s
+
+
+def test_raw_lines_have_haproxys_shape(logged):
+    """Byte for byte, once the varying parts are masked."""
+    import re
+
+    def mask(line: str) -> str:
+        line = re.sub(r":\d+ \[[^\]]+\]", ":PORT [DATE]", line)
+        line = re.sub(r" -?\d+/-?\d+/-?\d+/-?\d+/-?\d+ (\d{3}) ", r" T/T/T/T/T \1 ", line)
+        return re.sub(r" 200 \d+ ", " 200 B ", line)
+
+    hx, en = ([mask(line) for line in lines if parse_httplog(line)] for lines in logged)
+    # actconn counts every connection of the process; haproxy's own backend listener is in another one
+    conns = re.compile(r" \d+/\d+/(\d+/\d+/\+?\d+) ")
+    assert [conns.sub(r" N/N/\1 ", line) for line in en] == [conns.sub(r" N/N/\1 ", line) for line in hx]
+
+
+def test_the_parser_reads_a_syslog_prefixed_line_and_skips_events():
+    line = ("<134>Nov 30 17:32:09 haproxy[123]: 10.0.0.7:5555 [30/Nov/2026:17:32:09.449] fe be/s1 "
+            "1/0/2/3/6 200 73 - - ---- 2/1/0/0/+1 0/0 \"GET / HTTP/1.1\"")
+    row = parse_httplog(line)
+    assert (row["client"], row["server"], row["Ta"], row["retries"], row["redispatched"]) == \
+        ("10.0.0.7", "s1", 6, 1, True)
+    assert parse_httplog("Server be/s1 is DOWN, reason: Layer4 connection problem") is None
+    table = log_table([line, "noise"])
+    assert len(table) == 1 and table[0]["term"] == "----"
+
+
+EVENTS = """global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{dead} check inter 300 fall 1
+"""
+
+
+def test_health_events_reach_the_log_target_as_on_haproxy(haproxy_bin):
+    """A server going DOWN and its backend left empty: the same two bare lines on the log target."""
+    import re
+    import socket as _socket
+
+    dead = _socket.socket()  # bound, never listening: checks are refused
+    dead.bind(("127.0.0.1", 0))
+    ports = free_ports(2)
+    texts = [EVENTS.format(port=p, dead=dead.getsockname()[1]) for p in ports]
+    procs = start_together((HAProxy.from_text(texts[0], "ev.cfg", binary=haproxy_bin), Balancer.from_text(texts[1])))
+    try:
+        hx, lb = procs
+        events = []
+        for read in (lambda: hx.log_tail(50).splitlines(), lambda: lb.logs()[0]):
+            deadline = time.monotonic() + 10
+            while True:
+                lines = [ln for ln in read() if ln.startswith(("Server ", "backend "))]
+                if len(lines) >= 2 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            events.append([re.sub(r"check duration: \d+ms", "check duration: Nms", ln) for ln in lines[:2]])
+        assert events[1] == events[0]
+        assert events[0][1] == "backend be has no server available!"
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        dead.close()

@@ -1,0 +1,60 @@
+"""Lesson 06's helpers: the queueing formulas, the lesson config (valid for the engine and for real
+HAProxy), the charts, and the load generator's clients and paths."""
+from __future__ import annotations
+
+import math
+
+import pytest
+from matplotlib.figure import Figure
+
+from labsupport.engine.config import parse
+from labsupport.fleet import Fleet
+from labsupport.haproxy import HAProxy
+from labsupport.loadgen import open_loop
+from labsupport.loadplots import algorithms_figure, hockey_figure
+from labsupport.underload import lab_config, mm1_percentile_ms, mmc_mean_ms
+
+
+def test_mm1_percentiles_and_erlang_c():
+    assert mm1_percentile_ms(0.5, 50, 20) == pytest.approx(20 * math.log(2) / 0.5)
+    assert mm1_percentile_ms(0.8, 99, 20) == pytest.approx(-math.log(0.01) * 100)
+    assert mm1_percentile_ms(1.0, 99) == math.inf
+    assert mmc_mean_ms(0.5, 1, 20) == pytest.approx(40)  # c = 1 is M/M/1: S / (1 - rho)
+    # M/M/2 at rho 0.5: Erlang C = 1/3, mean = 20 + (1/3) * 20 / (2 * 0.5) = 26.67 ms
+    assert mmc_mean_ms(0.5, 2, 20) == pytest.approx(20 + 20 / 3)
+
+
+@pytest.mark.parametrize("kw", [{}, {"balance": "random(2)", "maxconn": 1},
+                                {"balance": "uri whole", "hash_type": "consistent", "balance_factor": 150}])
+def test_lesson_config_is_valid_on_both(kw, haproxy_bin):
+    text = lab_config([8060, 8061], port=3006, **kw)
+    cfg = parse(text, "lesson.cfg")
+    assert not cfg.warnings, cfg.warnings
+    HAProxy.from_text(text, "lesson.cfg", binary=haproxy_bin).check()  # raises ConfigError when refused
+
+
+def test_charts_draw_rows():
+    rows = [{"load": f, "offered/s": 50 * f, "answered/s": 50 * min(f, 1), "p50 ms": 20 / (1 - min(f, .9)),
+             "p99 ms": 90 / (1 - min(f, .9))} for f in (0.3, 0.8, 1.05)]
+    fig = hockey_figure({1: rows})
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    algo_rows = [{"algorithm": "roundrobin", "p50 ms": 50, "p99 ms": 2000, "s1": "50%", "s2": "50%"}]
+    assert len(algorithms_figure(algo_rows, ["s1", "s2"]).axes) == 2
+
+
+def test_clients_and_paths_rotate():
+    """sources=8: eight client addresses, which balance source spreads over both servers (one
+    address alone would always land on the same one); paths cycle."""
+    from labsupport.engine.balancer import Balancer
+    from labsupport.fleet import free_ports
+
+    with Fleet() as fleet:
+        ports = fleet.start(count=2)
+        port = free_ports(1)[0]
+        with Balancer.from_text(lab_config(ports, "source", port=port)):
+            one = open_loop(f"http://127.0.0.1:{port}/", 40, 0.4, arrivals="constant")
+            many = open_loop(f"http://127.0.0.1:{port}/", 40, 0.4, arrivals="constant", sources=8,
+                             paths=["/", "/slow?ms=1"])
+    assert one.ok.all() and many.ok.all() and len(many) == 16
+    assert len(one.shares()) == 1 and len(many.shares()) == 2
+    assert many.t0 > 0
