@@ -359,6 +359,12 @@ def _ours(host: str, port: int) -> bool:
     return port in ports or (host, port) in servers
 
 
+def _in_notebook() -> bool:
+    """Running in an IPython kernel (a student's cell), not in a script or a test."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
+
+
 def _listening(host: str, port: int) -> bool:
     """Someone listens on host:port (found by binding it, which sends nothing to the listener)."""
     with socket.socket() as probe:
@@ -404,7 +410,7 @@ def send(url: str, n: int = 10, *, concurrency: int = 1, keep_alive: bool = Fals
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, not {concurrency}")
     target, sources = _Target(url, timeout, keep_alive), _sources(source)
-    note = stranger_note(target.host, target.port)
+    note = stranger_note(target.host, target.port) if _in_notebook() else None
     if note:
         print(note, flush=True)
     results: list[Result] = []
