@@ -14,7 +14,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 lab: $(STAMP)
 	cd notebooks && ../$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) \
-		--LabApp.default_url=/lab/tree/00-welcome.ipynb
+		--LabApp.default_url=/lab/tree/00-welcome.ipynb \
+		--ContentsManager.pre_save_hook=labsupport.notebook_files.keep_stored_python_version
 
 test: $(STAMP)
 	LAB_HEADLESS=1 $(BIN)/python -m pytest tests --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
