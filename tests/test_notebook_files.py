@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import nbformat
 import asyncio
+import threading
 
 from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
 
@@ -39,5 +40,8 @@ def test_jupyterlabs_async_manager_runs_the_hook_too(tmp_path):
         model["content"]["metadata"]["language_info"]["version"] = "3.99.0"
         await cm.save(model, "lesson.ipynb")
 
-    asyncio.run(open_and_save())
+    # in a thread of its own: another test's kernel client may have left a loop running in this one
+    worker = threading.Thread(target=asyncio.run, args=(open_and_save(),))
+    worker.start()
+    worker.join(30)
     assert (tmp_path / "lesson.ipynb").read_text(encoding="utf-8") == text
