@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test bench clean-venv
+.PHONY: lab test references bench clean-venv
 
 # Reinstall only when requirements.txt or pyproject.toml changed since the last install.
 $(STAMP): requirements.txt pyproject.toml
@@ -13,10 +13,17 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 lab: $(STAMP)
-	cd notebooks && ../$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) 00-welcome.ipynb
+	cd notebooks && ../$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) \
+		--LabApp.default_url=/lab/tree/00-welcome.ipynb \
+		--ContentsManager.pre_save_hook=labsupport.notebook_files.keep_stored_python_version
 
 test: $(STAMP)
-	LAB_HEADLESS=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
+	LAB_HEADLESS=1 $(BIN)/python -m pytest tests --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# After editing a lesson: strip its outputs and re-run it into tests/notebooks/ (the outputs make test checks).
+# make references (every lesson), or make references NB=04-health-checks (one).
+references: $(STAMP)
+	LAB_HEADLESS=1 $(BIN)/python tests/references.py $(NB)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fleet_start.py

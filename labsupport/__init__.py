@@ -11,7 +11,7 @@ from typing import Any
 # module -> the names it contributes, grouped by activity
 _EXPORTS: dict[str, tuple[str, ...]] = {
     # set-up and clean-up
-    "environment": ("check_environment",),
+    "environment": ("check_environment", "if_installed"),
     "cleanup": ("stop_all",),
     # activity 1: DNS
     "dnslab.server": ("DNSServer", "LAB_ADDRESSES", "CONTINENTS", "stop_all_dns"),
@@ -50,10 +50,15 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "incident": ("Incident",),
     # errors
     "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError", "CommandError",
-               "UsageError", "NotFoundError", "ServerNotRunningError"),
+               "UsageError", "NotFoundError", "ServerNotRunningError", "NotRunningError"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_WHERE)
+
+
+from .errors import show_lab_errors_briefly as _show_lab_errors_briefly  # noqa: E402
+
+_show_lab_errors_briefly()  # imported in a notebook: the course's own errors read as one message
 
 
 def __getattr__(name: str) -> Any:

@@ -28,3 +28,6 @@ def stop_processes() -> None:
     haproxy.stop_all()
     dnslab.stop_all_dns()
     fleet.stop_all()
+    widgets = sys.modules.get("labsupport.widgets")
+    if widgets is not None:
+        widgets.close_panels()  # last: the panels' final look shows the servers stopped

@@ -7,7 +7,10 @@ import platform
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
+from .errors import ToolMissingError
 from .table import Table
 
 PACKAGES = ["flask", "httptools", "dnspython", "matplotlib", "ipywidgets", "psutil", "jupyterlab"]
@@ -50,3 +53,16 @@ def check_environment() -> Table:
                      "status": "ok" if path else "optional, not installed",
                      "note": adds if path else f"{install}: {adds}"})
     return Table(rows, columns=["what", "found", "status", "note"], title="Your machine")
+
+
+@contextmanager
+def if_installed() -> Iterator[None]:
+    """Run a block that needs an optional tool; without the tool, say what is missing and carry on.
+
+    >>> with if_installed():
+    ...     HAProxy.from_file("../haproxy/myhaproxy.cfg").check()
+    """
+    try:
+        yield
+    except ToolMissingError as missing:
+        print(f"{missing}\nCarrying on without it: the rest of this notebook does not need it.")

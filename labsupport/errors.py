@@ -3,6 +3,7 @@
 - ``ConfigError``: the student must fix a configuration file (messages carry file:line).
 - ``PortInUseError`` / ``ServerStartError``: something on the machine is in the way.
 - ``ToolMissingError``: an optional system tool (haproxy, dig) is not installed.
+- ``NotRunningError``: the student asked a stopped balancer for its address.
 - ``CommandError``: a runtime command (``set_weight``, ``set_state`` ...) refused, in HAProxy's words.
 - ``UsageError``: a library function was given a value it cannot use (the code in the cell must change).
 - ``NotFoundError``: a name that is not there (a server, a proxy, a stats row); the message lists those that are.
@@ -10,6 +11,7 @@ Every message says where the problem is and what to do, like a compiler.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 
@@ -70,6 +72,10 @@ class ServerNotRunningError(LabError):
         super().__init__(f"server {address} is not running: start it again first (fleet.restart({port})).")
 
 
+class NotRunningError(LabError):
+    """Something was asked for its address while it is not running (its start failed, or it was stopped)."""
+
+
 class ToolMissingError(LabError):
     """An optional system program is not installed."""
 
@@ -99,3 +105,24 @@ class NotFoundError(LabError, KeyError):
 
 class WaitTimeout(LabError, TimeoutError):
     """Something waited for did not happen in time; the message says what, and what it is instead."""
+
+
+def _brief(shell, etype, value, tb, tb_offset=None) -> list[str]:  # noqa: ANN001 (IPython's signature)
+    """IPython handler: a LabError shows as 'NameOfError: message' (the message carries the hint)."""
+    stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
+    shell._showtraceback(etype, value, stb)  # the error output a frontend shows, in place of a traceback
+    return stb
+
+
+def show_lab_errors_briefly() -> bool:
+    """In an IPython kernel, let a ``LabError`` reaching a cell read as its message, not a traceback.
+
+    Other exceptions (genuine bugs) keep their full traceback. Does nothing outside IPython.
+    """
+    if "IPython" not in sys.modules:  # a plain script or the command line: Python's usual report
+        return False
+    shell = sys.modules["IPython"].get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    shell.set_custom_exc((LabError,), _brief)
+    return True

@@ -15,6 +15,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,12 @@ from .ports import free_ports, port_holder  # noqa: F401  (free_ports: fleet's p
 from .table import Table
 
 APP = Path(__file__).resolve().parent.parent / "backends" / "app.py"
+
+# Server logs: one folder per Python process (a notebook's kernel), LOG_ROOT/<pid>; LOG_ROOT/latest
+# points to the newest. Folders of processes that have ended are removed when the next one starts.
+LOG_ROOT = Path(tempfile.gettempdir()) / "lab-fleet-logs"
+LATEST = LOG_ROOT / "latest"
+_run_dir: Path | None = None
 
 # Every server started from this Python process, keyed by (host, port), for atexit and stop_all().
 _REGISTRY: dict[tuple[str, int], "Server"] = {}
@@ -76,6 +83,38 @@ class Server:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def run_log_dir() -> Path:
+    """This process's log folder (made on first use); removes the folders of processes that ended."""
+    global _run_dir
+    if _run_dir is not None and _run_dir.is_dir():
+        return _run_dir
+    try:
+        LOG_ROOT.mkdir(exist_ok=True)
+        for old in LOG_ROOT.iterdir():
+            if old.name.isdigit() and int(old.name) != os.getpid() and not _alive(int(old.name)):
+                shutil.rmtree(old, ignore_errors=True)
+        here = LOG_ROOT / str(os.getpid())
+        here.mkdir(exist_ok=True)
+        link = LOG_ROOT / f".latest-{os.getpid()}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(here.name)
+        os.replace(link, LATEST)  # atomic: readers never see a missing 'latest'
+    except OSError:  # LOG_ROOT belongs to another user, or no symlinks here: a private folder still works
+        here = Path(tempfile.mkdtemp(prefix="lab-fleet-"))
+    _run_dir = here
+    return here
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -153,7 +192,7 @@ class Fleet:
     def __init__(self, host: str = "127.0.0.1", log_dir: str | Path | None = None, app: str | Path = APP):
         self.host = host
         self.app = Path(app)
-        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="lab-fleet-"))
+        self.log_dir = Path(log_dir) if log_dir else run_log_dir()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._servers: dict[tuple[str, int], Server] = {}
 

@@ -32,10 +32,17 @@ class Table:
         out = ([self.title] if self.title else []) + [line(self.columns), line(["-" * w for w in widths])]
         return "\n".join(out + [line(row) for row in cells])
 
+    def _numeric(self, column: str) -> bool:
+        values = [r.get(column) for r in self.rows if r.get(column) not in (None, "")]
+        return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        # JupyterLab right-aligns every table cell; text reads from the left, only numbers align right.
+        align = {c: "right" if self._numeric(c) else "left" for c in self.columns}
+        head = "".join(f'<th style="text-align:{align[c]}">{html.escape(c)}</th>' for c in self.columns)
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in self.columns) + "</tr>"
+            "<tr>" + "".join(f'<td style="text-align:{align[c]}">{html.escape(str(r.get(c, "")))}</td>'
+                             for c in self.columns) + "</tr>"
             for r in self.rows
         )
         cap = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""

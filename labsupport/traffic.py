@@ -202,9 +202,8 @@ class Run:
 
     def _repr_html_(self) -> str:
         import html
-        counts = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in self.counts().items())
-        return (f"<p>{html.escape(self._headline())}</p>"
-                f"<table><thead><tr><th>answered by</th><th>requests</th></tr></thead><tbody>{counts}</tbody></table>")
+        counts = Table([{"answered by": k, "requests": v} for k, v in self.counts().items()])
+        return f"<p>{html.escape(self._headline())}</p>{counts._repr_html_()}"
 
 
 # ---------------------------------------------------------------------------- sending
@@ -345,6 +344,56 @@ class _Progress:
 
 # ---------------------------------------------------------------------------- public API
 
+def _ours(host: str, port: int) -> bool:
+    """Does a balancer, real haproxy or application server this kernel started listen on host:port?"""
+    from . import fleet, haproxy
+    from .engine import balancer
+
+    with balancer._RUNNING_LOCK:
+        engines = list(balancer._RUNNING)
+    with haproxy._REGISTRY_LOCK:
+        reals = [h for h in haproxy._REGISTRY if h.running]
+    with fleet._REGISTRY_LOCK:
+        servers = [key for key, s in fleet._REGISTRY.items() if s.alive]
+    ports = {p for b in engines + reals for p in b.ports}
+    return port in ports or (host, port) in servers
+
+
+def _in_notebook() -> bool:
+    """Running in an IPython kernel (a student's cell), not in a script or a test."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
+
+
+def _listening(host: str, port: int) -> bool:
+    """Someone listens on host:port (found by binding it, which sends nothing to the listener)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def stranger_note(host: str, port: int) -> str | None:
+    """A plain warning when nothing this kernel started listens at host:port, before traffic goes there.
+
+    Only for this machine's addresses: a cell that talks to another machine is never second-guessed.
+    """
+    host = "127.0.0.1" if host == "localhost" else host
+    if not host.startswith("127.") or _ours(host, port):
+        return None
+    if not _listening(host, port):
+        return (f"Note: nothing listens on {host}:{port}. Did the cell that starts the balancer (or the "
+                f"servers) run without an error?")
+    from .ports import port_holder
+
+    holder = port_holder(port, host) or "another program"
+    return (f"Note: no balancer or server of this notebook listens on {host}:{port}; {holder} does. "
+            f"The answers below come from it, not from a balancer of this notebook.")
+
+
 def send(url: str, n: int = 10, *, concurrency: int = 1, keep_alive: bool = False,
          source: str | Sequence[str] | None = None, timeout: float = 5.0,
          progress: bool | None = None) -> Run:
@@ -361,6 +410,9 @@ def send(url: str, n: int = 10, *, concurrency: int = 1, keep_alive: bool = Fals
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, not {concurrency}")
     target, sources = _Target(url, timeout, keep_alive), _sources(source)
+    note = stranger_note(target.host, target.port) if _in_notebook() else None
+    if note:
+        print(note, flush=True)
     results: list[Result] = []
     counter, lock = itertools.count(), threading.Lock()
     bar = _Progress(n, "requests", n >= 200 if progress is None else progress)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import html
 import os
 import threading
@@ -40,8 +41,9 @@ def live_seconds(requested: float) -> float:
 class LiveLoop:
     """Call ``tick`` every ``interval`` seconds in a daemon thread until stopped or out of time."""
 
-    def __init__(self, tick, interval: float, max_seconds: float):
+    def __init__(self, tick, interval: float, max_seconds: float, on_end=None):
         self._tick, self.interval, self.max_seconds = tick, interval, live_seconds(max_seconds)
+        self._on_end = on_end
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -54,6 +56,11 @@ class LiveLoop:
             except Exception:  # a background loop must never print or die noisily; next tick retries
                 pass
             self._stop.wait(self.interval)
+        if self._on_end is not None:
+            try:
+                self._on_end()  # the last picture says it is no longer live
+            except Exception:
+                pass
 
     @property
     def running(self) -> bool:
@@ -114,8 +121,17 @@ class FleetPanel:
         self.message.add_class("lab-fleet-message")
         self.widget = w.VBox([self.rows_box, w.HBox([self.add, self.message])])
         self.widget.add_class("lab-fleet-panel")
+        self.note = w.HTML()
+        self.note.add_class("lab-fleet-note")
+        self.widget.children += (self.note,)
         self.refresh()
-        self.loop = LiveLoop(self.refresh, refresh, max_seconds)
+        self.loop = LiveLoop(self.refresh, refresh, max_seconds, on_end=self._ended)
+        _PANELS.add(self)
+
+    def _ended(self) -> None:
+        self.refresh()  # the final state: stopped servers show as stopped
+        self.note.value = ('<span style="color:#666">no longer live: the lights show the servers as they were '
+                           'at this moment; run the cell again to follow them</span>')
 
     def _act(self, action, *args) -> None:
         try:
@@ -140,12 +156,26 @@ class FleetPanel:
         return {k[1]: r.state for k, r in self._rows.items()}
 
     def close(self) -> None:
+        """Stop following the servers, after one last look (the panel then shows how things ended)."""
         self.loop.stop()
+        self._ended()
 
     def _ipython_display_(self):
         from IPython.display import display
 
         display(self.widget)
+
+
+_PANELS: "weakref.WeakSet[FleetPanel]" = weakref.WeakSet()
+
+
+def close_panels() -> None:
+    """Give every fleet panel a last look and stop it (``stop_all()`` calls this after stopping the servers)."""
+    for panel in list(_PANELS):
+        try:
+            panel.close()
+        except Exception:
+            pass
 
 
 # ---------------------------------------------------------------------------- live dashboard
@@ -200,6 +230,9 @@ class Dashboard:
                              "this configuration has no backend with servers")
         self.backend = backend or str(rows[0]["pxname"])
         rows = server_rows(snap, self.backend)
+        # Totals count from the dashboard's start, across reloads (which restart the counters).
+        self._raw = {(str(r["pxname"]), str(r["svname"])): _as_int(r.get("lbtot")) for r in rows}
+        self._counted = dict.fromkeys(self._raw, 0)
         self.generator: TrafficGenerator | None = None
         self.frames = 0
         self._frame_times: deque[float] = deque(maxlen=40)
@@ -255,17 +288,27 @@ class Dashboard:
         return None
 
     def model(self, snapshot=None) -> list[ServerBar]:
-        """One ServerBar per server: state, weight, total requests and those of the last ``window`` s."""
+        """One ServerBar per server: state, weight, requests since the dashboard started, and those of
+        the last ``window`` s."""
         snap = self.target.snapshot() if snapshot is None else snapshot
         if "requests" in snap:  # the engine logs each request: count the window exactly
-            return dashboard_model(snap, backend=self.backend, window=self.window)
-        now = snap.get("time", time.time())  # real haproxy: compare with a snapshot `window` s old
-        self._history.append((now, snap))
-        old = next((s for t, s in self._history if t >= now - self.window), snap)
-        return dashboard_model(snap, old, backend=self.backend)
+            bars = dashboard_model(snap, backend=self.backend, window=self.window)
+        else:
+            now = snap.get("time", time.time())  # real haproxy: compare with a snapshot `window` s old
+            self._history.append((now, snap))
+            old = next((s for t, s in self._history if t >= now - self.window), snap)
+            bars = dashboard_model(snap, old, backend=self.backend)
+        return [self._since_start(b) for b in bars]
+
+    def _since_start(self, bar: ServerBar) -> ServerBar:
+        key = (bar.backend, bar.server)
+        last = self._raw.get(key, 0)
+        self._counted[key] = self._counted.get(key, 0) + (bar.total - last if bar.total >= last else bar.total)
+        self._raw[key] = bar.total
+        return dataclasses.replace(bar, total=self._counted[key])
 
     def figure(self, bars: list[ServerBar]):
-        fig = requests_figure(bars, title=f"Requests per server ({self.algorithm.value})")
+        fig = requests_figure(bars, title=f"Requests per server since this dashboard started ({self.algorithm.value})")
         if len(fig.axes) > 1:
             fig.axes[1].set_title(f"last {self.window:g} s", fontsize=9)
         return fig
@@ -317,10 +360,17 @@ class Dashboard:
 
     def _show_status(self, gen) -> None:
         traffic = (f"traffic {gen.rate:g}/s, {gen.sent} sent" if gen is not None and gen.running
-                   else "no traffic from the dashboard")
-        live = "live" if getattr(self, "loop", None) is None or self.loop.running else "paused (re-run the cell)"
-        self.status.value = (f'<span style="color:#666">{live} &middot; {self.fps:.1f} frames/s &middot; '
-                             f'{traffic} &middot; {html.escape(self.url)}</span>')
+                   else "no traffic yet: press &#9654; start traffic")
+        if getattr(self, "loop", None) is None or self.loop.running:
+            self.status.value = (f'<span style="color:#666">live &middot; {self.fps:.1f} frames/s &middot; '
+                                 f'{traffic} &middot; {html.escape(self.url)}</span>')
+        elif getattr(self, "_closed", False):  # a still picture: say why, and how to bring it back to life
+            self.status.value = ('<span style="color:#b35c00"><b>paused</b>: stopped by a clean-up (stop_all() or '
+                                 'close()). To use it, run the cells from the top down to this one, then press '
+                                 '&#9654; start traffic.</span>')
+        else:
+            self.status.value = ('<span style="color:#b35c00"><b>paused</b> after its time ran out: run this cell '
+                                 'again (Shift+Enter) to bring it back, then press &#9654; start traffic.</span>')
 
     @property
     def fps(self) -> float:
@@ -422,6 +472,7 @@ class Dashboard:
 
     def close(self) -> None:
         """Stop the live loop and the traffic."""
+        self._closed = True
         self.loop.stop()
         if self.generator is not None:
             self.generator.stop()

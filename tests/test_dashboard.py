@@ -219,6 +219,23 @@ def test_loops_are_bounded_when_headless(monkeypatch, lb):
         wait_for(lambda: not d.loop.running and not d.generator.running, timeout=8)
         d.refresh()  # the generator ran its course: the button says so
         assert d.toggle.value is False and "paused" in d.status.value
+        assert "run this cell again" in d.status.value  # the still picture invites the student
+    finally:
+        d.close()
+    assert "stopped by a clean-up" in d.status.value and "start traffic" in d.status.value
+
+
+def test_totals_count_from_the_dashboards_start_across_reloads(lb):
+    picks(lb.ports[0], 6)  # earlier cells' requests
+    d = Dashboard(lb, refresh=0.1, max_seconds=30)
+    try:
+        d.loop.stop()
+        assert [b.total for b in d.model()] == [0, 0, 0]
+        picks(lb.ports[0], 3)
+        assert [b.total for b in d.model()] == [1, 1, 1]
+        d.set_algorithm("roundrobin")  # a reload restarts the engine's counters
+        picks(lb.ports[0], 3)
+        assert [b.total for b in d.model()] == [2, 2, 2]
     finally:
         d.close()
 

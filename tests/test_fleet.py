@@ -143,3 +143,25 @@ def test_host_option_binds_another_loopback_address():
         (port,) = fleet.start(count=1, host="127.0.0.2")
         assert get(f"http://127.0.0.2:{port}/info").find('"host":"127.0.0.2"') >= 0
         fleet.kill(f"127.0.0.2:{port}")
+
+
+def test_logs_of_this_run_under_latest_and_ended_runs_removed(tmp_path, monkeypatch):
+    """One stable path (LOG_ROOT/latest) for the newest run's logs; folders of ended runs go away."""
+    from labsupport import fleet as fleet_module
+
+    monkeypatch.setattr(fleet_module, "LOG_ROOT", tmp_path)
+    monkeypatch.setattr(fleet_module, "LATEST", tmp_path / "latest")
+    monkeypatch.setattr(fleet_module, "_run_dir", None)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    (tmp_path / str(ended.pid)).mkdir()
+    (tmp_path / str(ended.pid) / "server-127.0.0.1-8080.log").write_text("old run")
+    (tmp_path / str(os.getppid())).mkdir()  # a live process's folder stays
+    with Fleet() as fleet:
+        (port,) = fleet.start(count=1)
+        assert fleet.log_dir == tmp_path / str(os.getpid())
+        assert Fleet().log_dir == fleet.log_dir  # every fleet of one kernel logs in one folder
+    assert not (tmp_path / str(ended.pid)).exists()
+    assert (tmp_path / str(os.getppid())).is_dir()
+    assert (tmp_path / "latest").resolve() == fleet.log_dir
+    assert "Running on" in (tmp_path / "latest" / f"server-127.0.0.1-{port}.log").read_text()

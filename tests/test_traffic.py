@@ -159,7 +159,8 @@ def test_run_reprs_and_table():
     text = repr(run)
     assert text.startswith("4 requests to http://127.0.0.1:3000/ (a new connection each) in 2.0 s: 2 ok, 2 failed")
     assert "8080: 1  8081: 1  HTTP 503: 1  connection refused: 1" in text
-    assert "<td>HTTP 503</td><td>1</td>" in run._repr_html_()
+    assert ('<td style="text-align:left">HTTP 503</td><td style="text-align:right">1</td>'
+            in run._repr_html_())  # text reads from the left, numbers align right
     table = repr(run.table(limit=2))
     assert "(first 2 of 4)" in table and "8081" in table and "503" not in table.splitlines()[-1]
 
@@ -246,3 +247,13 @@ def test_a_generator_still_running_at_exit_ends_quietly():
     for _ in range(3):
         done = subprocess.run([sys.executable, "-c", EXIT_WHILE_RUNNING], capture_output=True, text=True, timeout=30)
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_table_html_aligns_text_left_and_numbers_right():
+    from labsupport.table import Table
+
+    page = Table([{"server": "127.0.0.2", "requests": 10, "share": "33%"},
+                  {"server": "127.0.0.3", "requests": 5, "share": "17%"}])._repr_html_()
+    assert '<th style="text-align:left">server</th><th style="text-align:right">requests</th>' in page
+    assert '<td style="text-align:left">127.0.0.2</td><td style="text-align:right">10</td>' in page
+    assert '<td style="text-align:left">33%</td>' in page

@@ -42,3 +42,18 @@ def test_button_errors_show_next_to_the_buttons():
         panel._act(fleet.kill, 1)  # no such port
         assert "no server on port 1" in panel.message.value
         panel.close()
+
+
+def test_panel_shows_what_stop_all_and_clean_up_did():
+    from labsupport import stop_all
+
+    fleet = Fleet()
+    ports = fleet.start(count=2)
+    panel = FleetPanel(fleet, refresh=0.2, max_seconds=20)
+    other = FleetPanel(fleet, refresh=0.2, max_seconds=20)
+    fleet.stop(ports[0])
+    panel.close()  # a clean-up cell: the last look shows the stop
+    assert panel.lights()[ports[0]] == "stopped" and "no longer live" in panel.note.value
+    stop_all()  # the first cell of the next run
+    assert not other.loop.running
+    assert "running" not in other.lights().values(), other.lights()  # no green light for a stopped server

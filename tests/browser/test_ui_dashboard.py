@@ -25,11 +25,14 @@ _LAST_JS = """s => Object.fromEntries([...document.querySelectorAll(s)].map(e =>
 
 @pytest.fixture(scope="module")
 def nb(browser, lab):
-    """Notebook 03 run down to its dashboard cell: the dashboard live, traffic on."""
+    """Notebook 03 run down to its dashboard cell, and its traffic started as the prose asks: the dashboard
+    live, traffic on."""
     page = open_page(browser)
     notebook = Notebook(page, lab, NOTEBOOK).open()
     notebook.run_through("Dashboard(lb)")
     page.wait_for_selector(sel.LAST_COUNT, timeout=30_000)
+    assert "start traffic" in text(page, sel.TRAFFIC_TOGGLE)  # the lesson leaves the start to the student
+    page.click(sel.TRAFFIC_TOGGLE)
     yield notebook
     close_page(page, lab)
 
@@ -52,7 +55,7 @@ def press(nb, server: str, key: str, times: int) -> None:
 
 
 def test_traffic_reaches_every_server(nb):
-    assert "stop traffic" in text(nb.page, sel.TRAFFIC_TOGGLE)  # the cell started it
+    assert "stop traffic" in text(nb.page, sel.TRAFFIC_TOGGLE)  # the button started it
     counts = within(15, lambda: last(nb), lambda c: sum(c.values()) >= 30 and all(c.get(s) for s in SERVERS),
                     "traffic on every server in the last 3 s")
     assert sorted(counts) == sorted(SERVERS)

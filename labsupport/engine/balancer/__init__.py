@@ -27,6 +27,7 @@ from .. import config as _config
 from ..config import Config
 from ..proxy import CommandError, Engine
 from ..stats import Snapshot, collect
+from ...errors import NotRunningError
 
 __all__ = ["Balancer", "CommandError", "main", "stop_all"]
 
@@ -251,6 +252,15 @@ class Balancer:
     def urls(self) -> list[str]:
         return [f"http://{self.host if b.host in ('', '*') else b.host}:{b.port}/"
                 for p in self.config.frontends for b in p.binds]
+
+    @property
+    def url(self) -> str:
+        """The first frontend's address, only while the balancer runs: a cell never talks by mistake
+        to whatever else holds the port after a failed start."""
+        if self._thread is None:
+            raise NotRunningError(f"this balancer is not running, so nothing of yours answers at {self.urls[0]} "
+                                  "(did its start fail?). Fix what its start reported, then run that cell again.")
+        return self.urls[0]
 
     def __repr__(self) -> str:
         return self._call(self._describe)
