@@ -250,7 +250,7 @@ class Runtime:
     def _show_stat(self, args: list[str], lvl: int) -> str:
         opts = args[2:]
         rows = collect(self.engine).rows
-        nums = [o for o in opts if o.lstrip("-").isdigit()]
+        nums = [o for o in opts if _is_int(o)]
         if len(nums) >= 3:  # show stat <iid> <type mask> <sid>: -1 means any
             iid, mask, sid = (int(n) for n in nums[:3])
             rows = [r for r in rows if (iid == -1 or r["iid"] == iid) and mask & (1 << r["type"])
@@ -334,7 +334,7 @@ class Runtime:
         if not value:
             raise CommandError("Require <weight> or <weight%>.")
         digits = value[:-1] if value.endswith("%") else value
-        if not digits.isdigit():
+        if not _is_int(digits, signed=False):
             return "Empty weight string empty or preceded by garbage"  # HAProxy gives no newline here
         self.engine.set_weight(self._spec(srv), value)
         return ""
@@ -386,7 +386,7 @@ class Runtime:
         value = args[4] if len(args) > 4 else ""
         if not value:
             raise CommandError("Require <maxconn>.")
-        if not value.lstrip("-").isdigit():
+        if not _is_int(value):
             return "maxconn string empty or preceded by garbage"  # no newline, as HAProxy
         srv.backend.algo.set_maxconn(srv.name, int(value) % (1 << 32))  # a negative value wraps (u32)
         srv.backend.dequeue()
@@ -428,3 +428,9 @@ def clear(c: Counters, every: bool) -> None:
             c.chkdown = 0
     c.smax, c.qmax, c.ttime_max = c.scur, c.qcur, 0
     c.rate.max = 0
+
+
+def _is_int(text: str, signed: bool = True) -> bool:
+    """A whole number as HAProxy's strtol reads it: ASCII digits only ('²' passes str.isdigit)."""
+    digits = text[1:] if signed and text.startswith("-") else text
+    return digits.isascii() and digits.isdigit()
