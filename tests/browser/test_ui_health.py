@@ -51,7 +51,7 @@ def test_health_timeline_shows_every_server_and_its_chart(nb04):
     for server in servers:
         within(10, lambda s=server: state(nb04, s), lambda t: t == "UP", f"{server}'s state label UP")
     src = nb04.page.get_attribute(sel.HEALTH_CHART, "src") or ""
-    assert src.startswith("blob:") or src.startswith("data:image/png"), f"the chart shows no image: {src[:60]!r}"
+    assert src.startswith(("blob:", "data:image/png")), f"the chart shows no image: {src[:60]!r}"
 
 
 def test_health_timeline_shows_a_killed_server_down_within_inter_times_fall(nb04):
