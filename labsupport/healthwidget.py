@@ -4,18 +4,20 @@ ipywidgets wiring only: a ``healthwatch.StateRecorder`` reads the balancer's sta
 ``healthplots.health_timeline_figure`` draws them. The redraw loop is bounded (``max_seconds``, a
 few seconds when ``LAB_HEADLESS=1``) and stops on ``close()``. Stable CSS classes for browser tests:
 ``lab-health-timeline`` (the whole widget), ``lab-health-chart`` (the image), ``lab-health-message``,
-and per server ``lab-health-kill-<name>``, ``lab-health-sick-<name>``, ``lab-health-revive-<name>``
+and per server ``lab-health-state-<name>`` (its status now, as the stats show it: "UP", "DOWN", "UP 1/3"),
+``lab-health-kill-<name>``, ``lab-health-sick-<name>``, ``lab-health-revive-<name>``
 (``<name>`` is the server's name in the configuration, e.g. ``server02``).
 """
 from __future__ import annotations
 
 import atexit
+import html
 import weakref
 
 import ipywidgets as w
 
 from .fleet import Fleet
-from .healthplots import health_timeline_figure
+from .healthplots import STATS_PAGE_COLORS, health_timeline_figure, stats_class
 from .healthwatch import StateRecorder, server_rows
 from .plots import figure_to_png
 from .widgets import LiveLoop
@@ -46,6 +48,7 @@ class HealthTimeline:
         self.message = w.HTML()
         self.message.add_class("lab-health-message")
         self.buttons: dict[str, dict[str, w.Button]] = {}
+        self.states: dict[str, w.HTML] = {}  # "pxname/svname" -> the row's status label
         rows = [self._buttons(r) for r in server_rows(target, backend)] if fleet is not None else []
         self.widget = w.VBox([self.image, *[r for r in rows if r is not None], self.message])
         self.widget.add_class("lab-health-timeline")
@@ -66,7 +69,9 @@ class HealthTimeline:
             made[action] = b
         self.buttons[name] = made
         label = w.HTML(f"<code>{name}</code> ({port})", layout=w.Layout(width="140px"))
-        return w.HBox([label, *made.values()])
+        state = self.states[f"{row['pxname']}/{name}"] = w.HTML(layout=w.Layout(width="90px"))
+        state.add_class(f"lab-health-state-{name}")
+        return w.HBox([label, state, *made.values()])
 
     def act(self, action: str, port: int) -> None:
         """What a button does: 'kill', 'sick' or 'revive' the server on ``port``."""
@@ -96,6 +101,12 @@ class HealthTimeline:
     def refresh(self) -> None:
         if not self.recorder.running:
             self.recorder.poll()
+        for key, label in self.states.items():  # before the chart: a label is quick, a chart is not
+            status = self.recorder.status(key)
+            color = STATS_PAGE_COLORS[stats_class(status, key in self.recorder.backups())]  # the chart's bands
+            value = f'<b style="background:{color};padding:0 4px">{html.escape(status) or "?"}</b>'
+            if label.value != value:
+                label.value = value
         self.image.value = figure_to_png(self.figure())
 
     def close(self) -> None:

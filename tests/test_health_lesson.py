@@ -201,6 +201,10 @@ def test_timeline_widget_buttons_act_and_the_loop_stops_headless(fleet, monkeypa
             assert fleet.health_mode(fleet.ports[0]) == "ok"
             tl.buttons["s1"]["kill"].click()
             tl.recorder.wait_for("s1", "DOWN", "kill %d" % fleet.ports[0], timeout=10)
+            tl.refresh()
+            state = tl.states["b/s1"]
+            assert "lab-health-state-s1" in state._dom_classes
+            assert ">DOWN<" in state.value and "#ff9090" in state.value  # the stats page's active_down colour
             tl.buttons["s1"]["revive"].click()
             tl.recorder.wait_for("s1", "UP", "revive %d" % fleet.ports[0], timeout=10)
             assert bytes(tl.image.value).startswith(b"\x89PNG")

@@ -20,7 +20,7 @@ ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 _CONSOLES: dict = {}  # page -> list of its console lines ("error: ...", "pageerror: ...")
-_LAB: LabServer | None = None  # the session's server, whose log goes with the artifacts
+_LABS: list[LabServer] = []  # the session's servers, whose logs go with the artifacts
 
 
 def _missing(reason: str):
@@ -42,14 +42,26 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def lab(chromium_path, tmp_path_factory):
+def _serve(tmp_path_factory, headless: bool):
     """A JupyterLab server on a temporary copy of the course; nothing it started outlives it."""
-    global _LAB
-    server = _LAB = LabServer(tmp_path_factory.mktemp("jupyterlab")).start()
+    server = LabServer(tmp_path_factory.mktemp("jupyterlab"), headless=headless).start()
+    _LABS.append(server)
     yield server
     survivors = server.stop()
     assert not survivors, f"still running after JupyterLab stopped (killed now): {survivors}"
+
+
+@pytest.fixture(scope="session")
+def lab(chromium_path, tmp_path_factory):
+    """The server the UI tests use: the lessons' live panels run as long as they do for a student."""
+    yield from _serve(tmp_path_factory, headless=False)
+
+
+@pytest.fixture(scope="session")
+def headless_lab(chromium_path, tmp_path_factory):
+    """The server for Run All: its kernels get LAB_HEADLESS=1, so every lesson takes its short version
+    (notebook 06 runs for minutes by hand); widgets still render."""
+    yield from _serve(tmp_path_factory, headless=True)
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +108,13 @@ def page(browser, lab):
     close_page(p, lab)
 
 
+@pytest.fixture
+def headless_page(browser, headless_lab):
+    p = open_page(browser)
+    yield p
+    close_page(p, headless_lab)
+
+
 def _page_of(item):
     """The test's page; while a fixture is still setting one up (and failed), the newest page."""
     for value in getattr(item, "funcargs", {}).values():
@@ -118,7 +137,8 @@ def save_artifacts(page, nodeid: str) -> list[Path]:
         log_prefix = f"(no screenshot: {e})\n"
     else:
         log_prefix = ""
-    server_log = f"\n--- JupyterLab's log (tail)\n{_LAB.log_tail(60)}\n" if _LAB else ""
+    server_log = "".join(f"\n--- JupyterLab's log (tail, {'headless' if lab.headless else 'live'})\n"
+                         f"{lab.log_tail(60)}\n" for lab in _LABS)
     log.write_text(log_prefix + "\n".join(_CONSOLES.get(page, [])) + "\n" + server_log)
     saved.append(log)
     return saved

@@ -2,6 +2,8 @@
 temporary copy of notebooks/ (outputs stripped, as students get them) with the repository's other
 top-level folders linked beside it, so the lessons' relative paths (../haproxy, ../backends) hold.
 
+``headless=True`` gives its kernels ``LAB_HEADLESS=1`` (the short versions of the lessons, as ``make test``
+runs them), for Run All; without it the live panels run as long as a student's do.
 ``stop()`` shuts it down and makes sure no kernel, server or balancer it started is left behind.
 """
 from __future__ import annotations
@@ -44,8 +46,8 @@ def strip_outputs(src: Path, dst: Path) -> None:
 
 
 class LabServer:
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
+    def __init__(self, workdir: Path, headless: bool = False):
+        self.workdir, self.headless = workdir, headless
         self.root = workdir / "course"
         self.port = free_ports(1)[0]
         self.token = secrets.token_hex(16)
@@ -76,6 +78,8 @@ class LabServer:
                    JUPYTERLAB_SETTINGS_DIR=str(self.workdir / "settings"),
                    JUPYTERLAB_WORKSPACES_DIR=str(self.workdir / "workspaces"),
                    PATH=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/local/sbin")  # the students' haproxy
+        if self.headless:  # kernels inherit it: the lessons' short runs (06 takes minutes by hand)
+            env["LAB_HEADLESS"] = "1"
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root / 'notebooks'}",

@@ -21,25 +21,27 @@ def lesson(number: str) -> str:
     return found[0].name
 
 
-def open_until(request, number: str, selector: str) -> Notebook:
+def open_until(request, number: str, selector: str | None) -> Notebook:
+    """Open lesson ``number`` in a new tab and run it cell by cell until ``selector`` shows (None: only open)."""
     name = lesson(number)  # skips before JupyterLab and Chromium start, when the lesson is missing
     browser, lab = request.getfixturevalue("browser"), request.getfixturevalue("lab")
     page = open_page(browser)
     nb = Notebook(page, lab, name).open()
     try:
-        nb.run_until(selector)
+        if selector is not None:
+            nb.run_until(selector)
     except BaseException:
         close_page(page, lab)
         raise
     return nb
 
 
-def check_setting(nb: Notebook, keyword: str, default: float, unit_ms: bool = False) -> float:
-    """A health-check setting (``inter 1s``, ``fall 2``) as the lesson's cells write it, else HAProxy's default."""
-    m = re.search(rf"\b{keyword}\s+(\d+)(ms|s)?\b", "\n".join(nb.cell_sources()))
-    if not m:
+def check_setting(nb: Notebook, keyword: str, default: float | None, unit_ms: bool = False) -> float | None:
+    """A health-check setting (``inter 500ms``, ``fall 2``) as the cells run so far write it (the last such
+    cell wins: it is the configuration in force), else ``default`` (HAProxy's)."""
+    ran = nb.cell_sources()[:getattr(nb, "_next_cell", None)]
+    found = re.findall(rf"\b{keyword}\s+(\d+)(ms|s)?\b", "\n".join(ran))
+    if not found:
         return default
-    value = float(m.group(1))
-    return value / 1000 if unit_ms and m.group(2) == "ms" else value
-
-
+    value, unit = found[-1]
+    return float(value) / 1000 if unit_ms and unit == "ms" else float(value)

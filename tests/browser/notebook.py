@@ -100,6 +100,24 @@ class Notebook:
         return self.page.evaluate("c => [...document.querySelectorAll(c)].findIndex("
                                   "e => e.classList.contains('jp-mod-active'))", sel.CELL)
 
+    def run_cell(self, snippet: str, timeout: float = RUN_ALL) -> int:
+        """Run the one code cell containing ``snippet`` (select, Ctrl+Enter), as a student jumping ahead
+        does; returns its index. Later ``run_until`` calls go on after it."""
+        index = next((i for i, s in enumerate(self.cell_sources()) if snippet in s), None)
+        assert index is not None, f"{self.name}: no cell contains {snippet!r} (the tests expect that cell)"
+        self._run_one(index, timeout)
+        self._next_cell = index + 1
+        return index
+
+    def _run_one(self, index: int, timeout: float) -> None:
+        self.select_cell(index)  # also takes the keyboard back (a click in an iframe keeps it otherwise)
+        self.page.keyboard.press("Control+Enter")
+        self.wait_idle(timeout)
+        cell = self.page.locator(sel.CELL).nth(index)
+        for out in cell.locator(sel.STDERR_OUTPUT).all_text_contents():
+            if any(m in out for m in sel.TRACEBACK_MARKERS):
+                raise AssertionError(f"{self.name}: cell {index + 1} raised:\n{out.strip()[-1500:]}")
+
     def run_until(self, selector: str, timeout: float = RUN_ALL) -> int:
         """Run cells one by one (select, Ctrl+Enter), from the top or from where the previous call stopped,
         until ``selector`` shows on the page; returns the index of the cell that showed it.
@@ -107,13 +125,7 @@ class Notebook:
         deadline = time.monotonic() + timeout
         count = self.page.locator(sel.CELL).count()
         for index in range(getattr(self, "_next_cell", 0), count):
-            self.select_cell(index)  # also takes the keyboard back (a click in an iframe keeps it otherwise)
-            self.page.keyboard.press("Control+Enter")
-            self.wait_idle(max(1.0, deadline - time.monotonic()))
-            cell = self.page.locator(sel.CELL).nth(index)
-            for out in cell.locator(sel.STDERR_OUTPUT).all_text_contents():
-                if any(m in out for m in sel.TRACEBACK_MARKERS):
-                    raise AssertionError(f"{self.name}: cell {index + 1} raised:\n{out.strip()[-1500:]}")
+            self._run_one(index, max(1.0, deadline - time.monotonic()))
             if self.page.locator(selector).count():
                 self._next_cell = index + 1
                 return index

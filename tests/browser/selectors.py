@@ -83,12 +83,15 @@ def weight_readout(server: str) -> str:
 
 
 # ----------------------------------------------------------------------------- notebook 04: health checks
-# (assumed from the issue: rows "lab-health-row-<server>" carry a state text, and three buttons per server)
-HEALTH_ROW = "[class*='lab-health-row-']"
+# labsupport/healthwidget.py's HealthTimeline; <name> is the server's name in the configuration (server02)
+HEALTH_TIMELINE = ".lab-health-timeline"
+HEALTH_CHART = "img.lab-health-chart"  # ipywidgets puts the class on the <img> itself
+HEALTH_MESSAGE = ".lab-health-message"
+HEALTH_STATE = "[class*='lab-health-state-']"  # one per server with buttons: its status now ("UP", "DOWN", "UP 1/3")
 
 
-def health_row(server: str) -> str:
-    return f".lab-health-row-{server}"
+def health_state(server: str) -> str:
+    return f".lab-health-state-{server}"
 
 
 def health_kill(server: str) -> str:
@@ -104,17 +107,22 @@ def health_revive(server: str) -> str:
 
 
 # ----------------------------------------------------------------------------- notebook 05: monitoring
-STATS_FRAME = "iframe.lab-stats-frame, .lab-stats-frame iframe"
-STATS_TABLE = "table.tbl"  # HAProxy's stats page: one such table per proxy
-MONITOR_DASHBOARD = ".lab-monitor-dashboard"
+STATS_FRAME = "iframe.lab-stats-frame"  # the lesson's embedded stats page (IFrame(..., extras=[class]))
+STATS_TABLE = "table.tbl"  # HAProxy's stats page: two such tables per proxy (its name, then its rows)
+# labsupport/monitorwidget.py's MonitorDashboard
+MONITOR = ".lab-monitor"
+MONITOR_CHART = "img.lab-monitor-chart"
+MONITOR_SUMMARY = ".lab-monitor-summary"
+MONITOR_STOP = ".lab-monitor-stop"
 
 # HAProxy's stats page with `stats admin`: a checkbox per server, an action list and an Apply button
 STATS_ADMIN_SERVER = "input[type=checkbox][name=s]"  # value = the server's name
 STATS_ADMIN_ACTION = "select[name=action]"
-STATS_ADMIN_DRAIN = "drain"  # the action's option value ("Set state to DRAIN")
+STATS_ADMIN_DRAIN, STATS_ADMIN_READY = "drain", "ready"  # the actions' option values ("Set state to DRAIN")
 STATS_ADMIN_APPLY = "input[type=submit]"
-STATS_DRAINING_ROW = "tr[class*='draining']"  # HAProxy's row class for a server in DRAIN (active_draining)
+STATS_ADMIN_DONE = "Action processed successfully."
 
 
 def stats_server_row(server: str) -> str:
-    return f"tr:has(td:text-is('{server}')), tr:has(a:text-is('{server}'))"
+    """A server's row: its name cell is the one with class "al" (HAProxy's left-aligned cell)."""
+    return f"tr:has(td.al:text-is('{server}'))"

@@ -11,8 +11,10 @@ NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))  # new 
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_run_all_shows_no_error_and_renders_every_widget(page, lab, name):
-    nb = Notebook(page, lab, name).open()
+def test_run_all_shows_no_error_and_renders_every_widget(headless_page, headless_lab, name):
+    """On the headless server (LAB_HEADLESS=1, as make test runs the lessons): the short versions."""
+    page = headless_page
+    nb = Notebook(page, headless_lab, name).open()
     nb.run_all()
     problems = nb.problems()
     assert not problems, f"{name} after Run All:\n" + "\n".join(problems)
