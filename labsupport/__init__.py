@@ -32,8 +32,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "healthwatch": ("StateRecorder",),
     "healthplots": ("health_timeline_figure", "request_timeline_figure", "tradeoff_figure", "share_figure"),
     "healthwidget": ("HealthTimeline",),
-    "healthchecks": ("check_fast_detection", "check_invisible_kill", "detection_time", "check_costs",
-                     "kill_between_requests"),
+    "healthchecks": ("check_fast_detection", "check_invisible_kill", "detection_time", "detection_times",
+                     "check_costs", "kill_between_requests"),
     # lesson 06: algorithms under load
     "loadgen": ("open_loop", "OpenLoop", "run_together", "LoadRun", "cpu_seconds"),
     "underload": ("lab_config", "sweep", "compare", "herd", "keys_moved", "hot_key", "mm1_percentile_ms",

@@ -172,7 +172,7 @@ def check_slow_server(balance: str, maxconn: int | None, ports: Sequence[int], r
                                                   "notebook's first cell again.",))
     port = free_ports(1)[0]
     with Balancer.from_text(lab_config(ports, balance, port=port, maxconn=maxconn)):
-        run = open_loop(f"http://127.0.0.1:{port}/", rate, seconds or (1.0 if SHORT else 6.0), seed=11,
+        run = open_loop(f"http://127.0.0.1:{port}/", rate, seconds or (0.5 if SHORT else 6.0), seed=11,
                         timeout=10, progress=False, sources=32 if algo == "source" else 1)
     counts = {}
     for s in run.server:

@@ -1,6 +1,7 @@
 """Health-check measurements and the activity-4 exercises, on real servers and a private engine.
 
     detection_time("check inter 500ms fall 3")   -> seconds from a kill to DOWN, measured
+    detection_times(["check inter 500ms fall 1", "check inter 250ms fall 3"])   -> several at once
     check_fast_detection("check inter 1s fastinter 200ms fall 2", max_checks_per_s=1)
     check_invisible_kill(["option redispatch"])
 
@@ -20,13 +21,15 @@ from .healthwatch import StateRecorder
 from .ports import free_ports
 from .traffic import TrafficGenerator
 
-HEAD = ("global\n    maxconn 100\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n"
+HEAD = ("global\n    maxconn 100\ndefaults\n    mode http\n    timeout connect 500ms\n    timeout client 10s\n"
         "    timeout server 10s\n")
 
 
-def private_config(server_options: str, ports: Sequence[int], backend_lines: Sequence[str] = ()) -> str:
-    """A small config: one frontend on a free port, ``ports`` as server01.. with ``server_options``."""
-    listen = free_ports(1)[0]
+def private_config(server_options: str, ports: Sequence[int], backend_lines: Sequence[str] = (),
+                   listen: int | None = None) -> str:
+    """A small config: one frontend on ``listen`` (a free port when None), ``ports`` as server01.. with
+    ``server_options``."""
+    listen = listen or free_ports(1)[0]
     lines = [f"frontend fe\n    bind 127.0.0.1:{listen}\n    default_backend be\nbackend be\n"]
     lines += [f"    {line}\n" for line in backend_lines]
     lines += [f"    server server{i:02d} 127.0.0.1:{p} {server_options}\n" for i, p in enumerate(ports, 1)]
@@ -36,17 +39,35 @@ def private_config(server_options: str, ports: Sequence[int], backend_lines: Seq
 def detection_time(server_options: str, timeout: float = 30.0) -> float:
     """Start one private server behind a private engine with ``server_options``, wait until it is
     fully UP, kill it, and return the seconds until the engine marks it DOWN."""
-    from .engine.balancer import Balancer  # late: keeps `import labsupport` light
+    with Fleet() as fleet:
+        return _detect(fleet, server_options, fleet.start(count=1)[0], None, timeout)
+
+
+def detection_times(settings: Sequence[str], timeout: float = 30.0) -> dict[str, float]:
+    """``detection_time`` for each of ``settings``, measured at the same time, each with a server and a
+    balancer of its own (so they do not disturb one another): {server options: seconds}."""
+    from concurrent.futures import ThreadPoolExecutor
 
     with Fleet() as fleet:
-        port = fleet.start(free_ports(1))[0]
-        with Balancer(parse(private_config(server_options, [port]))) as lb:
-            with StateRecorder(lb, interval=0.02, max_seconds=timeout + 10) as rec:
-                rec.wait_for("server01", "UP", timeout=timeout)
-                fleet.kill(port)
-                rec.mark("kill")
-                rec.wait_for("server01", "DOWN", "kill", timeout=timeout)
-                return rec.seconds_between("kill", "server01", "DOWN")
+        # every port is chosen before any thread starts: the servers' together (held by the fleet),
+        # then the balancers' together, so no two measurements can pick the same one
+        ports = fleet.start(count=len(settings))
+        listens = free_ports(len(settings))
+        with ThreadPoolExecutor(max(1, len(settings)), thread_name_prefix="lab-detect") as pool:
+            times = pool.map(lambda job: _detect(fleet, *job, timeout), zip(settings, ports, listens))
+            return dict(zip(settings, times))
+
+
+def _detect(fleet: Fleet, server_options: str, port: int, listen: int | None, timeout: float) -> float:
+    from .engine.balancer import Balancer  # late: keeps `import labsupport` light
+
+    with Balancer(parse(private_config(server_options, [port], listen=listen))) as lb:
+        with StateRecorder(lb, interval=0.02, max_seconds=timeout + 10) as rec:
+            rec.wait_for("server01", "UP", timeout=timeout)
+            fleet.kill(port)
+            rec.mark("kill")
+            rec.wait_for("server01", "DOWN", "kill", timeout=timeout)
+            return rec.seconds_between("kill", "server01", "DOWN")
 
 
 def check_costs(server_options: str) -> dict:
@@ -113,7 +134,7 @@ def check_invisible_kill(backend_lines: Sequence[str], server_options: str = "ch
     except ConfigError as e:
         return ExerciseResult(False, title, details=(f"these lines are refused: {e}",))
     with Fleet() as fleet:
-        ports = fleet.start(free_ports(2))
+        ports = fleet.start(count=2)
         cfg = parse(private_config(server_options, ports, backend_lines))
         with Balancer(cfg) as lb:
             with StateRecorder(lb, max_seconds=seconds + 20) as rec:

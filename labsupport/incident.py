@@ -35,7 +35,7 @@ class Incident:
         self.lb, self.fleet, self.servers, self.backend = lb, fleet, dict(servers), backend
         self.url = url or lb.urls[0]
         headless = os.environ.get("LAB_HEADLESS") == "1"
-        self.duration = min(duration, 6.0) if headless else duration
+        self.duration = min(duration, 3.0) if headless else duration
         self.rate, self.slow_ms = rate, slow_ms
         rng = random.Random(seed)
         victims = rng.sample(sorted(self.servers), 3)

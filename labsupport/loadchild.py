@@ -1,6 +1,10 @@
-"""The load generator's child process (``python -m labsupport.loadchild ARGS_JSON``), kept apart from
-``loadgen`` so that it starts fast (no numpy): it sends the open-loop arrivals and prints one JSON
-line per request: [scheduled s, latency ms or null, status, server, error]; first ``T0 <time.time()>``.
+"""The load generator's child process, kept apart from ``loadgen`` so that it starts fast (no numpy).
+
+``python -m labsupport.loadchild ARGS_JSON`` sends one run's open-loop arrivals and prints one JSON line
+per request: [scheduled s, latency ms or null, status, server, error]; first ``T0 <time.time()>``.
+``python -m labsupport.loadchild --serve`` does the same for each ARGS_JSON line read from its standard
+input, ending each run with a line ``END``, until its input closes: ``loadgen`` keeps such a child
+for the next run, which then starts without a new interpreter.
 """
 from __future__ import annotations
 
@@ -71,6 +75,7 @@ async def _child(args: dict) -> None:
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.05
     sys.stdout.write(f"T0 {time.time() + 0.05}\n")
+    sys.stdout.flush()  # at once: a parent may pace other things on this second 0 (``underload.herd``)
     pending: set[asyncio.Task] = set()
     out = sys.stdout
 
@@ -96,7 +101,13 @@ async def _child(args: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    asyncio.run(_child(json.loads(argv[0])))
+    if argv[:1] != ["--serve"]:
+        asyncio.run(_child(json.loads(argv[0])))
+        return 0
+    for line in sys.stdin:  # ends when the parent closes the pipe (or dies)
+        asyncio.run(_child(json.loads(line)))
+        sys.stdout.write("END\n")
+        sys.stdout.flush()
     return 0
 
 

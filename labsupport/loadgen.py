@@ -1,7 +1,8 @@
 """An honest load generator: open loop, arrivals at a fixed rate whether or not answers came back.
 
-How it works: ``open_loop(url, rate, seconds)`` starts ``python -m labsupport.loadchild`` in a process
-of its own (so it never competes for this kernel's GIL with a balancer running here). The child
+How it works: ``open_loop(url, rate, seconds)`` hands the run to ``python -m labsupport.loadchild`` in a
+process of its own (so it never competes for this kernel's GIL with a balancer running here; an idle
+child is kept for the next run, which then starts at once). The child
 draws every arrival time in advance -- ``poisson`` (exponential gaps, like independent users) or
 ``constant`` -- and at each one opens a new connection and sends ``GET``, however many earlier
 requests are still waiting. Latency is counted from the *scheduled* arrival, so a generator that
@@ -15,6 +16,7 @@ generators at once (several clients, or several balancers).
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -100,6 +102,59 @@ class LoadRun:
 
 
 # ----------------------------------------------------------------------------- the parent side
+class _Children:
+    """Idle ``loadchild --serve`` processes kept for the next run: a run then starts without paying
+    for a new interpreter (about 0.2 s). Each ends when its input closes, so none outlives this one."""
+
+    MAX_IDLE = 8
+
+    def __init__(self) -> None:
+        self._idle: list[subprocess.Popen] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> subprocess.Popen:
+        with self._lock:
+            while self._idle:
+                proc = self._idle.pop()
+                if proc.poll() is None:
+                    return proc
+                self.close(proc)
+        return subprocess.Popen([sys.executable, "-m", "labsupport.loadchild", "--serve"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def give_back(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            if len(self._idle) < self.MAX_IDLE and proc.poll() is None:
+                self._idle.append(proc)
+                return
+        self.close(proc)
+
+    @staticmethod
+    def close(proc: subprocess.Popen) -> None:
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:
+                pass
+        try:
+            proc.wait(2)  # its input closed: it ends by itself
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def close_all(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for proc in idle:
+            self.close(proc)
+
+
+_children = _Children()
+atexit.register(_children.close_all)
+
+
 class OpenLoop:
     """One generator process. ``start()`` then ``wait()`` (or ``run()``); ``stop()`` ends it early."""
 
@@ -124,51 +179,63 @@ class OpenLoop:
         self.t0 = 0.0  # wall-clock time (time.time()) of the child's second 0
         self.expected = min(n, int(rate * seconds * 1.2) + 10)
         self.records: list[list] = []
+        self.ended = False  # the child finished the run and said END
+        self._done = threading.Event()
         self.proc: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
         self._deadline = 0.0
         self.timeout = timeout
 
     def start(self) -> "OpenLoop":
-        self.proc = subprocess.Popen([sys.executable, "-m", "labsupport.loadchild", json.dumps(self.args)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        self.proc = _children.take()
+        self._done.clear()
         self._deadline = time.monotonic() + self.seconds + self.timeout + 10
-        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()
+        try:
+            self.proc.stdin.write(json.dumps(self.args) + "\n")  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+        except OSError:  # the child died meanwhile: wait() says so
+            pass
         return self
 
-    def _read(self) -> None:
-        for line in self.proc.stdout:  # type: ignore[union-attr]
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
             if line.startswith("["):
                 self.records.append(json.loads(line))
             elif line.startswith("T0 "):
                 self.t0 = float(line[3:])
+            elif line == "END\n":
+                self.ended = True
+                break
+        self._done.set()
 
     @property
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and not self._done.is_set()
 
     def stop(self) -> None:
+        """End the run now (its child process is killed, not kept for another run)."""
         if self.running:
             self.proc.kill()  # type: ignore[union-attr]
         if self.proc is not None:
-            self.proc.wait()
+            self._done.wait(5)
 
     def wait(self) -> LoadRun:
         """Block until the run ends (bounded by its duration plus the request timeout), then the records."""
         assert self.proc is not None, "start() first"
-        try:
-            self.proc.wait(max(0.1, self._deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        if not self._done.wait(max(0.1, self._deadline - time.monotonic())):
+            self.proc.kill()
+            self._done.wait(5)
+        if self.ended:
+            _children.give_back(self.proc)
+        else:
             self.proc.kill()
             self.proc.wait()
-        self._reader.join(5)  # type: ignore[union-attr]
-        err = self.proc.stderr.read() if self.proc.stderr else ""  # type: ignore[union-attr]
-        self.proc.stdout.close()  # type: ignore[union-attr]
-        self.proc.stderr.close()  # type: ignore[union-attr]
-        if self.proc.returncode not in (0, -9) and not self.records:
-            raise LoadError(f"the load generator failed: {err.strip()[-400:]}")
+            err = self.proc.stderr.read() if self.proc.stderr else ""  # type: ignore[union-attr]
+            _children.close(self.proc)
+            if self.proc.returncode != -9 and not self.records:
+                raise LoadError(f"the load generator failed: {err.strip()[-400:]}")
         return self.result()
 
     def result(self) -> LoadRun:
@@ -189,8 +256,8 @@ def run_together(loops: Sequence[OpenLoop], progress: bool | None = None, label:
     try:
         for g in loops:
             started.append(g.start())
-        while any(g.running for g in loops) and time.monotonic() - t0 < seconds + 30:
-            time.sleep(0.1)
+        while (busy := [g for g in loops if g.running]) and time.monotonic() - t0 < seconds + 30:
+            busy[0]._done.wait(0.1)  # wakes as soon as that run ends
             bar.update(time.monotonic() - t0)
         return [g.wait() for g in loops]
     finally:

@@ -32,7 +32,7 @@ import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
@@ -78,6 +78,7 @@ class Result:
     latency_ms: float
     error: str | None = None  # "connection refused", "timed out", ... when no response arrived
     source: str | None = None  # client address the socket was bound to, if one was chosen
+    answer: str | None = field(default=None, repr=False)  # an error's whole answer (status >= 400), as received
 
     @property
     def ok(self) -> bool:
@@ -260,7 +261,7 @@ def _request(target: _Target, n: int, t0: float, source: str | None,
             body = resp.read(_BODY_LIMIT).decode("utf-8", "replace")
             latency = (time.monotonic() - sent) * 1000
             result = Result(n, sent - t0, resp.status, server_of(body, resp.getheaders(), resp.status),
-                            latency, None, source)
+                            latency, None, source, _answer_text(resp, body) if resp.status >= 400 else None)
             if not target.keep_alive or resp.will_close:
                 conn.close()
                 conn = None
@@ -275,6 +276,13 @@ def _request(target: _Target, n: int, t0: float, source: str | None,
             return Result(n, sent - t0, None, None, (time.monotonic() - sent) * 1000,
                           _describe(exc, source), source), None
     raise AssertionError("unreachable")
+
+
+def _answer_text(resp: http.client.HTTPResponse, body: str) -> str:
+    """The answer as the client received it: status line, headers, a blank line, the body."""
+    head = [f"HTTP/{resp.version // 10}.{resp.version % 10} {resp.status} {resp.reason}"]
+    head += [f"{name}: {value}" for name, value in resp.getheaders()]
+    return "\n".join(head) + "\n\n" + body
 
 
 def _sources(source: str | Sequence[str] | None) -> Sequence[str | None]:

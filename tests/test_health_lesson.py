@@ -14,7 +14,8 @@ from labsupport.engine.config.model import CheckExpect
 from labsupport.engine.proxy.checker import check_request, judge
 from labsupport.errors import ServerNotRunningError
 from labsupport.fleet import Fleet, free_ports
-from labsupport.healthchecks import check_costs, check_fast_detection, check_invisible_kill
+from labsupport.healthchecks import (check_costs, check_fast_detection, check_invisible_kill, detection_times,
+                                     private_config)
 from labsupport.healthplots import STATS_PAGE_COLORS, health_timeline_figure, health_timeline_model, \
     request_timeline_model, stats_class
 from labsupport.healthwatch import StateRecorder
@@ -227,6 +228,18 @@ def test_check_costs_and_fast_detection_exercise():
     result = check_fast_detection("check inter 1s fastinter 200ms fall 2")
     assert result, repr(result)
     assert "measured: killed -> DOWN in" in repr(result)
+
+
+def test_detection_times_measures_several_settings_at_once():
+    """Each setting on its own server and balancer, all at the same time: each result is that
+    setting's own detection (within one inter of its worst case)."""
+    settings = ["check inter 500ms fall 3", "check inter 250ms fall 1", "check inter 1s fastinter 200ms fall 2"]
+    measured = detection_times(settings)
+    assert list(measured) == settings
+    for options, seconds in measured.items():
+        worst = check_costs(options)["worst detection (s)"]
+        inter = parse(private_config(options, [1])).proxy("be").servers[0].inter / 1000
+        assert worst - inter - 0.1 <= seconds <= worst + 0.5, (options, seconds)
 
 
 def test_invisible_kill_exercise_fails_without_redispatch_and_passes_with_it():

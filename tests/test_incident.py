@@ -29,7 +29,7 @@ def test_the_script_acts_the_check_judges_and_restore_undoes(monkeypatch):
         f"    server {n} 127.0.0.1:{p}\n" for n, p in names.items()))).start()
     try:
         inc = Incident(lb, fleet, names, duration=60, rate=20, slow_ms=200, seed=7)
-        assert inc.duration == 6.0 and "running" not in repr(inc)
+        assert inc.duration == 3.0 and "running" not in repr(inc)
         inc.start()
         assert inc.wait(30)
         assert len(inc.traffic.records) > 40  # real traffic ran meanwhile (20/s for 6 s)

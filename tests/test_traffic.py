@@ -134,6 +134,10 @@ def test_http_errors_and_mixed_counts(make_server):
     assert run.summary()["errors"] == 2
     # the server name is still read from the body when the app says who failed
     assert run.servers == [str(bad.server_port)] * 2
+    # an error keeps its whole answer as received; a success does not (memory)
+    body = f"Hi!! from server {bad.server_port}"
+    assert run.results[0].answer == f"HTTP/1.1 503 X\nContent-Length: {len(body)}\n\n{body}"
+    assert send(url(make_server()), 1).results[0].answer is None
 
 
 def test_timeout_is_a_row(make_server):

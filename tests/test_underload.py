@@ -11,6 +11,7 @@ from labsupport.engine.config import parse
 from labsupport.fleet import Fleet
 from labsupport.haproxy import HAProxy
 from labsupport.loadgen import open_loop
+from labsupport.ports import free_ports
 from labsupport.loadplots import algorithms_figure, hockey_figure
 from labsupport.underload import lab_config, mm1_percentile_ms, mmc_mean_ms
 
@@ -46,7 +47,6 @@ def test_clients_and_paths_rotate():
     """sources=8: eight client addresses, which balance source spreads over both servers (one
     address alone would always land on the same one); paths cycle."""
     from labsupport.engine.balancer import Balancer
-    from labsupport.fleet import free_ports
 
     with Fleet() as fleet:
         ports = fleet.start(count=2)
@@ -58,3 +58,51 @@ def test_clients_and_paths_rotate():
     assert one.ok.all() and many.ok.all() and len(many) == 16
     assert len(one.shares()) == 1 and len(many.shares()) == 2
     assert many.t0 > 0
+
+
+@pytest.fixture(scope="module")
+def capacity_fleet():
+    """Four servers in capacity mode, as lesson 06 starts them (one worker, 20 ms on average)."""
+    with Fleet() as fleet:
+        yield fleet, fleet.start(count=4, workers=1, service_ms=20, service_dist="exp")
+
+
+def test_slow_server_exercise_fails_with_roundrobin_and_passes_with_the_solution(capacity_fleet):
+    """The lesson's exercise check measures for real: roundrobin hands the five-times-slower server
+    a quarter of 60 requests/s (it serves 10/s), so its line grows and p99 passes 400 ms; leastconn
+    with maxconn 1 keeps every server at what it can serve."""
+    from labsupport.exercises import check_slow_server
+
+    fleet, ports = capacity_fleet
+    fleet.slow_down(ports[-1], 5)
+    try:
+        unsolved = check_slow_server("roundrobin", None, ports, rate=60, seconds=2)
+        solved = check_slow_server("leastconn", 1, ports, rate=60, seconds=2)
+        refused = check_slow_server("fastest", None, ports)
+    finally:
+        fleet.slow_down(ports[-1], 1)
+    assert not unsolved and "p99" in repr(unsolved)
+    assert solved, repr(solved)
+    assert not refused and "choose one of" in repr(refused)
+
+
+def test_keys_moved_consistent_moves_only_the_removed_servers_keys(capacity_fleet):
+    """balance uri over 200 keys, s3 out and back: consistent hashing moves exactly the keys s3 had
+    and brings them back; map-based moves more than those (hash % 3 instead of hash % 4)."""
+    from labsupport.underload import keys_moved
+
+    fleet, ports = capacity_fleet
+    keys = [f"/?key={i}" for i in range(200)]
+    for port in ports:
+        fleet.slow_down(port, 0.05)
+    try:
+        consistent = keys_moved(ports, "consistent", keys, port=free_ports(1)[0])
+        mapped = keys_moved(ports, "map-based", keys, port=free_ports(1)[0])
+    finally:
+        for port in ports:
+            fleet.slow_down(port, 1)
+    assert 0 < consistent["on the removed server"] < 200
+    assert consistent["moved when it left"] == consistent["on the removed server"]
+    assert consistent["moved back when it returned"] == consistent["on the removed server"]
+    assert consistent["same map afterwards"] and mapped["same map afterwards"]
+    assert mapped["moved when it left"] > mapped["on the removed server"]
