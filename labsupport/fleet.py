@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PortInUseError, ServerNotRunningError, ServerStartError
+from .errors import NotFoundError, PortInUseError, ServerNotRunningError, ServerStartError
 from .ports import free_ports, port_holder  # noqa: F401  (free_ports: fleet's public surface)
 from .table import Table
 
@@ -265,20 +265,24 @@ class Fleet:
 
     # ---------------------------------------------------------------- control
     def _find(self, port: int | str | tuple[str, int]) -> Server:
-        if isinstance(port, tuple):
-            key = port
-        elif isinstance(port, str) and ":" in port:
-            h, p = port.rsplit(":", 1)
-            key = (h, int(p))
-        else:
-            matches = [k for k in self._servers if k[1] == int(port)]
-            if len(matches) != 1:
-                known = ", ".join(f"{h}:{p}" for h, p in self._servers) or "none"
-                what = "no server" if not matches else "several servers"
-                raise KeyError(f"{what} on port {port} in this fleet (servers: {known})")
-            key = matches[0]
+        known = ", ".join(f"{h}:{p}" for h, p in self._servers) or "none yet: start some with fleet.start([...])"
+        try:
+            if isinstance(port, tuple):
+                key = (port[0], int(port[1]))
+            elif isinstance(port, str) and ":" in port:
+                h, p = port.rsplit(":", 1)
+                key = (h, int(p))
+            else:
+                matches = [k for k in self._servers if k[1] == int(port)]
+                if len(matches) != 1:
+                    what = "no server" if not matches else "several servers"
+                    raise NotFoundError(f"{what} on port {port} in this fleet (servers: {known})")
+                key = matches[0]
+        except (TypeError, ValueError, IndexError, OverflowError):
+            raise NotFoundError(f"{port!r} is not a server of this fleet: give its port, like 8080 "
+                                f"(servers: {known})") from None
         if key not in self._servers:
-            raise KeyError(f"no server {key[0]}:{key[1]} in this fleet")
+            raise NotFoundError(f"no server {key[0]}:{key[1]} in this fleet (servers: {known})")
         return self._servers[key]
 
     def pid(self, port: int | str) -> int:

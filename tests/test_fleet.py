@@ -62,6 +62,21 @@ def test_start_four_kill_restart_stop_all():
     assert all(refused(p) for p in ports)
 
 
+def test_unknown_servers_get_a_message_naming_the_fleets_servers():
+    from labsupport.errors import NotFoundError
+
+    with Fleet() as fleet:
+        with pytest.raises(NotFoundError, match="none yet: start some"):
+            fleet.kill(8080)
+        (port,) = fleet.start(count=1)
+        for odd in (9, "9", "127.0.0.1:9", ("127.0.0.1", 9), "eighty", "host:port", None, ("x",), 1.5e300, float("inf")):
+            with pytest.raises(NotFoundError, match=f"servers: 127.0.0.1:{port}"):
+                fleet.restart(odd)
+        with pytest.raises(KeyError):  # still a KeyError for callers that catch one
+            fleet.stop(9)
+        fleet.kill(f"127.0.0.1:{port}")
+
+
 def test_status_counts_requests_and_sees_a_kill_from_a_terminal():
     with Fleet() as fleet:
         (port,) = fleet.start(count=1)
