@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test references bench clean-venv
+.PHONY: lab test lessons references bench clean-venv
 
 # Reinstall only when requirements.txt or pyproject.toml changed since the last install.
 $(STAMP): requirements.txt pyproject.toml
@@ -19,6 +19,10 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	LAB_HEADLESS=1 $(BIN)/python -m pytest tests --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# Only the lessons under nbval, each with the seconds it took (about two minutes; the budget is 120 s).
+lessons: $(STAMP)
+	LAB_HEADLESS=1 $(BIN)/python -m pytest tests/notebooks --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # After editing a lesson: strip its outputs and re-run it into tests/notebooks/ (the outputs make test checks).
 # make references (every lesson), or make references NB=04-health-checks (one).

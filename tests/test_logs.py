@@ -5,15 +5,17 @@ Also: the course's log parser reads real haproxy's lines and the engine's alike.
 """
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
 from labsupport.balancer import Balancer
 from labsupport.fleet import free_ports
-from labsupport.haproxy import HAProxy
+from labsupport.haproxy import HAProxy, parse_stat_csv
 from labsupport.logtable import log_table, parse_httplog, parse_logs
 from procs import start_together
+from rawserver import RawListener
 from test_differential import _RawServer, request
 
 CONFIG = """global
@@ -184,3 +186,104 @@ def test_health_events_reach_the_log_target_as_on_haproxy(haproxy_bin):
         for p in reversed(procs):
             p.stop()
         dead.close()
+
+
+# ----- Tw: the time a request waited in a queue, measured the same way on both
+class _Gate(RawListener):
+    """A backend that answers 200 to each request only once ``gate`` is set; counts arrivals."""
+
+    def __init__(self) -> None:
+        self.gate, self.arrived = threading.Event(), 0
+        super().__init__(backlog=16)
+
+    def serve(self, conn) -> None:
+        conn.settimeout(10)
+        try:
+            if conn.recv(65536):
+                self.arrived += 1
+                self.gate.wait(10)
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+        except OSError:
+            pass
+        conn.close()
+
+
+QUEUE_CONFIG = """global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout queue 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    balance {balance}
+    server q1 127.0.0.1:{gate} maxconn 1
+"""
+HOLD_S = 0.4
+
+
+def _queued_run(target, port: int, gate: _Gate, read_lines, queued: int = 3) -> list[dict]:
+    """Request /r0 takes the server's only slot and is held; /r1../rN wait in the backend's queue,
+    each sent once the one before is in line; after HOLD_S all are released. Their log lines, parsed,
+    in the order the requests were sent."""
+    gate.gate.clear()
+    gate.arrived = 0
+    threads = [threading.Thread(target=request, args=(port, "/r0"))]
+    threads[0].start()
+    deadline = time.monotonic() + 5
+    while gate.arrived < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for k in range(1, queued + 1):
+        threads.append(threading.Thread(target=request, args=(port, f"/r{k}")))
+        threads[-1].start()
+        while _qcur(target) < k and time.monotonic() < deadline:
+            time.sleep(0.01)
+    time.sleep(HOLD_S)  # the wait being measured: its length is the test's input, not a synchronisation
+    gate.gate.set()
+    for t in threads:
+        t.join(10)
+    while len(parse_logs(read_lines())) < queued + 1 and time.monotonic() < deadline + 5:
+        time.sleep(0.05)
+    return sorted(parse_logs(read_lines())[-(queued + 1):], key=lambda r: r["request"].split()[1])
+
+
+def _qcur(target) -> int:
+    """Requests waiting in the backend's queue and in q1's."""
+    return sum(r["qcur"] for r in parse_stat_csv(target.stats_csv()) if r["pxname"] == "be")
+
+
+@pytest.mark.parametrize("balance, column", [("roundrobin", "backend_queue"), ("uri", "srv_queue")])
+def test_tw_and_queue_positions_of_queued_requests(haproxy_bin, balance, column):
+    """maxconn 1, one request holding the only slot and three waiting: in the backend's queue with
+    roundrobin, in q1's own queue with a hash (the request is assigned to q1 first). On HAProxy and on
+    the engine: the one that got in at once logs Tw 0 and queue positions 0/0; each waiting one logs Tw
+    of about the time it waited (the hold, at least) and its place in line, 1, 2, 3, in that queue's
+    column (HAProxy 2.6 counts the requests served from the queue between its arrival and its own
+    turn, itself included: src/queue.c, pendconn_add and __pendconn_unlink_srv/_prx)."""
+    gate = _Gate()
+    ports = free_ports(2)
+    texts = [QUEUE_CONFIG.format(port=p, gate=gate.port, balance=balance) for p in ports]
+    procs = start_together((HAProxy.from_text(texts[0], "queue.cfg", binary=haproxy_bin),
+                            Balancer.from_text(texts[1])))
+    try:
+        hx, lb = procs
+        rows = {"haproxy": _queued_run(hx, ports[0], gate, lambda: hx.log_tail(50).splitlines()),
+                "engine": _queued_run(lb, ports[1], gate, lambda: lb.logs()[0])}
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        gate.close()
+    for side, lines in rows.items():
+        assert [r["request"].split()[1] for r in lines] == ["/r0", "/r1", "/r2", "/r3"], side
+        other = "srv_queue" if column == "backend_queue" else "backend_queue"
+        assert [(r["status"], r[column], r[other]) for r in lines] == \
+            [(200, 0, 0), (200, 1, 0), (200, 2, 0), (200, 3, 0)], (side, lines)
+        assert lines[0]["Tw"] == 0, (side, lines[0])
+        for r in lines[1:]:
+            assert HOLD_S * 1000 - 20 <= r["Tw"] <= HOLD_S * 1000 + 3000, (side, r)

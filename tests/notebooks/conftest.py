@@ -24,3 +24,25 @@ class LessonKernel(RunningKernel):
 
 
 plugin.RunningKernel = LessonKernel
+
+
+# ----- how long each lesson took (printed at the end of the run): the course's budget is 120 s in all
+BUDGET_S = 120
+_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report) -> None:
+    path, _, cell = report.nodeid.partition("::")
+    if path.endswith(".ipynb"):
+        name = Path(path).stem
+        _SECONDS[name] = _SECONDS.get(name, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _SECONDS:
+        return
+    terminalreporter.section("lessons under nbval")
+    for name, seconds in sorted(_SECONDS.items()):
+        terminalreporter.write_line(f"{seconds:6.1f} s  {name}")
+    total = sum(_SECONDS.values())
+    terminalreporter.write_line(f"{total:6.1f} s  in all (the course's budget: {BUDGET_S} s)")

@@ -29,7 +29,7 @@ def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> 
         Tr=max(c.tr, -1), Ta=ms, status=status,
         bytes=fe.bout - c.bout0 if c.log_bytes is None else c.log_bytes, term=c.term + "--",
         ac=eng.cur_conns, fc=fe.scur, bc=be.scur if be is not None else 0, sc=srv.scur if srv is not None else 0,
-        rc=("+" if c.redispatched else "") + str(rc), sq=0, bq=c.bq,
+        rc=("+" if c.redispatched else "") + str(rc), sq=c.sq, bq=c.bq,
         request="<BADREQ>" if bad else
         f"{req.method.decode()} {req.url.decode('latin-1')} HTTP/{req.version.decode()}")
 

@@ -272,7 +272,7 @@ class HttpClient(asyncio.Protocol, Session):
         # for the log line: start time, bytes sent so far, timers not reached yet (-1), flags
         self.t_start, self.bout0, self.term = now(), fe.bout, "--"
         self.tw = self.tc = self.tr = self.resp_status = -1
-        self.failures, self.bq, self.redispatched = 0, 0, False
+        self.failures, self.sq, self.bq, self.redispatched = 0, 0, 0, False
         self.log_bytes = None
         fe.req_tot += 1
         prom = fe.cfg.prometheus

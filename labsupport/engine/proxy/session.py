@@ -56,7 +56,7 @@ class Session:
         self.opening = self.waiting = None  # a connection attempt: its coroutine, the future it awaits
         self.t_q0 = 0.0  # when the request entered the backend's queue (the log's Tw)
         self.tw = -1
-        self.bq = 0  # requests ahead of it in the backend queue (the log's %bq)
+        self.sq = self.bq = 0  # its positions in the server's and the backend's queues (the log's %sq/%bq)
         self.redispatched = False
 
     # ----- hooks
@@ -183,7 +183,7 @@ class Session:
         be = self.be
         w = Waiter(self.src, self._uri(), self._dequeued)
         self.waiter = w
-        self.t_q0, self.bq = now(), len(be.queue)
+        self.t_q0 = now()
         be.enqueue(w, srv)
         t = be.cfg.timeouts
         ms = t.queue if t.queue is not None else t.connect
@@ -199,9 +199,16 @@ class Session:
                 w.srv.econ += 1
             be.econ += 1
             be.unlink(w)
+            self._positions(w)
         self._no_server()
 
+    def _positions(self, w: Waiter) -> None:
+        self.sq += w.srv_pos
+        self.bq += w.prx_pos
+
     def _dequeued(self, name: str | None) -> None:
+        if self.waiter is not None:
+            self._positions(self.waiter)
         self.waiter = None
         if name is None:
             self._no_server()
@@ -220,6 +227,7 @@ class Session:
             if w.timer is not None:
                 w.timer.cancel()
             self.be.unlink(w)
+            self._positions(w)
 
     def _use(self, srv: ServerRT) -> None:
         self.srv = srv

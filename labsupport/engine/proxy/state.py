@@ -12,7 +12,9 @@ queue or of the backend's (the backend's only while the server may serve it), co
 times in whole milliseconds with the server's queue winning a tie (pendconn_process_next_strm),
 and counts the slot without asking the algorithm again (``Algorithm.take``). A server coming up
 grabs backend requests (pendconn_grab_from_px); a server going down with ``option redispatch``
-sends its queue back to the algorithm (pendconn_redistribute). qcur/qmax count each queue.
+sends its queue back to the algorithm (pendconn_redistribute). qcur/qmax count each queue, and
+``queue_idx`` the requests served from it, so that a request logs its place in line as HAProxy's
+%sq/%bq do (pendconn_add, __pendconn_unlink_srv/_prx).
 """
 from __future__ import annotations
 
@@ -99,7 +101,7 @@ class ServerRT(Counters):
 
     __slots__ = ("name", "backend", "cfg", "addr", "sid", "health", "idle", "lastchg", "down_since",
                  "downtime", "check_status", "check_code", "check_duration", "check_desc", "last_chk",
-                 "checker", "queue", "errors", "sessions", "warmup")
+                 "checker", "queue", "queue_idx", "errors", "sessions", "warmup")
 
     def __init__(self, backend: "BackendRT", cfg: ServerConfig, sid: int) -> None:
         super().__init__()
@@ -117,6 +119,7 @@ class ServerRT(Counters):
         self.last_chk = ""
         self.checker = None
         self.queue: collections.deque[Waiter] = collections.deque()  # assigned here, waiting for a slot
+        self.queue_idx = 0  # requests served from that queue so far (the log's queue positions)
         self.errors = 0  # consecutive errors seen by 'observe' (passive checks)
         self.warmup = None  # warmup.Warmup while a slow start ramps the weight up
         self.sessions: set = set()  # client sessions using this server now (on-marked-down shutdown-sessions)
@@ -160,8 +163,8 @@ class ServerRT(Counters):
 class BackendRT(Counters):
     """A backend at run time: its algorithm, servers, request queue and counters."""
 
-    __slots__ = ("name", "cfg", "iid", "algo", "servers", "queue", "lastchg", "down_since", "downtime",
-                 "chkdown")
+    __slots__ = ("name", "cfg", "iid", "algo", "servers", "queue", "queue_idx", "lastchg", "down_since",
+                 "downtime", "chkdown")
 
     def __init__(self, cfg: Proxy, iid: int, algo: Algorithm | None = None) -> None:
         super().__init__()
@@ -173,6 +176,7 @@ class BackendRT(Counters):
             srv.sync_lb()  # the algorithm starts from the server's health, whatever its own default
         # requests waiting for a free server slot (maxconn), oldest first
         self.queue: collections.deque[Waiter] = collections.deque()
+        self.queue_idx = 0  # requests served from that queue so far (the log's queue positions)
         self.lastchg = now()
         self.down_since: float | None = None if self.algo.has_usable() else now()
         self.downtime = 0.0
@@ -209,6 +213,7 @@ class BackendRT(Counters):
         """pendconn_add: into ``srv``'s queue when the request is assigned to it, else the backend's."""
         w.srv = srv
         owner = srv if srv is not None else self
+        w.queue_idx = owner.queue_idx - 1  # so that the first in line logs position 1
         owner.queue.append(w)
         owner.qcur = len(owner.queue)
         if owner.qcur > owner.qmax:
@@ -223,6 +228,7 @@ class BackendRT(Counters):
             owner.queue.remove(w)
         except ValueError:
             return
+        w.left(owner)
         owner.qcur = len(owner.queue)
         if w.srv is not None:
             self.sync_queue(w.srv)
@@ -257,12 +263,12 @@ class BackendRT(Counters):
             pp = self.queue[0] if px_ok and self.queue else None
             if p is None and pp is None:
                 return
-            if p is None or (pp is not None and pp.ms < p.ms):
-                w = self.queue.popleft()
-                self.qcur = len(self.queue)
-            else:
-                w = srv.queue.popleft()
-                srv.qcur = len(srv.queue)
+            owner = self if p is None or (pp is not None and pp.ms < p.ms) else srv
+            w = owner.queue.popleft()
+            w.left(owner)
+            owner.queue_idx += 1  # only a request served from a queue moves the others up
+            owner.qcur = len(owner.queue)
+            if owner is srv:
                 self.sync_queue(srv)
             w.srv = None
             algo.take(srv.name)
@@ -275,6 +281,7 @@ class BackendRT(Counters):
             return
         while srv.queue:
             w = srv.queue.popleft()
+            w.left(srv)
             w.srv = None
             w.go("")
         srv.qcur = 0
@@ -285,9 +292,13 @@ class BackendRT(Counters):
         its 503 now; otherwise each server takes what it can."""
         if not self.algo.has_usable():
             waiting = list(self.queue)
+            for w in self.queue:
+                w.left(self)
             self.queue.clear()
             self.qcur = 0
             for s in self.servers.values():
+                for w in s.queue:
+                    w.left(s)
                 waiting += s.queue
                 s.queue.clear()
                 s.qcur = 0
@@ -308,7 +319,7 @@ class BackendRT(Counters):
 class Waiter:
     """A request waiting in a server's or a backend's queue for a server slot."""
 
-    __slots__ = ("src", "uri", "callback", "timer", "since", "ms", "srv")
+    __slots__ = ("src", "uri", "callback", "timer", "since", "ms", "srv", "queue_idx", "srv_pos", "prx_pos")
 
     def __init__(self, src: str | None, uri: str | None, callback: Callable[[str | None], None]) -> None:
         self.src, self.uri, self.callback = src, uri, callback
@@ -316,6 +327,16 @@ class Waiter:
         self.since = time.monotonic()
         self.ms = int(self.since * 1000)  # HAProxy orders the two queues by arrival in ms
         self.srv: ServerRT | None = None  # the server whose queue holds it (None: the backend's)
+        self.queue_idx = 0  # its queue's queue_idx - 1 when it entered (pendconn_add)
+        self.srv_pos = self.prx_pos = 0  # the log's %sq and %bq once it has left
+
+    def left(self, owner: "ServerRT | BackendRT") -> None:
+        """It left ``owner``'s queue (__pendconn_unlink_srv/_prx): its position there, 1 for the
+        first in line, counts the requests served from that queue meanwhile."""
+        if isinstance(owner, ServerRT):
+            self.srv_pos += owner.queue_idx - self.queue_idx
+        else:
+            self.prx_pos += owner.queue_idx - self.queue_idx
 
     def go(self, name: str | None) -> None:
         """Leave the queue: to server ``name``, to a 503 (None), or back to the algorithm ("")."""
