@@ -22,6 +22,7 @@ import numpy as np
 from .engine.balancer import Balancer
 from .haproxy import parse_stat_csv
 from .loadgen import LoadRun, OpenLoop, cpu_seconds, open_loop
+from .logtable import parse_logs
 from .traffic import _Progress
 
 SHORT = os.environ.get("LAB_HEADLESS") == "1"
@@ -31,12 +32,14 @@ PER_SERVER = 1000.0 / SERVICE_MS
 
 def lab_config(ports: Sequence[int], balance: str = "roundrobin", *, port: int = 3006,
                maxconn: int | None = None, hash_type: str | None = None, balance_factor: int | None = None,
-               queue_timeout: str = "10s") -> str:
-    """A haproxy.cfg for the lesson: one frontend on ``port``, servers s1..sN on ``ports``."""
-    lines = ["global", "    maxconn 4000", "defaults", "    mode http", "    timeout connect 2s",
-             "    timeout client 30s", "    timeout server 30s", f"    timeout queue {queue_timeout}",
-             "frontend lesson", f"    bind 127.0.0.1:{port}", "    default_backend servers",
-             "backend servers", f"    balance {balance}"]
+               queue_timeout: str = "10s", log: bool = False) -> str:
+    """A haproxy.cfg for the lesson: one frontend on ``port``, servers s1..sN on ``ports``; with
+    ``log``, one httplog line per request on standard output (the engine keeps them: ``lb.logs()``)."""
+    lines = ["global", "    maxconn 4000"] + (["    log stdout format raw local0"] if log else [])
+    lines += ["defaults", "    mode http"] + (["    log global", "    option httplog"] if log else [])
+    lines += ["    timeout connect 2s", "    timeout client 30s", "    timeout server 30s",
+              f"    timeout queue {queue_timeout}", "frontend lesson", f"    bind 127.0.0.1:{port}",
+              "    default_backend servers", "backend servers", f"    balance {balance}"]
     if hash_type:
         lines.append(f"    hash-type {hash_type}")
     if balance_factor:
@@ -89,17 +92,20 @@ def compare(ports: Sequence[int], algorithms: Sequence[str], rate: float, second
             maxconn: int | None = None, port: int = 3006, runner: Callable[[str], object] | None = None,
             seed: int = 7) -> tuple[list[dict], dict[str, LoadRun]]:
     """The same open-loop load through each algorithm (fresh balancer each); rows of p50/p99 and
-    the share each server took. ``runner(text)`` starts a balancer (default: the engine)."""
+    the share each server took. ``runner(text)`` starts a balancer (default: the engine). With
+    ``maxconn``, also what the queues did: their longest length (stats: qmax) and, from the log's
+    ``Tw`` timer, how many requests waited in a queue and the p99 of that wait."""
     rows, runs = [], {}
     bar = _Progress(len(algorithms), "algorithms", len(algorithms) * seconds >= 3)
     for k, algo in enumerate(algorithms):
         bar.update(k, force=True)
-        text = lab_config(ports, algo, port=port, maxconn=maxconn)
+        text = lab_config(ports, algo, port=port, maxconn=maxconn, log=bool(maxconn))
         lb = runner(text) if runner else Balancer.from_text(text).start()
         try:
             run = open_loop(f"http://127.0.0.1:{port}/", rate, seconds, seed=seed, timeout=10,
                             sources=32 if algo == "source" else 1, progress=False)
             stats = {r["svname"]: r for r in parse_stat_csv(lb.stats_csv()) if r["pxname"] == "servers"}
+            waits = [r["Tw"] for r in parse_logs(_log_lines(lb, len(run))) if r["Tw"] >= 0] if maxconn else []
         finally:
             lb.stop()
         runs[algo] = run
@@ -107,9 +113,23 @@ def compare(ports: Sequence[int], algorithms: Sequence[str], rate: float, second
         if maxconn:
             row["qmax backend"] = stats["BACKEND"]["qmax"]
             row["qmax s" + str(len(ports))] = stats[f"s{len(ports)}"]["qmax"]
+            row["queued"] = f"{sum(w > 0 for w in waits) / len(waits):.0%}" if waits else "-"
+            row["Tw p99 ms"] = round(float(np.percentile(waits, 99)), 1) if waits else math.nan
         rows.append(row)
     bar.close()
     return rows, runs
+
+
+def _log_lines(lb, expected: int, wait: float = 2.0) -> list[str]:
+    """The balancer's log lines: ``lb.logs()`` on the engine, haproxy's standard output on real HAProxy.
+    Waits (at most ``wait`` s) until ``expected`` request lines are there: the last ones are written
+    as their answers end."""
+    deadline = time.monotonic() + wait
+    while True:
+        lines = lb.logs()[0] if hasattr(lb, "logs") else lb.log_tail(expected + 100).splitlines()
+        if len(parse_logs(lines)) >= expected or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def row_of(name: str, run: LoadRun, ports: Sequence[int]) -> dict:

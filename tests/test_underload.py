@@ -106,3 +106,17 @@ def test_keys_moved_consistent_moves_only_the_removed_servers_keys(capacity_flee
     assert consistent["moved back when it returned"] == consistent["on the removed server"]
     assert consistent["same map afterwards"] and mapped["same map afterwards"]
     assert mapped["moved when it left"] > mapped["on the removed server"]
+
+
+def test_compare_with_maxconn_reads_the_queue_from_stats_and_log(capacity_fleet):
+    """maxconn 1 at 120 requests/s over four one-worker servers: requests wait in the backend's
+    queue, which the stats (qmax) and the log (Tw > 0 for some, never for all) both show."""
+    from labsupport.underload import compare
+
+    _, ports = capacity_fleet
+    rows, runs = compare(ports, ["roundrobin"], 120, 1.0, maxconn=1, port=free_ports(1)[0])
+    row = rows[0]
+    assert runs["roundrobin"].ok.all()
+    assert row["qmax backend"] >= 1 and row["qmax s4"] == 0
+    assert 0 < int(row["queued"].rstrip("%")) < 100
+    assert row["Tw p99 ms"] > 0
