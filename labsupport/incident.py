@@ -48,7 +48,8 @@ class Incident:
         self.traffic: TrafficGenerator | None = None
 
     def start(self) -> "Incident":
-        self.traffic = TrafficGenerator(self.url, self.rate, self.duration).start()
+        # enough workers that requests stuck on the killed server (3 s of retries each) do not hold up the rest
+        self.traffic = TrafficGenerator(self.url, self.rate, self.duration, workers=32).start()
         self._thread = threading.Thread(target=self._run, daemon=True, name="lab-incident")
         self._thread.start()
         return self

@@ -32,7 +32,7 @@ def test_the_script_acts_the_check_judges_and_restore_undoes(monkeypatch):
         assert inc.duration == 3.0 and "running" not in repr(inc)
         inc.start()
         assert inc.wait(30)
-        assert len(inc.traffic.records) > 40  # real traffic ran meanwhile (20/s for 6 s)
+        assert len(inc.traffic.records) > 25  # real traffic ran meanwhile (20/s for 3 s; some wait on the killed server)
         truth = {action: server for _, action, server in inc.happened}
         assert sorted(truth) == ["drained", "killed", "slowed"] and len(set(truth.values())) == 3
         status = {r["svname"]: r["status"] for r in lb.snapshot()["servers"]}
