@@ -1,6 +1,8 @@
 """The open-loop load generator (labsupport/loadgen.py) against real Flask servers in capacity mode."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,22 @@ def test_no_server_is_recorded_not_raised():
     run = open_loop("http://127.0.0.1:9/", 20, 0.5, arrivals="constant", timeout=1)
     assert len(run) == 10 and not run.ok.any() and set(run.error) == {"ConnectionRefusedError"}
     assert np.isnan(run.percentile(99))
+
+
+def test_second_zero_is_announced_at_once_even_with_buffered_output(monkeypatch):
+    """The child announces its second 0 (``T0``) as soon as it starts sending, not when its output
+    buffer happens to fill: ``underload.herd`` paces the returns of a server on it. Without
+    PYTHONUNBUFFERED (a student's machine), an unflushed line arrived only after the run."""
+    from labsupport import loadgen
+
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    loadgen._children.close_all()  # a fresh child, started without PYTHONUNBUFFERED
+    g = loadgen.OpenLoop("http://127.0.0.1:9/", 20, 1.5, arrivals="constant", timeout=1).start()
+    try:
+        deadline = time.monotonic() + 5
+        while g.t0 == 0 and g.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert g.t0 > 0 and g.running, "T0 came only when the run ended"
+    finally:
+        g.wait()
+    loadgen._children.close_all()
