@@ -88,7 +88,8 @@ class Incident:
     def stop(self) -> None:
         self._stop.set()
         if self.traffic is not None:
-            self.traffic.stop()
+            # no new requests; those still waiting on the killed server end by themselves (their retries)
+            self.traffic.stop(timeout=0.5)
         if self._thread is not None:
             self._thread.join(5)
 

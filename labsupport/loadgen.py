@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -119,9 +120,13 @@ class _Children:
                 if proc.poll() is None:
                     return proc
                 self.close(proc)
-        return subprocess.Popen([sys.executable, "-m", "labsupport.loadchild", "--serve"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # its standard error goes to a file, not a pipe: a pipe nobody reads could fill over many runs
+        err = tempfile.TemporaryFile("w+")
+        proc = subprocess.Popen([sys.executable, "-m", "labsupport.loadchild", "--serve"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=err, text=True,
                                 cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        proc.errfile = err  # type: ignore[attr-defined]
+        return proc
 
     def give_back(self, proc: subprocess.Popen) -> None:
         with self._lock:
@@ -131,8 +136,17 @@ class _Children:
         self.close(proc)
 
     @staticmethod
+    def errors(proc: subprocess.Popen) -> str:
+        """What the child printed on its standard error (its traceback, if it died)."""
+        try:
+            proc.errfile.seek(0)  # type: ignore[attr-defined]
+            return proc.errfile.read()  # type: ignore[attr-defined]
+        except (OSError, ValueError):
+            return ""
+
+    @staticmethod
     def close(proc: subprocess.Popen) -> None:
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        for pipe in (proc.stdin, proc.stdout, proc.errfile):  # type: ignore[attr-defined]
             try:
                 if pipe is not None:
                     pipe.close()
@@ -232,10 +246,12 @@ class OpenLoop:
         else:
             self.proc.kill()
             self.proc.wait()
-            err = self.proc.stderr.read() if self.proc.stderr else ""  # type: ignore[union-attr]
+            err = _children.errors(self.proc)
             _children.close(self.proc)
             if self.proc.returncode != -9 and not self.records:
-                raise LoadError(f"the load generator failed: {err.strip()[-400:]}")
+                tail = err.strip()[-400:]
+                raise LoadError(f"the load generator stopped before its run ended (exit code "
+                                f"{self.proc.returncode})" + (f": {tail}" if tail else ""))
         return self.result()
 
     def result(self) -> LoadRun:

@@ -68,3 +68,20 @@ def test_second_zero_is_announced_at_once_even_with_buffered_output(monkeypatch)
     finally:
         g.wait()
     loadgen._children.close_all()
+
+
+def test_a_generator_that_dies_says_so_and_the_next_run_works():
+    """A child killed from outside (not by stop()) before any answer: a clear LoadError with its exit
+    code, and the next run starts a fresh child."""
+    import os
+    import signal
+
+    from labsupport import loadgen
+
+    loadgen._children.close_all()  # a fresh child: it is still starting when it is killed
+    g = loadgen.OpenLoop("http://127.0.0.1:9/", 20, 2.0, timeout=1).start()
+    os.kill(g.proc.pid, signal.SIGTERM)
+    with pytest.raises(LoadError, match=r"stopped before its run ended \(exit code -15\)"):
+        g.wait()
+    run = open_loop("http://127.0.0.1:9/", 20, 0.2, arrivals="constant", timeout=1)
+    assert len(run) == 4 and set(run.error) == {"ConnectionRefusedError"}

@@ -51,20 +51,20 @@ def _serve(tmp_path_factory, headless: bool):
     assert not survivors, f"still running after JupyterLab stopped (killed now): {survivors}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped when the browser tests end, not at the end of make test
 def lab(chromium_path, tmp_path_factory):
     """The server the UI tests use: the lessons' live panels run as long as they do for a student."""
     yield from _serve(tmp_path_factory, headless=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped when the browser tests end, not at the end of make test
 def headless_lab(chromium_path, tmp_path_factory):
     """The server for Run All: its kernels get LAB_HEADLESS=1, so every lesson takes its short version
     (notebook 06 runs for minutes by hand); widgets still render."""
     yield from _serve(tmp_path_factory, headless=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped when the browser tests end, not at the end of make test
 def browser(chromium_path, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
