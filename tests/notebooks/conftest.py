@@ -32,7 +32,7 @@ _SECONDS: dict[str, float] = {}
 
 
 def pytest_runtest_logreport(report) -> None:
-    path, _, cell = report.nodeid.partition("::")
+    path = report.nodeid.partition("::")[0]
     if path.endswith(".ipynb"):
         name = Path(path).stem
         _SECONDS[name] = _SECONDS.get(name, 0.0) + report.duration
