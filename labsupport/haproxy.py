@@ -359,13 +359,21 @@ class HAProxy:
     def events(self, since: int = 0) -> tuple[list[str], int]:
         """haproxy's event lines (``[WARNING]``/``[ALERT]``/``[NOTICE]``: servers UP or DOWN, health-check
         lines...) from index ``since`` on, and the index to ask next, like ``Balancer.events``."""
+        return self._printed(since, events=True)
+
+    def logs(self, since: int = 0) -> tuple[list[str], int]:
+        """The other lines haproxy printed (with ``log stdout``: its log lines) from index ``since`` on,
+        and the index to ask next, like ``Balancer.logs``."""
+        return self._printed(since, events=False)
+
+    def _printed(self, since: int, events: bool) -> tuple[list[str], int]:
         if self._dir is None:
             return [], since
         try:
             text = Path(self._dir, "haproxy.log").read_text(errors="replace")
         except OSError:
             return [], since
-        lines = [line for line in text.splitlines() if line.startswith("[")]
+        lines = [line for line in text.splitlines() if line.startswith("[") == events]
         return lines[since:], len(lines)
 
     def __repr__(self) -> str:

@@ -41,13 +41,8 @@ class MonitorDashboard:
         self.loop = LiveLoop(self.tick, refresh, max_seconds)
 
     def _lines(self) -> list[str]:
-        logs = getattr(self.target, "logs", None)
-        if logs is not None:  # the engine: every line once, by index
-            lines, self._seen = logs(self._seen)
-            return lines
-        tail = self.target.log_tail(2000).splitlines()  # real haproxy: its output file, new lines only
-        new, self._seen = tail[self._seen:] if self._seen <= len(tail) else tail, len(tail)
-        return new
+        lines, self._seen = self.target.logs(self._seen)  # the engine or real haproxy: new lines only
+        return lines
 
     def tick(self) -> None:
         """One point and one frame (the loop calls it; tests may too)."""

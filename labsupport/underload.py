@@ -121,12 +121,11 @@ def compare(ports: Sequence[int], algorithms: Sequence[str], rate: float, second
 
 
 def _log_lines(lb, expected: int, wait: float = 2.0) -> list[str]:
-    """The balancer's log lines: ``lb.logs()`` on the engine, haproxy's standard output on real HAProxy.
-    Waits (at most ``wait`` s) until ``expected`` request lines are there: the last ones are written
-    as their answers end."""
+    """The balancer's log lines (the engine's or real HAProxy's ``logs()``). Waits (at most ``wait`` s)
+    until ``expected`` request lines are there: the last ones are written as their answers end."""
     deadline = time.monotonic() + wait
     while True:
-        lines = lb.logs()[0] if hasattr(lb, "logs") else lb.log_tail(expected + 100).splitlines()
+        lines = lb.logs()[0]
         if len(parse_logs(lines)) >= expected or time.monotonic() > deadline:
             return lines
         time.sleep(0.05)

@@ -142,7 +142,7 @@ def test_the_parser_reads_a_syslog_prefixed_line_and_skips_events():
     assert len(table) == 1 and table[0]["term"] == "----"
 
 
-EVENTS = """global
+LOGGED = """global
     log stdout format raw local0
 defaults
     mode http
@@ -151,7 +151,8 @@ defaults
     timeout connect 1s
     timeout client 5s
     timeout server 5s
-frontend fe
+"""
+EVENTS = LOGGED + """frontend fe
     bind 127.0.0.1:{port}
     default_backend be
 backend be
@@ -208,16 +209,7 @@ class _Gate(RawListener):
         conn.close()
 
 
-QUEUE_CONFIG = """global
-    log stdout format raw local0
-defaults
-    mode http
-    log global
-    option httplog
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-    timeout queue 5s
+QUEUE_CONFIG = LOGGED + """    timeout queue 5s
 frontend fe
     bind 127.0.0.1:{port}
     default_backend be
@@ -228,7 +220,7 @@ backend be
 HOLD_S = 0.4
 
 
-def _queued_run(target, port: int, gate: _Gate, read_lines, queued: int = 3) -> list[dict]:
+def _queued_run(target, port: int, gate: _Gate, queued: int = 3) -> list[dict]:
     """Request /r0 takes the server's only slot and is held; /r1../rN wait in the backend's queue,
     each sent once the one before is in line; after HOLD_S all are released. Their log lines, parsed,
     in the order the requests were sent."""
@@ -248,9 +240,9 @@ def _queued_run(target, port: int, gate: _Gate, read_lines, queued: int = 3) -> 
     gate.gate.set()
     for t in threads:
         t.join(10)
-    while len(parse_logs(read_lines())) < queued + 1 and time.monotonic() < deadline + 5:
+    while len(parse_logs(target.logs()[0])) < queued + 1 and time.monotonic() < deadline + 5:
         time.sleep(0.05)
-    return sorted(parse_logs(read_lines())[-(queued + 1):], key=lambda r: r["request"].split()[1])
+    return sorted(parse_logs(target.logs()[0])[-(queued + 1):], key=lambda r: r["request"].split()[1])
 
 
 def _qcur(target) -> int:
@@ -273,8 +265,7 @@ def test_tw_and_queue_positions_of_queued_requests(haproxy_bin, balance, column)
                             Balancer.from_text(texts[1])))
     try:
         hx, lb = procs
-        rows = {"haproxy": _queued_run(hx, ports[0], gate, lambda: hx.log_tail(50).splitlines()),
-                "engine": _queued_run(lb, ports[1], gate, lambda: lb.logs()[0])}
+        rows = {"haproxy": _queued_run(hx, ports[0], gate), "engine": _queued_run(lb, ports[1], gate)}
     finally:
         for p in reversed(procs):
             p.stop()
