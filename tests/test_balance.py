@@ -454,8 +454,10 @@ def test_a_server_with_its_own_queue_counts_as_full_and_as_load():
     rr.set_queued("s1", 1)
     assert rr.is_full("s1") and sequential(rr, 3) == ["s2"] * 3
     lc = make_algorithm(proxy("leastconn", (1, 1)))
-    lc.set_queued("s1", 2)  # lb_fwlc.c: the key is served + queued
-    assert sequential(lc, 3) == ["s2"] * 3
+    lc.set_queued("s1", 2)  # joining a queue does not move s1 in leastconn's tree (queue.c pendconn_add)...
+    assert held(lc, 1) == ["s1"]  # ...its next connection does, with the key of served + queued = 3
+    assert held(lc, 3) == ["s2"] * 3  # s2 takes three before it is as loaded
+    assert held(lc, 1) == ["s1"]  # equal keys: the server that got its key first
 
 
 def held(alg: Algorithm, n: int, **req) -> list[str]:
@@ -493,3 +495,22 @@ def test_random_draws_respect_hash_balance_factor():
     alg = make_algorithm(proxy("random", (1, 1, 1, 1), hash_balance_factor=110), seed=7)
     got = held(alg, 40)
     assert max(got.count(s) for s in set(got)) <= 11  # ceil(40 x 1.1 / 4)
+
+
+@pytest.mark.parametrize("balance,hash_type", [("roundrobin", None), ("static-rr", None), ("leastconn", None),
+                                               ("first", None), ("random", None), ("uri", "consistent")])
+def test_a_redispatch_avoids_the_server_that_failed_unless_it_is_the_only_one(balance, hash_type):
+    kw = {"hash_type": hash_type} if hash_type else {}
+    alg = make_algorithm(proxy(balance, (3, 1, 1), **kw), seed=1)
+    for i in range(30):
+        first = alg.choose(uri=f"/k{i}")
+        assert alg.choose(uri=f"/k{i}", avoid=first) not in (first, None)
+    alone = make_algorithm(proxy(balance, (1,), **kw), seed=1)
+    assert alone.choose(uri="/k", avoid="s1") == "s1"  # nothing else: the avoided server after all
+
+
+def test_a_map_based_hash_designates_its_slot_even_to_avoid():
+    alg = make_algorithm(proxy("uri", (1, 1, 1), hash_type="map-based"))
+    for i in range(30):
+        first = alg.choose(uri=f"/k{i}")
+        assert alg.choose(uri=f"/k{i}", avoid=first) == first  # lb_map.c map_get_server_hash has no 'avoid'

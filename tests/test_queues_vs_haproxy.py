@@ -177,6 +177,7 @@ SCENARIOS = {
                "server s2 {g2} maxconn 1"],
     "beq": ["balance roundrobin", "server s1 {g1} maxconn 1", "server s2 {g2} maxconn 1"],
     "lcq": ["balance leastconn", "server s1 {g1} maxconn 2", "server s2 {g2} maxconn 1"],
+    "lcmq": ["balance leastconn", "server s1 {g1} maxconn 1 maxqueue 2", "server s2 {g2} maxconn 1 maxqueue 2"],
     "hbf": ["balance uri", "hash-type consistent", "hash-balance-factor 150"]
     + [f"server s{i} {{g{i}}}" for i in (1, 2, 3, 4)],
     "rnd": ["balance random(2)", "server s1 {g1}"] + [f"server s{i} {{f{i}}}" for i in (2, 3, 4)],
@@ -302,20 +303,32 @@ def test_a_server_going_down_hands_its_queue_back_with_option_redispatch(sides):
         queued = rows[first]["qcur"]
         side.target.disable(f"b_redisp/{first}")
         side.wait_arrivals(2)
-        result.append((queued, [name for name, _ in side.arrivals]))
         side.target.enable(f"b_redisp/{first}")
         side.wait_idle("b_redisp")
         for t in threads:
             t.join(10)
-    (hq, ha), (eq, ea) = result
+        counted = {k: (r["wredis"], r["wretr"], r["lbtot"]) for k, r in side.rows("b_redisp").items()}
+        result.append((queued, [name for name, _ in side.arrivals], counted))
+    (hq, ha, hc), (eq, ea, ec) = result
     assert hq == 1 and len(set(ha)) == 2  # the oracle: queued at the first server, then served by the other
     assert (eq, ea) == (hq, ha)
+    assert ec == hc  # the move counts as a redispatch away from the server that went down
 
 
 def test_leastconn_with_maxconn_fills_by_load_then_queues(sides):
     paths = [f"/l{i}" for i in range(1, 7)]
     (ha, hw, hout, hq), (ea, ew, eout, eq) = both(sides, "lcq", paths, ["s1", "s2", "s2"])
     assert ea == ha and ew == hw and eout == hout and eq == hq
+
+
+def test_leastconn_with_maxqueue_queues_on_the_servers_until_their_queues_are_full(sides):
+    """lb_fwlc.c: with maxqueue, leastconn still picks a server at its maxconn while its queue has
+    room, so requests wait in the servers' queues; the seventh finds both full: the backend's queue.
+    Joining a queue does not move a server in leastconn's tree: /q3 and /q4 both go to s1."""
+    paths = [f"/q{i}" for i in range(1, 8)]
+    (ha, hw, hout, hq), (ea, ew, eout, eq) = both(sides, "lcmq", paths, ["s1", "s2", "s1", "s2", "s1"])
+    assert ea == ha and ew == hw and eout == hout and eq == hq
+    assert hw["s1"][1] == hw["s2"][1] == 2 and hw["BACKEND"][1] == 1  # the oracle did so
 
 
 def test_hash_balance_factor_caps_a_hot_key(sides):

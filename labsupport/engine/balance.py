@@ -20,6 +20,11 @@ rotating algorithms (roundrobin, static-rr, leastconn, first) and random skip fu
 algorithms designate their server even when it is full: the proxy queues the request on that
 server. ``pick`` is ``choose`` + ``take`` for callers without queues (a full pick is None).
 
+Redispatch (backend.c assign_server): a request that failed on a server and chooses again passes
+that server as ``avoid``. Each lookup skips it like a full server and takes it only when nothing
+else has room (roundrobin, static-rr, leastconn, first, random, and the consistent ring); a
+map-based hash designates its slot's server regardless, as HAProxy's map_get_server_hash does.
+
 ``hash-balance-factor`` (lb_chash.c chash_server_is_eligible, "consistent hashing with bounded
 loads"): on the consistent ring, and for random's draws, a server is skipped (the walk goes on
 clockwise) while its connections in flight reach its share of
@@ -58,6 +63,7 @@ class _Srv:
     uweight: int  # weight set by the user, 0..256
     admin_up: bool  # False when DOWN / MAINT / DRAIN
     maxconn: int = 0
+    maxqueue: int = 0  # leastconn still picks a full server while its queue is below this
     inflight: int = 0  # HAProxy's srv->served: requests holding a connection slot
     queued: int = 0  # requests waiting in this server's own queue
     cumw: int = 0  # cumulative_weight: weight of the usable servers declared before it (at start)
@@ -88,7 +94,7 @@ class Algorithm:
         self._srv: dict[str, _Srv] = {}
         for sc in proxy.servers:  # sc.id: assigned once, by the config model
             self._srv[sc.name] = _Srv(
-                sc.name, sc.id, sc.backup, sc.weight, sc.weight, not sc.disabled, sc.maxconn
+                sc.name, sc.id, sc.backup, sc.weight, sc.weight, not sc.disabled, sc.maxconn, sc.maxqueue
             )
         for s in self._srv.values():
             s.e = self._eweight(s)
@@ -134,16 +140,17 @@ class Algorithm:
     # (assign_server: "with certain algos we know it's because all servers are full")
     queue_first = False
 
-    def choose(self, src: str | None = None, uri: str | None = None) -> str | None:
+    def choose(self, src: str | None = None, uri: str | None = None, avoid: str | None = None) -> str | None:
         """The server HAProxy's assign_server designates, without counting it (see ``take``).
         None: no server usable, or (rotating algorithms, random) every candidate is full.
-        A hash algorithm may designate a full server: the request then waits in its queue."""
-        s = self._choose(src, uri)
+        A hash algorithm may designate a full server: the request then waits in its queue.
+        ``avoid``: the server a redispatched request failed on, taken only when no other will do."""
+        s = self._choose(src, uri, self._srv.get(avoid) if avoid is not None else None)
         return None if s is None else s.name
 
     def pick(self, src: str | None = None, uri: str | None = None) -> str | None:
         """Choose a server for a new connection and count it as in flight; None: none usable or all full."""
-        s = self._choose(src, uri)
+        s = self._choose(src, uri, None)
         if s is None or s.full:
             return None
         s.inflight += 1
@@ -155,11 +162,10 @@ class Algorithm:
         return self._get(name).full
 
     def set_queued(self, name: str, n: int) -> None:
-        """The length of ``name``'s own queue (the proxy keeps it; leastconn counts it as load)."""
-        s = self._get(name)
-        if s.queued != n:
-            s.queued = n
-            self._dropped(s)
+        """The length of ``name``'s own queue (the proxy keeps it). leastconn counts it as load the
+        next time the server takes or drops a connection: joining or leaving a queue does not move a
+        server in its tree (queue.c pendconn_add and pendconn_unlink do not call server_take_conn)."""
+        self._get(name).queued = n
 
     def served(self) -> int:
         """Requests in flight on every server (HAProxy's px->served)."""
@@ -262,7 +268,7 @@ class Algorithm:
         return f"<{type(self).__name__} balance {self.name}: {', '.join(parts)}>"
 
     # ----- hooks the algorithms override
-    def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
+    def _choose(self, src: str | None, uri: str | None, avoid: _Srv | None) -> _Srv | None:
         raise NotImplementedError
 
     def _took(self, s: _Srv) -> None:
@@ -338,12 +344,12 @@ class RoundRobin(Algorithm):
             return b
         return a  # a "hole": positions jump ahead
 
-    def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
+    def _choose(self, src: str | None, uri: str | None, avoid: _Srv | None) -> _Srv | None:
         which, fb = self._in_use()
         if which in ("", "fbck"):
             return None if fb is None or fb.full else fb
         g = self._grp[which == "bck"]
-        switched, full, srv = False, [], None
+        switched, full, srv, avoided = False, [], None, None
         while True:
             if g.wc == 0:
                 g.pos = g.wc = g.wn
@@ -355,6 +361,7 @@ class RoundRobin(Algorithm):
                 g.init, g.next = g.next, g.init
                 g.wc = g.pos = g.wn
             if srv is None:
+                srv = avoided  # nothing else had room: the avoided server after all (or None)
                 break
             # step 3: advance the chosen server
             if srv.npos == 0:
@@ -368,11 +375,15 @@ class RoundRobin(Algorithm):
             self._remove(srv)
             g.pos += 1
             if not srv.full:
-                break
-            full.append(srv)  # saturated: put back afterwards, most recent first (as HAProxy)
+                if srv is not avoid or avoided is not None:
+                    break
+                avoided = srv  # the server to avoid: remembered, in case no other has room
+            full.append(srv)  # saturated or avoided: put back afterwards, most recent first (as HAProxy)
         if srv is not None:
             self._queue(g, srv)
         for f in reversed(full):
+            if f is srv:
+                continue
             if switched:
                 self._by_weight(g.init, f)  # the window moved on: only the weight matters now
             else:
@@ -429,14 +440,12 @@ class LeastConn(Algorithm):
         n = s.inflight + s.queued  # lb_fwlc.c: served + queue length
         return (n + 1) * SRV_EWGHT_MAX // s.e if n else 0
 
-    def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
+    def _choose(self, src: str | None, uri: str | None, avoid: _Srv | None) -> _Srv | None:
         which, fb = self._in_use()
         if which in ("", "fbck"):
             return None if fb is None or fb.full else fb
-        for _key, _seq, name in self._tree[which == "bck"]:
-            if not self._srv[name].full:
-                return self._srv[name]
-        return None
+        return _first_with_room((self._srv[name] for _key, _seq, name in self._tree[which == "bck"]), avoid,
+                                lambda s: s.maxconn and s.inflight + s.queued >= s.maxconn + s.maxqueue)
 
     def _reposition(self, s: _Srv) -> None:
         if s.tree is not None and s.entry[0] != self._key(s):
@@ -463,12 +472,23 @@ class First(Algorithm):
     name = "first"
     queue_first = True
 
-    def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
+    def _choose(self, src: str | None, uri: str | None, avoid: _Srv | None) -> _Srv | None:
         which, fb = self._in_use()
         if which in ("", "fbck"):
             return None if fb is None or fb.full else fb
-        group = sorted(self._group(which == "bck"), key=lambda s: s.id)
-        return next((s for s in group if not s.full), None)
+        return _first_with_room(sorted(self._group(which == "bck"), key=lambda s: s.id), avoid)
+
+
+def _first_with_room(servers, avoid: _Srv | None, full=lambda s: s.full) -> _Srv | None:
+    """lb_fwlc.c / lb_fas.c: the first server in order with room that is not ``avoid``; else ``avoid``
+    if it has room; else None."""
+    avoided = None
+    for s in servers:
+        if not full(s):
+            if s is not avoid:
+                return s
+            avoided = s
+    return avoided
 
 
 # --------------------------------------------------------------------------- hash keys
@@ -542,23 +562,29 @@ class _MapBased(Algorithm):
             score[best.name] -= tot
         self.table = table
 
-    def _rr(self) -> _Srv | None:
-        """map_get_server_rr: the next slot whose server has room; the index wraps lazily."""
+    def _rr(self, avoid: _Srv | None = None) -> _Srv | None:
+        """map_get_server_rr: the next slot whose server has room and is not ``avoid`` (else ``avoid``,
+        if it has room); the index wraps lazily."""
         tot = len(self.table)
         if not tot:
             return None
         if self._idx >= tot:
             self._idx = 0
         i = self._idx
+        avoided, avoided_idx = None, 0
         for _ in range(tot):
             s = self._srv[self.table[i]]
             i += 1
             if not s.full:
-                self._idx = i
-                return s
+                if s is not avoid:
+                    self._idx = i
+                    return s
+                avoided, avoided_idx = s, i
             if i == tot:
                 i = 0
-        return None
+        if avoided is not None:
+            self._idx = avoided_idx
+        return avoided
 
     def _down(self, s: _Srv, old_e: int) -> None:
         self._rebuild()
@@ -575,8 +601,8 @@ class StaticRR(_MapBased):
     name = "static-rr"
     queue_first = True
 
-    def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
-        return self._rr()
+    def _choose(self, src: str | None, uri: str | None, avoid: _Srv | None) -> _Srv | None:
+        return self._rr(avoid)
 
 
 class MapHash(_MapBased):
@@ -587,13 +613,13 @@ class MapHash(_MapBased):
         self._key = _key_function(proxy, algo)
         super().__init__(proxy, seed)
 
-    def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
+    def _choose(self, src: str | None, uri: str | None, avoid: _Srv | None) -> _Srv | None:
         if not self.table:
             return None
         h = 0 if self._tot_used == 1 else self._key(src, uri)
         if h is None:
-            return self._rr()  # no key (e.g. no URI in tcp mode): HAProxy falls back to round robin
-        return self._srv[self.table[h % len(self.table)]]  # even when full: the request waits for it
+            return self._rr(avoid)  # no key (e.g. no URI in tcp mode): HAProxy falls back to round robin
+        return self._srv[self.table[h % len(self.table)]]  # even when full or avoided (map_get_server_hash)
 
 
 # --------------------------------------------------------------------------- consistent ring
@@ -620,26 +646,27 @@ class _Chash(Algorithm):
     def _down(self, s: _Srv, old_e: int) -> None:
         self._ring[s.backup].set(s.name, s.id, 0)
 
-    def _lookup(self, h: int) -> _Srv | None:
-        """chash_get_server_hash: the nearest point; with a balance factor, the first eligible
-        server clockwise from it (after one full turn, whatever server the walk stands on)."""
+    def _lookup(self, h: int, avoid: _Srv | None = None) -> _Srv | None:
+        """chash_get_server_hash: the nearest point; then, clockwise, the first server that is not
+        ``avoid`` and (with a balance factor) eligible (after two turns, whatever server the walk
+        stands on)."""
         which, fb = self._in_use()
         if which in ("", "fbck"):
             return fb
         ring = self._ring[which == "bck"]
-        if not self.balance_factor:
+        if not self.balance_factor and avoid is None:
             return self._srv[ring.lookup(h)]
-        group = self._group(which == "bck")
-        tot_weight = sum(s.e for s in group)
-        served = self.served()
+        if self.balance_factor:
+            tot_weight = sum(s.e for s in self._group(which == "bck"))
+            served = self.served()
         i = ring.index(h)
-        name = ring.name_at(i)
+        s = self._srv[ring.name_at(i)]
         for _ in range(2 * len(ring)):
-            if self._eligible(self._srv[name], served, tot_weight):
+            if s is not avoid and (not self.balance_factor or self._eligible(s, served, tot_weight)):
                 break
             i += 1
-            name = ring.name_at(i)
-        return self._srv[name]
+            s = self._srv[ring.name_at(i)]
+        return s
 
     def _eligible(self, s: _Srv, served: int, tot_weight: int) -> bool:
         """lb_chash.c chash_server_is_eligible: in flight below its share of the bounded load."""
@@ -649,11 +676,16 @@ class _Chash(Algorithm):
         slots += ((s.cumw + s.e) * remainder) // tot_weight - (s.cumw * remainder) // tot_weight
         return s.inflight < max(slots, 1)
 
-    def _walk(self) -> _Srv | None:
+    def _walk(self, avoid: _Srv | None) -> _Srv | None:
+        """chash_get_next_server: the next point clockwise whose server has room and is not ``avoid``
+        (else ``avoid``, if it has room)."""
         which, fb = self._in_use()
         if which in ("", "fbck"):
             return None if fb is None or fb.full else fb
-        name = self._ring[which == "bck"].walk(lambda n: not self._srv[n].full)
+        ring = self._ring[which == "bck"]
+        name = ring.walk(lambda n: not self._srv[n].full and self._srv[n] is not avoid)
+        if name is None and avoid is not None and not avoid.full:
+            name = ring.walk(lambda n: self._srv[n] is avoid)
         return None if name is None else self._srv[name]
 
     def _tot_used(self) -> int:
@@ -669,13 +701,13 @@ class ConsistentHash(_Chash):
         self._key = _key_function(proxy, algo)
         super().__init__(proxy, seed)
 
-    def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
+    def _choose(self, src: str | None, uri: str | None, avoid: _Srv | None) -> _Srv | None:
         if not self.has_usable():
             return None
         h = 0 if self._tot_used() == 1 else self._key(src, uri)
         if h is None:
-            return self._walk()
-        return self._lookup(h)  # even when full: the request waits in its queue
+            return self._walk(avoid)
+        return self._lookup(h, avoid)  # even when full: the request waits in its queue
 
 
 class Random(_Chash):
@@ -688,11 +720,11 @@ class Random(_Chash):
         self.draws = draws
         self._rng = _random.Random(seed)
 
-    def _choose(self, src: str | None, uri: str | None) -> _Srv | None:
+    def _choose(self, src: str | None, uri: str | None, avoid: _Srv | None) -> _Srv | None:
         curr = None
         for _ in range(self.draws):
             prev = curr
-            curr = self._lookup(self._rng.getrandbits(32))
+            curr = self._lookup(self._rng.getrandbits(32), avoid)
             if curr is None:
                 break
             if prev is not None and prev is not curr and curr.inflight * prev.e > prev.inflight * curr.e:

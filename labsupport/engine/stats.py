@@ -85,6 +85,8 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
     maxconn = be.algo.maxconn(srv.name)
     if maxconn:
         row["slim"] = maxconn
+    if srv.cfg.maxqueue:
+        row["qlimit"] = srv.cfg.maxqueue
     if h.check:  # configured, and not turned off by 'disable health'
         down = srv.downtime + (now - srv.down_since if srv.down_since is not None else 0)
         row.update(chkfail=h.chkfail, chkdown=h.chkdown, downtime=int(down))

@@ -52,8 +52,8 @@ class Draft:
         d = cls(kind, name, line)
         d.values = {f: getattr(Proxy, f) for f in (
             "mode", "default_backend", "balance", "balance_args", "hash_type", "hash_function",
-            "hash_avalanche", "hash_balance_factor", "retries", "redispatch", "forwardfor", "allbackups",
-            "httpchk", "http_check_expect_status", "httpchk_version", "http_check_headers",
+            "hash_avalanche", "hash_balance_factor", "retries", "redispatch", "redispatch_after", "forwardfor",
+            "allbackups", "httpchk", "http_check_expect_status", "httpchk_version", "http_check_headers",
             "http_check_expect", "log_health_checks", "maxconn", "log_global", "httplog", "dontlognull",
             "prometheus")}
         d.timeouts = {f: None for f in Timeouts.__dataclass_fields__}

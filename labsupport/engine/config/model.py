@@ -56,6 +56,7 @@ class ServerConfig:
     backup: bool = False
     disabled: bool = False
     maxconn: int = 0  # 0 = no limit
+    maxqueue: int = 0  # 0 = no limit on this server's own queue
     id: int = 0  # set with 'id'; 0 until Proxy gives it the lowest free one (see with_server_ids)
     line: int = 0
     address: str = ""  # the address as written ("localhost:8080")
@@ -104,6 +105,7 @@ class Proxy:
     timeouts: Timeouts = Timeouts()
     retries: int = 3
     redispatch: bool = False
+    redispatch_after: int = 0  # 'option redispatch [N]': -1 by default (the last retry), N every Nth retry
     forwardfor: bool = False
     allbackups: bool = False
     httpchk: tuple[str, str] | None = None  # (method, uri) when 'option httpchk' is set

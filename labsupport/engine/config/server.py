@@ -81,8 +81,8 @@ def _server_kw(p: Context, d: Draft, s: dict, args: list[str], i: int) -> str | 
         if other:
             return f"'id' : custom id {sid} already used at {p.file}:{other['line']} ('server {other['name']}')"
         s["id"] = sid
-    elif word == "maxconn":
-        s["maxconn"] = atol(value)
+    elif word in ("maxconn", "maxqueue"):
+        s[word] = atol(value)
     elif word in ("check", "no-check"):
         s["check"] = word == "check"
     elif word in ("backup", "no-backup"):
@@ -265,6 +265,8 @@ def parse_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
             d.values["httpchk_version"] = rest[2] if len(rest) > 2 else "HTTP/1.0"
         else:
             d.values[name] = on
+            if name == "redispatch":  # cfgparse-listen.c: -1, or atol() of the interval when one is given
+                d.values["redispatch_after"] = (atol(args[2]) if len(args) > 2 and args[2] else -1) if on else 0
     elif name in ("httplog", "dontlognull"):
         d.values[name] = on
         if name == "httplog" and len(args) > 2:

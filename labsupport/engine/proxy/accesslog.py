@@ -21,7 +21,8 @@ def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> 
         name = "<STATS>" if be is not None else "<PROMEX>"
     else:
         name = srv.name if srv is not None else "<NOSRV>"
-    rc = c.failures if be is not None and not bad else 0
+    # the retries HAProxy made: after the last allowed one fails it gives up without counting it
+    rc = min(c.failures, be.cfg.retries) if be is not None and not bad else 0
     return Record(
         client=c.src, port=c.sport, date=req.date, frontend=fe.name,
         backend=be.name if be is not None else fe.name, server=name,

@@ -272,7 +272,8 @@ class HttpClient(asyncio.Protocol, Session):
         # for the log line: start time, bytes sent so far, timers not reached yet (-1), flags
         self.t_start, self.bout0, self.term = now(), fe.bout, "--"
         self.tw = self.tc = self.tr = self.resp_status = -1
-        self.failures, self.sq, self.bq, self.redispatched = 0, 0, 0, False
+        self.failures, self.sq, self.bq, self.redispatched, self.target = 0, 0, 0, False, None
+        self.t_q0 = 0.0
         self.log_bytes = None
         fe.req_tot += 1
         prom = fe.cfg.prometheus
@@ -476,7 +477,7 @@ class HttpClient(asyncio.Protocol, Session):
             self._release()
             self.be = None
         if logging:
-            self._log(req, be, srv, status, ms)
+            self._log(req, be, srv if srv is not None else self.target, status, ms)
         self.cur = None
         self.untimed = False
         if close:

@@ -7,20 +7,27 @@ How it works: ``Session`` is a mixin shared by the HTTP and TCP client protocols
    full server waits in that server's queue; one no server can take (all full; or roundrobin,
    static-rr and first while the backend's queue is not empty) waits in the backend's queue.
    Either wait lasts up to ``timeout queue`` (default: ``timeout connect``), then econ and a 503.
+   A server's queue holds at most its ``maxqueue`` (when set): one more request assigned to it
+   gets a 503 at once (SQ), counted as econ on the server and the backend.
    ``BackendRT.process_srv_queue`` (state.py) lets waiting requests in.
 2. ``_use(srv)`` counts the session (scur) and ``_attempt()`` (the subclass) connects,
    counting stot for every attempt, retries included.
-3. ``_connect_failed(refused)``: HAProxy's retry rules (src/stream.c, 2.6.12):
-   - after ``retries`` retries the request fails: econ on server and backend, 503;
-   - with ``option redispatch``, a non-hash algorithm and more than one usable active server,
-     the first failure goes at once to the algorithm's next pick; every algorithm also
-     redispatches on the last retry (redispatch interval -1). Those count ``wredis``;
-   - otherwise the retry goes to the same server and counts ``wretr``;
-   - a refused connection waits min(1 s, timeout connect) before a retry on the same server
-     (or whenever a hash algorithm or a single server makes another pick pointless).
+3. ``_connect_failed(refused)``: HAProxy 2.6.12's retry rules (backend.c back_handle_st_cer and
+   stream.h stream_choose_redispatch, with 2.6's backported fixes):
+   - after ``retries`` retries the request fails: econ on server and backend, 503; the log names
+     the last server tried and ``retries`` retries;
+   - with ``option redispatch [N]`` the retry chooses again (the algorithm avoids the server that
+     failed) when that server is no longer usable, or on every Nth retry (N < 0, the default -1:
+     the -Nth before the last, that is the last), or, for every algorithm but the hash ones
+     (source, uri), whenever more than one active server is usable;
+   - otherwise the retry goes to the same server;
+   - a retry that lands on another server counts ``wredis`` and marks the log's retries with
+     "+"; one on the same server counts ``wretr``;
+   - a refused connection waits min(1 s, timeout connect) before a retry on the same server, or
+     before any retry when at most one active server is usable.
 
-Follows HAProxy 2.6's src/stream.c and src/backend.c, Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this
-project's licence).
+Follows HAProxy 2.6's src/stream.c, include/haproxy/stream.h and src/backend.c, Copyright Willy Tarreau
+<w@1wt.eu>, GPL-2.0-or-later (this project's licence).
 """
 from __future__ import annotations
 
@@ -47,14 +54,15 @@ class Session:
         self.be = None
         self.srv = None
         self.algo = None  # the algorithm that picked self.srv (a reload may replace the backend's)
-        self.failures = 0
+        self.failures = 0  # failed connection attempts of this request
+        self.target: ServerRT | None = None  # the server last assigned (the log names it after a failure)
         self.waiter: Waiter | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.t_when = 0.0
         self.t_cb = None
         self.connecting = False
         self.opening = self.waiting = None  # a connection attempt: its coroutine, the future it awaits
-        self.t_q0 = 0.0  # when the request entered the backend's queue (the log's Tw)
+        self.t_q0 = 0.0  # when the request first asked for a server: the log's Tw runs to its last assignment
         self.tw = -1
         self.sq = self.bq = 0  # its positions in the server's and the backend's queues (the log's %sq/%bq)
         self.redispatched = False
@@ -155,24 +163,39 @@ class Session:
         cb()
 
     # ----- the steps
-    def _dispatch(self) -> None:
+    def _dispatch(self, prev: ServerRT | None = None) -> None:
+        """Assign a server (``prev``: the one a redispatched request failed on)."""
+        if not self.t_q0:
+            self.t_q0 = now()
         be = self.be
         algo = be.algo
+        self.target = None
         if not algo.has_usable():
+            self._counted_redispatch(prev, None)
             be.econ += 1  # haproxy counts "no server available" as a failed connection of the backend
             self._no_server()
             return
         if algo.queue_first and be.queue and len(be.queue) != be.scur:
+            self._counted_redispatch(prev, None)
             self._enqueue(None)  # the waiting requests were there first
             return
-        name = algo.choose(self.src, self._uri())
-        if name is None:
+        name = algo.choose(self.src, self._uri(), prev.name if prev is not None else None)
+        srv = be.servers[name] if name is not None else None
+        self._counted_redispatch(prev, srv)
+        if srv is None:
             self._enqueue(None)  # every candidate is full
             return
-        srv = be.servers[name]
-        srv.lbtot += 1
-        be.lbtot += 1
+        if srv is not prev:  # assign_server counts a choice only when it changes the server
+            srv.lbtot += 1
+            be.lbtot += 1
         if algo.is_full(name):
+            if srv.cfg.maxqueue and len(srv.queue) >= srv.cfg.maxqueue:  # SRV_STATUS_FULL
+                self.target = srv
+                self.term = "SQ"
+                srv.econ += 1
+                be.econ += 1
+                self._no_server()
+                return
             self._enqueue(srv)
             return
         algo.take(name)
@@ -183,7 +206,7 @@ class Session:
         be = self.be
         w = Waiter(self.src, self._uri(), self._dequeued)
         self.waiter = w
-        self.t_q0 = now()
+        self.target = srv  # queued on a server: assigned to it, and the log names it
         be.enqueue(w, srv)
         t = be.cfg.timeouts
         ms = t.queue if t.queue is not None else t.connect
@@ -212,10 +235,10 @@ class Session:
         self.waiter = None
         if name is None:
             self._no_server()
-        elif name == "":  # its server went down: choose again
+        elif name == "":  # its server went down: choose again, a redispatch away from that server
             if self.closed:
                 return
-            self._dispatch()
+            self._dispatch(self.target)
         else:
             self.algo = self.be.algo
             self._use(self.be.servers[name])
@@ -229,11 +252,23 @@ class Session:
             self.be.unlink(w)
             self._positions(w)
 
+    def _counted_redispatch(self, prev: ServerRT | None, new: ServerRT | None) -> None:
+        """assign_server_and_queue: a request that chose again counts a redispatch ("+" in the log)
+        when it lands elsewhere, a retry when it is back on the same server."""
+        if prev is None:
+            return
+        if new is not prev:
+            self.redispatched = True
+            prev.wredis += 1
+            self.be.wredis += 1
+        else:
+            prev.wretr += 1
+            self.be.wretr += 1
+
     def _use(self, srv: ServerRT) -> None:
-        self.srv = srv
+        self.srv = self.target = srv
         t = now()
-        self.tw = int((t - self.t_q0) * 1000) if self.t_q0 else 0
-        self.t_q0 = 0.0
+        self.tw = int((t - self.t_q0) * 1000)  # back_handle_st_req's t_queue, set again on a redispatch
         srv.sessions.add(self)
         srv.scur += 1
         if srv.scur > srv.smax:
@@ -274,13 +309,13 @@ class Session:
             self._no_server()
             return
         nact = be.active_usable()
-        if be.cfg.redispatch and ((not be.hashed and nact > 1 and k == 1) or k == retries):
-            srv.wredis += 1
-            be.wredis += 1
-            self.redispatched = True
+        after = be.cfg.redispatch_after
+        every = after if after > 0 else retries + 1 + after if after < 0 else 0  # 0: never by count
+        stopped = srv.health.op != "running" or srv.health.admin == "maint"  # cur_state < SRV_ST_RUNNING
+        if be.cfg.redispatch and (stopped or (every and k % every == 0) or (not be.hashed and nact > 1)):
             self._release()
-            wait = be.hashed or nact <= 1
-            step = self._redispatch
+            wait = nact <= 1
+            step = lambda: self._redispatch(srv)  # noqa: E731 (the server to avoid)
         else:
             srv.wretr += 1
             be.wretr += 1
@@ -300,7 +335,7 @@ class Session:
         self._count_attempt()
         self._attempt()
 
-    def _redispatch(self) -> None:
+    def _redispatch(self, prev: ServerRT) -> None:
         if self.closed:
             return
-        self._dispatch()
+        self._dispatch(prev)
