@@ -177,6 +177,7 @@ SCENARIOS = {
                "server s2 {g2} maxconn 1"],
     "beq": ["balance roundrobin", "server s1 {g1} maxconn 1", "server s2 {g2} maxconn 1"],
     "lcq": ["balance leastconn", "server s1 {g1} maxconn 2", "server s2 {g2} maxconn 1"],
+    "alldown": ["balance roundrobin", "server s1 {g1} maxconn 1"],
     "lcmq": ["balance leastconn", "server s1 {g1} maxconn 1 maxqueue 2", "server s2 {g2} maxconn 1 maxqueue 2"],
     "hbf": ["balance uri", "hash-type consistent", "hash-balance-factor 150"]
     + [f"server s{i} {{g{i}}}" for i in (1, 2, 3, 4)],
@@ -313,6 +314,35 @@ def test_a_server_going_down_hands_its_queue_back_with_option_redispatch(sides):
     assert hq == 1 and len(set(ha)) == 2  # the oracle: queued at the first server, then served by the other
     assert (eq, ea) == (hq, ha)
     assert ec == hc  # the move counts as a redispatch away from the server that went down
+
+
+def test_requests_stay_queued_while_no_server_is_usable(sides):
+    """The only server goes into maintenance while one request holds its slot and two wait in the
+    backend's queue: they keep waiting (a 503 would only come with ``timeout queue``), and when the
+    server is back they get in (pendconn_grab_from_px)."""
+    result = []
+    for side in sides:
+        side.arrivals.clear()
+        out: dict = {}
+        threads = [send(side.ports["alldown"], "/held", out, 0)]
+        side.wait_arrivals(1)
+        for i in (1, 2):
+            threads.append(send(side.ports["alldown"], f"/q{i}", out, i))
+            side.wait_placed("b_alldown", 1 + i)
+        side.target.disable("b_alldown/s1")
+        waiting = []
+        for _ in range(3):  # HAProxy keeps them: the same queue, seen three times over 0.3 s
+            time.sleep(0.1)
+            waiting.append((side.rows("b_alldown")["BACKEND"]["qcur"], len(out)))
+        side.target.enable("b_alldown/s1")
+        side.gates["alldown/s1"].release()
+        side.wait_idle("b_alldown")
+        for t in threads:
+            t.join(10)
+        result.append((waiting, [out.get(i) for i in range(3)], [p for _, p in side.arrivals]))
+    (hw, hout, ha), (ew, eout, ea) = result
+    assert hw == [(2, 0)] * 3 and hout == ["s1 /held", "s1 /q1", "s1 /q2"]  # the oracle
+    assert (ew, eout, ea) == (hw, hout, ha)
 
 
 def test_leastconn_with_maxconn_fills_by_load_then_queues(sides):

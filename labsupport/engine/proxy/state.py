@@ -288,25 +288,10 @@ class BackendRT(Counters):
         self.sync_queue(srv)
 
     def dequeue(self) -> None:
-        """After a state or weight change: with no usable server left, every waiting request gets
-        its 503 now; otherwise each server takes what it can."""
-        if not self.algo.has_usable():
-            waiting = list(self.queue)
-            for w in self.queue:
-                w.left(self)
-            self.queue.clear()
-            self.qcur = 0
-            for s in self.servers.values():
-                for w in s.queue:
-                    w.left(s)
-                waiting += s.queue
-                s.queue.clear()
-                s.qcur = 0
-                self.sync_queue(s)
-            for w in sorted(waiting, key=lambda w: w.since):
-                w.srv = None
-                w.go(None)
-            return
+        """After a state or weight change: each server takes what it can. With no usable server
+        left, the waiting requests stay in their queues until a server comes back or ``timeout
+        queue`` answers them with a 503, as in HAProxy (only ``option redispatch`` moves a down
+        server's queue: ``redistribute``)."""
         for s in self.servers.values():
             if s.queue or self.queue:
                 self.process_srv_queue(s)
