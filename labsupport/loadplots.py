@@ -11,7 +11,10 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from .plots import show_figures_inline
 from .underload import SERVICE_MS, mm1_percentile_ms
+
+show_figures_inline()  # a lesson that imports only this module still gets its charts as pictures
 
 COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 

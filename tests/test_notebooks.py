@@ -78,6 +78,20 @@ def test_reference_checks_something(name):
     assert any(c.outputs for c in checked), f"{name}: no checked cell has a stored output; run: {refresh_command(name)}"
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_shows_every_chart_as_a_picture(name):
+    """A Figure a cell returns reaches the student as a PNG, never as '<Figure size 1100x420 with 2 Axes>'
+    (that happens when nothing registered the picture formatter: labsupport.plots does, on import)."""
+    path = REFERENCES / f"{name}.ipynb"
+    if not path.exists():
+        pytest.fail(f"no reference; run: {refresh_command(name)}")
+    for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("data", {}).get("text/plain", "")) + "".join(out.get("text", ""))
+            assert "<Figure size " not in text or "image/png" in out.get("data", {}), (
+                f"{name} cell {i} shows a chart as text: {text.strip()[:80]}")
+
+
 def test_no_orphan_references():
     orphans = sorted(p.stem for p in REFERENCES.glob("*.ipynb") if p.stem not in NAMES)
     assert not orphans, f"references without a lesson (delete them): {orphans}"

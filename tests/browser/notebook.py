@@ -169,6 +169,8 @@ class Notebook:
                 break
             self.page.wait_for_timeout(250)
         found += [f"widget not rendered: {t.strip()[:300]}" for t in failed]
+        found += [f"a chart shown as text, not as a picture: {t.strip()[:100]}"
+                  for t in self.page.locator(sel.OUTPUT).all_text_contents() if sel.FIGURE_AS_TEXT in t]
         logged = self.log_console()
         if logged:
             found.append("JupyterLab's log console caught:\n" + logged[-1500:])

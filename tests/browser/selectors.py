@@ -31,6 +31,7 @@ DIALOG_ACCEPT = ".jp-Dialog .jp-mod-accept"
 WIDGET_FAILED = ("Error displaying widget", "Loading widget")
 WIDGET = ".jupyter-widgets"
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", "-" * 75)  # IPython's traceback header
+FIGURE_AS_TEXT = "<Figure size "  # a matplotlib chart that reached the page as its text, not as a picture
 
 # JupyterLab's settings for a quiet test run: no news or update checks (the tests run offline)
 LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
