@@ -59,6 +59,8 @@ SCENARIOS = {
     "every_retry": ["balance roundrobin", "option redispatch 1", "retries 2", "server s1 {d1}"],
     # maxqueue: one request served, one queued, the next two refused at once (503 SQ)
     "maxqueue": ["balance uri", "server s1 {g1} maxconn 1 maxqueue 1"],
+    # odd values HAProxy accepts without a word: a u32 in the stats, 0 (no limit) for a non-number
+    "odd_maxqueue": ["balance leastconn", "server s1 {l1} maxconn 3 maxqueue -5", "server s2 {l2} maxqueue abc"],
 }
 REQUESTS = {"rr_two_dead": 3, "lc_two_dead": 3, "heavy_dead": 3, "first_dead": 2, "static_dead": 3,
             "no_redisp": 2, "hash_dead": 2, "every_retry": 1}
@@ -231,3 +233,4 @@ def test_counters_are_haproxys(ran):
     for key in SCENARIOS:
         assert ec[key] == hc[key], (key, hc[key], ec[key])
     assert hc["maxqueue"]["s1"]["qlimit"] == 1 and hc["maxqueue"]["s1"]["econ"] == 2
+    assert hc["odd_maxqueue"]["s1"]["qlimit"] == 4294967291 and hc["odd_maxqueue"]["s2"]["qlimit"] is None

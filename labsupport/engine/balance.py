@@ -445,7 +445,12 @@ class LeastConn(Algorithm):
         if which in ("", "fbck"):
             return None if fb is None or fb.full else fb
         return _first_with_room((self._srv[name] for _key, _seq, name in self._tree[which == "bck"]), avoid,
-                                lambda s: s.maxconn and s.inflight + s.queued >= s.maxconn + s.maxqueue)
+                                self._no_room)
+
+    @staticmethod
+    def _no_room(s: _Srv) -> bool:
+        """lb_fwlc.c: served + queue >= maxconn + maxqueue (C's unsigned sum: a negative maxqueue wraps)."""
+        return bool(s.maxconn) and s.inflight + s.queued >= (s.maxconn + s.maxqueue) & hashing.M32
 
     def _reposition(self, s: _Srv) -> None:
         if s.tree is not None and s.entry[0] != self._key(s):

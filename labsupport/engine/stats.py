@@ -86,7 +86,7 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
     if maxconn:
         row["slim"] = maxconn
     if srv.cfg.maxqueue:
-        row["qlimit"] = srv.cfg.maxqueue
+        row["qlimit"] = srv.cfg.maxqueue & 0xFFFFFFFF  # a u32 field: 'maxqueue -5' shows 4294967291
     if h.check:  # configured, and not turned off by 'disable health'
         down = srv.downtime + (now - srv.down_since if srv.down_since is not None else 0)
         row.update(chkfail=h.chkfail, chkdown=h.chkdown, downtime=int(down))

@@ -189,7 +189,7 @@ class Session:
             srv.lbtot += 1
             be.lbtot += 1
         if algo.is_full(name):
-            if srv.cfg.maxqueue and len(srv.queue) >= srv.cfg.maxqueue:  # SRV_STATUS_FULL
+            if srv.cfg.maxqueue > 0 and len(srv.queue) >= srv.cfg.maxqueue:  # SRV_STATUS_FULL
                 self.target = srv
                 self.term = "SQ"
                 srv.econ += 1
