@@ -1,8 +1,10 @@
 """Runtime commands and health reports: what changes a server's state, and the log lines it gives.
 
 How it works: every change goes through ``_apply(srv, was_usable)``, which tells the algorithm
-(``ServerRT.sync_lb``), records lastchg/downtime, logs like HAProxy, and lets queued requests go (or
-answers them 503 when the backend has no server left). The commands mirror HAProxy's runtime
+(``ServerRT.sync_lb``), records lastchg/downtime, moves queued requests as src/server.c
+srv_update_status does (a server leaving the LB hands its own queue back with ``option redispatch``;
+one coming back takes from the backend's queue: ``redistribute`` and ``grab_from_px`` in state.py;
+a weight change moves nothing), then logs like HAProxy, with the counts after the change. The commands mirror HAProxy's runtime
 API (``set server be/s weight|state|health``, ``enable``/``disable server``, ``get weight``) and
 raise ``CommandError`` with its messages. Passive checks (``observe``) count real traffic's
 errors and, after ``error-limit`` in a row, act as HAProxy 2.6's src/check.c does. A server
@@ -81,7 +83,8 @@ class Controls:
         if not 0 <= w <= 256:
             raise CommandError("Absolute weight can only be between 0 and 256 inclusive.")
         algo.set_weight(srv.name, w)  # CommandError with HAProxy's message when refused
-        srv.backend.dequeue()
+        # HAProxy 2.6.12 lets no queued request in on a weight change (observed: weight 0 -> 1 with a
+        # backend queue, nothing moves until a connection ends)
 
     def get_weight(self, spec: str) -> str:
         srv = self.find(spec)
@@ -92,23 +95,27 @@ class Controls:
         """``set server be/s state ready|drain|maint``."""
         srv = self.find(spec)
         h = srv.health
-        before, was = h.admin, h.usable
+        before, was, down_before = h.admin, h.usable, h.op == "stopped"
         h.set_admin(state)  # CommandError with HAProxy's message for an unknown state
-        name = f"{srv.backend.name}/{srv.name}"
         if state == before:
             return
-        if state == "maint":
-            self.event("WARNING", f"Server {name} is going DOWN for maintenance. {self._left(srv)}")
-        elif before == "maint":
-            self.event("WARNING", f"Server {name} is {'UP' if h.usable or state == 'drain' else 'DOWN'} "
-                                  f"(leaving forced maintenance).")
-            # HAProxy 2.6.12 does not check again at once: the next check comes on its schedule
-            # (observed with inter 60s: 'UP 1/3' for the whole interval)
-        elif state == "drain":
-            self.event("WARNING", f"Server {name} is UP/DRAIN (entering forced drain).")
-        else:
-            self.event("WARNING", f"Server {name} is UP/READY (leaving forced drain).")
-        self._apply(srv, was)
+        name = self._name(srv)
+
+        def say(xferred: int) -> list[str]:  # srv_update_status's lines (tests/vectors/runtime-api.md)
+            updown = "DOWN" if h.op == "stopped" else "UP"
+            if state == "maint":
+                verb = "was DOWN and now enters maintenance" if down_before else "is going DOWN for maintenance"
+                return [f"{name} {verb}. {self._left(srv, xferred)}"]
+            if before == "maint":
+                # HAProxy 2.6.12 does not check again at once: the next check comes on its schedule
+                # (observed with inter 60s: 'UP 1/3' for the whole interval)
+                lines = [f"{name} is {updown}/{'DRAIN' if state == 'drain' else 'READY'} (leaving forced maintenance)."]
+                return lines + [f"{name} remains in forced drain mode."] if state == "drain" else lines
+            if state == "drain":
+                return [f"{name} enters drain state. {self._online(srv, xferred)}"]
+            return [f"{name} is {updown} (leaving forced drain)."]
+
+        self._apply(srv, was, say=say)
 
     def enable(self, spec: str) -> None:
         self.set_state(spec, "ready")
@@ -174,13 +181,28 @@ class Controls:
             self.loop.call_later(cfg.fastinter / 1000, srv.checker.wake)
 
     # ----- applying a change
-    def _left(self, srv: ServerRT) -> str:
-        be = srv.backend
-        return (f"{be.active_usable()} active and {be.backup_usable()} backup servers left. "
-                f"{srv.scur} sessions active, 0 requeued, {be.qcur} remaining in queue.")
+    @staticmethod
+    def _name(srv: ServerRT) -> str:
+        return f"{'Backup ' if srv.cfg.backup else ''}Server {srv.backend.name}/{srv.name}"
 
-    def _apply(self, srv: ServerRT, was: bool, change: str | None = None, why: str = "") -> None:
-        """Act on a state change of ``srv`` (``change``: "UP"/"DOWN"/"NOLB" to log, with ``why``)."""
+    @staticmethod
+    def _servers(srv: ServerRT, word: str) -> str:
+        be = srv.backend
+        act, bck = be.active_usable(), be.backup_usable()
+        return f"{act} active and {bck} backup servers {word}.{' Running on backup.' if bck and not act else ''}"
+
+    def _left(self, srv: ServerRT, xferred: int) -> str:
+        """src/server.c srv_append_status, for a server that stopped taking traffic."""
+        return (f"{self._servers(srv, 'left')} {srv.scur} sessions active, {xferred} requeued, "
+                f"{len(srv.queue)} remaining in queue.")
+
+    def _online(self, srv: ServerRT, xferred: int) -> str:
+        """srv_append_status, for a server still (or again) up."""
+        return f"{self._servers(srv, 'online')} {xferred} sessions requeued, {len(srv.queue)} total in queue."
+
+    def _apply(self, srv: ServerRT, was: bool, change: str | None = None, why: str = "", say=None) -> None:
+        """Act on a state change of ``srv`` (``change``: "UP"/"DOWN"/"NOLB" to log, with ``why``;
+        ``say(requeued)``: the lines of an admin change, logged where HAProxy logs them)."""
         be = srv.backend
         now = srv.health.usable
         had = be.algo.has_usable()
@@ -194,14 +216,21 @@ class Controls:
             srv.changed()
             if not now:
                 srv.close_idle()
-        name = f"{be.name}/{srv.name}"
+        xferred = 0
+        if was and not now:
+            xferred = be.redistribute(srv)
+        elif now and not was:
+            xferred = be.grab_from_px(srv)
+        name = self._name(srv)
         sep = f", {why}" if why else ""
+        for line in say(xferred) if say is not None else ():
+            self.event("WARNING", line)
         if change == "UP":
-            self.event("WARNING", f"Server {name} is UP{sep}. {be.active_usable()} active and "
-                                  f"{be.backup_usable()} backup servers online. 0 sessions requeued, "
-                                  f"{be.qcur} total in queue.")
+            self.event("WARNING", f"{name} is UP{sep}. {self._online(srv, xferred)}")
+        elif change == "NOLB":  # still up, out of the LB: the 'online' form
+            self.event("WARNING", f"{name} is stopping{sep}. {self._online(srv, xferred)}")
         elif change:
-            self.event("WARNING", f"Server {name} is {change}{sep}. {self._left(srv)}")
+            self.event("WARNING", f"{name} is {change}{sep}. {self._left(srv, xferred)}")
         if change == "DOWN" and srv.cfg.shutdown_sessions:  # on-marked-down shutdown-sessions
             for session in list(srv.sessions):
                 session.server_down()
@@ -212,9 +241,6 @@ class Controls:
             self.event("ALERT", f"backend '{be.name}' has no server available!")
         elif has and not had:
             be.lastchg = srv.lastchg
-        if was and not now:
-            be.redistribute(srv)
-        be.dequeue()
 
 
 def _counter(srv: ServerRT) -> str:

@@ -389,7 +389,7 @@ class Runtime:
         if not _is_int(value):
             return "maxconn string empty or preceded by garbage"  # no newline, as HAProxy
         srv.backend.algo.set_maxconn(srv.name, int(value) % (1 << 32))  # a negative value wraps (u32)
-        srv.backend.dequeue()
+        srv.backend.process_srv_queue(srv)
         return ""
 
     def _clear_counters(self, args: list[str], lvl: int) -> str:

@@ -254,8 +254,10 @@ class BackendRT(Counters):
     def process_srv_queue(self, srv: ServerRT) -> None:
         """Fill ``srv``'s free slots with the oldest waiting requests (its own queue or the backend's)."""
         algo = self.algo
-        maxconn = srv.cfg.maxconn
-        if not maxconn or srv.name not in algo.servers or self.servers.get(srv.name) is not srv:
+        if srv.name not in algo.servers or self.servers.get(srv.name) is not srv:
+            return
+        maxconn = algo.maxconn(srv.name)  # 'set maxconn server' changes it at run time
+        if not maxconn:
             return
         px_ok = self._px_ok(srv)
         while algo.inflight(srv.name) < maxconn:
@@ -274,27 +276,39 @@ class BackendRT(Counters):
             algo.take(srv.name)
             w.go(srv.name)
 
-    def redistribute(self, srv: ServerRT) -> None:
+    def redistribute(self, srv: ServerRT) -> int:
         """pendconn_redistribute: with ``option redispatch``, a server going down hands its queue
-        back to the algorithm."""
+        back to the algorithm. Returns how many requests it handed back."""
         if not self.cfg.redispatch:
-            return
-        while srv.queue:
-            w = srv.queue.popleft()
+            return 0
+        moved = list(srv.queue)
+        srv.queue.clear()
+        srv.qcur = 0
+        self.sync_queue(srv)
+        for w in moved:
             w.left(srv)
             w.srv = None
             w.go("")
-        srv.qcur = 0
-        self.sync_queue(srv)
+        return len(moved)
 
-    def dequeue(self) -> None:
-        """After a state or weight change: each server takes what it can. With no usable server
-        left, the waiting requests stay in their queues until a server comes back or ``timeout
-        queue`` answers them with a 503, as in HAProxy (only ``option redispatch`` moves a down
-        server's queue: ``redistribute``)."""
-        for s in self.servers.values():
-            if s.queue or self.queue:
-                self.process_srv_queue(s)
+    def grab_from_px(self, srv: ServerRT) -> int:
+        """pendconn_grab_from_px: a server that came back takes the oldest requests of the backend's
+        queue (not of its own), as many as its maxconn lets in; the queue's index does not move, so
+        the positions logged after them count as if they had not been served. Returns how many."""
+        algo = self.algo
+        if not self._px_ok(srv):
+            return 0
+        maxconn = algo.maxconn(srv.name)
+        moved = 0
+        while self.queue and not (maxconn and algo.inflight(srv.name) >= maxconn):
+            w = self.queue.popleft()
+            w.left(self)
+            self.qcur = len(self.queue)
+            w.srv = None
+            algo.take(srv.name)
+            w.go(srv.name)
+            moved += 1
+        return moved
 
     def __repr__(self) -> str:
         servers = ", ".join(repr(s) for s in self.servers.values()) or "no server"

@@ -43,8 +43,8 @@ class Warmup:
         self.timer = None if e is None else self.loop.call_later(1.0, self.step)
         if e is None and srv.warmup is self:
             srv.warmup = None
-        if srv.backend.queue:  # more weight may let a queued request in
-            srv.backend.dequeue()
+        if srv.backend.queue:  # server.c server_warmup: "we can refill this server with a bit more"
+            srv.backend.grab_from_px(srv)
 
     def cancel(self) -> None:
         if self.timer is not None:
