@@ -1,8 +1,9 @@
 """ACL conditions of ``use_backend ... if|unless`` and ``stats admin if``: the fetches the engine routes on.
 
-Reads the subset of HAProxy's ACL language the course uses (``path_beg``, ``path``, ``hdr(host)``,
-the ``-i`` flag, named ACLs and ``TRUE``); anything else is reported by the caller as a located
-warning.
+Reads the fetches the course uses (``path_beg``, ``path``, ``hdr(host)``, the ``-i`` flag), named ACLs
+(a name declared on several lines ORs them), ``TRUE`` and ``FALSE``, combined as HAProxy combines them:
+terms side by side must all be true, ``||`` or ``or`` separates alternatives, ``!`` negates a term.
+Anything else is reported by the caller as a located warning.
 """
 from __future__ import annotations
 
@@ -35,24 +36,44 @@ def parse_criterion(words: list[str]) -> tuple[str, tuple[str, ...], bool] | Non
 
 
 def parse_condition(p: Context, d: Draft, words: list[str], what: str):
-    """The words after if/unless -> (kind, values, icase); None when the engine can't use it;
-    False after an alert (haproxy refuses it)."""
-    if not words:
-        return "always", (), False
-    if words[0] == "{":
-        if "}" not in words:
-            p.alert(f"{p.where}error detected while parsing {what} : missing closing '}}' in condition.")
-            return False
-        end = words.index("}")
-        return parse_criterion(words[1:end]) if end == len(words) - 1 else None
-    terms = [w for w in words if w not in ("||", "or", "!")]
-    for name in terms:
-        if name not in d.acls and name not in kw.PREDEFINED_ACLS and not name.startswith("{"):
-            p.alert(f"{p.where}error detected while parsing {what} : no such ACL : '{name}'.",
+    """The words after if/unless -> a condition: a tuple of OR-ed groups, each a tuple of AND-ed
+    terms ``(negated, criteria)``, where a term is true when any of its criteria matches (a named ACL
+    declared on several lines ORs them). None when the engine can't evaluate it; False after an alert
+    (HAProxy refuses it). Follows src/acl.c parse_acl_cond: ``||``/``or`` between groups, ``!``
+    (alone or glued, repeated) negating the next term, ``{ ... }`` an anonymous ACL."""
+    groups: list[tuple] = []
+    group: list = []
+    usable, neg, i = True, False, 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word in ("||", "or"):
+            groups.append(tuple(group))
+            group = []
+            continue
+        while word.startswith("!"):
+            neg, word = not neg, word[1:]
+        if not word:
+            continue
+        if word == "{":
+            if "}" not in words[i:]:
+                p.alert(f"{p.where}error detected while parsing {what} : missing closing '}}' in condition.")
+                return False
+            end = words.index("}", i)
+            criteria = (parse_criterion(words[i:end]),)
+            i = end + 1
+        elif word in d.acls:
+            criteria = d.acls[word]
+        elif word in kw.PREDEFINED_ACLS:
+            criteria = {"TRUE": (("always", (), False),), "FALSE": ()}.get(word)
+        else:
+            p.alert(f"{p.where}error detected while parsing {what} : no such ACL : '{word}'.",
                     "Declare it first with 'acl NAME CRITERION' in this section, or use TRUE.")
             return False
-    if len(words) != 1:
-        return None
-    if words[0] == "TRUE":
-        return "always", (), False
-    return d.acls.get(words[0])
+        if criteria is None or None in criteria:
+            usable = False  # keep reading: a later unknown ACL is still HAProxy's error
+        group.append((neg, criteria))
+        neg = False
+    groups.append(tuple(group))
+    # only groups holding a term exist: 'if' alone, or '|| a', never adds an always-true group
+    return tuple(g for g in groups if g) if usable else None

@@ -39,6 +39,8 @@ class UseBackend:
     negate: bool = False
     line: int = 0
     ignore_case: bool = False  # the ACL had '-i' (compare lower-cased)
+    # kind "cond": OR-ed groups of AND-ed (negated, criteria) terms, each criterion (kind, values, -i)
+    cond: tuple = ()
 
 
 @dataclass(frozen=True)

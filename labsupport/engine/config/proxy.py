@@ -18,6 +18,8 @@ from .checks import parse_http_check
 from .conditions import parse_condition, parse_criterion
 from .context import Context, Draft, cap_warning, too_many
 from .model import ALGORITHMS, UseBackend
+
+ALWAYS = (("always", (), False),)  # the criteria of 'TRUE' (and of a rule without a condition)
 from .server import parse_bind, parse_option, parse_server, parse_stats
 from .words import DIGITS, TimeFormatError, atol, parse_time
 
@@ -79,25 +81,28 @@ def kw_use_backend(p: Context, d: Draft, args: list[str], kwm: str) -> None:
                 "Write 'use_backend NAME if CONDITION'.")
         return
     negate = len(args) > 2 and args[2] == "unless"
-    cond = parse_condition(p, d, args[3:], "switching rule") if len(args) > 2 else ("always", (), False)
+    cond = parse_condition(p, d, args[3:], "switching rule") if len(args) > 2 else (((False, ALWAYS),),)
     if cond is False:
         return
     d.use_backend_targets.append((args[1], p.line))
     if cond is None:
-        p.ignored(" ".join(args), "The course engine understands conditions made of one ACL: "
-                  "TRUE, path_beg, path or hdr(host) (inline in { } or named with 'acl'). "
+        p.ignored(" ".join(args), "The course engine understands conditions made of ACLs on path_beg, path "
+                  "and hdr(host) (inline in { } or named with 'acl'), TRUE and FALSE, with !, || and or. "
                   "This rule is skipped.")
         return
-    kind, values, icase = cond
-    d.use_backends.append(UseBackend(args[1], kind, values, negate, p.line, icase))
+    if len(cond) == 1 and len(cond[0]) == 1 and not cond[0][0][0] and len(cond[0][0][1]) == 1:
+        kind, values, icase = cond[0][0][1][0]  # one plain criterion: the short form
+        d.use_backends.append(UseBackend(args[1], kind, values, negate, p.line, icase))
+    else:
+        d.use_backends.append(UseBackend(args[1], "cond", (), negate, p.line, False, cond))
 
 
 def kw_acl(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     if len(args) < 3:
         p.alert(f"{p.where}'acl' expects a name and a criterion.")
         return
-    parsed = parse_criterion(args[2:])
-    d.acls[args[1]] = None if args[1] in d.acls else parsed  # repeated names are OR-ed: not supported
+    # a name declared again adds a criterion, OR-ed with the others (None among them: not usable)
+    d.acls[args[1]] = d.acls.get(args[1], ()) + (parse_criterion(args[2:]),)
 
 
 def kw_balance(p: Context, d: Draft, args: list[str], kwm: str) -> None:

@@ -366,20 +366,27 @@ class FrontendRT(Counters):
 
 
 def _matches(rule, path: bytes | None, host: bytes | None) -> bool:
-    """One use_backend rule against a request. ``-i`` (rule.ignore_case) compares lower-cased, as
-    HAProxy's pattern matchers do with PAT_MF_IGNORE_CASE (src/pattern.c)."""
-    kind = rule.kind
-    if kind == "always":
-        hit = True
-    elif kind in ("path_beg", "path", "hdr_host"):
-        if kind == "hdr_host":
-            sample = (host or b"").decode("latin-1")
-        else:
-            sample = (path or b"/").split(b"?", 1)[0].decode("latin-1")
-        values = rule.values
-        if rule.ignore_case:
-            sample, values = sample.lower(), [v.lower() for v in values]
-        hit = any(sample.startswith(v) if kind == "path_beg" else sample == v for v in values)
+    """One use_backend rule against a request (``unless``: rule.negate)."""
+    if rule.kind == "cond":  # any group whose terms all hold (src/acl.c acl_exec_cond)
+        hit = any(all(any(_criterion(c, path, host) for c in criteria) != neg for neg, criteria in group)
+                  for group in rule.cond)
     else:
-        hit = False
+        hit = _criterion((rule.kind, rule.values, rule.ignore_case), path, host)
     return hit != rule.negate
+
+
+def _criterion(criterion: tuple, path: bytes | None, host: bytes | None) -> bool:
+    """One ACL criterion (kind, values, -i) against a request. ``-i`` compares lower-cased, as
+    HAProxy's pattern matchers do with PAT_MF_IGNORE_CASE (src/pattern.c)."""
+    kind, values, icase = criterion
+    if kind == "always":
+        return True
+    if kind not in ("path_beg", "path", "hdr_host"):
+        return False
+    if kind == "hdr_host":
+        sample = (host or b"").decode("latin-1")
+    else:
+        sample = (path or b"/").split(b"?", 1)[0].decode("latin-1")
+    if icase:
+        sample, values = sample.lower(), [v.lower() for v in values]
+    return any(sample.startswith(v) if kind == "path_beg" else sample == v for v in values)
