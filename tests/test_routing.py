@@ -54,6 +54,12 @@ ROUTES: list[tuple[str, str, str]] = [
     ("other.test", "/", "other"),  # unless { hdr(host) lab }
     ("lab:8080", "/", "other"),  # hdr(host) compares the whole value, port included
     ("LAB", "/", "other"),
+    ("lab", "http://lab/api/users", "api"),  # absolute-form: 'path' starts after scheme://authority
+    ("lab", "http://lab/exact?x=1", "exact"),
+    ("lab", "HTTP://LAB/admin", "admin"),
+    ("lab", "http://lab", "web"),  # ... and is empty without a slash after the authority
+    ("lab", "http://example.com/", "400"),  # an authority that is not the Host header: refused
+    ("lab", "*", "web"),
 ]
 
 

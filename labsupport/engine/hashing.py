@@ -124,15 +124,23 @@ def parse_uri_options(args: tuple[str, ...] | list[str]) -> tuple[bool, int, int
     return whole, length, depth, path_only
 
 
+def without_authority(target: bytes) -> bytes:
+    """An absolute-form target "http://host/path?q" from its path on ("/path?q"; b"" without one), as
+    src/http.c http_parse_path skips scheme://authority; any other target as it is."""
+    if target.startswith(b"/"):
+        return target
+    scheme_end = target.find(b"://")
+    if scheme_end < 0:
+        return target
+    slash = target.find(b"/", scheme_end + 3)
+    return target[slash:] if slash >= 0 else b""
+
+
 def uri_hash_input(uri: str, whole: bool = False, length: int = 0, depth: int = 0, path_only: bool = False) -> bytes:
     """The bytes HAProxy hashes for ``balance uri``: up to '?' (unless whole), ``len`` and ``depth`` cut."""
     data = uri.encode("latin-1", "replace") if not isinstance(uri, bytes) else uri
-    if path_only and not data.startswith(b"/"):
-        # absolute-form "http://host/path": keep the path (HAProxy's http_parse_path)
-        scheme_end = data.find(b"://")
-        if scheme_end >= 0:
-            slash = data.find(b"/", scheme_end + 3)
-            data = data[slash:] if slash >= 0 else b""
+    if path_only:
+        data = without_authority(data)
     if length:
         data = data[:length]
     slashes, end = 0, 0

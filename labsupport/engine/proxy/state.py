@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..balance import Algorithm, make_algorithm
 from ..config import Proxy, ServerConfig
+from ..hashing import without_authority
 from ..health import Health
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -385,8 +386,8 @@ def _criterion(criterion: tuple, path: bytes | None, host: bytes | None) -> bool
         return False
     if kind == "hdr_host":
         sample = (host or b"").decode("latin-1")
-    else:
-        sample = (path or b"/").split(b"?", 1)[0].decode("latin-1")
+    else:  # the 'path' fetch: no scheme://authority, no query string
+        sample = without_authority(path or b"/").split(b"?", 1)[0].decode("latin-1")
     if icase:
         sample, values = sample.lower(), [v.lower() for v in values]
     return any(sample.startswith(v) if kind == "path_beg" else sample == v for v in values)
