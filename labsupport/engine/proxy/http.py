@@ -77,6 +77,8 @@ class HttpClient(asyncio.Protocol, Session):
         self.log_bytes: int | None = None
         self.src: str | None = None
         self.sport = 0
+        self.t_acc = 0.0  # when the connection was accepted (a first request's timers start there)
+        self.answered = False  # a request of this connection has been served (it is now idle between requests)
         t = fe.cfg.timeouts
         self.req_ms = t.http_request or t.client  # also the keep-alive idle delay
         self._init_session()
@@ -84,6 +86,7 @@ class HttpClient(asyncio.Protocol, Session):
     # ----- connection
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.t_acc = now()
         peer = transport.get_extra_info("peername")
         self.src, self.sport = (peer[0], peer[1]) if peer else (None, 0)
         self.engine.accepted(self)
@@ -98,6 +101,8 @@ class HttpClient(asyncio.Protocol, Session):
             self.loop.call_soon(self._next)
 
     def connection_lost(self, exc) -> None:
+        if not self.closed and self.active and self.cur is None and not self.pending:
+            self._gave_up(answer=False)  # the client closed before a request was complete
         self.closed = True
         if not self.connecting:  # else the timer still bounds the connection attempt
             self._drop_timer()
@@ -143,9 +148,42 @@ class HttpClient(asyncio.Protocol, Session):
 
     def _end_of_input(self) -> None:
         if not self.closed:
+            self._gave_up(answer=True)
             self.closed = True
             self._disarm()
             self.transport.close()
+
+    def _gave_up(self, answer: bool) -> None:
+        """The client closed (``answer``: half-closed, so it still reads) with no request, or half a
+        request, on the connection: HAProxy 2.6 counts a bad request, sends its 400 page to a client
+        that still reads, and logs "400 0 CR-- <BADREQ>" with Ta from the request's first byte (from
+        the accept for a connection that sent nothing), unless ``option dontlognull`` and nothing came.
+        A connection idle after an answered request ends without a word."""
+        if (self.req is None or self.head_done) and self.answered:
+            return
+        if answer:
+            self.transport.write(page(400))
+        self._bad_request(400, "CR")
+
+    def _bad_request(self, code: int, term: str) -> None:
+        """What the H1 mux of HAProxy 2.6 does for a request it answers itself with 400 or 408
+        (observed on 2.6.12): a request (req_tot) in error (ereq, hrsp_4xx) whose page counts in
+        neither bout nor the log's bytes (0); the log says <BADREQ> with Ta from the request's first
+        byte, or from the accept when nothing came, and ``option dontlognull`` leaves out a
+        connection that sent nothing."""
+        fe = self.fe
+        fe.req_tot += 1
+        fe.ereq += 1
+        fe.count_status(code)
+        self.engine.log_request(self.src, fe.name, None, code, 0)
+        started = self.req is not None and not self.head_done
+        if fe.name in self.engine.httplog and (started or not fe.cfg.dontlognull):
+            self.term, self.log_bytes = term, 0
+            self.tw = self.tc = self.tr = -1
+            req = self.req if started else Req(self.t_acc)
+            if not started:
+                req.date -= now() - self.t_acc  # the log's date is the accept's
+            self._log(req, None, None, code, int((now() - req.t0) * 1000), bad=True)
 
     def _feed(self, data: bytes) -> None:
         self.fe.bin += len(data)
@@ -479,6 +517,7 @@ class HttpClient(asyncio.Protocol, Session):
         if logging:
             self._log(req, be, srv if srv is not None else self.target, status, ms)
         self.cur = None
+        self.answered = True
         self.untimed = False
         if close:
             self.closed = True
@@ -516,15 +555,18 @@ class HttpClient(asyncio.Protocol, Session):
             return
         data = page(code)
         self.transport.write(data)
-        fe = self.fe
-        fe.bout += len(data)
-        fe.ereq += 1
-        fe.count_status(code)
-        self.engine.log_request(self.src, fe.name, None, code, 0)
-        if fe.name in self.engine.httplog:
-            self.term = "cR" if code == 408 else "PR"
-            self.bout0 = fe.bout - len(data)
-            self._log(self.req or Req(now()), None, None, code, 0, bad=True)
+        if code in (400, 408):  # the mux's own answers
+            self._bad_request(code, "cR" if code == 408 else "PR")
+        else:
+            fe = self.fe
+            fe.bout += len(data)
+            fe.ereq += 1
+            fe.count_status(code)
+            self.engine.log_request(self.src, fe.name, None, code, 0)
+            if fe.name in self.engine.httplog:
+                self.term = "PR"
+                self.bout0 = fe.bout - len(data)
+                self._log(self.req or Req(now()), None, None, code, 0, bad=True)
         self.closed = True
         self._disarm()
         self.transport.close()
