@@ -34,7 +34,8 @@ defaults
 STEPS = ["disable server b/s2", "enable server b/s2", "set server b/s1 state drain", "set server b/s1 state ready",
          "set server b/s1 state maint", "set server b/s1 state drain", "set server b/s1 state ready",
          "set server b/s2 health down", "set server b/s1 health down", "set server b/s2 health up",
-         "set server b/s1 health up", "set server b/s1 health stopping", "set server b/s1 health up"]
+         "set server b/s1 health up", "set server b/s1 health stopping", "set server b/s1 health up",
+         "set server b/s2 health down", "disable server b/s2", "enable server b/s2"]
 
 
 def start_both(haproxy_bin: str, backend: str, gates: dict) -> list:
@@ -87,6 +88,7 @@ def test_state_change_lines_are_haproxys(haproxy_bin):
            "active, 0 requeued, 0 remaining in queue." in want  # the oracle, as tests/vectors says
     assert "Server b/s1 enters drain state. 0 active and 1 backup servers online. Running on backup. " \
            "0 sessions requeued, 0 total in queue." in want
+    assert "Backup Server b/s2 was DOWN and now enters maintenance." in want  # no counts then
 
 
 def queued(proc) -> int:

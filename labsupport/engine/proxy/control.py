@@ -4,9 +4,9 @@ How it works: every change goes through ``_apply(srv, was_usable)``, which tells
 (``ServerRT.sync_lb``), records lastchg/downtime, moves queued requests as src/server.c
 srv_update_status does (a server leaving the LB hands its own queue back with ``option redispatch``;
 one coming back takes from the backend's queue: ``redistribute`` and ``grab_from_px`` in state.py;
-a weight change moves nothing), then logs like HAProxy, with the counts after the change. The commands mirror HAProxy's runtime
-API (``set server be/s weight|state|health``, ``enable``/``disable server``, ``get weight``) and
-raise ``CommandError`` with its messages. Passive checks (``observe``) count real traffic's
+a weight change moves nothing), then logs like HAProxy, with the counts after the change. The
+commands mirror HAProxy's runtime API (``set server be/s weight|state|health``, ``enable``/``disable
+server``, ``get weight``) and raise ``CommandError`` with its messages. Passive checks (``observe``) count real traffic's
 errors and, after ``error-limit`` in a row, act as HAProxy 2.6's src/check.c does. A server
 going UP with ``slowstart`` gets a ``warmup.Warmup``; one going DOWN with ``on-marked-down
 shutdown-sessions`` ends its sessions (``server_down``).
@@ -103,13 +103,14 @@ class Controls:
 
         def say(xferred: int) -> list[str]:  # srv_update_status's lines (tests/vectors/runtime-api.md)
             updown = "DOWN" if h.op == "stopped" else "UP"
-            if state == "maint":
-                verb = "was DOWN and now enters maintenance" if down_before else "is going DOWN for maintenance"
-                return [f"{name} {verb}. {self._left(srv, xferred)}"]
+            if state == "maint":  # a server already DOWN gets no counts (srv_append_status with xferred -1)
+                return ([f"{name} was DOWN and now enters maintenance."] if down_before
+                        else [f"{name} is going DOWN for maintenance. {self._left(srv, xferred)}"])
             if before == "maint":
                 # HAProxy 2.6.12 does not check again at once: the next check comes on its schedule
                 # (observed with inter 60s: 'UP 1/3' for the whole interval)
-                lines = [f"{name} is {updown}/{'DRAIN' if state == 'drain' else 'READY'} (leaving forced maintenance)."]
+                ready = "DRAIN" if state == "drain" else "READY"
+                lines = [f"{name} is {updown}/{ready} (leaving forced maintenance)."]
                 return lines + [f"{name} remains in forced drain mode."] if state == "drain" else lines
             if state == "drain":
                 return [f"{name} enters drain state. {self._online(srv, xferred)}"]

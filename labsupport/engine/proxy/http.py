@@ -163,9 +163,9 @@ class HttpClient(asyncio.Protocol, Session):
             return
         if answer:
             self.transport.write(page(400))
-        self._bad_request(400, "CR")
+        self._bad_request(400, "CR", record=False)  # no request reached the course's charts
 
-    def _bad_request(self, code: int, term: str) -> None:
+    def _bad_request(self, code: int, term: str, record: bool = True) -> None:
         """What the H1 mux of HAProxy 2.6 does for a request it answers itself with 400 or 408
         (observed on 2.6.12): a request (req_tot) in error (ereq, hrsp_4xx) whose page counts in
         neither bout nor the log's bytes (0); the log says <BADREQ> with Ta from the request's first
@@ -175,7 +175,8 @@ class HttpClient(asyncio.Protocol, Session):
         fe.req_tot += 1
         fe.ereq += 1
         fe.count_status(code)
-        self.engine.log_request(self.src, fe.name, None, code, 0)
+        if record:
+            self.engine.log_request(self.src, fe.name, None, code, 0)
         started = self.req is not None and not self.head_done
         if fe.name in self.engine.httplog and (started or not fe.cfg.dontlognull):
             self.term, self.log_bytes = term, 0
