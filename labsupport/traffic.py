@@ -297,15 +297,6 @@ def _sources(source: str | Sequence[str] | None) -> Sequence[str | None]:
 
 # ---------------------------------------------------------------------------- progress
 
-def _in_notebook() -> bool:
-    ipy = sys.modules.get("IPython")
-    try:
-        shell = ipy.get_ipython() if ipy else None  # type: ignore[union-attr]
-    except Exception:
-        return False
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
 class _Progress:
     """A progress bar: an ipywidgets bar in a notebook, a one-line text bar on a terminal, else nothing.
 

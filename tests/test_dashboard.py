@@ -3,7 +3,6 @@ real running Balancer. Also the config-text edits it relies on, and the weighted
 from __future__ import annotations
 
 import http.client
-import time
 
 import pytest
 
