@@ -159,17 +159,18 @@ class HttpClient(asyncio.Protocol, Session):
         that still reads, and logs "400 0 CR-- <BADREQ>" with Ta from the request's first byte (from
         the accept for a connection that sent nothing), unless ``option dontlognull`` and nothing came.
         A connection idle after an answered request ends without a word."""
-        if (self.req is None or self.head_done) and self.answered:
+        partial = self.req is not None and not self.head_done
+        if not partial and self.answered:
             return
         if answer:
             self.transport.write(page(400))
-        self._bad_request(400, "CR", record=False)  # no request reached the course's charts
+        self._bad_request(400, "CR", partial, record=False)  # no request reached the course's charts
 
-    def _bad_request(self, code: int, term: str, record: bool = True) -> None:
-        """What the H1 mux of HAProxy 2.6 does for a request it answers itself with 400 or 408
+    def _bad_request(self, code: int, term: str, came: bool, record: bool = True) -> None:
+        """What the H1 mux of HAProxy 2.6 does for a request it answers itself with 400, 408 or 422
         (observed on 2.6.12): a request (req_tot) in error (ereq, hrsp_4xx) whose page counts in
         neither bout nor the log's bytes (0); the log says <BADREQ> with Ta from the request's first
-        byte, or from the accept when nothing came, and ``option dontlognull`` leaves out a
+        byte, or from the accept when nothing ``came``, and ``option dontlognull`` leaves out a
         connection that sent nothing."""
         fe = self.fe
         fe.req_tot += 1
@@ -177,12 +178,11 @@ class HttpClient(asyncio.Protocol, Session):
         fe.count_status(code)
         if record:
             self.engine.log_request(self.src, fe.name, None, code, 0)
-        started = self.req is not None and not self.head_done
-        if fe.name in self.engine.httplog and (started or not fe.cfg.dontlognull):
+        if fe.name in self.engine.httplog and (came or not fe.cfg.dontlognull):
             self.term, self.log_bytes = term, 0
             self.tw = self.tc = self.tr = -1
-            req = self.req if started else Req(self.t_acc)
-            if not started:
+            req = self.req if came and self.req is not None else Req(self.t_acc)
+            if req.t0 == self.t_acc:
                 req.date -= now() - self.t_acc  # the log's date is the accept's
             self._log(req, None, None, code, int((now() - req.t0) * 1000), bad=True)
 
@@ -554,20 +554,11 @@ class HttpClient(asyncio.Protocol, Session):
         """400 / 408 / 422 / 501: HAProxy's raw page, then close."""
         if self.closed:
             return
-        data = page(code)
-        self.transport.write(data)
-        if code in (400, 408):  # the mux's own answers
-            self._bad_request(code, "cR" if code == 408 else "PR")
-        else:
-            fe = self.fe
-            fe.bout += len(data)
-            fe.ereq += 1
-            fe.count_status(code)
-            self.engine.log_request(self.src, fe.name, None, code, 0)
-            if fe.name in self.engine.httplog:
-                self.term = "PR"
-                self.bout0 = fe.bout - len(data)
-                self._log(self.req or Req(now()), None, None, code, 0, bad=True)
+        self.transport.write(page(code))
+        # HAProxy's H1 mux answers 400, 408 and 422 itself (observed); 501 (CONNECT, which HAProxy
+        # would tunnel) is the engine's own refusal, counted the same way
+        came = code != 408 or (self.req is not None and not self.head_done)  # a timeout may come on silence
+        self._bad_request(code, "cR" if code == 408 else "PR", came)
         self.closed = True
         self._disarm()
         self.transport.close()
