@@ -17,7 +17,7 @@ from procs import start_together
 from test_queues_vs_haproxy import Gate
 
 REQ = b"GET /x HTTP/1.1\r\nHost: lab\r\n\r\n"
-HOLD = 0.1  # seconds a client keeps its connection before closing it (its own behaviour, not a wait)
+HOLD = 0.3  # seconds a client keeps its connection before closing it (its own behaviour, not a wait)
 
 
 def config(ports: dict[str, int], backend: int) -> str:
