@@ -17,19 +17,10 @@ from labsupport.fleet import free_ports
 from labsupport.haproxy import HAProxy, parse_stat_csv
 from labsupport.logtable import parse_logs
 from procs import start_together
+from test_logs import LOGGED
 from test_queues_vs_haproxy import Gate, send
 
-HEAD = """global
-    log stdout format raw local0
-defaults
-    mode http
-    log global
-    option httplog
-    timeout connect 1s
-    timeout client 10s
-    timeout server 10s
-    timeout queue 10s
-"""
+HEAD = LOGGED + "    timeout queue 10s\n"
 # runtime commands, in order: an active and a backup server through maintenance, drain and forced health
 STEPS = ["disable server b/s2", "enable server b/s2", "set server b/s1 state drain", "set server b/s1 state ready",
          "set server b/s1 state maint", "set server b/s1 state drain", "set server b/s1 state ready",

@@ -266,16 +266,21 @@ class BackendRT(Counters):
             pp = self.queue[0] if px_ok and self.queue else None
             if p is None and pp is None:
                 return
-            owner = self if p is None or (pp is not None and pp.ms < p.ms) else srv
-            w = owner.queue.popleft()
-            w.left(owner)
-            owner.queue_idx += 1  # only a request served from a queue moves the others up
-            owner.qcur = len(owner.queue)
-            if owner is srv:
-                self.sync_queue(srv)
-            w.srv = None
-            algo.take(srv.name)
-            w.go(srv.name)
+            self._hand_over(self if p is None or (pp is not None and pp.ms < p.ms) else srv, srv, advance=True)
+
+    def _hand_over(self, owner, srv: ServerRT, advance: bool) -> None:
+        """The oldest request of ``owner``'s queue (the backend's or a server's) gets a slot on ``srv``.
+        ``advance``: served from its queue, it moves the others up (queue_idx, the logged positions)."""
+        w = owner.queue.popleft()
+        w.left(owner)
+        if advance:
+            owner.queue_idx += 1
+        owner.qcur = len(owner.queue)
+        if owner is not self:
+            self.sync_queue(owner)
+        w.srv = None
+        self.algo.take(srv.name)
+        w.go(srv.name)
 
     def redistribute(self, srv: ServerRT) -> int:
         """pendconn_redistribute: with ``option redispatch``, a server going down hands its queue
@@ -302,12 +307,7 @@ class BackendRT(Counters):
         maxconn = algo.maxconn(srv.name)
         moved = 0
         while self.queue and not (maxconn and algo.inflight(srv.name) >= maxconn):
-            w = self.queue.popleft()
-            w.left(self)
-            self.qcur = len(self.queue)
-            w.srv = None
-            algo.take(srv.name)
-            w.go(srv.name)
+            self._hand_over(self, srv, advance=False)
             moved += 1
         return moved
 
