@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labsupport.engine.balancer import Balancer  # noqa: E402
-from labsupport.fleet import Fleet, free_ports  # noqa: E402
-from labsupport.haproxy import HAProxy, find_haproxy  # noqa: E402
-from labsupport.loadgen import cpu_seconds, open_loop  # noqa: E402
-from labsupport.table import Table  # noqa: E402
-from labsupport.underload import PER_SERVER, SERVICE_MS, compare, lab_config  # noqa: E402
+from labsupport.course.display.table import Table
+from labsupport.course.fleet import Fleet, free_ports
+from labsupport.course.haproxy import HAProxy, find_haproxy
+from labsupport.engine.balancer import Balancer
+from labsupport.lessons.load.experiments import PER_SERVER, SERVICE_MS, compare, lab_config
+from labsupport.lessons.load.loadgen import cpu_seconds, open_loop
 
 ALGORITHMS = ["roundrobin", "leastconn", "random(2)", "first", "source"]
 RATE = 100.0

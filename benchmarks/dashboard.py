@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from labsupport.balancer import Balancer  # noqa: E402
-from labsupport.fleet import Fleet  # noqa: E402
-from labsupport.widgets import Dashboard  # noqa: E402
+from labsupport.course.fleet import Fleet  # noqa: E402
+from labsupport.lessons.balancing.dashboard import Dashboard  # noqa: E402
 
 
 def main() -> None:

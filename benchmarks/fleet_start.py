@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from labsupport.fleet import Fleet  # noqa: E402
+from labsupport.course.fleet import Fleet
 
 
 def one_run() -> float:

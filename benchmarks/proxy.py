@@ -5,7 +5,7 @@
 Two settings, each over the same 4 backends:
   fast   4 listeners of one real haproxy answering with ``http-request return`` (the proxy is the
          bottleneck).  Target: engine >= 0.6x haproxy's requests/s.
-  flask  the lesson's 4 Flask servers (labsupport.fleet.Fleet).  Target: engine >= 0.95x haproxy
+  flask  the lesson's 4 Flask servers (labsupport.course.fleet.Fleet).  Target: engine >= 0.95x haproxy
          (the engine must never be what limits a lesson).
 Every proxy runs roundrobin over the 4 backends in its own process (the engine as
 ``python -m labsupport.balancer -f``), so the load generator never shares a GIL with it. Each
@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from labsupport.fleet import free_ports  # noqa: E402
+from labsupport.ports import free_ports  # noqa: E402
 
 DEFAULTS = "defaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n"
 
@@ -283,12 +283,12 @@ def main() -> None:
                 memory = engine_memory_mb(be, work), engine_memory_mb(be, work, alone=True)
             stop(procs.pop())
         if args.setting in ("flask", "both"):
-            from labsupport.fleet import Fleet
+            from labsupport.course.fleet import Fleet
 
             with Fleet() as fleet:
                 be = fleet.start(count=4)
                 flask = bench("flask", be, work, haproxy, args)
-                report("flask", "(b) the lesson's 4 Flask servers (labsupport.fleet.Fleet)", flask, 0.95, args)
+                report("flask", "(b) the lesson's 4 Flask servers (labsupport.course.fleet.Fleet)", flask, 0.95, args)
                 memory = engine_memory_mb(be, work), engine_memory_mb(be, work, alone=True)
         bare = bare_interpreter_mb()
         print(f"\nmemory (RSS), bare interpreter {bare:.1f} MB; target: engine with 4 servers <= +60 MB")

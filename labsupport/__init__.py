@@ -1,5 +1,9 @@
 """labsupport: every moving part the course's notebooks drive. Notebooks import from here only.
 
+The tree: ``errors``, ``ports`` and ``lifecycle`` sit below both halves; ``engine/`` is HAProxy 2.6
+re-implemented (it imports nothing from the course); ``course/`` holds what two or more lessons use;
+``lessons/`` one package per lesson. ``balancer`` keeps the command ``python -m labsupport.balancer``.
+
 Names load on first use (PEP 562), so ``python -m labsupport.balancer`` does not pay for
 matplotlib and ipywidgets, which only the notebooks' charts and widgets need.
 """
@@ -8,46 +12,58 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .errors import show_lab_errors_briefly
+
 # module -> the names it contributes, grouped by activity
 _EXPORTS: dict[str, tuple[str, ...]] = {
     # set-up and clean-up
-    "environment": ("check_environment", "if_installed"),
-    "cleanup": ("stop_all",),
-    # activity 1: DNS
-    "dnslab.server": ("DNSServer", "LAB_ADDRESSES", "CONTINENTS", "stop_all_dns"),
-    "dnslab.client": ("dig", "DigResult", "dig_repeat", "dig_live", "real_dig", "LabResolver", "LabSites",
-                  "start_lab_servers", "loopback_aliases_work", "visit", "Visit", "spread", "Spread"),
-    # activity 2: application servers
-    "fleet": ("APP", "Fleet", "trial_run"),
-    # activity 3: the balancer, its configuration, real HAProxy, traffic
+    "course.environment": ("check_environment", "if_installed"),
+    "lifecycle": ("stop_all",),
+    # lesson 01: DNS
+    "lessons.dnslab.server": ("DNSServer", "LAB_ADDRESSES", "CONTINENTS"),
+    "lessons.dnslab.client": ("dig", "DigResult", "dig_repeat", "dig_live", "real_dig", "LabResolver", "LabSites",
+                              "start_lab_servers", "loopback_aliases_work", "visit", "Visit", "spread", "Spread"),
+    "lessons.dnslab.exercises": ("check_rotation",),
+    # lesson 02: application servers
+    "course.fleet": ("APP", "Fleet", "trial_run"),
+    "lessons.servers.panel": ("FleetPanel",),
+    # lesson 03: the balancer, its configuration, real HAProxy, traffic
     "engine.balancer": ("Balancer",),
     "engine.config": ("Config", "parse", "load", "check", "format_haproxy"),
-    "cfgedit": ("edit_backend", "rebind"),
     "engine.balance": ("make_algorithm", "Algorithm"),
     "engine.health": ("Health",),
-    "haproxy": ("HAProxy", "haproxy_available", "haproxy_version", "send_command"),
-    "traffic": ("send", "steady", "TrafficGenerator", "Run", "Result"),
-    "exercises": ("check_rotation", "check_half_traffic", "check_slow_server", "ExerciseResult"),
-    # activity 4: health checks
-    "healthwatch": ("StateRecorder",),
-    "healthplots": ("health_timeline_figure", "request_timeline_figure", "tradeoff_figure", "share_figure"),
-    "healthwidget": ("HealthTimeline",),
-    "healthchecks": ("check_fast_detection", "check_invisible_kill", "detection_time", "detection_times",
-                     "check_costs", "kill_between_requests"),
+    "course.balancerlike": ("BalancerLike",),
+    "course.cfgedit": ("edit_backend", "rebind"),
+    "course.haproxy": ("HAProxy", "haproxy_available", "haproxy_version", "send_command"),
+    "course.traffic.sender": ("send",),
+    "course.traffic.generator": ("steady", "TrafficGenerator"),
+    "course.traffic.results": ("Run", "Result", "percentile"),
+    "course.exercise": ("ExerciseResult",),
+    "lessons.balancing.dashboard": ("Dashboard",),
+    "lessons.balancing.plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model"),
+    "lessons.balancing.exercises": ("check_half_traffic",),
+    # lesson 04: health checks
+    "lessons.health.recorder": ("StateRecorder",),
+    "lessons.health.plots": ("health_timeline_figure", "request_timeline_figure", "tradeoff_figure", "share_figure"),
+    "lessons.health.timeline": ("HealthTimeline",),
+    "lessons.health.exercises": ("check_fast_detection", "check_invisible_kill", "detection_time", "detection_times",
+                                 "check_costs", "kill_between_requests"),
+    # lesson 05: monitoring
+    "course.logtable": ("parse_httplog", "parse_logs", "log_table"),
+    "lessons.monitoring.monitor": ("fetch_stats", "stats_admin", "wait_for_status", "rates", "LatencyWindow"),
+    "lessons.monitoring.plots": ("MonitorHistory", "monitor_figure"),
+    "lessons.monitoring.dashboard": ("MonitorDashboard",),
+    "lessons.monitoring.incident": ("Incident",),
     # lesson 06: algorithms under load
-    "loadgen": ("open_loop", "OpenLoop", "run_together", "LoadRun", "cpu_seconds"),
-    "underload": ("lab_config", "sweep", "compare", "herd", "keys_moved", "hot_key", "mm1_percentile_ms",
-                  "mmc_mean_ms", "SERVICE_MS", "PER_SERVER", "SHORT"),
-    "loadplots": ("hockey_figure", "algorithms_figure"),
-    # display: tables, charts, widgets
-    "table": ("Table",),
-    "logtable": ("parse_httplog", "parse_logs", "log_table"),
-    "monitor": ("fetch_stats", "stats_admin", "wait_for_status", "rates", "LatencyWindow", "percentile"),
-    "plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model", "figure_to_png"),
-    "widgets": ("FleetPanel", "Dashboard"),
-    "monitorplots": ("MonitorHistory", "monitor_figure"),
-    "monitorwidget": ("MonitorDashboard",),
-    "incident": ("Incident",),
+    "lessons.load.loadgen": ("open_loop", "OpenLoop", "run_together", "LoadRun", "cpu_seconds"),
+    "lessons.load.experiments": ("lab_config", "sweep", "compare", "herd", "keys_moved", "hot_key",
+                                 "mm1_percentile_ms", "mmc_mean_ms", "SERVICE_MS", "PER_SERVER", "SHORT"),
+    "lessons.load.plots": ("hockey_figure", "algorithms_figure"),
+    "lessons.load.exercises": ("check_slow_server",),
+    # display: tables, charts, live loops
+    "course.display.table": ("Table",),
+    "course.display.charts": ("figure_to_png",),
+    "course.display.live": ("live_seconds",),
     # errors
     "errors": ("LabError", "ConfigError", "PortInUseError", "ServerStartError", "ToolMissingError", "CommandError",
                "UsageError", "NotFoundError", "ServerNotRunningError", "NotRunningError"),
@@ -56,9 +72,7 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_WHERE)
 
 
-from .errors import show_lab_errors_briefly as _show_lab_errors_briefly  # noqa: E402
-
-_show_lab_errors_briefly()  # imported in a notebook: the course's own errors read as one message
+show_lab_errors_briefly()  # imported in a notebook: the course's own errors read as one message
 
 
 def __getattr__(name: str) -> Any:

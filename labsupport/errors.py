@@ -107,7 +107,7 @@ class WaitTimeout(LabError, TimeoutError):
     """Something waited for did not happen in time; the message says what, and what it is instead."""
 
 
-def _brief(shell, etype, value, tb, tb_offset=None) -> list[str]:  # noqa: ANN001 (IPython's signature)
+def _brief(shell, etype, value, tb, tb_offset=None) -> list[str]:
     """IPython handler: a LabError shows as 'NameOfError: message' (the message carries the hint)."""
     stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
     shell._showtraceback(etype, value, stb)  # the error output a frontend shows, in place of a traceback

@@ -2,13 +2,26 @@
 
 CI exports LAB_REQUIRE_HAPROXY=1 (and LAB_REQUIRE_DIG=1): a missing binary is then a failure,
 so a green CI run cannot hide a missing install step.
+
+The tests mirror the library: tests/engine, tests/course and tests/lessons test labsupport/engine,
+labsupport/course and labsupport/lessons on their own; every test that runs real HAProxy (the
+``haproxy_bin`` fixture, directly or through another fixture) lives in tests/differential, which marks
+it ``haproxy``. A test elsewhere that asks for ``haproxy_bin`` stops the collection. Helpers shared by
+several test modules are in tests/support (``from support.procs import start_together``).
 """
 from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parent
+DIFFERENTIAL = TESTS / "differential"
+if str(TESTS) not in sys.path:  # ``import support...`` wherever pytest starts from
+    sys.path.insert(0, str(TESTS))
 
 
 def find_tool(name: str) -> str | None:
@@ -36,3 +49,12 @@ def haproxy_bin() -> str:
 @pytest.fixture(scope="session")
 def dig_bin() -> str:
     return _require("dig", "LAB_REQUIRE_DIG", "sudo apt-get install dnsutils")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Real HAProxy runs only in tests/differential: refuse a test elsewhere that needs ``haproxy_bin``."""
+    strays = [item.nodeid for item in items if "haproxy_bin" in getattr(item, "fixturenames", ())
+              and not Path(item.path).resolve().is_relative_to(DIFFERENTIAL)]
+    if strays:
+        raise pytest.UsageError("these tests run real HAProxy (fixture haproxy_bin) but are not in tests/differential/; "
+                                "move them there:\n  " + "\n  ".join(strays))

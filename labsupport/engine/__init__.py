@@ -1,7 +1,7 @@
 """The engine: HAProxy 2.6's behaviour, re-implemented in Python, and nothing of the course.
 
     config/     haproxy.cfg text -> frozen dataclasses, messages in HAProxy's words (``haproxy -c``)
-    balance     the algorithms as plain objects: pick / release, no sockets
+    balance/    the algorithms as plain objects: pick / release, no sockets (one module per lb_*.c)
     hashing     hash functions and the consistent-hash ring
     health      a server's health state machine (rise/fall/maint/drain), no timers
     stats       counters -> HAProxy's CSV / HTML

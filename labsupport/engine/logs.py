@@ -7,7 +7,7 @@ frontend (or its defaults), every request gives one line; ``%hr``/``%hs`` vanish
 captured, and the captured cookies ``%CC %CS`` read ``- -``.
 
 How it works: the engine fills a ``Record`` per request (timers in ms, -1 for a stage never
-reached; the termination flags, e.g. ``----``, ``SC--``, ``SH--``, ``sH--``, ``CD--``) and calls
+reached; the termination flags from ``term_flags``, e.g. ``----``, ``SC--``, ``sH--``, ``CD--``) and calls
 ``Logs.emit(line)``. ``Logs`` keeps the last lines in memory with a global index (a notebook reads
 them with ``Balancer.logs()``); the command line (``python -m labsupport.balancer``) prints them on
 its standard output, which is where HAProxy's ``log stdout`` writes. Health events (server UP/DOWN)
@@ -19,6 +19,7 @@ import collections
 import time
 from typing import Callable
 
+# %tr's month names (C locale), also read back by the course's log reader
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 

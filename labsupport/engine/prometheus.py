@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .stats import server_state
+
 # kind suffix type help -- as HAProxy 2.6.12 prints them, in its order
 FAMILIES = """\
 frontend current_sessions gauge Number of current sessions on the frontend, backend or server
@@ -187,11 +189,6 @@ PROCESS = (("nbthread", "gauge", "Number of started threads (global.nbthread)"),
            ("requests_total", "counter", "Total number of requests (TCP or HTTP)"))
 
 
-def _state(status: Any) -> str:
-    s = str(status).split(" ")[0]
-    return {"no": "UP"}.get(s, s) if s in ("UP", "DOWN", "MAINT", "DRAIN", "NOLB", "no") else "DOWN"
-
-
 def _num(v: Any) -> str:
     if v is None or v == "":
         return "NaN"
@@ -207,8 +204,8 @@ def _samples(kind: str, suffix: str, row: dict[str, Any]) -> list[tuple[str, Any
         if kind == "frontend":
             return [(f'state="{s}"', int((row["status"] == "OPEN") == (s == "UP"))) for s in ("DOWN", "UP")]
         if kind == "backend":
-            return [(f'state="{s}"', int(_state(row["status"]) == s)) for s in ("DOWN", "UP")]
-        return [(f'state="{s}"', int(_state(row["status"]) == s)) for s in SERVER_STATES]
+            return [(f'state="{s}"', int(server_state(row["status"]) == s)) for s in ("DOWN", "UP")]
+        return [(f'state="{s}"', int(server_state(row["status"]) == s)) for s in SERVER_STATES]
     if suffix == "check_status":
         return [(f'state="{s}"', int(str(row.get("check_status")) == s)) for s in CHECK_STATES]
     if suffix == "http_responses_total":
@@ -226,7 +223,7 @@ def _aggregates(suffix: str, be: str, rows: list[dict[str, Any]]) -> list[tuple[
     servers = [r for r in rows if r["type"] == 2 and r["pxname"] == be]
     if suffix == "agg_check_status":
         return [(f'state="{s}"', sum(1 for r in servers if r.get("check_status") == s)) for s in CHECK_STATES]
-    return [(f'state="{s}"', sum(1 for r in servers if _state(r["status"]) == s)) for s in SERVER_STATES]
+    return [(f'state="{s}"', sum(1 for r in servers if server_state(r["status"]) == s)) for s in SERVER_STATES]
 
 
 def exposition(rows: list[dict[str, Any]], info: dict[str, Any] | None = None) -> str:

@@ -5,6 +5,9 @@ dict per row, in HAProxy's order: for each section of the config, its FRONTEND r
 servers and its BACKEND row. Each row fills exactly the columns HAProxy 2.6.12 fills for that
 kind of row (checked against its ``show stat``); the rest stay empty. ``Snapshot.csv()`` writes
 the '# ' header, the 128 named columns and the trailing comma on every line.
+``to_html`` draws HAProxy's stats page (src/stats.c): ``state_class`` names a server row's CSS
+class from its status text, ``STATS_PAGE_COLORS`` holds each class's colour, and ``server_state``
+reduces a status text to UP / DOWN / MAINT / DRAIN / NOLB (the exporter's states, prometheus.py).
 """
 from __future__ import annotations
 
@@ -224,6 +227,18 @@ def _cell(v: Any) -> str:
 
 
 # ----- the HTML page (the layout and colours of HAProxy's, trimmed to what the course reads)
+# HAProxy 2.6 src/stats.c's row colours, by the CSS class of a server row (``state_class``)
+STATS_PAGE_COLORS = {
+    "active_down": "#ff9090", "active_going_up": "#ffd020", "active_going_down": "#ffffa0", "active_up": "#c0ffc0",
+    "active_nolb": "#20a0ff", "active_draining": "#20a0FF", "active_no_check": "#e0e0e0",
+    "backup_down": "#ff9090", "backup_going_up": "#ff80ff", "backup_going_down": "#c060ff", "backup_up": "#b0d0ff",
+    "backup_nolb": "#90b0e0", "backup_draining": "#cc9900", "backup_no_check": "#e0e0e0",
+    "maintain": "#c07820",
+}
+# the classes the engine's page styles, two a line (its state_class shows NOLB as up)
+_PAGE_CLASSES = (("active_down", "active_going_up"), ("active_going_down", "active_up"),
+                 ("active_draining", "active_no_check"), ("backup_down", "backup_going_up"),
+                 ("backup_going_down", "backup_up"), ("backup_draining", "backup_no_check"), ("maintain",))
 _CSS = """body { font-family: arial, helvetica, sans-serif; font-size: 12px; color: black; background: white;}
 th,td { font-size: 10px;} h1 { font-size: x-large; margin-bottom: 0.5em;}
 table.tbl { border-collapse: collapse; border-style: none; margin-bottom: 1em;}
@@ -234,13 +249,7 @@ table.tbl th.pxname { background: #b00040; color: #ffff40; font-weight: bold; pa
 table.tbl th.empty { border-style: none; background: white;}
 .titre {background: #20D0D0; color: #000000; font-weight: bold; text-align: center;}
 .frontend {background: #e8e8d0;} .backend {background: #e8e8d0;}
-.active_down {background: #ff9090;} .active_going_up {background: #ffd020;}
-.active_going_down {background: #ffffa0;} .active_up {background: #c0ffc0;}
-.active_draining {background: #20a0FF;} .active_no_check {background: #e0e0e0;}
-.backup_down {background: #ff9090;} .backup_going_up {background: #ff80ff;}
-.backup_going_down {background: #c060ff;} .backup_up {background: #b0d0ff;}
-.backup_draining {background: #cc9900;} .backup_no_check {background: #e0e0e0;}
-.maintain {background: #c07820;}"""
+""" + "\n".join(" ".join(f".{c} {{background: {STATS_PAGE_COLORS[c]};}}" for c in line) for line in _PAGE_CLASSES)
 
 _HEAD = ("<tr class=\"titre\"><th rowspan=2></th><th colspan=3>Queue</th><th colspan=3>Session rate</th>"
          "<th colspan=6>Sessions</th><th colspan=2>Bytes</th><th colspan=2>Denied</th><th colspan=3>Errors</th>"
@@ -250,13 +259,27 @@ _HEAD = ("<tr class=\"titre\"><th rowspan=2></th><th colspan=3>Queue</th><th col
              "Retr Redis Status LastChk Wght Act Bck Chk Dwn Dwntme Thrtle").split()) + "</tr>\n")
 
 
-def _state_class(r: dict[str, Any]) -> str:
+def server_state(status: Any) -> str:
+    """A server's status text (the stats 'status' column) -> its state: UP, DOWN, MAINT, DRAIN or NOLB
+    (``'UP 2/3'`` -> ``'UP'``, ``'no check'`` -> ``'UP'``; anything else -> ``'DOWN'``), as the
+    Prometheus exporter counts servers per state."""
+    s = str(status).split(" ")[0]
+    return {"no": "UP"}.get(s, s) if s in ("UP", "DOWN", "MAINT", "DRAIN", "NOLB", "no") else "DOWN"
+
+
+def _row_class(r: dict[str, Any]) -> str:
     if r["type"] == 0:
         return "frontend"
     if r["type"] == 1:
         return "backend"
-    role = "backup" if r.get("bck") else "active"
-    st = str(r["status"])
+    return state_class(r["status"], bool(r.get("bck")))
+
+
+def state_class(status: Any, backup: bool = False) -> str:
+    """A server's status text -> the stats page's CSS class for its row, a key of ``STATS_PAGE_COLORS``
+    (``'UP 2/3'`` -> ``'active_going_down'``, ``'DOWN 1/2'`` -> ``'active_going_up'``)."""
+    role = "backup" if backup else "active"
+    st = str(status)
     if st.startswith("MAINT"):
         return "maintain"
     if st == "no check":
@@ -301,7 +324,7 @@ def _html_row(r: dict[str, Any], admin: bool = False) -> str:
     if admin:  # HAProxy's admin form: a checkbox per server row
         box = (f"<td><input class='{html_escape(r['pxname'])}-checkbox' type=\"checkbox\" name=\"s\" "
                f"value=\"{g('svname')}\"></td>" if kind == 2 else "<td></td>")
-    return f'<tr class="{_state_class(r)}">{box}<td class="al">{name}</td>{tds}</tr>\n'
+    return f'<tr class="{_row_class(r)}">{box}<td class="al">{name}</td>{tds}</tr>\n'
 
 
 def html_escape(s: str) -> str:

@@ -1,8 +1,8 @@
 """Every CSS selector, menu label and text the browser tests look for, in one place.
 
 A JupyterLab or ipywidgets upgrade that renames something needs one edit here. The course's own
-widgets carry stable ``lab-...`` classes (``w.add_class`` in labsupport/widgets.py and the lessons'
-widgets); the rest is JupyterLab 4's DOM.
+widgets carry stable ``lab-...`` classes (``w.add_class`` in the widgets under labsupport/lessons/: the
+fleet panel, the dashboards, the health timeline); the rest is JupyterLab 4's DOM.
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def weight_readout(server: str) -> str:
 
 
 # ----------------------------------------------------------------------------- notebook 04: health checks
-# labsupport/healthwidget.py's HealthTimeline; <name> is the server's name in the configuration (server02)
+# labsupport/lessons/health/timeline.py's HealthTimeline; <name> is the server's name in the configuration (server02)
 HEALTH_TIMELINE = ".lab-health-timeline"
 HEALTH_CHART = "img.lab-health-chart"  # ipywidgets puts the class on the <img> itself
 HEALTH_MESSAGE = ".lab-health-message"
@@ -110,7 +110,7 @@ def health_revive(server: str) -> str:
 # ----------------------------------------------------------------------------- notebook 05: monitoring
 STATS_FRAME = "iframe.lab-stats-frame"  # the lesson's embedded stats page (IFrame(..., extras=[class]))
 STATS_TABLE = "table.tbl"  # HAProxy's stats page: two such tables per proxy (its name, then its rows)
-# labsupport/monitorwidget.py's MonitorDashboard
+# labsupport/lessons/monitoring/dashboard.py's MonitorDashboard
 MONITOR = ".lab-monitor"
 MONITOR_CHART = "img.lab-monitor-chart"
 MONITOR_SUMMARY = ".lab-monitor-summary"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from labsupport.widgets import LIGHTS, RED
+from labsupport.lessons.servers.panel import LIGHTS, RED
 
 from . import selectors as sel
 from .conftest import close_page, console_errors, open_page

@@ -81,8 +81,13 @@ def test_monitoring_dashboard_charts_update(nb05):
     # between are Run All's business, and would cost this suite half a minute
     nb05.run_cell("MonitorDashboard(lb")
     nb05.page.wait_for_selector(sel.MONITOR, timeout=30_000)
-    chart = lambda: nb05.page.get_attribute(sel.MONITOR_CHART, "src") or ""
-    summary = lambda: nb05.page.inner_text(sel.MONITOR_SUMMARY)
+
+    def chart() -> str:
+        return nb05.page.get_attribute(sel.MONITOR_CHART, "src") or ""
+
+    def summary() -> str:
+        return nb05.page.inner_text(sel.MONITOR_SUMMARY)
+
     first_chart, first_summary = chart(), summary()
     assert first_chart, "the monitoring chart shows no image"
     within(10, chart, lambda c: c and c != first_chart, "the monitoring chart redraws")

@@ -23,25 +23,19 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ... import lifecycle
+from ...errors import NotRunningError
 from .. import config as _config
 from ..config import Config
 from ..proxy import CommandError, Engine
 from ..stats import Snapshot, collect
-from ...errors import NotRunningError
 
 __all__ = ["Balancer", "CommandError", "main", "stop_all"]
 
-# Every running balancer of this process, so stop_all() (a notebook's first cell) can free its ports.
-_RUNNING: set["Balancer"] = set()
-_RUNNING_LOCK = threading.Lock()
-
 
 def stop_all() -> None:
-    """Stop every balancer this process started."""
-    with _RUNNING_LOCK:
-        running = list(_RUNNING)
-    for lb in running:
-        lb.stop()
+    """Stop every balancer this process started (engines and real haproxy: both register as balancers)."""
+    lifecycle.stop_all(("balancer",))
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -59,6 +53,8 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 class Balancer:
     """A running (or ready to run) engine for one configuration."""
+
+    reloads_config = True  # reload(config) swaps the configuration while the ports stay open
 
     def __init__(self, config: Config, host: str = "127.0.0.1", request_log: int = 10000) -> None:
         self.config, self.host = config, host
@@ -102,8 +98,7 @@ class Balancer:
             except BaseException:
                 self._halt()
                 raise
-            with _RUNNING_LOCK:
-                _RUNNING.add(self)
+            lifecycle.register("balancer", self)  # stop_all() (a notebook's first cell) frees its ports
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -115,8 +110,7 @@ class Balancer:
                 asyncio.run_coroutine_threadsafe(self._engine.stop(), self._loop).result(timeout)
             finally:
                 self._halt()
-                with _RUNNING_LOCK:
-                    _RUNNING.discard(self)
+                lifecycle.unregister(self)
 
     def _halt(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -247,6 +241,11 @@ class Balancer:
     @property
     def ports(self) -> list[int]:
         return [b.port for p in self.config.frontends for b in p.binds]
+
+    @property
+    def text(self) -> str:
+        """The configuration text this balancer runs."""
+        return self.config.text
 
     @property
     def urls(self) -> list[str]:

@@ -29,8 +29,7 @@ section being built, the message reporter), ``conditions``, ``server``, ``checks
 from __future__ import annotations
 
 from ...errors import ConfigError
-from .model import (ALGORITHMS, Bind, Config, Proxy, ServerConfig, StatsConfig, Timeouts,
-                    UseBackend)
+from .model import ALGORITHMS, Bind, Config, Proxy, ServerConfig, StatsConfig, Timeouts, UseBackend
 from .parser import Analysis, SourceLine, analyse, outline
 from .report import analyse_path, check, format_haproxy
 from .words import TimeFormatError, parse_time

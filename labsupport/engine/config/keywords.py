@@ -163,8 +163,8 @@ PREDEFINED_ACLS = frozenset((
 ).split())
 
 
-def _fingerprint(word: str) -> Counter:
-    """Counts of transitions between character classes (letters a..z, digit, other)."""
+def word_fingerprint(word: str) -> Counter:
+    """make_word_fingerprint: counts of transitions between character classes (letters a..z, digit, other)."""
     fp: Counter = Counter()
     prev = 28  # begin
     for ch in word.lower():
@@ -181,17 +181,18 @@ def _fingerprint(word: str) -> Counter:
     return fp
 
 
-def _distance(a: Counter, b: Counter) -> int:
+def fingerprint_distance(a: Counter, b: Counter) -> int:
+    """word_fingerprint_distance: how far apart two fingerprints are (HAProxy's "did you mean")."""
     return sum(abs(a[k] - b[k]) for k in set(a) | set(b))
 
 
 def best_match(word: str, *lists: Iterable[str]) -> str | None:
     """The closest keyword to ``word`` over ``lists`` in order, or None (HAProxy's rule)."""
-    sig = _fingerprint(word)
+    sig = word_fingerprint(word)
     best, best_dist = None, None
     for words in lists:
         for candidate in words:
-            dist = _distance(sig, _fingerprint(candidate))
+            dist = fingerprint_distance(sig, word_fingerprint(candidate))
             if best_dist is None or dist < best_dist:
                 best, best_dist = candidate, dist
     if best is None or best_dist > 2 * len(word) or best_dist > 2 * len(best):

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from ...errors import Message
 from . import keywords as kw
 from .context import IGNORED_HINT, Context, Draft
+from .directives import Blocks
 from .model import Config, ServerConfig
 from .proxy import check_proxy, parse_proxy_line
-from .directives import Blocks
 from .words import SECTION_NAME_CHARS, LineError, atol, resolve, split_line, split_words
-
 
 OUT_OF_SECTION_HINTS = {
     "global": ("This line comes before any section header, so it belongs to no section. Process-wide "

@@ -18,10 +18,10 @@ from .checks import parse_http_check
 from .conditions import parse_condition, parse_criterion
 from .context import Context, Draft, cap_warning, too_many
 from .model import ALGORITHMS, UseBackend
-
-ALWAYS = (("always", (), False),)  # the criteria of 'TRUE' (and of a rule without a condition)
 from .server import parse_bind, parse_option, parse_server, parse_stats
 from .words import DIGITS, TimeFormatError, atol, parse_time
+
+ALWAYS = (("always", (), False),)  # the criteria of 'TRUE' (and of a rule without a condition)
 
 Handler = Callable[[Context, Draft, list, str], None]
 

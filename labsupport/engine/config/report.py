@@ -7,7 +7,7 @@ exit 1 with haproxy's trailer lines when a fatal error was found, exit 2 when no
 
 The two opening NOTICE lines keep haproxy's format but say who is speaking: the course engine, its
 version and how it was run -- never a haproxy binary that did not run. Tests that compare with real
-haproxy normalise those two lines on both sides (tests/config_corpus.py ``normalise``).
+haproxy normalise those two lines on both sides (tests/support/config_corpus.py ``normalise``).
 """
 from __future__ import annotations
 

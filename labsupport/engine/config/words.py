@@ -25,11 +25,6 @@ _ESCAPES = {"r": "\r", "n": "\n", "t": "\t", " ": " ", "\\": "\\", "#": "#", "'"
 _VAR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
-def is_digit(c: str) -> bool:
-    """C's isdigit: ASCII 0-9 only."""
-    return len(c) == 1 and c in DIGITS
-
-
 def atol(text: str) -> int:
     """C's atol: leading blanks, optional sign, ASCII digits; anything else stops it ("abc" -> 0)."""
     s = text.lstrip(" \t")

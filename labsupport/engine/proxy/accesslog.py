@@ -1,7 +1,7 @@
-"""What the HTTP client protocol hands to the log and to Prometheus, kept out of http.py.
+"""What the HTTP client protocol hands to the log and to Prometheus, kept out of httpclient.py.
 
-``httplog_record`` reads a client connection's timers and flags (set by http.py and session.py
-as the request goes: t_start, tw, tc, tr, term, failures, bq...) into a ``logs.Record``;
+``httplog_record`` reads a client connection's ``timers`` and ``outcome`` (progress.py; set by
+httpclient.py and session.py as the request goes) and its ``failures`` into a ``logs.Record``;
 ``metrics_response`` is the exporter's whole answer, as HAProxy 2.6 sends it (chunked, its
 ``text/plain; version=0.0.4`` type).
 """
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import time
 
-from ..logs import Record
+from ..logs import Record, term_flags
 from ..prometheus import exposition
 from ..stats import collect
 
 
 def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> Record:
     """The httplog fields of the request ``req`` that client connection ``c`` just ended."""
-    fe, eng = c.fe, c.engine
-    if c.term == "LR":  # answered by the proxy itself
+    fe, eng, timers, o = c.fe, c.engine, c.timers, c.outcome
+    if o.termination == "LR":  # answered by the proxy itself
         name = "<STATS>" if be is not None else "<PROMEX>"
     else:
         name = srv.name if srv is not None else "<NOSRV>"
@@ -26,11 +26,12 @@ def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> 
     return Record(
         client=c.src, port=c.sport, date=req.date, frontend=fe.name,
         backend=be.name if be is not None else fe.name, server=name,
-        TR=-1 if bad else int((c.t_start - req.t0) * 1000), Tw=max(c.tw, -1), Tc=max(c.tc, -1),
-        Tr=max(c.tr, -1), Ta=ms, status=status,
-        bytes=fe.bout - c.bout0 if c.log_bytes is None else c.log_bytes, term=c.term + "--",
+        TR=-1 if bad else int((timers.started - req.t0) * 1000), Tw=max(timers.queue_ms, -1),
+        Tc=max(timers.connect_ms, -1), Tr=max(timers.response_ms, -1), Ta=ms, status=status,
+        bytes=fe.bout - o.fe_bout_before if o.logged_bytes is None else o.logged_bytes,
+        term=term_flags(o.termination[0], o.termination[1]),
         ac=eng.cur_conns, fc=fe.scur, bc=be.scur if be is not None else 0, sc=srv.scur if srv is not None else 0,
-        rc=("+" if c.redispatched else "") + str(rc), sq=c.sq, bq=c.bq,
+        rc=("+" if o.redispatched else "") + str(rc), sq=o.srv_queue_pos, bq=o.be_queue_pos,
         request="<BADREQ>" if bad else
         f"{req.method.decode()} {req.url.decode('latin-1')} HTTP/{req.version.decode()}")
 

@@ -20,7 +20,6 @@ from .checker import HealthCheckResult
 from .state import BackendRT, ServerRT
 from .warmup import Warmup
 
-
 IGNORED, ERROR, GOOD = 0, 1, 2
 # HAProxy's analyze_statuses: what each outcome means under observe (layer4, layer7)
 ANALYZE: dict[str, tuple[str, tuple[int, int]]] = {

@@ -17,13 +17,13 @@ import re
 import time
 from typing import Callable
 
-from ..config import Config
 from ...errors import PortInUseError
+from ..config import Config
 from ..health import first_check_delays
+from ..logs import Logs
 from .checker import Checker
 from .control import Controls
-from ..logs import Logs
-from .http import HttpClient
+from .httpclient import HttpClient
 from .runtime import Runtime
 from .state import BackendRT, FrontendRT
 from .tcp import TcpClient

@@ -21,11 +21,11 @@ import stat
 import time
 from collections import Counter
 
-from ..config.keywords import _distance, _fingerprint
+from ...errors import CommandError
+from ..config.keywords import fingerprint_distance, word_fingerprint
 from ..stats import collect, to_csv
 from ..statsfields import as_json, typed
 from .cli_words import ALWAYS, KEYWORDS
-from ...errors import CommandError
 from .state import Counters
 
 LEVELS = {"user": 1, "operator": 2, "admin": 3}
@@ -102,7 +102,7 @@ def _signature(words) -> Counter:
     """update_word_fingerprint() over several words: transitions add up, letter presence stays 1."""
     sig: Counter = Counter()
     for w in words:
-        for k, v in _fingerprint(w).items():
+        for k, v in word_fingerprint(w).items():
             sig[k] = 1 if k < 32 else sig[k] + v
     return sig
 
@@ -129,7 +129,7 @@ def usage_message(args: list[str], is_help: bool = False) -> str:
         word_sig = _signature(rest)
         for kw, usage in _matching(args, length, _REGISTERED):
             totlen = sum(map(len, rest)) + sum(map(len, kw[length:PREFIX_WORDS]))
-            dist = _distance(word_sig, _signature(kw[length:PREFIX_WORDS]))
+            dist = fingerprint_distance(word_sig, _signature(kw[length:PREFIX_WORDS]))
             if dist < 5 * totlen // 2 and (len(matches) < CLI_MAX_MATCHES or dist < matches[-1][0]):
                 matches.append((dist, usage))
                 matches.sort(key=lambda m: m[0])  # stable: an earlier keyword stays ahead on a tie

@@ -32,18 +32,20 @@ Follows HAProxy 2.6's src/stream.c, include/haproxy/stream.h and src/backend.c, 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
+from .interfaces import EngineHooks
+from .progress import Outcome, Timers
 from .state import BackendRT, ServerRT, Waiter, now
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .engine import Engine
 
 
 class Session:
-    """Server selection, queueing and retries; subclasses supply the I/O."""
+    """Server selection, queueing and retries; subclasses supply the I/O (and the other slots:
+    engine, fe, loop, transport, closed, src)."""
 
-    engine: "Engine"
+    __slots__ = ("be", "srv", "algo", "failures", "target", "waiter", "timer", "deadline", "on_deadline",
+                 "connecting", "opening", "waiting", "timers", "outcome")
+
+    engine: EngineHooks
     loop: asyncio.AbstractEventLoop
     be: BackendRT | None
     srv: ServerRT | None
@@ -57,15 +59,13 @@ class Session:
         self.failures = 0  # failed connection attempts of this request
         self.target: ServerRT | None = None  # the server last assigned (the log names it after a failure)
         self.waiter: Waiter | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.t_when = 0.0
-        self.t_cb = None
+        self.timer: asyncio.TimerHandle | None = None  # the one TimerHandle, lazily re-armed
+        self.deadline = 0.0  # when on_deadline is due (the loop's clock)
+        self.on_deadline = None  # what to call then (None: no deadline)
         self.connecting = False
         self.opening = self.waiting = None  # a connection attempt: its coroutine, the future it awaits
-        self.t_q0 = 0.0  # when the request first asked for a server: the log's Tw runs to its last assignment
-        self.tw = -1
-        self.sq = self.bq = 0  # its positions in the server's and the backend's queues (the log's %sq/%bq)
-        self.redispatched = False
+        self.timers = Timers()  # the request's stages, for the log
+        self.outcome = Outcome()  # what its log line will say
 
     # ----- hooks
     def _uri(self) -> str | None:
@@ -131,10 +131,10 @@ class Session:
     def _arm(self, ms: int | float | None, callback) -> None:
         """Call ``callback`` in ``ms`` ms, replacing any previous deadline (none when ms is 0/None)."""
         if not ms:
-            self.t_cb = None
+            self.on_deadline = None
             return
         when = self.loop.time() + ms / 1000
-        self.t_when, self.t_cb = when, callback
+        self.deadline, self.on_deadline = when, callback
         h = self.timer
         if h is None or h.when() > when:  # a handle firing early re-arms itself; only a late one is replaced
             if h is not None:
@@ -142,31 +142,32 @@ class Session:
             self.timer = self.loop.call_at(when, self._fire)
 
     def _disarm(self) -> None:
-        self.t_cb = None
+        self.on_deadline = None
 
     def _drop_timer(self) -> None:
         """The connection is gone: cancel the handle too."""
-        self.t_cb = None
+        self.on_deadline = None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
 
     def _fire(self) -> None:
         self.timer = None
-        cb = self.t_cb
+        cb = self.on_deadline
         if cb is None:
             return
-        if self.loop.time() < self.t_when:
-            self.timer = self.loop.call_at(self.t_when, self._fire)
+        if self.loop.time() < self.deadline:
+            self.timer = self.loop.call_at(self.deadline, self._fire)
             return
-        self.t_cb = None
+        self.on_deadline = None
         cb()
 
     # ----- the steps
     def _dispatch(self, prev: ServerRT | None = None) -> None:
         """Assign a server (``prev``: the one a redispatched request failed on)."""
-        if not self.t_q0:
-            self.t_q0 = now()
+        timers = self.timers
+        if not timers.queued:
+            timers.queued = now()
         be = self.be
         algo = be.algo
         self.target = None
@@ -191,7 +192,7 @@ class Session:
         if algo.is_full(name):
             if srv.cfg.maxqueue > 0 and len(srv.queue) >= srv.cfg.maxqueue:  # SRV_STATUS_FULL
                 self.target = srv
-                self.term = "SQ"
+                self.outcome.termination = "SQ"
                 srv.econ += 1
                 be.econ += 1
                 self._no_server()
@@ -214,7 +215,7 @@ class Session:
             w.timer = self.loop.call_later(ms / 1000, self._queue_timeout)
 
     def _queue_timeout(self) -> None:
-        self.term = "sQ"
+        self.outcome.termination = "sQ"
         w, be = self.waiter, self.be
         self.waiter = None
         if w is not None:
@@ -226,8 +227,9 @@ class Session:
         self._no_server()
 
     def _positions(self, w: Waiter) -> None:
-        self.sq += w.srv_pos
-        self.bq += w.prx_pos
+        o = self.outcome
+        o.srv_queue_pos += w.srv_pos
+        o.be_queue_pos += w.prx_pos
 
     def _dequeued(self, name: str | None) -> None:
         if self.waiter is not None:
@@ -258,7 +260,7 @@ class Session:
         if prev is None:
             return
         if new is not prev:
-            self.redispatched = True
+            self.outcome.redispatched = True
             prev.wredis += 1
             self.be.wredis += 1
         else:
@@ -268,7 +270,8 @@ class Session:
     def _use(self, srv: ServerRT) -> None:
         self.srv = self.target = srv
         t = now()
-        self.tw = int((t - self.t_q0) * 1000)  # back_handle_st_req's t_queue, set again on a redispatch
+        timers = self.timers
+        timers.queue_ms = int((t - timers.queued) * 1000)  # back_handle_st_req's t_queue, set again on a redispatch
         srv.sessions.add(self)
         srv.scur += 1
         if srv.scur > srv.smax:

@@ -1,6 +1,6 @@
 """The engine's runtime objects: one per frontend, backend and server, holding HAProxy's counters.
 
-How it works: the engine builds these from a ``config.Config``; the protocols in ``http.py`` and
+How it works: the engine builds these from a ``config.Config``; the protocols in ``httpclient.py`` and
 ``tcp.py`` bump the counters as bytes and requests pass (plain attribute increments: cheap enough
 to do per request); ``stats.py`` turns them into rows named like HAProxy's stats columns. Only the
 engine's event-loop thread touches them; other threads read them through ``Engine.snapshot``.
@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from ..balance import Algorithm, make_algorithm
 from ..config import Proxy, ServerConfig
 from ..hashing import without_authority
 from ..health import Health
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .upstream import ServerConn
+from .interfaces import PooledConn
 
 HASH_ALGOS = ("source", "uri")
 
@@ -109,7 +107,7 @@ class ServerRT(Counters):
         self.name, self.backend, self.cfg, self.sid = cfg.name, backend, cfg, sid
         self.addr = (cfg.host, cfg.port)
         self.health = Health(cfg.rise, cfg.fall, cfg.check, cfg.disabled)
-        self.idle: list[ServerConn] = []  # kept-alive connections ready for the next request
+        self.idle: list[PooledConn] = []  # kept-alive connections ready for the next request
         self.lastchg = now()
         self.down_since: float | None = now() if not self.health.usable else None
         self.downtime = 0.0

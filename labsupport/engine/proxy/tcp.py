@@ -18,6 +18,9 @@ from .session import Session
 class TcpClient(asyncio.Protocol, Session):
     """A client connection on a tcp frontend."""
 
+    __slots__ = ("engine", "fe", "loop", "transport", "relay", "early", "closed", "active", "eof_early", "src",
+                 "last", "idle_ms")
+
     def __init__(self, engine, fe) -> None:
         self.engine, self.fe, self.loop = engine, fe, engine.loop
         self.transport: asyncio.Transport | None = None
@@ -165,6 +168,8 @@ class TcpClient(asyncio.Protocol, Session):
 
 class ServerRelay(asyncio.Protocol):
     """The server side of a tcp-mode connection."""
+
+    __slots__ = ("client", "transport")
 
     def __init__(self, client: TcpClient) -> None:
         self.client = client

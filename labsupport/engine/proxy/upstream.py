@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING
 
 import httptools
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .http import HttpClient
+from .interfaces import ResponseSink
 
 MAX_IDLE = 64  # idle kept-alive connections kept per server
 _CONN_LINE = re.compile(rb"\r\nconnection:([^\r\n]*)", re.I)
@@ -43,7 +41,7 @@ class ServerConn(asyncio.Protocol):
     def __init__(self, srv) -> None:
         self.srv = srv
         self.transport: asyncio.Transport | None = None
-        self.client: "HttpClient | None" = None
+        self.client: ResponseSink | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.held: list[bytes] = []
         self.fwd = self.complete = self.head = self.got_data = self.has_conn = self.framed = False
@@ -55,7 +53,7 @@ class ServerConn(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
 
-    def start(self, client: "HttpClient", data: bytes, head: bool, client_keep: bool, client_10: bool) -> None:
+    def start(self, client: ResponseSink, data: bytes, head: bool, client_keep: bool, client_10: bool) -> None:
         self.client, self.head, self.client_keep, self.client_10 = client, head, client_keep, client_10
         self.fwd = self.complete = self.got_data = self.has_conn = self.framed = False
         self.status = 0

@@ -1,0 +1,1 @@
+"""Display pieces every lesson uses: tables, chart colours and PNG rendering, live loops, progress bars."""

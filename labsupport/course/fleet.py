@@ -1,0 +1,480 @@
+"""Start, list, kill and restart the course's Flask application servers as real processes.
+
+How it works: the parent binds each listening socket itself (port 0 lets the kernel choose a
+free port, so there is no race between choosing and binding) and hands the socket to a new
+``python backends/app.py PORT --fd N`` process in its own session. A server is "ready" once it
+answers ``GET /health``. Servers die with the kernel: the child sets a parent-death signal and
+watches the parent pid; the parent registers each one with ``lifecycle``, which ``stop_all`` and the
+interpreter's exit empty.
+Every child is reaped (``poll``/``wait``) so no zombie is left behind.
+"""
+from __future__ import annotations
+
+import errno
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import lifecycle
+from ..errors import NotFoundError, PortInUseError, ServerNotRunningError, ServerStartError
+from ..ports import free_ports, port_holder
+from .display.table import Table
+
+__all__ = ["APP", "Fleet", "Server", "TrialRun", "bind_listener", "free_ports", "run_log_dir", "stop_all",
+           "trial_run"]
+
+APP = Path(__file__).resolve().parents[2] / "backends" / "app.py"
+
+# Server logs: one folder per Python process (a notebook's kernel), LOG_ROOT/<pid>; LOG_ROOT/latest
+# points to the newest. Folders of processes that have ended are removed when the next one starts.
+LOG_ROOT = Path(tempfile.gettempdir()) / "lab-fleet-logs"
+LATEST = LOG_ROOT / "latest"
+_run_dir: Path | None = None
+
+@dataclass
+class Server:
+    """One application server process."""
+
+    host: str
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+    options: dict = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    ended_as: str | None = None  # 'stopped' or 'killed' when we ended it
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None  # poll() also reaps a child killed from a terminal
+
+    @property
+    def state(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            return "running"
+        if self.ended_as:
+            return self.ended_as
+        if code < 0:  # ended by a signal from outside, e.g. `kill -9` in a terminal
+            return f"killed ({signal.Signals(-code).name})" if -code in signal.valid_signals() else "killed"
+        return f"exited ({code})"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def run_log_dir() -> Path:
+    """This process's log folder (made on first use); removes the folders of processes that ended."""
+    global _run_dir
+    if _run_dir is not None and _run_dir.is_dir():
+        return _run_dir
+    try:
+        LOG_ROOT.mkdir(exist_ok=True)
+        for old in LOG_ROOT.iterdir():
+            if old.name.isdigit() and int(old.name) != os.getpid() and not _alive(int(old.name)):
+                shutil.rmtree(old, ignore_errors=True)
+        here = LOG_ROOT / str(os.getpid())
+        here.mkdir(exist_ok=True)
+        link = LOG_ROOT / f".latest-{os.getpid()}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(here.name)
+        os.replace(link, LATEST)  # atomic: readers never see a missing 'latest'
+    except OSError:  # LOG_ROOT belongs to another user, or no symlinks here: a private folder still works
+        here = Path(tempfile.mkdtemp(prefix="lab-fleet-"))
+    _run_dir = here
+    return here
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """Bind and listen on (host, port); a taken port raises PortInUseError naming its holder."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            hint = None
+            if any(s.host == host and s.port == port and s.alive for s in lifecycle.running("server")):
+                hint = (f"It is a server this kernel started: fleet.stop({port}) or stop_all() stops it, "
+                        "or choose another port.")
+            raise PortInUseError(port, host, port_holder(port, host), hint) from None
+        raise
+    sock.listen(128)
+    return sock
+
+
+def _wait_ready(server: Server, deadline: float) -> None:
+    while True:
+        if not server.alive:
+            raise ServerStartError(
+                f"server {server.host}:{server.port} exited during start-up (exit code {server.proc.returncode})",
+                server.log_tail(),
+            )
+        try:
+            if _get(server.host, server.port, "/health", max(0.1, deadline - time.time()))[0] == 200:
+                return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise ServerStartError(f"server {server.host}:{server.port} did not answer in time", server.log_tail())
+        time.sleep(0.02)
+
+
+def _signal(server: Server, sig: int, wait: float = 5.0) -> None:
+    if server.alive:
+        server.ended_as = "killed" if sig == signal.SIGKILL else "stopped"
+    if server.alive:
+        try:
+            os.kill(server.pid, sig)
+        except ProcessLookupError:
+            pass
+    try:
+        server.proc.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+
+
+def _get(host: str, port: int, path: str, timeout: float, method: str = "GET") -> tuple[int, bytes]:
+    """GET ``path`` from one server directly: (status, body); OSError when it does not answer."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+class Fleet:
+    """A group of application servers.
+
+    >>> with Fleet() as fleet:
+    ...     fleet.start([8080, 8081, 8082])
+    ...     fleet.kill(8081)       # a crash (SIGKILL)
+    ...     fleet.restart(8081)
+    """
+
+    def __init__(self, host: str = "127.0.0.1", log_dir: str | Path | None = None, app: str | Path = APP):
+        self.host = host
+        self.app = Path(app)
+        self.log_dir = Path(log_dir) if log_dir else run_log_dir()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._servers: dict[tuple[str, int], Server] = {}
+
+    # ---------------------------------------------------------------- starting
+    def start(
+        self,
+        ports: int | list[int] | None = None,
+        *,
+        count: int | None = None,
+        host: str | None = None,
+        delay_ms: float = 0,
+        fail_rate: float = 0.0,
+        workers: int = 0,
+        service_ms: float = 0,
+        service_dist: str = "fixed",
+        timeout: float = 15.0,
+    ) -> list[int]:
+        """Start servers on ``ports`` (a list, or one port), or ``count`` servers on free ports.
+        ``workers``/``service_ms``/``service_dist``: capacity mode (backends/capacity.py), e.g.
+        ``workers=1, service_ms=20`` serves about 50 requests/s and queues the rest.
+
+        Returns the ports, once every server answers HTTP.
+        """
+        host = host or self.host
+        if ports is None:
+            ports = [0] * (count or 1)
+        elif isinstance(ports, int):
+            ports = [ports]
+        opts = {"delay_ms": delay_ms, "fail_rate": fail_rate, "workers": workers, "service_ms": service_ms,
+                "service_dist": service_dist}
+        started = [self._spawn(host, p, opts) for p in ports]
+        deadline = time.time() + timeout
+        try:
+            for s in started:
+                _wait_ready(s, deadline)
+        except ServerStartError:
+            for s in started:
+                self._forget(s)
+                _signal(s, signal.SIGKILL)
+            raise
+        return [s.port for s in started]
+
+    def _spawn(self, host: str, port: int, opts: dict) -> Server:
+        sock = bind_listener(host, port)
+        port = sock.getsockname()[1]
+        log_path = self.log_dir / f"server-{host}-{port}.log"
+        cmd = [sys.executable, "-u", str(self.app), str(port), "--host", host, "--fd", str(sock.fileno()),
+               "--parent-pid", str(os.getpid())]
+        if opts["delay_ms"]:
+            cmd += ["--delay-ms", str(opts["delay_ms"])]
+        if opts["fail_rate"]:
+            cmd += ["--fail-rate", str(opts["fail_rate"])]
+        if opts.get("workers") or opts.get("service_ms"):
+            cmd += ["--workers", str(opts["workers"]), "--service-ms", str(opts["service_ms"]),
+                    "--service-dist", opts["service_dist"]]
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    pass_fds=(sock.fileno(),), start_new_session=True)
+        sock.close()  # the child holds the listening socket now
+        server = Server(host, port, proc, log_path, dict(opts))
+        self._servers[(host, port)] = server
+        lifecycle.register("server", server, lambda: _signal(server, signal.SIGKILL, wait=2.0))
+        return server
+
+    def _forget(self, server: Server) -> None:
+        lifecycle.unregister(server)
+
+    # ---------------------------------------------------------------- control
+    def _find(self, port: int | str | tuple[str, int]) -> Server:
+        known = ", ".join(f"{h}:{p}" for h, p in self._servers) or "none yet: start some with fleet.start([...])"
+        try:
+            if isinstance(port, tuple):
+                key = (port[0], int(port[1]))
+            elif isinstance(port, str) and ":" in port:
+                h, p = port.rsplit(":", 1)
+                key = (h, int(p))
+            else:
+                matches = [k for k in self._servers if k[1] == int(port)]
+                if len(matches) != 1:
+                    what = "no server" if not matches else "several servers"
+                    raise NotFoundError(f"{what} on port {port} in this fleet (servers: {known})")
+                key = matches[0]
+        except (TypeError, ValueError, IndexError, OverflowError):
+            raise NotFoundError(f"{port!r} is not a server of this fleet: give its port, like 8080 "
+                                f"(servers: {known})") from None
+        if key not in self._servers:
+            raise NotFoundError(f"no server {key[0]}:{key[1]} in this fleet (servers: {known})")
+        return self._servers[key]
+
+    def pid(self, port: int | str) -> int:
+        """The process id of a server, e.g. to ``kill -9`` it from a terminal."""
+        return self._find(port).pid
+
+    def kill(self, port: int | str) -> None:
+        """Crash a server: SIGKILL, as ``kill -9 PID`` from a terminal."""
+        _signal(self._find(port), signal.SIGKILL)
+
+    def stop(self, port: int | str) -> None:
+        """Stop a server politely: SIGINT, the Ctrl+C of the article."""
+        _signal(self._find(port), signal.SIGINT)
+
+    def restart(self, port: int | str, timeout: float = 15.0, *, delay_ms: float | None = None,
+                fail_rate: float | None = None) -> int:
+        """Start a stopped or killed server again on the same address (stopping it first if alive),
+        with its options, or new ones (``delay_ms``, ``fail_rate``) when given."""
+        old = self._find(port)
+        if old.alive:
+            _signal(old, signal.SIGINT)
+        self._forget(old)
+        options = dict(old.options)
+        if delay_ms is not None:
+            options["delay_ms"] = delay_ms
+        if fail_rate is not None:
+            options["fail_rate"] = fail_rate
+        new = self._spawn(old.host, old.port, options)
+        _wait_ready(new, time.time() + timeout)
+        return new.port
+
+    def stop_all(self) -> None:
+        """Stop every server of this fleet and reap it."""
+        for s in list(self._servers.values()):
+            _signal(s, signal.SIGINT, wait=2.0)
+            self._forget(s)
+
+    # ---------------------------------------------------------------- looking
+    @property
+    def servers(self) -> list[Server]:
+        return list(self._servers.values())
+
+    @property
+    def ports(self) -> list[int]:
+        return [p for _, p in self._servers]
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.url for s in self._servers.values()]
+
+    def ask(self, port: int | str, path: str = "/") -> str:
+        """GET a page from one server directly (no balancer): its answer, or the error in words."""
+        s = self._find(port)
+        try:
+            return _get(s.host, s.port, path, 3)[1].decode(errors="replace")
+        except OSError as e:
+            return f"no answer from {s.host}:{s.port}: {e.strerror or e}"
+
+    def slow_down(self, port: int | str, factor: float) -> dict:
+        """Make one server's service time ``factor`` times longer, live (1 = normal speed again).
+        Needs capacity mode (``service_ms``); answers the server's capacity state."""
+        s = self._find(port)
+        status, body = _get(s.host, s.port, f"/admin/slowdown?factor={factor}", 3, method="POST")
+        if status != 200:
+            raise ValueError(json.loads(body).get("error", body.decode(errors="replace")))
+        return json.loads(body)
+
+    def capacity(self, port: int | str) -> dict:
+        """One server's capacity state: workers, service_ms, slowdown, busy, waiting, served."""
+        s = self._find(port)
+        return json.loads(_get(s.host, s.port, "/admin/capacity", 3)[1])
+
+    # ---------------------------------------------------------------- sick on demand
+    def _admin(self, port: int | str, path: str) -> str:
+        s = self._find(port)
+        if not s.alive:
+            raise ServerNotRunningError(f"{s.host}:{s.port}", s.port)
+        status, body = _get(s.host, s.port, path, 3)
+        if status != 200:
+            raise ValueError(body.decode(errors="replace").strip())
+        return body.decode(errors="replace").strip()
+
+    def make_sick(self, port: int | str, how: str = "fail") -> None:
+        """Make a server's ``/health`` answer 503 (``how="fail"``) or never answer (``"hang"``),
+        while ``/`` keeps answering: alive, but sick. ``make_healthy`` undoes it; so does a restart."""
+        self._admin(port, f"/admin/health?mode={how}")
+
+    def make_healthy(self, port: int | str) -> None:
+        """``/health`` answers 200 again."""
+        self._admin(port, "/admin/health?mode=ok")
+
+    def health_mode(self, port: int | str) -> str:
+        """What the server's ``/health`` does now: ``'ok'``, ``'fail'`` or ``'hang'`` (``'-'``: not running)."""
+        try:
+            return self._admin(port, "/admin/health")
+        except (OSError, ServerNotRunningError, ValueError):
+            return "-"
+
+    def set_fail_rate(self, port: int | str, rate: float) -> None:
+        """From now on the server answers ``/`` with a 500 for a fraction ``rate`` (0..1) of requests
+        (its ``/health`` stays fine: only real traffic, and passive checks, see the errors)."""
+        self._admin(port, f"/admin/fail-rate?rate={rate}")
+
+    def crash_next(self, port: int | str) -> None:
+        """The server's next ``GET /`` kills it while it answers: the request was delivered, the
+        answer never comes (a balancer then answers 502)."""
+        self._admin(port, "/admin/crash-next")
+
+    def requests_served(self, server: Server) -> int | None:
+        if not server.alive:
+            return None
+        try:
+            return int(json.loads(_get(server.host, server.port, "/info", 0.5)[1])["requests"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def status(self) -> Table:
+        """A table: port, pid, state, uptime and requests served, one row per server."""
+        rows = []
+        now = time.time()
+        for s in self._servers.values():
+            alive = s.alive
+            rows.append({
+                "address": f"{s.host}:{s.port}",
+                "pid": s.pid,
+                "state": s.state,
+                "uptime": f"{now - s.started_at:.1f}s" if alive else "-",
+                "requests": self.requests_served(s) if alive else "-",
+            })
+        return Table(rows, columns=["address", "pid", "state", "uptime", "requests"])
+
+    def __repr__(self) -> str:
+        parts = [f"{s.port} {'up' if s.alive else s.state}" for s in self._servers.values()]
+        return f"<Fleet {len(parts)} servers: {', '.join(parts) or 'none'}>"
+
+    def __enter__(self) -> "Fleet":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_all()
+
+
+@dataclass
+class TrialRun:
+    """What happened when a script was run once as ``python3 SCRIPT PORT`` (see ``trial_run``)."""
+
+    exit_code: int | None  # None: still running when we stopped it
+    output: str
+    http_status: int | None  # the answer to GET / while it ran, if any
+    body: str
+
+    def __repr__(self) -> str:
+        ran = "kept running (we stopped it)" if self.exit_code is None else f"exited with code {self.exit_code}"
+        web = f"GET / -> {self.http_status} {self.body.strip()[:60]!r}" if self.http_status else "GET / -> no answer"
+        out = "\n".join("    " + line for line in self.output.strip().splitlines()[-6:]) or "    (no output)"
+        return f"the script {ran}\n{web}\noutput:\n{out}"
+
+
+def trial_run(script: str | Path, port: int, seconds: float = 3.0, host: str = "127.0.0.1") -> TrialRun:
+    """Run ``python3 SCRIPT PORT`` for at most ``seconds``, try ``GET /`` on it, then stop it.
+
+    For experiments: the article's original app.py, or a second server on a port already taken.
+    """
+    proc = subprocess.Popen([sys.executable, "-u", str(script), str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    deadline = time.time() + seconds
+    # Wait until the script says it is serving, exits, or runs out of time; only then ask it,
+    # so an answer cannot come from another server that already holds the port.
+    while time.time() < deadline and proc.poll() is None and not any(b"Running on" in x for x in lines):
+        time.sleep(0.05)
+    status, body = None, ""
+    if proc.poll() is None:
+        try:
+            status, data = _get(host, port, "/", 1)
+            body = data.decode(errors="replace")
+        except OSError:
+            pass
+    code = proc.poll()
+    if code is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    reader.join(timeout=2)
+    output = b"".join(lines)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", output.decode(errors="replace"))  # drop terminal colours
+    folders = {str(Path(script).resolve().parent), str(Path(script).absolute().parent)}
+    for folder in sorted(folders, key=len, reverse=True):
+        text = text.replace(folder + os.sep, "")
+    return TrialRun(code, text, status, body)
+
+
+def stop_all() -> None:
+    """Stop every application server this Python process started, whichever fleet it belongs to."""
+    lifecycle.stop_all(("server",))
