@@ -8,6 +8,7 @@
     proxy/      the asyncio parts: listeners and forwarding, checks, the stats page, runtime controls
     balancer/   ``Balancer`` (its own thread and event loop) and the command line
 
-It imports nothing from the course side (fleet, traffic, widgets ...); only ``labsupport.errors``
-and ``labsupport.ports``, which sit below both halves. ``tests/test_layout.py`` checks that.
+It imports nothing from the course side (``labsupport.course``, ``labsupport.lessons``); only
+``labsupport.errors``, ``labsupport.ports`` and ``labsupport.lifecycle`` (where a running Balancer
+registers), which sit below both halves. ``tests/test_layout.py`` checks that.
 """

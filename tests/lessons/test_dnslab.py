@@ -1,4 +1,5 @@
-"""The lab DNS server (dnslab) and its clients (dnsclient): real UDP/TCP sockets, real dig, real web servers."""
+"""Lesson 01's DNS lab (labsupport/lessons/dnslab): the server and its clients, over real UDP/TCP sockets,
+with real dig and real web servers."""
 from __future__ import annotations
 
 import random

@@ -53,7 +53,7 @@ def test_no_server_is_recorded_not_raised():
 
 def test_second_zero_is_announced_at_once_even_with_buffered_output(monkeypatch):
     """The child announces its second 0 (``T0``) as soon as it starts sending, not when its output
-    buffer happens to fill: ``underload.herd`` paces the returns of a server on it. Without
+    buffer happens to fill: ``experiments.herd`` paces the returns of a server on it. Without
     PYTHONUNBUFFERED (a student's machine), an unflushed line arrived only after the run."""
     from labsupport.lessons.load import loadgen
 

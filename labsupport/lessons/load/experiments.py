@@ -3,7 +3,7 @@
 How it works: every experiment writes a real ``haproxy.cfg`` text (``lab_config``), runs it on the
 bundled engine (or on real HAProxy, same text), drives it with the open-loop generator
 (``loadgen``) against Flask servers in capacity mode, and returns plain rows (dicts) that
-``Table`` and ``loadplots`` display. Queueing theory for the overlays is here too: the response
+``Table`` and ``plots`` display. Queueing theory for the overlays is here too: the response
 time of an M/M/1 queue is exponential with rate mu - lambda, so its q-th percentile is
 -ln(1 - q) / (mu - lambda); ``mmc_mean`` is Erlang C's mean for c workers sharing one line.
 

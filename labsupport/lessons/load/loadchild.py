@@ -75,7 +75,7 @@ async def _child(args: dict) -> None:
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.05
     sys.stdout.write(f"T0 {time.time() + 0.05}\n")
-    sys.stdout.flush()  # at once: a parent may pace other things on this second 0 (``underload.herd``)
+    sys.stdout.flush()  # at once: a parent may pace other things on this second 0 (``experiments.herd``)
     pending: set[asyncio.Task] = set()
     out = sys.stdout
 
