@@ -77,13 +77,19 @@ BASE = ("defaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\
         "frontend fe\n    bind 127.0.0.1:13999\n    default_backend be\nbackend be\n")
 ENV_LINES = ['server s1 "${LAB_TEST_HOST}:8080"', "server s1 ${LAB_TEST_HOST}:8080", 'server s1 "$LAB_TEST_HOST:8080"',
              "server s1 '${LAB_TEST_HOST}:8080'", 'server s1 "${LAB_TEST_UNSET}:8080"', 'server s1 "${LAB_TEST_HOST:8080"',
-             'server s1 127.0.0.1:8080 weight "${LAB_TEST_WEIGHT}"']
+             'server s1 127.0.0.1:8080 weight "${LAB_TEST_WEIGHT}"',
+             # ${NAME-default}: the default only for an unset variable (lesson 05's socket paths use it)
+             'server s1 "${LAB_TEST_UNSET-127.0.0.1}:8080"', 'server s1 "${LAB_TEST_HOST-10.9.9.9}:8080"',
+             'server s1 "${LAB_TEST_EMPTY-127.0.0.1}:8080"', 'server s1 "${LAB_TEST_UNSET-}127.0.0.1:8080"',
+             'server s1 "${LAB_TEST_UNSET-127.0.0.1:8080"', 'server s1 "${LAB.TEST}127.0.0.1:8080"',
+             'server s1 127.0.0.1:8080 weight ${LAB_TEST_UNSET-7}']
 
 
 @pytest.mark.parametrize("line", ENV_LINES)
 def test_environment_expansion_agrees_with_haproxy(haproxy_bin, tmp_path, monkeypatch, line):
     monkeypatch.setenv("LAB_TEST_HOST", "127.0.0.1")
     monkeypatch.setenv("LAB_TEST_WEIGHT", "300")
+    monkeypatch.setenv("LAB_TEST_EMPTY", "")
     monkeypatch.delenv("LAB_TEST_UNSET", raising=False)
     path = tmp_path / "env.cfg"
     path.write_text(BASE + f"    {line}\n")

@@ -48,12 +48,25 @@ class LineError(ValueError):
 
 
 def _expand(line: str, i: int, cur: list[str]) -> int:
-    """``$NAME`` or ``${NAME}`` at line[i]: append its value (empty when unset); the index after it."""
+    """``$NAME``, ``${NAME}`` or ``${NAME-default}`` at line[i]: append its value (empty when unset, or the
+    default: only an unset variable takes it, an empty one stays empty); the index after it. As parse_line
+    in HAProxy 2.6's src/tools.c: the name is letters, digits and '_'; in braces, what follows it is '}' or
+    '-default}', anything else an unmatched brace."""
     if line[i + 1:i + 2] == "{":
-        end = line.find("}", i + 2)
+        j = i + 2
+        while j < len(line) and line[j] in _VAR_CHARS:
+            j += 1
+        name, value = line[i + 2:j], os.environ.get(line[i + 2:j])
+        if line[j:j + 1] == "-":
+            end = line.find("}", j + 1)
+            if value is None and end >= 0:
+                value = line[j + 1:end]
+        else:
+            end = j if line[j:j + 1] == "}" else -1
         if end < 0:
             raise LineError("unmatched brace in environment variable name", line, i + 1)
-        name, after = line[i + 2:end], end + 1
+        cur.append(value or "")
+        return end + 1
     else:
         j = i + 1
         while j < len(line) and line[j] in _VAR_CHARS:
