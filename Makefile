@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint lessons references bench clean-venv
+.PHONY: lab reset copies edit-lessons test lint lessons references bench pythons clean-venv
 
 # Reinstall only when requirements.txt or pyproject.toml changed since the last install.
 $(STAMP): requirements.txt pyproject.toml
@@ -12,10 +12,21 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)
 
+# JupyterLab on my-notebooks/, the student's git-ignored copies of notebooks/ (made and completed on each run).
 lab: $(STAMP)
-	cd notebooks && ../$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) \
-		--LabApp.default_url=/lab/tree/00-welcome.ipynb \
-		--ContentsManager.pre_save_hook=labsupport.course.notebook_files.keep_stored_python_version
+	$(BIN)/python -m labsupport.course.launch lab
+
+# make reset NB=03 (one lesson) or make reset (every one): the course's copy again; yours goes to my-notebooks/backups/.
+reset: $(STAMP)
+	$(BIN)/python -m labsupport.course.launch reset $(NB)
+
+# Your copies: changed by you? updated by the course since?
+copies: $(STAMP)
+	$(BIN)/python -m labsupport.course.launch status
+
+# For course authors: JupyterLab on the tracked lessons themselves (then make references NB=...).
+edit-lessons: $(STAMP)
+	$(BIN)/python -m labsupport.course.launch lab --lessons
 
 # ruff first (pinned in requirements.txt, configured in pyproject.toml): a finding fails the run.
 test: $(STAMP)
@@ -33,6 +44,10 @@ lessons: $(STAMP)
 # make references (every lesson), or make references NB=04-health-checks (one).
 references: $(STAMP)
 	LAB_HEADLESS=1 $(BIN)/python tests/support/references.py $(NB)
+
+# Does requirements.txt resolve on every Python 3.10+ of this machine? (pip install --dry-run; CI runs it too)
+pythons:
+	$(PYTHON) tests/support/pythons.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fleet_start.py

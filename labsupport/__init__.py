@@ -13,11 +13,13 @@ import importlib
 from typing import Any
 
 from .errors import show_lab_errors_briefly
+from .rundir import run_dir
 
 # module -> the names it contributes, grouped by activity
 _EXPORTS: dict[str, tuple[str, ...]] = {
     # set-up and clean-up
     "course.environment": ("check_environment", "if_installed"),
+    "course.workspace": ("your_copies",),
     "lifecycle": ("stop_all",),
     # lesson 01: DNS
     "lessons.dnslab.server": ("DNSServer", "LAB_ADDRESSES", "CONTINENTS"),
@@ -25,7 +27,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                               "start_lab_servers", "loopback_aliases_work", "visit", "Visit", "spread", "Spread"),
     "lessons.dnslab.exercises": ("check_rotation",),
     # lesson 02: application servers
-    "course.fleet": ("APP", "Fleet", "trial_run"),
+    "course.fleet": ("APP", "Fleet"),
+    "course.trialrun": ("trial_run",),
     "lessons.servers.panel": ("FleetPanel",),
     # lesson 03: the balancer, its configuration, real HAProxy, traffic
     "engine.balancer": ("Balancer",),
@@ -37,7 +40,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "course.haproxy": ("HAProxy", "haproxy_available", "haproxy_version", "send_command"),
     "course.traffic.sender": ("send",),
     "course.traffic.generator": ("steady", "TrafficGenerator"),
-    "course.traffic.results": ("Run", "Result", "percentile"),
+    "course.traffic.results": ("Run", "Result", "percentile", "percentile_table", "min_samples"),
     "course.exercise": ("ExerciseResult",),
     "lessons.balancing.dashboard": ("Dashboard",),
     "lessons.balancing.plots": ("requests_figure", "sequence_figure", "latency_figure", "dashboard_model"),
@@ -57,7 +60,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     # lesson 06: algorithms under load
     "lessons.load.loadgen": ("open_loop", "OpenLoop", "run_together", "LoadRun", "cpu_seconds"),
     "lessons.load.experiments": ("lab_config", "sweep", "compare", "herd", "keys_moved", "hot_key",
-                                 "mm1_percentile_ms", "mmc_mean_ms", "SERVICE_MS", "PER_SERVER", "SHORT"),
+                                 "mm1_percentile_ms", "mmc_mean_ms", "SERVICE_MS", "PER_SERVER", "SHORT", "SAMPLES"),
     "lessons.load.plots": ("hockey_figure", "algorithms_figure"),
     "lessons.load.exercises": ("check_slow_server",),
     # display: tables, charts, live loops
@@ -73,6 +76,7 @@ __all__ = list(_WHERE)
 
 
 show_lab_errors_briefly()  # imported in a notebook: the course's own errors read as one message
+run_dir()  # $LAB_RUN: this user's folder for sockets and logs, which configs name as "${LAB_RUN-/tmp}/..."
 
 
 def __getattr__(name: str) -> Any:

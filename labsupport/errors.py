@@ -46,7 +46,10 @@ class ConfigError(LabError):
 
 
 class PortInUseError(LabError):
-    """A port someone wanted to listen on is already taken (by ``holder`` when it could be found)."""
+    """A port someone wanted to listen on is already taken (by ``holder`` when it could be found).
+
+    ``labsupport.ports.in_use`` builds it: ``holder`` says who, from the student's side (this notebook,
+    another notebook's kernel, another program), and ``hint`` what frees the port."""
 
     def __init__(self, port: int, host: str = "127.0.0.1", holder: str | None = None, hint: str | None = None):
         self.port, self.host, self.holder = port, host, holder
@@ -107,7 +110,7 @@ class WaitTimeout(LabError, TimeoutError):
     """Something waited for did not happen in time; the message says what, and what it is instead."""
 
 
-def _brief(shell, etype, value, tb, tb_offset=None) -> list[str]:
+def show_briefly(shell, etype, value, tb, tb_offset=None) -> list[str]:
     """IPython handler: a LabError shows as 'NameOfError: message' (the message carries the hint)."""
     stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
     shell._showtraceback(etype, value, stb)  # the error output a frontend shows, in place of a traceback
@@ -124,5 +127,7 @@ def show_lab_errors_briefly() -> bool:
     shell = sys.modules["IPython"].get_ipython()
     if shell is None or not hasattr(shell, "set_custom_exc"):
         return False
-    shell.set_custom_exc((LabError,), _brief)
+    if LabError in getattr(shell, "custom_exceptions", ()):  # already (the course's kernel also rescues NameErrors)
+        return True
+    shell.set_custom_exc((LabError,), show_briefly)
     return True

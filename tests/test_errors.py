@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import re
-import textwrap
 
 import pytest
 from jupyter_client.manager import start_new_kernel
+from support.kernel import execute
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -23,20 +23,7 @@ def kernel():
 
 def run(kc, code: str) -> tuple[str, list[dict]]:
     """Execute ``code``; the reply's status and every output message (stream, error, ...)."""
-    msg_id = kc.execute(textwrap.dedent(code))
-    outputs = []
-    while True:
-        msg = kc.get_iopub_msg(timeout=60)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            break
-        if msg["msg_type"] in ("stream", "error", "execute_result", "display_data"):
-            outputs.append({"type": msg["msg_type"], **msg["content"]})
-    while True:  # skip replies to other requests (kernel_info replies left by a slow start)
-        reply = kc.get_shell_msg(timeout=60)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return reply["content"]["status"], outputs
+    return execute(kc, code, timeout=60)
 
 
 def errors(outputs: list[dict]) -> list[list[str]]:

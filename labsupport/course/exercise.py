@@ -29,8 +29,9 @@ class ExerciseResult:
     def __repr__(self) -> str:
         head = ("PASS: " if self.passed else "NOT YET: ") + self.title
         total = sum(self.counts.values())
-        lines = [head] + ([f"  measured on {total} requests:"] if total else [])
-        lines += [f"    {k:>8}: {self.counts[k]:4d} requests  {self.shares[k]:5.1f} %" for k in self.counts]
+        lines = [head] + ([f"  measured on {total} request{'' if total == 1 else 's'}:"] if total else [])
+        lines += [f"    {k:>8}: {self.counts[k]:4d} request{' ' if self.counts[k] == 1 else 's'}  {self.shares[k]:5.1f} %"
+                  for k in self.counts]
         return "\n".join(lines + [f"  {d}" for d in self.details])
 
 

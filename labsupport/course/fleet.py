@@ -14,33 +14,37 @@ import errno
 import http.client
 import json
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import lifecycle
-from ..errors import NotFoundError, PortInUseError, ServerNotRunningError, ServerStartError
-from ..ports import free_ports, port_holder
+from ..errors import NotFoundError, NotRunningError, ServerNotRunningError, ServerStartError
+from ..ports import free_ports, in_use
+from ..rundir import run_dir
 from .display.table import Table
 
-__all__ = ["APP", "Fleet", "Server", "TrialRun", "bind_listener", "free_ports", "run_log_dir", "stop_all",
-           "trial_run"]
+__all__ = ["APP", "Fleet", "Server", "bind_listener", "free_ports", "run_log_dir", "stop_all"]
 
 APP = Path(__file__).resolve().parents[2] / "backends" / "app.py"
 
-# Server logs: one folder per Python process (a notebook's kernel), LOG_ROOT/<pid>; LOG_ROOT/latest
-# points to the newest. Folders of processes that have ended are removed when the next one starts.
-LOG_ROOT = Path(tempfile.gettempdir()) / "lab-fleet-logs"
-LATEST = LOG_ROOT / "latest"
+# Server logs: one folder per Python process (a notebook's kernel), <logs>/<pid>; <logs>/latest points to
+# the newest. <logs> is LOG_ROOT, by default "logs" in this user's run-time folder (labsupport.rundir: never
+# a /tmp folder another user owns). Folders of processes that have ended go when the next one starts.
+LOG_ROOT: Path | None = None
 _run_dir: Path | None = None
+
+
+def log_root() -> Path:
+    """Where every kernel of this user keeps its servers' logs (``latest`` inside is the newest run's)."""
+    return LOG_ROOT if LOG_ROOT is not None else run_dir() / "logs"
+
 
 @dataclass
 class Server:
@@ -52,7 +56,7 @@ class Server:
     log_path: Path
     options: dict = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
-    ended_as: str | None = None  # 'stopped' or 'killed' when we ended it
+    ended_as: str | None = None  # 'stopped', 'killed' or 'replaced' (its cell ran again) when we ended it
 
     @property
     def pid(self) -> int:
@@ -99,18 +103,19 @@ def run_log_dir() -> Path:
     global _run_dir
     if _run_dir is not None and _run_dir.is_dir():
         return _run_dir
+    root = log_root()
     try:
-        LOG_ROOT.mkdir(exist_ok=True)
-        for old in LOG_ROOT.iterdir():
+        root.mkdir(exist_ok=True)
+        for old in root.iterdir():
             if old.name.isdigit() and int(old.name) != os.getpid() and not _alive(int(old.name)):
                 shutil.rmtree(old, ignore_errors=True)
-        here = LOG_ROOT / str(os.getpid())
+        here = root / str(os.getpid())
         here.mkdir(exist_ok=True)
-        link = LOG_ROOT / f".latest-{os.getpid()}"
+        link = root / f".latest-{os.getpid()}"
         link.unlink(missing_ok=True)
         link.symlink_to(here.name)
-        os.replace(link, LATEST)  # atomic: readers never see a missing 'latest'
-    except OSError:  # LOG_ROOT belongs to another user, or no symlinks here: a private folder still works
+        os.replace(link, root / "latest")  # atomic: readers never see a missing 'latest'
+    except OSError:  # no symlinks here, or a full disk: a private folder still works
         here = Path(tempfile.mkdtemp(prefix="lab-fleet-"))
     _run_dir = here
     return here
@@ -124,12 +129,8 @@ def bind_listener(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        if e.errno == errno.EADDRINUSE:
-            hint = None
-            if any(s.host == host and s.port == port and s.alive for s in lifecycle.running("server")):
-                hint = (f"It is a server this kernel started: fleet.stop({port}) or stop_all() stops it, "
-                        "or choose another port.")
-            raise PortInUseError(port, host, port_holder(port, host), hint) from None
+        if e.errno == errno.EADDRINUSE:  # the error names the holder and the call that frees the port
+            raise in_use(port, host) from None
         raise
     sock.listen(128)
     return sock
@@ -178,6 +179,30 @@ def _get(host: str, port: int, path: str, timeout: float, method: str = "GET") -
         conn.close()
 
 
+def _replace(server: Server) -> None:  # its cell ran again: a new server takes this address
+    _signal(server, signal.SIGKILL, wait=2.0)
+    server.ended_as = "replaced"
+
+
+def _usable(server: Server, replaced_only: bool = False) -> Server:
+    """``server``, when an action may use it; a one-line course error when it is stopped or replaced."""
+    if server.ended_as == "replaced":
+        raise NotRunningError(f"server {server.host}:{server.port} of this fleet was replaced when the cell that "
+                              "started it ran again: use the new fleet that cell made")
+    if not replaced_only and not server.alive:
+        raise ServerNotRunningError(f"{server.host}:{server.port}", server.port)
+    return server
+
+
+def _asked(server: Server, path: str, method: str = "GET") -> tuple[int, bytes]:
+    try:  # a server that dies meanwhile reads as not running, not as a ConnectionRefusedError
+        return _get(server.host, server.port, path, 3, method=method)
+    except OSError:
+        if server.alive:
+            raise
+        raise ServerNotRunningError(f"{server.host}:{server.port}", server.port) from None
+
+
 class Fleet:
     """A group of application servers.
 
@@ -221,6 +246,7 @@ class Fleet:
             ports = [ports]
         opts = {"delay_ms": delay_ms, "fail_rate": fail_rate, "workers": workers, "service_ms": service_ms,
                 "service_dist": service_dist}
+        lifecycle.rerun_replaces()  # this cell ran before: its earlier servers make way (one line says so)
         started = [self._spawn(host, p, opts) for p in ports]
         deadline = time.time() + timeout
         try:
@@ -233,7 +259,7 @@ class Fleet:
             raise
         return [s.port for s in started]
 
-    def _spawn(self, host: str, port: int, opts: dict) -> Server:
+    def _spawn(self, host: str, port: int, opts: dict, origin: lifecycle.Origin | None = None, cell=True) -> Server:
         sock = bind_listener(host, port)
         port = sock.getsockname()[1]
         log_path = self.log_dir / f"server-{host}-{port}.log"
@@ -252,7 +278,8 @@ class Fleet:
         sock.close()  # the child holds the listening socket now
         server = Server(host, port, proc, log_path, dict(opts))
         self._servers[(host, port)] = server
-        lifecycle.register("server", server, lambda: _signal(server, signal.SIGKILL, wait=2.0))
+        lifecycle.register("server", server, lambda: _signal(server, signal.SIGKILL, wait=2.0),
+                           label=f"the server on {host}:{port}", origin=origin, cell=cell, replace=lambda: _replace(server))
         return server
 
     def _forget(self, server: Server) -> None:
@@ -296,7 +323,8 @@ class Fleet:
                 fail_rate: float | None = None) -> int:
         """Start a stopped or killed server again on the same address (stopping it first if alive),
         with its options, or new ones (``delay_ms``, ``fail_rate``) when given."""
-        old = self._find(port)
+        old = _usable(self._find(port), replaced_only=True)
+        origin = lifecycle.origin_of(old)  # a re-run of the cell that first started it replaces it still
         if old.alive:
             _signal(old, signal.SIGINT)
         self._forget(old)
@@ -305,7 +333,7 @@ class Fleet:
             options["delay_ms"] = delay_ms
         if fail_rate is not None:
             options["fail_rate"] = fail_rate
-        new = self._spawn(old.host, old.port, options)
+        new = self._spawn(old.host, old.port, options, origin, cell=origin is not None)
         _wait_ready(new, time.time() + timeout)
         return new.port
 
@@ -339,23 +367,20 @@ class Fleet:
     def slow_down(self, port: int | str, factor: float) -> dict:
         """Make one server's service time ``factor`` times longer, live (1 = normal speed again).
         Needs capacity mode (``service_ms``); answers the server's capacity state."""
-        s = self._find(port)
-        status, body = _get(s.host, s.port, f"/admin/slowdown?factor={factor}", 3, method="POST")
+        s = _usable(self._find(port))
+        status, body = _asked(s, f"/admin/slowdown?factor={factor}", method="POST")
         if status != 200:
             raise ValueError(json.loads(body).get("error", body.decode(errors="replace")))
         return json.loads(body)
 
     def capacity(self, port: int | str) -> dict:
         """One server's capacity state: workers, service_ms, slowdown, busy, waiting, served."""
-        s = self._find(port)
-        return json.loads(_get(s.host, s.port, "/admin/capacity", 3)[1])
+        return json.loads(_asked(_usable(self._find(port)), "/admin/capacity")[1])
 
     # ---------------------------------------------------------------- sick on demand
     def _admin(self, port: int | str, path: str) -> str:
-        s = self._find(port)
-        if not s.alive:
-            raise ServerNotRunningError(f"{s.host}:{s.port}", s.port)
-        status, body = _get(s.host, s.port, path, 3)
+        s = _usable(self._find(port))
+        status, body = _asked(s, path)
         if status != 200:
             raise ValueError(body.decode(errors="replace").strip())
         return body.decode(errors="replace").strip()
@@ -418,61 +443,6 @@ class Fleet:
 
     def __exit__(self, *exc) -> None:
         self.stop_all()
-
-
-@dataclass
-class TrialRun:
-    """What happened when a script was run once as ``python3 SCRIPT PORT`` (see ``trial_run``)."""
-
-    exit_code: int | None  # None: still running when we stopped it
-    output: str
-    http_status: int | None  # the answer to GET / while it ran, if any
-    body: str
-
-    def __repr__(self) -> str:
-        ran = "kept running (we stopped it)" if self.exit_code is None else f"exited with code {self.exit_code}"
-        web = f"GET / -> {self.http_status} {self.body.strip()[:60]!r}" if self.http_status else "GET / -> no answer"
-        out = "\n".join("    " + line for line in self.output.strip().splitlines()[-6:]) or "    (no output)"
-        return f"the script {ran}\n{web}\noutput:\n{out}"
-
-
-def trial_run(script: str | Path, port: int, seconds: float = 3.0, host: str = "127.0.0.1") -> TrialRun:
-    """Run ``python3 SCRIPT PORT`` for at most ``seconds``, try ``GET /`` on it, then stop it.
-
-    For experiments: the article's original app.py, or a second server on a port already taken.
-    """
-    proc = subprocess.Popen([sys.executable, "-u", str(script), str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    lines: list[bytes] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    deadline = time.time() + seconds
-    # Wait until the script says it is serving, exits, or runs out of time; only then ask it,
-    # so an answer cannot come from another server that already holds the port.
-    while time.time() < deadline and proc.poll() is None and not any(b"Running on" in x for x in lines):
-        time.sleep(0.05)
-    status, body = None, ""
-    if proc.poll() is None:
-        try:
-            status, data = _get(host, port, "/", 1)
-            body = data.decode(errors="replace")
-        except OSError:
-            pass
-    code = proc.poll()
-    if code is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    reader.join(timeout=2)
-    output = b"".join(lines)
-    text = re.sub(r"\x1b\[[0-9;]*m", "", output.decode(errors="replace"))  # drop terminal colours
-    folders = {str(Path(script).resolve().parent), str(Path(script).absolute().parent)}
-    for folder in sorted(folders, key=len, reverse=True):
-        text = text.replace(folder + os.sep, "")
-    return TrialRun(code, text, status, body)
 
 
 def stop_all() -> None:

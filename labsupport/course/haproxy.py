@@ -33,8 +33,8 @@ from pathlib import Path
 
 from .. import lifecycle
 from ..engine.config import outline
-from ..errors import CommandError, ConfigError, Message, PortInUseError, ServerStartError, ToolMissingError, UsageError
-from ..ports import port_holder
+from ..errors import CommandError, ConfigError, Message, NotRunningError, ServerStartError, ToolMissingError, UsageError
+from ..ports import in_use
 from .display.table import Table
 from .environment import find_tool
 
@@ -144,9 +144,8 @@ def _check_free(host: str, port: int) -> None:
         sock.bind((host or "0.0.0.0", port))
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
-            raise PortInUseError(port, host or "*", port_holder(port, host or "127.0.0.1"),
-                                 "Stop that program, or run haproxy on another port with port_map={%d: %d}."
-                                 % (port, port + 100)) from None
+            raise in_use(port, host or "*", instead="run haproxy on another port with port_map={%d: %d}"
+                         % (port, port + 100)) from None
         if e.errno != errno.EADDRNOTAVAIL:  # an address this machine lacks: haproxy will say so itself
             raise
     finally:
@@ -286,6 +285,7 @@ class HAProxy:
         """Check the config, then run haproxy in the foreground until ``stop()``; ready when its socket answers."""
         if self.running:
             return self
+        lifecycle.rerun_replaces()  # this cell ran before: its earlier haproxy frees the ports first
         self.check()
         for host, port in bind_addresses(rewrite(self.text, None, self.port_map)):
             _check_free(host, port)
@@ -298,7 +298,7 @@ class HAProxy:
         self.proc = subprocess.Popen([self.binary, "-db", "-f", copy], stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
                                      preexec_fn=_die_with_parent if in_main else None)
-        lifecycle.register("balancer", self)
+        lifecycle.register("balancer", self, label=f"real HAProxy on {', '.join(self.urls)}")
         deadline = time.monotonic() + timeout
         while True:  # bounded by the deadline
             if self.proc.poll() is not None:
@@ -317,7 +317,7 @@ class HAProxy:
         self.stop()
         m = re.search(r"cannot bind socket \(Address already in use\) \[([^\]]*):(\d+)\]", tail)
         if m:
-            raise PortInUseError(int(m.group(2)), m.group(1) or "*")
+            raise in_use(int(m.group(2)), m.group(1) or "*")
         raise ServerStartError(message, tail)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -386,11 +386,13 @@ class HAProxy:
     # ------------------------------------------------------------------ runtime API
     def command(self, text: str, timeout: float = 5.0) -> str:
         """Send one runtime API command (``show stat``, ``set server be/s weight 3``...) and return the reply."""
+        self._need_running()
         return send_command(self.socket_path, text, timeout)
 
     def _need_running(self) -> None:
         if not self.running:
-            raise RuntimeError(f"haproxy is not running for {self.path}: call start() first")
+            raise NotRunningError(f"haproxy is not running for {self.path} (it was stopped, or its start failed): "
+                                  "run the cell that starts it again")
 
     def stats_csv(self) -> str:
         """The stats CSV, exactly as haproxy's ``show stat`` gives it."""

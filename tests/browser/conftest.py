@@ -17,8 +17,10 @@ import pytest
 from .labserver import REPO, LabServer
 
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Chromium refuses to run as root with its sandbox on; an ordinary user (a student, CI) keeps the sandbox.
+CHROMIUM_ARGS = (["--no-sandbox"] if os.geteuid() == 0 else []) + [
+    "--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"]
 _CONSOLES: dict = {}  # page -> list of its console lines ("error: ...", "pageerror: ...")
 _LABS: list[LabServer] = []  # the session's servers, whose logs go with the artifacts
 
@@ -43,12 +45,15 @@ def chromium_path() -> str:
 
 
 def _serve(tmp_path_factory, headless: bool):
-    """A JupyterLab server on a temporary copy of the course; nothing it started outlives it."""
+    """A JupyterLab server on a temporary copy of the course, started as make lab starts it; nothing it
+    started outlives it, and no lesson file in the copy's notebooks/ changed."""
     server = LabServer(tmp_path_factory.mktemp("jupyterlab"), headless=headless).start()
     _LABS.append(server)
     yield server
     survivors = server.stop()
     assert not survivors, f"still running after JupyterLab stopped (killed now): {survivors}"
+    # a whole session of tests, autosaving every few seconds: the course's lessons are as committed
+    assert server.tracked_changes() == "", f"the session wrote into notebooks/:\n{server.tracked_changes()}"
 
 
 @pytest.fixture(scope="package")  # stopped when the browser tests end, not at the end of make test

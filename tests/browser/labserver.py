@@ -1,6 +1,9 @@
-"""A real JupyterLab server for the browser tests: the project's Python, a free port, a token, and a
-temporary copy of notebooks/ (outputs stripped, as students get them) with the repository's other
-top-level folders linked beside it, so the lessons' relative paths (../haproxy, ../backends) hold.
+"""A real JupyterLab server for the browser tests, started the way students start theirs: the course's
+launcher (``python -m labsupport.course.launch lab``, what ``make lab`` runs) on a temporary copy of the
+course, a free port and a token. The copy has its own ``notebooks/`` (the lessons as tracked, in a git
+repository of their own so a test can ask ``git status``), the repository's other top-level folders linked
+beside it, and the launcher fills ``my-notebooks/`` from it, so the lessons' relative paths (../haproxy,
+../backends) hold and every save lands where a student's does.
 
 ``headless=True`` gives its kernels ``LAB_HEADLESS=1`` (the short versions of the lessons, as ``make test``
 runs them), for Run All; without it the live panels run as long as a student's do.
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,23 +36,18 @@ REPO = Path(__file__).resolve().parents[2]
 # The fixed ports the lessons use (the balancer, real HAProxy beside it, the four application servers).
 # Everything else on this machine that runs the lessons (nbval, a student's lab) wants them too.
 COURSE_PORTS = (3000, 3100, 8080, 8081, 8082, 8083)
-NOT_LINKED = {"notebooks", ".git", ".venv", "test-artifacts", ".pytest_cache"}
-
-
-def strip_outputs(src: Path, dst: Path) -> None:
-    """Copy a notebook without outputs, execution counts or saved widget state: what a student opens."""
-    nb = json.loads(src.read_text())
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-    nb.get("metadata", {}).pop("widgets", None)
-    dst.write_text(json.dumps(nb, indent=1))
+NOT_LINKED = {"notebooks", "my-notebooks", ".git", ".venv", "test-artifacts", ".pytest_cache"}
+GIT_IDENTITY = ["-c", "user.name=browser tests", "-c", "user.email=tests@localhost", "-c", "commit.gpgsign=false"]
 
 
 class LabServer:
-    def __init__(self, workdir: Path, headless: bool = False):
-        self.workdir, self.headless = workdir, headless
-        self.root = workdir / "course"
+    """``course``: an existing course folder to serve (tests/course/test_launch.py's git repository of the
+    working tree); by default a temporary one is made under ``workdir``."""
+
+    def __init__(self, workdir: Path, headless: bool = False, course: Path | None = None):
+        self.workdir, self.headless, self._given = workdir, headless, course is not None
+        self.root = course or workdir / "course"
+        self.folder = self.root / "my-notebooks"  # where JupyterLab runs and saves: the student's copies
         self.port = free_ports(1)[0]
         self.token = secrets.token_hex(16)
         self.proc: subprocess.Popen | None = None
@@ -57,19 +56,29 @@ class LabServer:
 
     # ----- start
     def prepare(self) -> None:
-        (self.root / "notebooks").mkdir(parents=True)
-        for entry in REPO.iterdir():
-            if entry.name not in NOT_LINKED:
-                (self.root / entry.name).symlink_to(entry)
-        for nb in sorted((REPO / "notebooks").iterdir()):
-            if nb.suffix == ".ipynb":
-                strip_outputs(nb, self.root / "notebooks" / nb.name)
-            elif not nb.name.startswith("."):  # data files a lesson reads beside itself
-                (self.root / "notebooks" / nb.name).symlink_to(nb)
+        """The temporary course: notebooks/ copied and committed, everything else linked."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self._given:
+            self.root.mkdir(parents=True)
+            for entry in REPO.iterdir():
+                if entry.name not in NOT_LINKED:
+                    (self.root / entry.name).symlink_to(entry)
+            shutil.copytree(REPO / "notebooks", self.root / "notebooks",
+                            ignore=shutil.ignore_patterns(".*", "__pycache__"))
+            self.git("init", "-q")
+            self.git("add", "notebooks")
+            self.git(*GIT_IDENTITY, "commit", "-q", "-m", "the course's lessons")
         settings = self.workdir / "settings"
         for name, text in sel.LAB_SETTINGS.items():
             (settings / name).parent.mkdir(parents=True, exist_ok=True)
             (settings / name).write_text(text)
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=self.root, check=True, capture_output=True, text=True).stdout
+
+    def tracked_changes(self) -> str:
+        """``git status --porcelain`` of the course's notebooks/: empty while no lesson file was touched."""
+        return self.git("status", "--porcelain", "--", "notebooks")
 
     def start(self, timeout: float = 120) -> LabServer:
         self.prepare()
@@ -80,14 +89,12 @@ class LabServer:
                    PATH=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/local/sbin")  # the students' haproxy
         if self.headless:  # kernels inherit it: the lessons' short runs (06 takes minutes by hand)
             env["LAB_HEADLESS"] = "1"
-        cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
-               f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root / 'notebooks'}",
+        # the students' launcher: it fills my-notebooks/, adds rescue.kernel_env() and becomes JupyterLab
+        cmd = [sys.executable, "-m", "labsupport.course.launch", "--root", str(self.root), "lab", "--no-browser",
+               f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
                "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-        if os.geteuid() == 0:
-            cmd.append("--allow-root")
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, cwd=self.root / "notebooks", env=env, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -104,6 +111,11 @@ class LabServer:
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def launch_lines(self) -> list[str]:
+        """What the launcher printed (what ``make lab`` shows a student) before JupyterLab's log ("[I ...")."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return lines[:next((i for i, line in enumerate(lines) if line.startswith("[")), len(lines))]
+
     # ----- talking to it
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
@@ -115,10 +127,11 @@ class LabServer:
         self._workspaces += 1
         return self.url(f"lab/workspaces/test{self._workspaces}/tree/{name}")
 
-    def api(self, method: str, path: str):
+    def api(self, method: str, path: str, body: dict | None = None):
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}/{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
                                      headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=30) as r:
             body = r.read()
         return json.loads(body) if body else None
 

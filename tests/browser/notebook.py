@@ -136,7 +136,7 @@ class Notebook:
     def select_cell(self, index: int) -> None:
         cell = self.page.locator(sel.CELL).nth(index)
         cell.scroll_into_view_if_needed()
-        cell.locator(".jp-Cell-inputWrapper").click(position={"x": 5, "y": 5})  # beside the editor
+        cell.locator(".jp-InputPrompt").first.click(position={"x": 5, "y": 5})  # the prompt: not the collapser, not the editor
         self.page.keyboard.press("Escape")  # command mode: keys act on cells, not on the text
         self.page.wait_for_function("([c, i]) => document.querySelectorAll(c)[i].classList.contains('jp-mod-active')",
                                     arg=[sel.CELL, index], timeout=10_000)

@@ -33,12 +33,24 @@ WIDGET = ".jupyter-widgets"
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", "-" * 75)  # IPython's traceback header
 FIGURE_AS_TEXT = "<Figure size "  # a matplotlib chart that reached the page as its text, not as a picture
 
-# JupyterLab's settings for a quiet test run: no news or update checks (the tests run offline)
+# JupyterLab's settings for a quiet test run: no news or update checks (the tests run offline); autosave
+# every AUTOSAVE_S seconds instead of JupyterLab's 120, so every browser test saves as a student's session
+# does (into my-notebooks/, never into notebooks/), and test_slips_autosave can wait out the interval.
+AUTOSAVE_S = 3
 LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-                '{"fetchNews": "false", "checkForUpdates": false}'}
+                '{"fetchNews": "false", "checkForUpdates": false}',
+                "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings":
+                f'{{"autosave": true, "autosaveInterval": {AUTOSAVE_S}}}'}
 
 # browser console messages that are JupyterLab's own noise, never the course's (regular expressions)
 CONSOLE_NOISE: tuple[str, ...] = ()
+
+# ----------------------------------------------------------------------------- notebook 00: your copies
+# labsupport/course/workspace.py's reset widget (shown under the table in a live notebook run from my-notebooks/)
+RESET_WIDGET = ".lab-reset"
+RESET_CHOICE = ".lab-reset-choice select"
+RESET_BUTTON = ".lab-reset-button"
+RESET_MESSAGE = ".lab-reset-message"
 
 # ----------------------------------------------------------------------------- notebook 02: FleetPanel
 FLEET_PANEL = ".lab-fleet-panel"
@@ -127,3 +139,17 @@ STATS_ADMIN_DONE = "Action processed successfully."
 def stats_server_row(server: str) -> str:
     """A server's row: its name cell is the one with class "al" (HAProxy's left-aligned cell)."""
     return f"tr:has(td.al:text-is('{server}'))"
+
+
+# ----------------------------------------------------------------------------- JupyterLab's Running panel
+# the left sidebar's "Running Terminals and Kernels": in its Kernels section each kernel is a tree item
+# labelled "NOTEBOOK (kernel id)" (its title "NOTEBOOK: kernel id ..."), with a "Shut Down" button
+RUNNING_TAB = '.jp-SideBar [data-id="jp-running-sessions"]'
+RUNNING_PANEL = "#jp-running-sessions"
+RUNNING_SHUTDOWN = ".jp-RunningSessions-itemShutdown"
+
+
+def running_kernel(notebook: str) -> str:
+    """The Running panel's kernel item of ``notebook``; its ``> RUNNING_SHUTDOWN`` button shuts it down."""
+    return (f"{RUNNING_PANEL} .jp-RunningSessions-item.jp-mod-kernel"
+            f":has(> .jp-RunningSessions-itemLabel[title^='{notebook}:'])")

@@ -114,7 +114,8 @@ def test_own_server_on_the_port_is_named_and_stop_all_frees_it():
     (port,) = first.start(count=1)
     with pytest.raises(PortInUseError) as e:
         Fleet().start([port])
-    assert f"by python3 app.py {port} (pid {first.pid(port)}). It is a server this kernel started" in str(e.value)
+    assert (f"by an application server this notebook started (python3 app.py {port}, pid {first.pid(port)}). "
+            "Stop it: stop_all() stops everything this notebook started") in str(e.value)
     stop_all()  # what a notebook's first cell does on a re-run
     second = Fleet()
     assert second.start([port]) == [port]
@@ -161,11 +162,10 @@ def test_host_option_binds_another_loopback_address():
 
 
 def test_logs_of_this_run_under_latest_and_ended_runs_removed(tmp_path, monkeypatch):
-    """One stable path (LOG_ROOT/latest) for the newest run's logs; folders of ended runs go away."""
+    """One stable path (log_root()/latest) for the newest run's logs; folders of ended runs go away."""
     from labsupport.course import fleet as fleet_module
 
     monkeypatch.setattr(fleet_module, "LOG_ROOT", tmp_path)
-    monkeypatch.setattr(fleet_module, "LATEST", tmp_path / "latest")
     monkeypatch.setattr(fleet_module, "_run_dir", None)
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from labsupport import LatencyWindow, percentile
 from labsupport.course.traffic.results import Result, Run
@@ -37,3 +38,32 @@ def test_every_lesson_gets_the_same_figure():
     now = 1_000_000.0
     window.entries.extend((now, "be", "s1", int(ms)) for ms in lat)
     assert window.stats(now)[0]["p50"] == 5 and window.stats(now)[0]["p90"] == 9  # lesson 05
+
+
+def test_a_percentile_needs_enough_values_before_it_is_more_than_the_maximum():
+    """p99 of fewer than 100 values is the largest value (nearest rank); min_samples says how many it needs."""
+    from labsupport import min_samples, percentile_table
+
+    assert min_samples(99) == 100 and min_samples(99.9) == 1000 and min_samples(50) == 2
+    assert min_samples(100) == math.inf
+    assert percentile(list(range(1, 100)), 99) == 99  # 99 values: the p99 is the largest
+    assert percentile(list(range(1, 101)), 99) == 99 < 100  # 100 values: one lies above it
+    table = percentile_table(range(1, 301), (50, 99, 99.9), what="answers")
+    assert table.title == "from 300 answers"
+    assert table.column("value (ms)") == [150.0, 297.0, "-"]
+    assert table.column("note")[2] == "needs 1000 answers; the largest of these 300: 300.0"
+    enough = percentile_table(np.arange(1, 1001), (50, 99.9))
+    assert enough.columns == ["percentile", "value (ms)"] and enough.title == "from 1000 values"
+
+
+def test_load_run_counts_throughput_until_the_last_answer():
+    """Overload: 110 requests offered in 1 s to a server that answers 100/s. Every request is answered in
+    the end, the last at 1.1 s: 100 answers/s, not the 110/s that dividing by the offered second would show."""
+    n = 110
+    sched = np.arange(n) / n
+    done = (np.arange(n) + 1) / 100  # one answer every 10 ms
+    run = LoadRun("http://x/", float(n), 1.0, "constant", sched, (done - sched) * 1000, np.full(n, 200),
+                  ("s1",) * n, ("",) * n)
+    assert run.throughput == pytest.approx(100.0) and run.answered == 110
+    assert "of 110 answers" in repr(run)
+    assert run.percentile_table((50, 99)).title == "from 110 answers"

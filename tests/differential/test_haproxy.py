@@ -11,7 +11,7 @@ import pytest
 import labsupport.course.haproxy as hxmod
 from labsupport.course.haproxy import HAProxy
 from labsupport.course.traffic.sender import send
-from labsupport.errors import ConfigError, PortInUseError
+from labsupport.errors import ConfigError, NotRunningError, PortInUseError
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -218,5 +218,28 @@ def test_stop_leaves_nothing_running(haproxy_bin, backends):
     assert not os.path.exists(folder)
     assert not hx.running and "stopped" in repr(hx)
     hx.stop()  # twice is fine
-    with pytest.raises(RuntimeError, match="call start"):
-        hx.stats_csv()
+    for method, args in [("stats_csv", ()), ("command", ("show info",)), ("set_weight", ("be/s1", 2)),
+                         ("snapshot", ())]:  # each a one-line course error, never a socket traceback
+        with pytest.raises(NotRunningError, match="haproxy is not running .* run the cell that starts it again"):
+            getattr(hx, method)(*args)
+
+
+def test_a_rerun_of_the_cell_that_started_haproxy_restarts_it_in_one_line(haproxy_bin, backends, monkeypatch, capsys):
+    """The same cell run again (as JupyterLab's request says): its earlier haproxy frees the port first."""
+    from labsupport import lifecycle
+
+    (a,) = backends(1)
+    listen = free_port()
+    started = []
+    for run in ("run-1", "run-2"):
+        monkeypatch.setattr(lifecycle, "current_run", lambda run=run: ("the-cell", run))
+        started.append(HAProxy.from_text(config([a], listen)).start())
+    monkeypatch.setattr(lifecycle, "current_run", lambda: None)
+    old, new = started
+    try:
+        assert capsys.readouterr().out == (f"restarted real HAProxy on http://127.0.0.1:{listen}/: an earlier run of "
+                                           "this cell had started it\n")
+        assert not old.running and new.running and lifecycle.running("balancer") == [new]
+        assert send(f"http://127.0.0.1:{listen}/", 2).servers == [a, a]
+    finally:
+        new.stop()

@@ -319,11 +319,12 @@ def test_half_traffic_check_runs_real_traffic(tmp_path, three):
     cfg.write_text(config(3000, three))
     good = check_half_traffic({"server01": 2}, config=cfg, rounds=5)
     assert good.passed and good.counts == {"server01": 10, "server02": 5, "server03": 5}
-    assert repr(good).splitlines()[0] == "PASS: server01 takes 50 % of the traffic"
+    assert repr(good).splitlines()[0] == "PASS: server01 takes 50 % of the traffic (within 2 points: 48-52 %)"
+    assert "server01 answered 50.0 % of the requests, within 48-52 %." in repr(good)
     assert "server01:   10 requests   50.0 %" in repr(good)
     bad = check_half_traffic({"server01": 4}, config=cfg, rounds=5)
     assert not bad.passed
-    assert "server01 answered 66.7 % of the requests; aim for 50 % (within 2)." in repr(bad)
+    assert "server01 answered 66.7 % of the requests; aim for 50 % (between 48 and 52 %)." in repr(bad)
 
 
 def test_half_traffic_check_explains_bad_answers(tmp_path, three):

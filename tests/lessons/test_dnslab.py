@@ -353,15 +353,22 @@ def test_fallback_without_loopback_aliases_uses_ports_on_127_0_0_1():
 
 
 def test_exercise_check(server):
-    assert repr(check_rotation(server, "api.shop.lab")) == \
-        "NOT YET: api.shop.lab does not resolve (status NXDOMAIN). Add it with server.set(...)."
+    task = "api.shop.lab rotates over 127.0.0.2 127.0.0.3 127.0.0.4"
+    assert repr(check_rotation(server, "api.shop.lab")) == (
+        f"NOT YET: {task}\n  measured on 6 queries: api.shop.lab does not resolve (status NXDOMAIN). "
+        "Add it with server.set(...).")
     server.set("api.shop.lab", ["127.0.0.2", "127.0.0.3"], ttl=300)
-    assert repr(check_rotation(server, "api.shop.lab")) == \
-        "NOT YET: api.shop.lab answers 127.0.0.2, 127.0.0.3; missing 127.0.0.4"
+    assert repr(check_rotation(server, "api.shop.lab")) == (
+        f"NOT YET: {task}\n  measured on 6 queries: api.shop.lab answers 127.0.0.2, 127.0.0.3; missing 127.0.0.4")
     server.set("api.shop.lab", list(LAB_ADDRESSES), ttl=300)
     assert "the TTL is 300 s; make it at most 10 s" in repr(check_rotation(server, "api.shop.lab", max_ttl=10))
     server.order = "fixed"
     assert "the first address does not take turns" in repr(check_rotation(server, "api.shop.lab"))
     server.order = "cyclic"
     server.set("api.shop.lab", list(LAB_ADDRESSES), ttl=10)
-    assert check_rotation(server, "api.shop.lab", max_ttl=10).passed
+    passed = check_rotation(server, "api.shop.lab", max_ttl=10)
+    assert passed.passed  # the verdict states the limit beside the TTL it measured
+    assert repr(passed).startswith(f"PASS: {task}, TTL at most 10 s\n  measured on 6 queries: first addresses ")
+    assert repr(passed).endswith(", TTL 10 s")
+    server.set("api.shop.lab", list(LAB_ADDRESSES), ttl=11)  # one second over the limit: never a PASS
+    assert "NOT YET" in repr(check_rotation(server, "api.shop.lab", max_ttl=10))

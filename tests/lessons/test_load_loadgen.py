@@ -85,3 +85,17 @@ def test_a_generator_that_dies_says_so_and_the_next_run_works():
         g.wait()
     run = open_loop("http://127.0.0.1:9/", 20, 0.2, arrivals="constant", timeout=1)
     assert len(run) == 4 and set(run.error) == {"ConnectionRefusedError"}
+
+
+def test_samples_makes_a_run_last_until_that_many_requests_were_sent():
+    """samples=N: a percentile needs enough answers (p99: 100), so a short run is stretched until N
+    requests were sent; the arrival times come from the seed, so the count is exact, not about N."""
+    with Fleet() as fleet:
+        (port,) = fleet.start(count=1)
+        url = f"http://127.0.0.1:{port}/"
+        stretched = open_loop(url, 100, 0.1, seed=4, samples=40)
+        unseeded = open_loop(url, 100, 0.1, samples=25)
+        long_enough = open_loop(url, 100, 0.3, arrivals="constant", samples=10)
+    assert len(stretched) == 40 and stretched.answered == 40 and stretched.seconds > 0.1
+    assert len(unseeded) == 25
+    assert len(long_enough) == 30 and long_enough.seconds == 0.3  # already more: nothing changes

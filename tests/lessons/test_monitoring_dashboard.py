@@ -65,6 +65,10 @@ def test_history_rates_p99_states_and_queue(lab):
     lb.set_state("be/slow", "ready")
     fig = monitor_figure(h)
     assert len(fig.axes) == 4 and figure_to_png(fig).startswith(b"\x89PNG")
+    # 10 requests over two servers: each p99 comes from 5 answers, so it is the slowest, and the panel says so
+    assert h.counts == {"fast": 5, "slow": 5}
+    assert fig.axes[2].get_title(loc="left") == ("p99 of each server's answers in the last 10 s, from 5 answers; "
+                                                 "under 100 answers, that is the slowest one")
 
 
 def test_widget_has_its_classes_and_stops_headless(lab, monkeypatch):

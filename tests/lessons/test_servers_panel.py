@@ -57,3 +57,18 @@ def test_panel_shows_what_stop_all_and_clean_up_did():
     stop_all()  # the first cell of the next run
     assert not other.loop.running
     assert "running" not in other.lights().values(), other.lights()  # no green light for a stopped server
+
+
+def test_the_request_count_agrees_in_number():
+    with Fleet() as fleet:
+        (port,) = fleet.start(count=1)
+        panel = FleetPanel(fleet, refresh=0.2, max_seconds=5)
+        try:
+            row = panel._rows[("127.0.0.1", port)]
+            for asked, words in ((1, "&middot; 1 request"), (2, "&middot; 2 requests")):
+                fleet.ask(port)
+                assert fleet.requests_served(fleet.servers[0]) == asked
+                panel.refresh()
+                assert row.label.value.endswith(words), row.label.value
+        finally:
+            panel.close()

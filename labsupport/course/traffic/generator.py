@@ -71,11 +71,12 @@ class TrafficGenerator:
     def start(self) -> "TrafficGenerator":
         if self.running:
             return self
+        lifecycle.rerun_replaces()  # this cell ran before: what it started then stops (one line says so)
         self._stop.clear()
         self._t0 = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="lab-traffic", daemon=True)
         self._thread.start()
-        lifecycle.register("traffic", self)
+        lifecycle.register("traffic", self, label=f"the traffic to {self.url}")
         return self
 
     def _send_one(self, n: int) -> None:

@@ -4,7 +4,9 @@ one percentile.
 Failures are data, not exceptions: a refused connection or a timeout is a :class:`Result` with
 ``error`` set, so a run across a dying server shows exactly which requests failed. ``percentile`` is
 the nearest-rank percentile every lesson uses (03's runs, 05's latency window, 06's load runs): the
-value below which at least q % of the values lie, always one of the values.
+value below which at least q % of the values lie, always one of the values. A q-th percentile of
+fewer than ``min_samples(q)`` values is simply the largest one (p99 needs 100), so ``percentile_table``
+says how many values its percentiles come from.
 """
 from __future__ import annotations
 
@@ -91,6 +93,30 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     ordered = sorted(values)
     rank = math.ceil(q * len(ordered) / 100)  # q * n first: exact for integers, no 0.1-style rounding
     return ordered[max(0, min(len(ordered), rank) - 1)]
+
+
+def min_samples(q: float) -> float:
+    """How many values a q-th percentile needs before it is more than the largest of them:
+    ``min_samples(99) == 100``, ``min_samples(99.9) == 1000`` (inf for q >= 100)."""
+    return math.inf if q >= 100 else math.ceil(100 / (100 - q) - 1e-9)
+
+
+def percentile_table(values: Sequence[float], qs: Sequence[float] = (50, 90, 99), unit: str = "ms",
+                     what: str = "values") -> Table:
+    """One row per percentile of ``values``, titled with how many values they come from; a percentile
+    that needs more values than there are is shown as what it then is: the largest value."""
+    values = [float(v) for v in values]
+    n = len(values)
+    rows = []
+    for q in qs:
+        value = percentile(values, q)
+        shown = "-" if value is None else round(float(value), 1)
+        enough = n >= min_samples(q)
+        rows.append({"percentile": f"p{q:g}", f"value ({unit})": shown if enough else "-",
+                     "note": "" if enough else f"needs {min_samples(q):g} {what}; the largest of these {n}: {shown}"})
+    if all(not r["note"] for r in rows):
+        rows = [{k: v for k, v in r.items() if k != "note"} for r in rows]
+    return Table(rows, title=f"from {n} {what}")
 
 
 class Run:

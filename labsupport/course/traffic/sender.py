@@ -137,14 +137,20 @@ def _ours(host: str, port: int) -> bool:
 
 
 def _listening(host: str, port: int) -> bool:
-    """Someone listens on host:port (found by binding it, which sends nothing to the listener)."""
+    """Someone listens on host:port (found by binding it, which sends nothing to the listener; an ordinary
+    user may not bind a port below 1024 at all, so there a connection attempt answers instead)."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
-        except OSError:
-            return True
-    return False
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return True
+        else:
+            return False
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((host, port)) == 0
 
 
 def stranger_note(host: str, port: int) -> str | None:

@@ -63,6 +63,7 @@ class Balancer:
         self._engine = self._new_engine(config, request_log)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._stopped = False  # stopped after running: actions then say so (before a start they prepare it)
 
     def _new_engine(self, config: Config, request_log: int) -> Engine:
         engine = Engine(config, self._loop, self.host, request_log)
@@ -85,6 +86,8 @@ class Balancer:
     def start(self, timeout: float = 10.0) -> "Balancer":
         """Open the listeners and start the health checks; returns once listening.
         Raises PortInUseError (naming the port and, when found, its holder) if a port is taken."""
+        if self._thread is None:
+            lifecycle.rerun_replaces()  # this cell ran before: its earlier balancer frees the ports first
         with self._lock:
             if self._thread is not None:
                 return self
@@ -98,7 +101,9 @@ class Balancer:
             except BaseException:
                 self._halt()
                 raise
-            lifecycle.register("balancer", self)  # stop_all() (a notebook's first cell) frees its ports
+            # stop_all() (a notebook's first cell) frees its ports
+            lifecycle.register("balancer", self, label=f"the balancer on {', '.join(self.urls)}")
+            self._stopped = False
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -110,6 +115,7 @@ class Balancer:
                 asyncio.run_coroutine_threadsafe(self._engine.stop(), self._loop).result(timeout)
             finally:
                 self._halt()
+                self._stopped = True
                 lifecycle.unregister(self)
 
     def _halt(self) -> None:
@@ -152,10 +158,17 @@ class Balancer:
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
 
+    def _act(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """An action on the running engine; on a stopped balancer, a one-line error (reads still answer)."""
+        if self._stopped:
+            raise NotRunningError(f"this balancer on {', '.join(self.urls)} is stopped (stop() or stop_all()), so "
+                                  "nothing would change: start it again (.start()) or run the cell that starts it")
+        return self._call(fn, *args)
+
     # ----- live controls (HAProxy runtime API meanings and messages)
     def set_weight(self, server: str, weight: int | str) -> None:
         """``set server be/s weight N`` (0..256, or 'N%' of the initial weight); 'be/s' or 's'."""
-        self._call(self._engine.set_weight, server, weight)
+        self._act(self._engine.set_weight, server, weight)
 
     def get_weight(self, server: str) -> str:
         """``get weight be/s`` -> '5 (initial 10)'."""
@@ -163,22 +176,22 @@ class Balancer:
 
     def set_state(self, server: str, state: str) -> None:
         """``set server be/s state ready|drain|maint``."""
-        self._call(self._engine.set_state, server, state)
+        self._act(self._engine.set_state, server, state)
 
     def enable(self, server: str) -> None:
-        self._call(self._engine.enable, server)
+        self._act(self._engine.enable, server)
 
     def disable(self, server: str) -> None:
-        self._call(self._engine.disable, server)
+        self._act(self._engine.disable, server)
 
     def set_health(self, server: str, state: str) -> None:
         """``set server be/s health up|down``: force the check result."""
-        self._call(self._engine.set_health, server, state)
+        self._act(self._engine.set_health, server, state)
 
     def command(self, line: str, level: str = "admin") -> str:
         """Run a runtime API line (``show stat``, ``set server be/s state drain``...) as the stats
         socket would, at ``level``, and return HAProxy's answer text."""
-        return self._call(self._engine.runtime.execute, line, level)
+        return self._act(self._engine.runtime.execute, line, level)
 
     @property
     def socket_path(self) -> str | None:

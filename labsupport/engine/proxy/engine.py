@@ -17,7 +17,6 @@ import re
 import time
 from typing import Callable
 
-from ...errors import PortInUseError
 from ..config import Config
 from ..health import first_check_delays
 from ..logs import Logs
@@ -155,11 +154,10 @@ class Engine(Controls):
                                                    reuse_address=True, backlog=1024)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
-                from ...ports import port_holder
+                from ...ports import in_use
 
-                raise PortInUseError(bind.port, host, port_holder(bind.port, host),
-                                     f"{fe.cfg.kind} '{fe.name}' cannot listen on it: stop that program, "
-                                     "or change the 'bind' line.") from None
+                raise in_use(bind.port, host, doing=f"{fe.cfg.kind} '{fe.name}' cannot listen on it",
+                             instead="change the 'bind' line") from None
             raise
         self.listeners[key] = (fe, server)
 

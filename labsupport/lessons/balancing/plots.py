@@ -128,7 +128,7 @@ def requests_figure(snapshot: Mapping | Iterable[Mapping] | Sequence[ServerBar],
     if previous is not None or window is not None or given:
         name = "since last update" if previous is not None or given else f"last {window:g} s"
         panels.append((name, [b.recent for b in bars]))
-    # Fixed margins rather than layout="constrained": the dashboard redraws this a few times a
+    # Fixed margins rather than layout="constrained": the dashboard redraws this one to three times a
     # second, and the automatic layout was about 40% of each frame.
     fig = Figure(figsize=size)
     fig.subplots_adjust(left=0.09, right=0.86, top=0.82, bottom=0.22 if len(bars) > 5 else 0.12, wspace=0.25)

@@ -225,7 +225,9 @@ class LabResolver:
 
     def __repr__(self) -> str:
         how = "caching" if self.cache else "no cache"
-        return f"<LabResolver ({how}): {self.asked} DNS queries, {self.from_cache} answers from cache>"
+        asked = f"{self.asked} DNS {'query' if self.asked == 1 else 'queries'}"
+        cached = f"{self.from_cache} {'answer' if self.from_cache == 1 else 'answers'} from cache"
+        return f"<LabResolver ({how}): {asked}, {cached}>"
 
 
 # ====================================================================== DNS load balancing, end to end
@@ -367,7 +369,8 @@ class Spread:
         return Image(data=buf.getvalue())
 
     def __repr__(self) -> str:
-        return f"{len(self.visits)} requests: " + ", ".join(f"{a} {c}" for a, c in self.counts().items())
+        n = len(self.visits)
+        return f"{n} request{'' if n == 1 else 's'}: " + ", ".join(f"{a} {c}" for a, c in self.counts().items())
 
 
 def spread(name: str, resolver: LabResolver, sites: LabSites | None = None, requests: int = 30, **kw) -> Spread:

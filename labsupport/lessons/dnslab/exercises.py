@@ -1,6 +1,9 @@
 """Lesson 01's exercise: a name that takes turns over the lab's servers, checked with real queries.
 
-    check_rotation(lab_dns, "api.shop.lab")  # does the name take turns over the servers?
+    check_rotation(lab_dns, "api.shop.lab", max_ttl=10)  # does the name take turns, with a short TTL?
+
+The verdict's first line states the task with its limit (the TTL allowed); the lines under it say what
+the queries measured, so a PASS always stands beside figures that meet the stated limit.
 """
 from __future__ import annotations
 
@@ -13,23 +16,26 @@ def check_rotation(server: DNSServer, name: str, addresses: tuple[str, ...] = LA
                    max_ttl: int | None = None) -> ExerciseResult:
     """Does ``name`` answer with all of ``addresses``, each one first in turn, with a TTL <= ``max_ttl``?"""
     want = set(addresses)
-    answers = [dig(name, server) for _ in range(2 * len(addresses))]
+    task = f"{name} rotates over {' '.join(addresses)}" + (f", TTL at most {max_ttl} s" if max_ttl is not None else "")
+    queries = 2 * len(addresses)
+    answers = [dig(name, server) for _ in range(queries)]
     first = answers[0]
+
+    def verdict(passed: bool, measured: str) -> ExerciseResult:
+        return ExerciseResult(passed, task, details=(f"measured on {queries} queries: {measured}",))
+
     if first.status != "NOERROR" or not first.addresses:
-        return ExerciseResult(False, f"{name} does not resolve (status {first.status}). "
-                              "Add it with server.set(...).")
+        return verdict(False, f"{name} does not resolve (status {first.status}). Add it with server.set(...).")
     got = set(first.addresses)
     if got != want:
         missing, extra = sorted(want - got), sorted(got - want)
-        return ExerciseResult(False, f"{name} answers {', '.join(first.addresses)}"
-                                  + (f"; missing {', '.join(missing)}" if missing else "")
-                                  + (f"; not a lab server: {', '.join(extra)}" if extra else ""))
+        return verdict(False, f"{name} answers {', '.join(first.addresses)}"
+                       + (f"; missing {', '.join(missing)}" if missing else "")
+                       + (f"; not a lab server: {', '.join(extra)}" if extra else ""))
     firsts = [a.addresses[0] for a in answers]
     if any(firsts.count(a) != 2 for a in want):
-        return ExerciseResult(False, f"the first address does not take turns: {' '.join(firsts)} "
-                              f"(the answer order is {server.order!r}; which order rotates?)")
+        return verdict(False, f"the first address does not take turns: {' '.join(firsts)} "
+                       f"(the answer order is {server.order!r}; which order rotates?)")
     if max_ttl is not None and (first.ttl or 0) > max_ttl:
-        return ExerciseResult(False, f"the TTL is {first.ttl} s; make it at most {max_ttl} s "
-                              "so clients come back sooner")
-    return ExerciseResult(True, f"{name} rotates over {len(want)} servers: first addresses {' '.join(firsts)}, "
-                          f"TTL {first.ttl} s")
+        return verdict(False, f"the TTL is {first.ttl} s; make it at most {max_ttl} s so clients come back sooner")
+    return verdict(True, f"first addresses {' '.join(firsts)}, TTL {first.ttl} s")

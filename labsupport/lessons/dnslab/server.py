@@ -40,7 +40,8 @@ import dns.rrset
 
 from ... import lifecycle
 from ...course.display.table import Table
-from ...errors import LabError, PortInUseError
+from ...errors import LabError
+from ...ports import in_use
 
 LAB_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 CONTINENTS = {"Asia": "127.0.1.0/24", "Europe": "127.0.2.0/24", "America": "127.0.3.0/24"}
@@ -312,9 +313,7 @@ class DNSServer:
                 if e.errno != errno.EADDRINUSE:
                     raise
                 if self.requested_port:
-                    mine = any(s.port == self.requested_port and s.host == self.host for s in lifecycle.running("dns"))
-                    raise PortInUseError(self.requested_port, self.host, "a DNSServer of this kernel" if mine else None,
-                                         "Stop it (.stop()), or leave port=0 to get a free port.") from None
+                    raise in_use(self.requested_port, self.host, instead="leave port=0 to get a free port") from None
                 continue
             tcp.listen(64)
             return udp, tcp
@@ -324,6 +323,7 @@ class DNSServer:
         """Listen (UDP and TCP) and answer in a background thread; returns self once ready."""
         if self.running:
             return self
+        lifecycle.rerun_replaces()  # this cell ran before: its earlier DNS server stops (one line says so)
         udp, tcp = self._bind()
         self.port = udp.getsockname()[1]
         ready = threading.Event()
@@ -363,7 +363,7 @@ class DNSServer:
             self._thread = None
             raise LabError(f"the DNS server on {self.host}:{self.port} could not start: "
                            f"{failed[0] if failed else 'no answer from its thread within 5 s'}")
-        lifecycle.register("dns", self)
+        lifecycle.register("dns", self, label=f"the DNS server on {self.host}:{self.port}")
         return self
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -70,19 +70,29 @@ def _detect(fleet: Fleet, server_options: str, port: int, listen: int | None, ti
             return rec.seconds_between("kill", "server01", "DOWN")
 
 
+TIMERS = "timers to DOWN (s)"
+
+
 def check_costs(server_options: str) -> dict:
-    """What server options cost and promise: checks per second while UP and while DOWN, and the
-    worst-case detection of a dead server (a kill just after a good check: inter + (fall-1) x fastinter)."""
+    """What server options cost and promise: checks per second while UP and while DOWN, and what the
+    check timers add up to for a kill just after a good check: inter + (fall-1) x fastinter. That is
+    not a bound: each failed check takes time too (a refused connection about a millisecond, a silent
+    server up to its timeout), and HAProxy counts the next interval from the end of a check."""
     srv = parse(private_config(server_options, [1])).proxy("be").servers[0]
     fast = srv.fastinter or srv.inter
     return {"checks/s while UP": round(1000 / srv.inter, 2),
             "checks/s while DOWN": round(1000 / (srv.downinter or srv.inter), 2),
-            "worst detection (s)": (srv.inter + (srv.fall - 1) * fast) / 1000}
+            TIMERS: (srv.inter + (srv.fall - 1) * fast) / 1000}
+
+
+CHECKS_OWN_TIME = 0.05  # s the failed checks themselves may take on a busy machine (a refused one: ~1 ms)
 
 
 def check_fast_detection(server_options: str, max_seconds: float = 1.5, max_checks_per_s: float = 1.0) -> ExerciseResult:
     """Exercise: a dead server is DOWN within ``max_seconds`` although an UP server gets at most
-    ``max_checks_per_s`` checks per second. Judged on the worst case of the settings, then measured."""
+    ``max_checks_per_s`` checks per second. A kill just after a good check waits for the timers plus
+    the failed checks' own time, so the timers plus ``CHECKS_OWN_TIME`` must fit; then a real kill
+    just after a good check is measured and must be DOWN within ``max_seconds`` (no allowance)."""
     title = f"a dead server is DOWN within {max_seconds:g} s, with at most {max_checks_per_s:g} check(s)/s"
     try:
         srv = parse(private_config(server_options, [free_ports(1)[0]])).proxy("be").servers[0]
@@ -91,21 +101,25 @@ def check_fast_detection(server_options: str, max_seconds: float = 1.5, max_chec
     if not srv.check:
         return ExerciseResult(False, title, details=("without 'check' nothing ever marks the server DOWN.",))
     costs = check_costs(server_options)
-    per_s, worst = costs["checks/s while UP"], costs["worst detection (s)"]
+    per_s, timers = costs["checks/s while UP"], costs[TIMERS]
     fast = srv.fastinter or srv.inter
+    budget = timers + CHECKS_OWN_TIME
     details = [f"while UP: one check every {srv.inter} ms = {per_s:.2g} check(s) per second",
-               f"worst case: inter + (fall - 1) x fastinter = {srv.inter} + {srv.fall - 1} x {fast} ms "
-               f"= {worst:.2f} s"]
+               f"a kill just after a good check: inter + (fall - 1) x fastinter = {srv.inter} + "
+               f"{srv.fall - 1} x {fast} ms = {timers:.2f} s of timers, + {CHECKS_OWN_TIME * 1000:.0f} ms "
+               f"for the {srv.fall} failed check(s) themselves = {budget:.2f} s"]
     if per_s > max_checks_per_s:
         details.append(f"too many checks: at most {max_checks_per_s:g} per second, so inter >= "
                        f"{1000 / max_checks_per_s:.0f} ms.")
         return ExerciseResult(False, title, details=tuple(details))
-    if worst > max_seconds:
-        details.append(f"too slow in the worst case (more than {max_seconds:g} s): look at fall and fastinter.")
+    if budget > max_seconds:
+        details.append(f"too slow: {budget:.2f} s is more than {max_seconds:g} s; look at fall and fastinter.")
         return ExerciseResult(False, title, details=tuple(details))
     measured = detection_time(server_options)
-    details.append(f"measured: killed -> DOWN in {measured:.2f} s")
-    return ExerciseResult(measured <= max_seconds + 0.2, title, details=tuple(details))
+    ok = measured <= max_seconds
+    details.append(f"measured, a kill just after a good check: DOWN in {measured:.2f} s "
+                   f"({'within' if ok else 'more than'} {max_seconds:g} s; no allowance)")
+    return ExerciseResult(ok, title, details=tuple(details))
 
 
 def kill_between_requests(gen: TrafficGenerator, fleet: Fleet, port: int) -> None:

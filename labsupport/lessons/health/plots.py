@@ -117,7 +117,7 @@ def request_timeline_figure(results: Iterable[Any], marks: Mapping[str, float] |
 
 def tradeoff_figure(points: Sequence[Mapping[str, Any]], title: str = "Faster detection costs more checks",
                     width: float = 6) -> Figure:
-    """``points``: dicts with 'label', 'checks_per_s' and 'detect_s' (measured or worst case)."""
+    """``points``: dicts with 'label', 'checks_per_s' and 'detect_s' (measured, or what the timers add up to)."""
     fig = Figure(figsize=(width, 3.4), layout="constrained")
     ax = fig.subplots()
     for i, p in enumerate(points):

@@ -67,11 +67,12 @@ class StateRecorder:
     def start(self) -> "StateRecorder":
         if self.running:
             return self
+        lifecycle.rerun_replaces()  # this cell ran before: what it started then stops (one line says so)
         self._stop.clear()
         self.poll()  # the state at t = 0, before the caller acts
         self._thread = threading.Thread(target=self._run, name="lab-health-recorder", daemon=True)
         self._thread.start()
-        lifecycle.register("live", self)
+        lifecycle.register("live", self, label="the state recorder")
         return self
 
     @property

@@ -38,7 +38,9 @@ class HealthTimeline:
 
     def __init__(self, target, fleet: Fleet | None = None, *, backend: str | None = None, window: float = 60.0,
                  refresh: float = 0.5, max_seconds: float = 600, recorder: StateRecorder | None = None):
+        lifecycle.rerun_replaces()  # this cell ran before: what it started then stops (one line says so)
         self.target, self.fleet, self.window = target, fleet, window
+        self._own_recorder = recorder is None  # one given by the caller outlives this timeline's re-run
         self.recorder = recorder or StateRecorder(target, backend, max_seconds=max_seconds + 5).start()
         self.image = w.Image(format="png")
         self.image.add_class("lab-health-chart")
@@ -51,7 +53,7 @@ class HealthTimeline:
         self.widget.add_class("lab-health-timeline")
         self.refresh()
         self.loop = LiveLoop(self.refresh, refresh, max_seconds)
-        lifecycle.register("live", self, self.close)
+        lifecycle.register("live", self, self.close, label="the health timeline", replace=self._retire)
 
     def _buttons(self, row: dict) -> w.HBox | None:
         name, port = row["svname"], _port_of(row.get("addr"))
@@ -111,6 +113,11 @@ class HealthTimeline:
         lifecycle.unregister(self)
         self.loop.stop()
         self.recorder.stop()
+
+    def _retire(self) -> None:  # its cell ran again: a recorder from another cell keeps recording
+        self.loop.stop()
+        if self._own_recorder:
+            self.recorder.stop()
 
     def __repr__(self) -> str:
         states = ", ".join(f"{k.rpartition('/')[2]} {v[-1][1]}" for k, v in self.recorder.timeline().items())

@@ -8,7 +8,7 @@ from ...course.exercise import ExerciseResult, answers
 from ...engine.balance import ALGORITHMS
 from ...engine.balancer import Balancer
 from ...ports import free_ports
-from .experiments import SHORT, lab_config
+from .experiments import SAMPLES, SHORT, lab_config
 from .loadgen import open_loop
 
 
@@ -28,7 +28,7 @@ def check_slow_server(balance: str, maxconn: int | None, ports: Sequence[int], r
                                                   "notebook's first cell again.",))
     port = free_ports(1)[0]
     with Balancer.from_text(lab_config(ports, balance, port=port, maxconn=maxconn)):
-        run = open_loop(f"http://127.0.0.1:{port}/", rate, seconds or (0.5 if SHORT else 6.0), seed=11,
+        run = open_loop(f"http://127.0.0.1:{port}/", rate, seconds or (0.5 if SHORT else 6.0), seed=11, samples=SAMPLES,
                         timeout=10, progress=False, sources=32 if algo == "source" else 1)
     counts = {}
     for s in run.server:
@@ -36,6 +36,7 @@ def check_slow_server(balance: str, maxconn: int | None, ports: Sequence[int], r
     shares = {k: 100.0 * v / len(run) for k, v in counts.items()}
     p99 = float(run.percentile(99, ok_only=False))
     passed = p99 <= target_p99_ms
-    line = (f"balance {balance}, maxconn {maxconn}: p99 {p99:.0f} ms, p50 {float(run.percentile(50)):.0f} ms"
+    line = (f"balance {balance}, maxconn {maxconn}: p99 {p99:.0f} ms, p50 {float(run.percentile(50)):.0f} ms, "
+            f"of {len(run)} requests"
             + (" (every request counts: a failed one is infinitely slow)" if not run.ok.all() else ""))
     return ExerciseResult(passed, title, shares, dict(sorted(counts.items())), (line,))

@@ -8,7 +8,9 @@ time of an M/M/1 queue is exponential with rate mu - lambda, so its q-th percent
 -ln(1 - q) / (mu - lambda); ``mmc_mean`` is Erlang C's mean for c workers sharing one line.
 
 ``SHORT`` (headless: nbval, CI) makes every run a second or two with fewer points;
-by hand the notebook runs the full version.
+by hand the notebook runs the full version. Either way a run lasts long enough for ``SAMPLES``
+requests: a p99 needs at least 100 answers before it is more than the slowest one
+(``results.min_samples``), and every row says how many answers (``n``) its percentiles come from.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from .loadgen import LoadRun, OpenLoop, cpu_seconds, open_loop
 SHORT = HEADLESS
 SERVICE_MS = 20.0  # one worker serves one request in 20 ms on average: 50 requests/s
 PER_SERVER = 1000.0 / SERVICE_MS
+SAMPLES = 100 if SHORT else 300  # requests offered at least per measurement: p99 then is not the maximum
 
 
 def lab_config(ports: Sequence[int], balance: str = "roundrobin", *, port: int = 3006,
@@ -69,18 +72,20 @@ def mmc_mean_ms(rho: float, c: int, service_ms: float = SERVICE_MS) -> float:
 # ----------------------------------------------------------------------------- the capacity sweep
 def sweep(url: str, capacity: float, fractions: Sequence[float], seconds: float,
           cpu_pid: int | None = None, seed: int = 1) -> list[dict]:
-    """Offer ``fraction x capacity`` requests/s for ``seconds`` each; one row per point, with the
-    balancer's CPU share (this process's CPU when ``cpu_pid`` is None: the engine runs here)."""
+    """Offer ``fraction x capacity`` requests/s for ``seconds`` each (longer when that is fewer than
+    ``SAMPLES`` requests); one row per point: answered/s until the last answer, p50/p99 of the ``n``
+    answers, and the balancer's CPU share (this process's CPU when ``cpu_pid`` is None: the engine
+    runs here)."""
     rows = []
     bar = Progress(len(fractions), "sweep", len(fractions) * seconds >= 3)
     for k, f in enumerate(fractions):
         bar.update(k, force=True)
         c0, t0 = cpu_seconds(cpu_pid), time.monotonic()
-        run = open_loop(url, f * capacity, seconds, seed=seed + k, timeout=10, progress=False)
+        run = open_loop(url, f * capacity, seconds, seed=seed + k, timeout=10, progress=False, samples=SAMPLES)
         cpu = (cpu_seconds(cpu_pid) - c0) / (time.monotonic() - t0)
         p50, p99 = run.percentile([50, 99])
         rows.append({"load": f, "offered/s": round(f * capacity, 1), "answered/s": round(run.throughput, 1),
-                     "p50 ms": round(float(p50), 1), "p99 ms": round(float(p99), 1),
+                     "n": run.answered, "p50 ms": round(float(p50), 1), "p99 ms": round(float(p99), 1),
                      "failed": int((~run.ok).sum()), "balancer CPU": f"{cpu:.1%}"})
     bar.close()
     return rows
@@ -102,7 +107,7 @@ def compare(ports: Sequence[int], algorithms: Sequence[str], rate: float, second
         lb = runner(text) if runner else Balancer.from_text(text).start()
         try:
             run = open_loop(f"http://127.0.0.1:{port}/", rate, seconds, seed=seed, timeout=10,
-                            sources=32 if algo == "source" else 1, progress=False)
+                            sources=32 if algo == "source" else 1, progress=False, samples=SAMPLES)
             stats = {r["svname"]: r for r in parse_stat_csv(lb.stats_csv()) if r["pxname"] == "servers"}
             waits = [r["Tw"] for r in parse_logs(_log_lines(lb, len(run))) if r["Tw"] >= 0] if maxconn else []
         finally:
@@ -133,7 +138,7 @@ def _log_lines(lb, expected: int, wait: float = 2.0) -> list[str]:
 def row_of(name: str, run: LoadRun, ports: Sequence[int]) -> dict:
     p50, p99 = run.percentile([50, 99]) if run.ok.any() else (math.nan, math.nan)
     shares = run.shares()
-    row = {"algorithm": name, "p50 ms": round(float(p50), 1), "p99 ms": round(float(p99), 1),
+    row = {"algorithm": name, "n": run.answered, "p50 ms": round(float(p50), 1), "p99 ms": round(float(p99), 1),
            "failed": int((~run.ok).sum())}
     row.update({f"s{i}": f"{shares.get(str(p), 0):.0%}" for i, p in enumerate(ports, 1)})
     return row
@@ -185,7 +190,7 @@ def herd(ports: Sequence[int], algo: str, nodes: int, rate: float, returns: int 
     lat = [x for run in runs for x, ok in zip(run.latency_ms, run.ok) if ok]
     return {"algorithm": algo, "balancers": nodes, "requests just after a return": total,
             "share to the returning server": f"{took / total:.0%}" if total else "-",
-            "fair share": f"{1 / len(ports):.0%}",
+            "fair share": f"{1 / len(ports):.0%}", "n": len(lat),
             "p99 ms": round(float(percentile(lat, 99)), 1) if lat else math.nan}
 
 
@@ -234,7 +239,8 @@ def hot_key(ports: Sequence[int], factor: int | None, rate: float, seconds: floa
     paths = [p for i in range(200) for p in ("/?item=hot", f"/?item={i}")]  # every other one: the hot key
     lb = Balancer.from_text(text).start()
     try:
-        run = open_loop(f"http://127.0.0.1:{port}/", rate, seconds, seed=seed, timeout=10, paths=paths)
+        run = open_loop(f"http://127.0.0.1:{port}/", rate, seconds, seed=seed, timeout=10, paths=paths,
+                        samples=SAMPLES)
     finally:
         lb.stop()
     row = row_of(f"hash-balance-factor {factor}" if factor else "no balance factor", run, ports)

@@ -33,7 +33,7 @@ import numpy as np
 from ... import lifecycle
 from ...course.display.progress import Progress
 from ...course.display.table import Table
-from ...course.traffic.results import percentile
+from ...course.traffic.results import percentile, percentile_table
 from ...errors import LabError
 from .loadchild import schedule
 
@@ -87,8 +87,23 @@ class LoadRun:
 
     @property
     def throughput(self) -> float:
-        """Answered requests per second of the run."""
-        return float(self.ok.sum()) / self.seconds if self.seconds else 0.0
+        """Answered requests per second, over the time from the start to the last answer (at least
+        ``seconds``): an overloaded server answers everything in the end, only later, so dividing by
+        ``seconds`` alone would show it keeping up."""
+        if not self.ok.any():
+            return 0.0
+        last = float(np.max(self.sched[self.ok] + self.latency_ms[self.ok] / 1000))
+        span = max(self.seconds, last)
+        return float(self.ok.sum()) / span if span else 0.0
+
+    def percentile_table(self, qs: Sequence[float] = (50, 90, 99)) -> Table:
+        """The latency percentiles of the answered requests, with how many answers they come from."""
+        return percentile_table(self.latency_ms[self.ok], qs, "ms", what="answers")
+
+    @property
+    def answered(self) -> int:
+        """How many requests got an answer: the number of values the percentiles come from."""
+        return int(self.ok.sum())
 
     def shares(self) -> dict[str, float]:
         """The fraction of answered requests each server took, servers sorted by name."""
@@ -100,7 +115,7 @@ class LoadRun:
         p50, p99 = (self.percentile([50, 99]) if self.ok.any() else (float("nan"), float("nan")))
         return {"offered/s": round(self.rate, 1), "throughput/s": round(self.throughput, 1),
                 "requests": len(self), "failed": int((~self.ok).sum()),
-                "p50 ms": round(float(p50), 1), "p99 ms": round(float(p99), 1)}
+                "p50 ms": round(float(p50), 1), "p99 ms": round(float(p99), 1), "n": self.answered}
 
     def table(self) -> Table:
         return Table([self.summary()], title=f"{self.arrivals} arrivals to {self.url}")
@@ -108,7 +123,7 @@ class LoadRun:
     def __repr__(self) -> str:
         s = self.summary()
         return (f"<LoadRun {s['requests']} requests at {s['offered/s']}/s: {s['throughput/s']}/s answered, "
-                f"{s['failed']} failed, p50 {s['p50 ms']} ms, p99 {s['p99 ms']} ms>")
+                f"{s['failed']} failed, p50 {s['p50 ms']} ms, p99 {s['p99 ms']} ms of {s['n']} answers>")
 
 
 # ----------------------------------------------------------------------------- the parent side
@@ -141,7 +156,8 @@ class ChildPool:
         with self._lock:
             if len(self._idle) < self.MAX_IDLE and proc.poll() is None:
                 self._idle.append(proc)
-                lifecycle.register("child", self, self.close_all)  # stop_all() and the exit close the idle ones
+                # stop_all() and the exit close the idle ones; a re-run of a cell does not (every cell shares them)
+                lifecycle.register("child", self, self.close_all, cell=False)
                 return
         self.close(proc)
 
@@ -293,9 +309,15 @@ def run_together(loops: Sequence[OpenLoop], progress: bool | None = None, label:
 
 def open_loop(url: str, rate: float, seconds: float, *, arrivals: str = "poisson", timeout: float = 5.0,
               seed: int | None = None, max_requests: int | None = None, progress: bool | None = None,
-              sources: int = 1, paths: Sequence[str] | None = None) -> LoadRun:
+              sources: int = 1, paths: Sequence[str] | None = None, samples: int = 0) -> LoadRun:
     """Send GET ``url`` at ``rate`` per second for ``seconds``, open loop; the :class:`LoadRun`.
-    ``sources=N`` sends from 127.0.0.1 .. 127.0.0.N in turn (N clients); ``paths`` cycles the paths."""
+    ``sources=N`` sends from 127.0.0.1 .. 127.0.0.N in turn (N clients); ``paths`` cycles the paths.
+    ``samples=N`` runs longer than ``seconds`` when needed, until N requests were sent (the arrival
+    times are drawn here from ``seed``, so the count is known before the run)."""
+    if samples > 0 and rate > 0:
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "big")
+        seconds = max(seconds, schedule(rate, float("inf"), arrivals, samples, seed)[-1] + 1e-6)
     g = OpenLoop(url, rate, seconds, arrivals=arrivals, timeout=timeout, seed=seed, max_requests=max_requests,
                  sources=sources, paths=paths)
     return run_together([g], progress, f"{rate:g}/s")[0]

@@ -28,8 +28,10 @@ def hockey_figure(sweeps: Mapping[int, Sequence[dict]], service_ms: float = SERV
         offered = [r["offered/s"] for r in rows]
         ax1.plot(offered, [r["answered/s"] for r in rows], "o-", color=colour, label=f"{n} server(s)")
         load = [r["load"] for r in rows]
+        fewest = min((r["n"] for r in rows if "n" in r), default=None)
+        of = f" (n ≥ {fewest})" if fewest is not None else ""
         ax2.plot(load, [r["p50 ms"] for r in rows], "o", color=colour, label=f"{n}: p50")
-        ax2.plot(load, [r["p99 ms"] for r in rows], "^", color=colour, label=f"{n}: p99")
+        ax2.plot(load, [r["p99 ms"] for r in rows], "^", color=colour, label=f"{n}: p99{of}")
     top = max((r["offered/s"] for rows in sweeps.values() for r in rows), default=1)
     ax1.plot([0, top], [0, top], ":", color="grey", label="answered = offered")
     ax1.set(xlabel="offered (requests/s)", ylabel="answered (requests/s)", title="Throughput")

@@ -27,6 +27,7 @@ class MonitorDashboard:
 
     def __init__(self, target: BalancerLike, backend: str | None = None, refresh: float = 1.0, points: int = 120,
                  window: float = 10.0, max_seconds: float = 600) -> None:
+        lifecycle.rerun_replaces()  # this cell ran before: what it started then stops (one line says so)
         self.target = target
         self.history = MonitorHistory(backend, points, window)
         self._seen = 0
@@ -41,7 +42,7 @@ class MonitorDashboard:
             widget.add_class(cls)
         self.tick()
         self.loop = LiveLoop(self.tick, refresh, max_seconds)
-        lifecycle.register("live", self, self.close)
+        lifecycle.register("live", self, self.close, label="the monitoring dashboard")
 
     def _lines(self) -> list[str]:
         lines, self._seen = self.target.logs(self._seen)  # the engine or real haproxy: new lines only

@@ -48,11 +48,13 @@ class Incident:
         self.traffic: TrafficGenerator | None = None
 
     def start(self) -> "Incident":
+        lifecycle.rerun_replaces()  # this cell ran before: what it started then stops (one line says so)
         # enough workers that requests stuck on the killed server (3 s of retries each) do not hold up the rest
         self.traffic = TrafficGenerator(self.url, self.rate, self.duration, workers=32).start()
         self._thread = threading.Thread(target=self._run, daemon=True, name="lab-incident")
         self._thread.start()
-        lifecycle.register("traffic", self)
+        # its cell run again: this incident ends and undoes what it did, so the new one starts from healthy servers
+        lifecycle.register("traffic", self, label="the incident", replace=self.restore)
         return self
 
     def _run(self) -> None:

@@ -147,7 +147,7 @@ class LatencyWindow:
         return [e for e in self.entries if now - self.window <= e[0] <= now + 1]
 
     def stats(self, now: float | None = None) -> list[dict[str, Any]]:
-        """Rows {backend, server ('' for the whole backend), count, mean, p50, p90, p99} in ms."""
+        """Rows {backend, server ('(all)' for the whole backend), count, mean, p50, p90, p99} in ms."""
         recent = self._recent(now)
         groups: dict[tuple[str, str], list[int]] = {}
         for _, be, srv, ms in recent:

@@ -30,6 +30,7 @@ class MonitorHistory:
         self.series: dict[str, dict[str, collections.deque]] = {}
         self.queue: collections.deque[int] = collections.deque(maxlen=points)
         self.latency = LatencyWindow(window=window)
+        self.counts: dict[str, int] = {}
         self._prev: dict[str, tuple[float, int, int]] = {}
         self.t0: float | None = None
 
@@ -48,7 +49,9 @@ class MonitorHistory:
         rows = server_rows(snapshot, self.backend)
         if self.backend is None and rows:
             self.backend = str(rows[0]["pxname"])
-        p99 = {r["server"]: r["p99"] for r in self.latency.stats(now) if r["backend"] == self.backend}
+        stats = [r for r in self.latency.stats(now) if r["backend"] == self.backend]
+        p99 = {r["server"]: r["p99"] for r in stats}
+        self.counts = {r["server"]: r["count"] for r in stats if r["server"] not in ("", "(all)")}  # per server
         for r in rows:
             name = str(r["svname"])
             stot, err = int(r.get("stot") or 0), int(r.get("hrsp_5xx") or 0)
@@ -68,6 +71,16 @@ class MonitorHistory:
     def last(self) -> dict[str, dict[str, Any]]:
         """The latest point per server: {server: {rate, errors, p99, state}}."""
         return {s: {k: v[-1] for k, v in per.items() if v} for s, per in self.series.items()}
+
+
+def p99_caption(history: MonitorHistory) -> str:
+    """What the p99 panel shows, with how many answers each server's p99 comes from right now."""
+    window = f"p99 of each server's answers in the last {history.latency.window:g} s"
+    if not history.counts:
+        return window
+    lo, hi = min(history.counts.values()), max(history.counts.values())
+    n = f"{lo}" if lo == hi else f"{lo} to {hi}"
+    return f"{window}, from {n} answers" + ("; under 100 answers, that is the slowest one" if lo < 100 else "")
 
 
 def monitor_figure(history: MonitorHistory, title: str = "") -> Figure:
@@ -90,6 +103,7 @@ def monitor_figure(history: MonitorHistory, title: str = "") -> Figure:
     axes[0].set_ylabel("requests/s")
     axes[1].set_ylabel("5xx/s, queue")
     axes[2].set_ylabel("p99 ms")
+    axes[2].set_title(p99_caption(history), fontsize=8, loc="left")
     axes[3].set_yticks(range(len(names)), names)
     axes[3].set_xlabel("seconds")
     axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)

@@ -44,7 +44,7 @@ class _ServerRow:
         state = server.state
         self.light.value = _light(state)
         self.state = state
-        up = f" &middot; up {time.time() - server.started_at:.0f}s &middot; {requests} requests" \
+        up = f" &middot; up {time.time() - server.started_at:.0f}s &middot; {requests} request{'' if requests == 1 else 's'}" \
             if state == "running" else ""
         self.label.value = (f"<code>{server.host}:{server.port}</code> &middot; <b>{state}</b>"
                             f" &middot; pid {server.pid}{up}")
@@ -58,6 +58,7 @@ class FleetPanel:
     """
 
     def __init__(self, fleet: Fleet, refresh: float = 0.5, max_seconds: float = 900):
+        lifecycle.rerun_replaces()  # this cell ran before: what it started then stops (one line says so)
         self.fleet = fleet
         self._rows: dict[tuple[str, int], _ServerRow] = {}
         self.rows_box = w.VBox()
@@ -73,7 +74,7 @@ class FleetPanel:
         self.widget.children += (self.note,)
         self.refresh()
         self.loop = LiveLoop(self.refresh, refresh, max_seconds, on_end=self._ended)
-        lifecycle.register("live", self, self.close)  # stop_all() gives it a last look
+        lifecycle.register("live", self, self.close, label="the fleet panel")  # stop_all() gives it a last look
 
     def _ended(self) -> None:
         self.refresh()  # the final state: stopped servers show as stopped
