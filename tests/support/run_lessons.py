@@ -95,9 +95,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="lessons by name or number (default: every lesson)")
     parser.add_argument("-j", "--jobs", type=int, default=(os.cpu_count() or 1) + 1, help="lessons at a time")
-    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: more pytest options")
-    args = parser.parse_args(argv)
-    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    ours, extra = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    args = parser.parse_args(ours)  # after "--": more pytest options
     names = lessons(args.names)
     prefix = namespace_prefix() if args.jobs > 1 else None
     jobs = args.jobs if prefix is not None else 1
