@@ -76,7 +76,10 @@ __all__ = list(_WHERE)
 
 
 show_lab_errors_briefly()  # imported in a notebook: the course's own errors read as one message
-run_dir()  # $LAB_RUN: this user's folder for sockets and logs, which configs name as "${LAB_RUN-/tmp}/..."
+try:  # $LAB_RUN: this user's folder for sockets and logs, which configs name as "${LAB_RUN-/tmp}/..."
+    run_dir()
+except OSError:  # no temporary folder can be written at all: what needs one says so when it is used
+    pass
 
 
 def __getattr__(name: str) -> Any:
