@@ -1,6 +1,7 @@
 """Requests per second and latency through the engine, through real HAProxy, and direct: one run, ratios.
 
     .venv/bin/python benchmarks/proxy.py [--seconds 3] [--connections 20] [--repeat 2] [--setting fast|flask|both]
+    .venv/bin/python benchmarks/proxy.py --baseline e1372f1 [--repeat 5] [--connections 32] [--setting fast]
 
 Two settings, each over the same 4 backends:
   fast   4 listeners of one real haproxy answering with ``http-request return`` (the proxy is the
@@ -15,18 +16,27 @@ and the best of each is kept, since other programs share the machine. Also: the 
 engine adds over a direct request (target <= 1 ms) and the engine's memory with 4 servers beyond a
 bare interpreter (target <= 60 MB).
 
+``--baseline REV``: the engine of commit REV (checked out in a temporary ``git worktree``, removed
+afterwards) against today's, each in its own process, with real HAProxy beside them; every round runs
+all of them once with N connections, alternating the order, and the report gives each one's median
+req/s and CPU per request over the rounds (the median, not the best: the figure to compare two
+engines by), the ratio today / REV of each round and its median, and the machine's load average
+after each run.
+
 Load generator: wrk when installed (sudo apt-get install wrk), else benchmarks/loadgen.py in its own
 process. Needs /usr/sbin/haproxy. Prints figures; asserts nothing (benchmarks are run by hand).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,15 +120,17 @@ def measure(url: str, seconds: float, connections: int) -> dict:
 class Target:
     """Something to send load to: a backend directly, or a proxy process started for the run."""
 
-    def __init__(self, name: str, port: int, cmd: list[str] | None = None, env: dict | None = None) -> None:
-        self.name, self.port, self.cmd, self.env = name, port, cmd, env
+    def __init__(self, name: str, port: int, cmd: list[str] | None = None, env: dict | None = None,
+                 cwd: Path = ROOT) -> None:
+        self.name, self.port, self.cmd, self.env, self.cwd = name, port, cmd, env, cwd
         self.proc: subprocess.Popen | None = None
         self.best: dict[str, dict] = {}
+        self.rounds: list[dict] = []  # every load run (--baseline): rps, cpu_us, load
 
     def start(self) -> None:
         if self.cmd:
             env = dict(os.environ, **(self.env or {}))
-            self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wait_port(self.port, self.proc)
 
@@ -127,14 +139,16 @@ class Target:
             stop(self.proc)
             self.proc = None
 
-    def run(self, seconds: float, connections: int) -> None:
+    def run(self, seconds: float, connections: int, one: bool = True) -> None:
         url = f"http://127.0.0.1:{self.port}/"
-        for kind, conns in (("load", connections), ("one", 1)):
+        for kind, conns in (("load", connections), ("one", 1)) if one else (("load", connections),):
             cpu0 = cpu_seconds(self.proc.pid) if self.proc else 0.0
             r = measure(url, seconds, conns)
             # the proxy's CPU per request: on a small machine it is CPU taken from the backends
             r["cpu_us"] = ((cpu_seconds(self.proc.pid) - cpu0) / max(1, r["rps"] * seconds) * 1e6
                            if self.proc else float("nan"))
+            if kind == "load":
+                self.rounds.append({"rps": r["rps"], "cpu_us": r["cpu_us"], "load": os.getloadavg()[0]})
             keep = self.best.get(kind)
             if keep is None:
                 self.best[kind] = r
@@ -178,6 +192,71 @@ def bench(setting: str, backends: list[int], work: Path, haproxy: str, args) -> 
                 t.stop()
             time.sleep(0.2)
     return {"targets": targets}
+
+
+# ----- --baseline REV: another commit's engine against today's
+@contextlib.contextmanager
+def worktree(rev: str):
+    """Commit ``rev`` checked out in a temporary git worktree (removed afterwards, even on errors)."""
+    path = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "tree"
+    git = ["git", "-C", str(ROOT)]
+    done = subprocess.run(git + ["worktree", "add", "--detach", str(path), rev], capture_output=True, text=True)
+    if done.returncode != 0:
+        shutil.rmtree(path.parent, ignore_errors=True)
+        sys.exit(f"cannot check out {rev!r} into a worktree:\n{done.stderr}")
+    try:
+        yield path
+    finally:
+        subprocess.run(git + ["worktree", "remove", "--force", str(path)], capture_output=True)
+        shutil.rmtree(path.parent, ignore_errors=True)
+        subprocess.run(git + ["worktree", "prune"], capture_output=True)
+
+
+def bench_baseline(setting: str, backends: list[int], work: Path, haproxy: str, args, tree: Path) -> list[Target]:
+    ports = free_ports(4)
+    files = {}
+    for name, port, nbthread in (("haproxy1", ports[0], 1), ("haproxy", ports[1], None),
+                                 ("baseline", ports[2], None), ("today", ports[3], None)):
+        files[name] = work / f"{setting}-{name}.cfg"
+        files[name].write_text(proxy_config(port, backends, nbthread))
+    engine = [sys.executable, "-m", "labsupport.balancer", "-q", "-f"]
+    targets = [
+        Target("haproxy, nbthread 1", ports[0], [haproxy, "-db", "-f", str(files["haproxy1"])]),
+        Target("haproxy, default threads", ports[1], [haproxy, "-db", "-f", str(files["haproxy"])]),
+        Target(f"engine at {args.baseline}", ports[2], engine + [str(files["baseline"])], cwd=tree),
+        Target("engine today", ports[3], engine + [str(files["today"])]),
+    ]
+    for k in range(args.repeat):
+        for t in (targets if k % 2 == 0 else targets[::-1]):  # alternate the order, as bench() does
+            t.start()
+            try:
+                t.run(args.seconds, args.connections, one=False)
+            finally:
+                t.stop()
+            time.sleep(0.2)
+        print(f"  round {k + 1}: " + " | ".join(f"{t.name} {t.rounds[-1]['rps']:.0f}/s {t.rounds[-1]['cpu_us']:.0f}us "
+                                                f"(load {t.rounds[-1]['load']:.2f})" for t in targets), flush=True)
+    return targets
+
+
+def report_baseline(title: str, targets: list[Target], args) -> None:
+    h1, _, base, today = targets
+    print(f"\n{title}\n  {args.connections} keep-alive connections; median (min-max) of {args.repeat} "
+          f"alternating rounds x {args.seconds:g} s")
+    print(f"  {'':28} {'req/s':>9} {'(min-max)':>15} {'CPU/req':>8} {'x haproxy1 req/s':>17} {'x CPU/req':>10}")
+    h_rps = statistics.median(r["rps"] for r in h1.rounds)
+    h_cpu = statistics.median(r["cpu_us"] for r in h1.rounds)
+    for t in targets:
+        rps = [r["rps"] for r in t.rounds]
+        cpu = statistics.median(r["cpu_us"] for r in t.rounds)
+        print(f"  {t.name:28} {statistics.median(rps):9.0f} {f'({min(rps):.0f}-{max(rps):.0f})':>15} "
+              f"{cpu:6.0f}us {statistics.median(rps) / h_rps:17.2f} {cpu / h_cpu:10.2f}")
+    per_round = [a["rps"] / b["rps"] for a, b in zip(today.rounds, base.rounds)]
+    loads = [r["load"] for t in targets for r in t.rounds]
+    print(f"  engine today / at {args.baseline}: median of the rounds' ratios {statistics.median(per_round):.2f} "
+          f"(each round: {', '.join(f'{x:.2f}' for x in per_round)})")
+    print(f"  load average after each run: median {statistics.median(loads):.2f}, "
+          f"min {min(loads):.2f}, max {max(loads):.2f}")
 
 
 def bare_interpreter_mb() -> float:
@@ -253,9 +332,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--connections", type=int, default=20)
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, help="rounds (default 2; 5 with --baseline)")
     ap.add_argument("--setting", choices=("fast", "flask", "both"), default="both")
+    ap.add_argument("--baseline", metavar="REV", help="also run commit REV's engine, alternating with today's")
     args = ap.parse_args()
+    args.repeat = args.repeat or (5 if args.baseline else 2)
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     if not os.access(haproxy, os.X_OK):
         sys.exit("needs real haproxy (sudo apt-get install haproxy)")
@@ -264,8 +345,28 @@ def main() -> None:
     if not shutil.which("wrk"):
         print("  (a Python load generator can itself be the bottleneck on fast backends: install wrk for ratios "
               "that mean something)")
+    with contextlib.ExitStack() as stack:
+        tree = stack.enter_context(worktree(args.baseline)) if args.baseline else None
+        run_settings(args, haproxy, tree)
+
+
+FAST_TITLE = "(a) fast backends: 4 haproxy listeners with 'http-request return'"
+FLASK_TITLE = "(b) the lesson's 4 Flask servers (labsupport.course.fleet.Fleet)"
+
+
+def run_settings(args, haproxy: str, tree: Path | None) -> None:
+    """Each setting asked for: the usual comparison (and memory), or with ``tree``, the baseline's."""
     work = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     procs: list[subprocess.Popen] = []
+
+    def one_setting(setting: str, title: str, be: list[int], target_ratio: float) -> None:
+        if tree is not None:
+            print(f"\n{title}: engine at {args.baseline} against today's")
+            report_baseline(title, bench_baseline(setting, be, work, haproxy, args, tree), args)
+        else:
+            report(setting, title, bench(setting, be, work, haproxy, args), target_ratio, args)
+
+    memory = None
     try:
         if args.setting in ("fast", "both"):
             be = free_ports(4)
@@ -277,9 +378,8 @@ def main() -> None:
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             for p in be:
                 wait_port(p, procs[-1])
-            fast = bench("fast", be, work, haproxy, args)
-            report("fast", "(a) fast backends: 4 haproxy listeners with 'http-request return'", fast, 0.6, args)
-            if args.setting == "fast":
+            one_setting("fast", FAST_TITLE, be, 0.6)
+            if args.setting == "fast" and tree is None:
                 memory = engine_memory_mb(be, work), engine_memory_mb(be, work, alone=True)
             stop(procs.pop())
         if args.setting in ("flask", "both"):
@@ -287,20 +387,20 @@ def main() -> None:
 
             with Fleet() as fleet:
                 be = fleet.start(count=4)
-                flask = bench("flask", be, work, haproxy, args)
-                report("flask", "(b) the lesson's 4 Flask servers (labsupport.course.fleet.Fleet)", flask, 0.95, args)
-                memory = engine_memory_mb(be, work), engine_memory_mb(be, work, alone=True)
-        bare = bare_interpreter_mb()
-        print(f"\nmemory (RSS), bare interpreter {bare:.1f} MB; target: engine with 4 servers <= +60 MB")
-        for label, (idle, peak) in zip(("python -m labsupport.balancer", "the engine alone (no package imports)"),
-                                       memory):
-            print(f"  {label:38} {idle:6.1f} MB idle (+{idle - bare:.1f}), peak after load {peak:6.1f} MB "
-                  f"(+{peak - bare:.1f}): {'ok' if peak - bare <= 60 else 'ABOVE TARGET'}")
+                one_setting("flask", FLASK_TITLE, be, 0.95)
+                if tree is None:
+                    memory = engine_memory_mb(be, work), engine_memory_mb(be, work, alone=True)
+        if memory is not None:
+            bare = bare_interpreter_mb()
+            print(f"\nmemory (RSS), bare interpreter {bare:.1f} MB; target: engine with 4 servers <= +60 MB")
+            for label, (idle, peak) in zip(("python -m labsupport.balancer", "the engine alone (no package imports)"),
+                                           memory):
+                print(f"  {label:38} {idle:6.1f} MB idle (+{idle - bare:.1f}), peak after load {peak:6.1f} MB "
+                      f"(+{peak - bare:.1f}): {'ok' if peak - bare <= 60 else 'ABOVE TARGET'}")
     finally:
         for p in procs:
             stop(p)
         shutil.rmtree(work, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()

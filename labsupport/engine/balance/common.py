@@ -58,6 +58,7 @@ class Algorithm:
     wscale = BE_WEIGHT_SCALE
 
     def __init__(self, proxy: Proxy, seed: int | None = None):
+        self._serving: tuple[str, LbServer | None] | None = None  # _in_use's answer until a server changes
         self.proxy_name = proxy.name
         self.allbackups = proxy.allbackups
         self._seq = itertools.count()  # insertion order: equal keys keep it
@@ -86,8 +87,15 @@ class Algorithm:
         return next(iter(self._group(True)), None)
 
     def _in_use(self) -> tuple[str, LbServer | None]:
-        """Which group serves now: ("act", None), ("fbck", server), ("bck", None) or ("", None)."""
-        if any(not s.backup and self._usable(s) for s in self._srv.values()):  # no list: every request asks
+        """Which group serves now: ("act", None), ("fbck", server), ("bck", None) or ("", None).
+        Every request asks: the answer is kept until a server's weight or state changes (``_changed``)."""
+        serving = self._serving
+        if serving is None:
+            serving = self._serving = self._which_group()
+        return serving
+
+    def _which_group(self) -> tuple[str, LbServer | None]:
+        if any(not s.backup and self._usable(s) for s in self._srv.values()):
             return "act", None
         fb = self._fbck()
         if fb is not None:
@@ -95,6 +103,10 @@ class Algorithm:
         if self._group(True):
             return "bck", None
         return "", None
+
+    def _changed(self) -> None:
+        """A server's usability or weight changed: the group in use is to be worked out again."""
+        self._serving = None
 
     def _get(self, name: str) -> LbServer:
         try:
@@ -129,7 +141,7 @@ class Algorithm:
 
     def is_full(self, name: str) -> bool:
         """At its maxconn, or with requests in its own queue (HAProxy then queues behind them)."""
-        return self._get(name).full
+        return (self._srv.get(name) or self._get(name)).full  # get(): no frame on the hot path
 
     def set_queued(self, name: str, n: int) -> None:
         """The length of ``name``'s own queue (the proxy keeps it). leastconn counts it as load the
@@ -141,16 +153,25 @@ class Algorithm:
         """Requests in flight on every server (HAProxy's px->served)."""
         return sum(s.inflight for s in self._srv.values())
 
+    def take_if_room(self, name: str) -> bool:
+        """``take`` unless ``name`` is full (then False, and nothing counted): is_full + take in one."""
+        s = self._srv.get(name) or self._get(name)
+        if s.full:
+            return False
+        s.inflight += 1
+        self._took(s)
+        return True
+
     def take(self, name: str) -> None:
         """Count a connection on ``name`` that no pick chose: HAProxy hands a queued request
         straight to the server that freed a slot (process_srv_queue), without the algorithm."""
-        s = self._get(name)
+        s = self._srv.get(name) or self._get(name)
         s.inflight += 1
         self._took(s)
 
     def release(self, name: str) -> None:
         """A connection or request on ``name`` ended."""
-        s = self._get(name)
+        s = self._srv.get(name) or self._get(name)
         if s.inflight <= 0:
             raise UsageError(f"release('{name}') without a matching pick: it has no connection in flight. "
                              "Call release(name) once for each pick() that returned that name.")
@@ -158,7 +179,7 @@ class Algorithm:
         self._dropped(s)
 
     def has_usable(self) -> bool:
-        return self._in_use()[0] != ""
+        return (self._serving or self._in_use())[0] != ""
 
     def inflight(self, name: str) -> int:
         return self._get(name).inflight
@@ -195,6 +216,7 @@ class Algorithm:
         was, old_e = self._usable(s), s.e
         s.uweight = weight
         s.e = self._eweight(s)
+        self._changed()
         now = self._usable(s)
         if was and not now:
             self._down(s, old_e)
@@ -223,6 +245,7 @@ class Algorithm:
             return
         was = self._usable(s)
         s.admin_up = usable
+        self._changed()
         now = self._usable(s)
         if was and not now:
             self._down(s, s.e)

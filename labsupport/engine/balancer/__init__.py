@@ -27,6 +27,7 @@ from ... import lifecycle
 from ...errors import NotRunningError
 from .. import config as _config
 from ..config import Config
+from ..logs import texts
 from ..proxy import CommandError, Engine
 from ..stats import Snapshot, collect
 
@@ -244,7 +245,8 @@ class Balancer:
     def logs(self, since: int = 0) -> tuple[list[str], int]:
         """Log lines (``option httplog`` with ``log global`` and ``log stdout``) from index ``since``
         on, and the index to ask next: what real HAProxy would write on its standard output."""
-        return self._call(self._engine.logs.since, since)
+        entries, nxt = self._call(self._engine.logs.entries, since)
+        return texts(entries), nxt  # written here, not on the engine's loop
 
     @property
     def warnings(self) -> tuple:
@@ -346,8 +348,9 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.quiet:
                     print(line, file=sys.stderr, flush=True)
             lines, seen_logs = lb.logs(seen_logs)
-            for line in lines:  # 'log stdout': HAProxy writes them on its standard output
-                print(line, flush=True)
+            if lines:  # 'log stdout': HAProxy writes them on its standard output
+                sys.stdout.write("".join(line + "\n" for line in lines))
+                sys.stdout.flush()
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass

@@ -12,6 +12,7 @@ import time
 from ..logs import Record, term_flags
 from ..prometheus import exposition
 from ..stats import collect
+from .state import now
 
 
 def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> Record:
@@ -24,16 +25,14 @@ def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> 
     # the retries HAProxy made: after the last allowed one fails it gives up without counting it
     rc = min(c.failures, be.cfg.retries) if be is not None and not bad else 0
     return Record(
-        client=c.src, port=c.sport, date=req.date, frontend=fe.name,
-        backend=be.name if be is not None else fe.name, server=name,
-        TR=-1 if bad else int((timers.started - req.t0) * 1000), Tw=max(timers.queue_ms, -1),
-        Tc=max(timers.connect_ms, -1), Tr=max(timers.response_ms, -1), Ta=ms, status=status,
-        bytes=fe.bout - o.fe_bout_before if o.logged_bytes is None else o.logged_bytes,
-        term=term_flags(o.termination[0], o.termination[1]),
-        ac=eng.cur_conns, fc=fe.scur, bc=be.scur if be is not None else 0, sc=srv.scur if srv is not None else 0,
-        rc=("+" if o.redispatched else "") + str(rc), sq=o.srv_queue_pos, bq=o.be_queue_pos,
-        request="<BADREQ>" if bad else
-        f"{req.method.decode()} {req.url.decode('latin-1')} HTTP/{req.version.decode()}")
+        c.src, c.sport, time.time() - (now() - req.t0), fe.name, be.name if be is not None else fe.name, name,
+        -1 if bad else int((timers.started - req.t0) * 1000), max(timers.queue_ms, -1),
+        max(timers.connect_ms, -1), max(timers.response_ms, -1), ms, status,
+        fe.bout - o.fe_bout_before if o.logged_bytes is None else o.logged_bytes,
+        term_flags(o.termination[0], o.termination[1]),
+        eng.cur_conns, fe.scur, be.scur if be is not None else 0, srv.scur if srv is not None else 0,
+        f"+{rc}" if o.redispatched else str(rc), o.srv_queue_pos, o.be_queue_pos,
+        None if bad else (req.method, req.url, req.version))
 
 
 def metrics_response(eng, close: bool) -> bytes:

@@ -240,7 +240,9 @@ class Engine(Controls):
 
     def log_request(self, client: str | None, backend: str, server: str | None, status: int | None,
                     ms: int) -> None:
-        self.requests.add((time.time(), client, backend, server, status, ms))
+        log = self.requests  # Log.add, inline: once per request
+        log.entries.append((time.time(), client, backend, server, status, ms))
+        log.total += 1
 
     def event(self, level: str, text: str) -> None:
         when = time.time()

@@ -37,7 +37,7 @@ from .pages import page
 from .reader import RequestReader
 from .request import Req
 from .session import Session
-from .state import now
+from .state import now, status_slot
 from .statspage import stats_response, wants_stats
 from .upstream import MAX_IDLE, ServerConn
 
@@ -172,9 +172,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
             timers = self.timers
             timers.queue_ms = timers.connect_ms = timers.response_ms = -1
             accepted = timers.accepted
-            req = self.req if came and self.req is not None else Req(accepted)
-            if req.t0 == accepted:
-                req.date -= now() - accepted  # the log's date is the accept's
+            req = self.req if came and self.req is not None else Req(accepted)  # dated from the accept
             self._log(req, None, None, code, int((now() - req.t0) * 1000), bad=True)
 
     # ----- serving one request
@@ -191,7 +189,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         if prom is not None and _wants_metrics(prom, req.url):
             self._serve_metrics(req)
             return
-        be = fe.route(req.url, req.host)
+        be = fe.route(req.url, req.host) if fe.rules else fe.default_backend
         if be is None:
             self._reply_error(503)
             return
@@ -201,7 +199,6 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         if be.cfg.stats.enabled and wants_stats(be, req.url):
             self._serve_stats(req)
             return
-        self.failures = 0
         self.xff = self.src if (fe.cfg.forwardfor or be.cfg.forwardfor) else None
         self._dispatch()
 
@@ -279,11 +276,13 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
     def response_head(self, status: int) -> None:
         self.timers.response_ms = int((now() - self.timers.sent) * 1000)
         self.outcome.server_status = status
-        self.srv.req_tot += 1  # haproxy counts a server's requests by their answers (0 after a 502/504)
-        self.srv.count_status(status)
-        self.be.count_status(status)
-        self.fe.count_status(status)
-        if self.srv.cfg.observe != "none":  # 5xx but 501 and 505 count as errors, as in HAProxy
+        srv = self.srv
+        srv.req_tot += 1  # haproxy counts a server's requests by their answers (0 after a 502/504)
+        k = status_slot(status)  # count_status on the three, with one slot lookup
+        srv.hrsp[k] += 1
+        self.be.hrsp[k] += 1
+        self.fe.hrsp[k] += 1
+        if srv.cfg.observe != "none":  # 5xx but 501 and 505 count as errors, as in HAProxy
             good = 100 <= status and (status < 500 or status in (501, 505))
             self.engine.observed(self.srv, "HTTP_OK" if good else "HTTP_STS")
 
@@ -407,7 +406,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
 
     def _log(self, req: Req, be, srv, status: int, ms: int, bad: bool = False) -> None:
         """HAProxy's httplog line for the request that just ended (accesslog.py)."""
-        self.engine.logs.emit(httplog_record(self, req, be, srv, status, ms, bad).httplog())
+        self.engine.logs.emit(httplog_record(self, req, be, srv, status, ms, bad))  # written when read
 
     def _next(self) -> None:
         if self.closed or self.cur is not None:

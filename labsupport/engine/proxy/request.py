@@ -22,8 +22,6 @@ HAProxy 2.6.12 with a backend that records what it receives (tests/vectors/reque
 """
 from __future__ import annotations
 
-import time
-
 HEAD_ROOM = 15291  # largest HTX size of a request head HAProxy 2.6 accepted (measured; see docstring)
 MAX_FIELDS = 100
 MAX_NAME = 255
@@ -48,7 +46,7 @@ class Rare:
 class Req:
     """One request, buffered whole (retries may have to send it again)."""
 
-    __slots__ = ("body", "chunked", "data", "date", "fields", "headers", "host", "keep_alive", "method", "rare",
+    __slots__ = ("body", "chunked", "data", "fields", "headers", "host", "keep_alive", "method", "rare",
                  "size", "t0", "url", "version")
 
     def __init__(self, t0: float) -> None:
@@ -58,8 +56,7 @@ class Req:
         self.host: bytes | None = None
         self.chunked = False
         self.keep_alive = True
-        self.t0 = t0
-        self.date = time.time()  # the log's [%tr]
+        self.t0 = t0  # the engine's clock; the log's [%tr] is derived from it (accesslog.py)
         self.data: bytes | None = None
         self.fields = self.size = 0  # header fields seen, and their names and values in bytes
         self.rare: Rare | None = None

@@ -180,16 +180,18 @@ class Session:
             self._counted_redispatch(prev, None)
             self._enqueue(None)  # the waiting requests were there first
             return
-        name = algo.choose(self.src, self._uri(), prev.name if prev is not None else None)
+        uri = self._uri() if be.cfg.balance == "uri" else None  # only balance uri reads it
+        name = algo.choose(self.src, uri, prev.name if prev is not None else None)
         srv = be.servers[name] if name is not None else None
-        self._counted_redispatch(prev, srv)
+        if prev is not None:
+            self._counted_redispatch(prev, srv)
         if srv is None:
             self._enqueue(None)  # every candidate is full
             return
         if srv is not prev:  # assign_server counts a choice only when it changes the server
             srv.lbtot += 1
             be.lbtot += 1
-        if algo.is_full(name):
+        if not algo.take_if_room(name):  # full: it waits (or is refused), else it holds a slot now
             if srv.cfg.maxqueue > 0 and len(srv.queue) >= srv.cfg.maxqueue:  # SRV_STATUS_FULL
                 self.target = srv
                 self.outcome.termination = "SQ"
@@ -199,7 +201,6 @@ class Session:
                 return
             self._enqueue(srv)
             return
-        algo.take(name)
         self.algo = algo
         self._use(srv)
 
@@ -280,7 +281,8 @@ class Session:
         if self.closed:
             self._release()
             return
-        self._count_attempt()
+        srv.stot += 1  # _count_attempt, inline: every request passes here
+        srv.rate.hit()
         self._attempt()
 
     def _count_attempt(self) -> None:

@@ -31,9 +31,13 @@ from .interfaces import PooledConn
 HASH_ALGOS = ("source", "uri")
 
 
-def now() -> float:
-    """The engine's clock (the event loop's: monotonic seconds)."""
-    return time.monotonic()
+now = time.monotonic  # the engine's clock (monotonic seconds); no wrapper: it runs ~8 times a request
+
+
+def status_slot(code: int) -> int:
+    """The index in ``hrsp`` that counts a status code."""
+    k = code // 100
+    return k - 1 if 1 <= k <= 5 else 5
 
 
 class Counters:
@@ -61,8 +65,7 @@ class Counters:
         self.rate.hit()
 
     def count_status(self, code: int) -> None:
-        k = code // 100
-        self.hrsp[k - 1 if 1 <= k <= 5 else 5] += 1
+        self.hrsp[status_slot(code)] += 1
 
     def timed(self, ms: int) -> None:
         self.ttime_sum += ms
