@@ -17,6 +17,12 @@ behaviour is exactly the article's.
     GET /admin/fail-rate?rate=F           from now on, answer / with 500 for a fraction F (0..1) of requests
 Options: --host ADDR (default 127.0.0.1), --delay-ms N, --fail-rate F (0..1: answer 500).
 
+Service mode (lesson 07, one address for many services): --name NAME, e.g. ``--name api-v2``.
+    any path but the endpoints above (/health, /info, /admin/health ...): JSON of who answered and what it saw:
+    {"service", "port", "method", "path", "query", "host", "headers": [[name, value], ...]}
+--https-only (with --name): the application redirects (302) to https:// unless the request says
+    X-Forwarded-Proto: https, as many frameworks do behind a balancer.
+
 Capacity mode (backends/capacity.py): --workers N --service-ms MS [--service-dist fixed|exp|pareto]
 serves at most N requests of GET / at once, each for a service time of mean MS; the rest wait.
     GET  /admin/capacity             JSON: workers, service time, slowdown, busy, waiting
@@ -34,13 +40,13 @@ import sys
 import threading
 import time
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, redirect, request
 
 from capacity import DISTRIBUTIONS, Capacity  # beside this file
 
 app = Flask(__name__)
 PORT_NUMBER = "?"
-OPTIONS = argparse.Namespace(delay_ms=0, fail_rate=0.0, host="127.0.0.1")
+OPTIONS = argparse.Namespace(delay_ms=0, fail_rate=0.0, host="127.0.0.1", name=None, https_only=False)
 STATE = {"requests": 0, "x_forwarded_for": None, "started": time.time()}
 _lock = threading.Lock()
 CAPACITY = Capacity()  # no limit, no service time until the options say otherwise
@@ -65,6 +71,20 @@ def _answer(extra_delay_ms: float = 0):
     if OPTIONS.fail_rate and random.random() < OPTIONS.fail_rate:
         return f"Oops!! server {PORT_NUMBER} failed on purpose\n", 500
     return "Hi!! from server %s" % PORT_NUMBER
+
+
+@app.before_request
+def as_a_service():
+    """Service mode: every other path answers who served it and what arrived."""
+    if not OPTIONS.name or (request.url_rule is not None and request.url_rule.rule != "/"):
+        return None  # the server's own endpoints (/health, /info, /slow, /admin/health ...) stay
+    if OPTIONS.https_only and request.headers.get("X-Forwarded-Proto", "").lower() != "https":
+        _served()
+        return redirect("https://" + request.host + request.full_path.rstrip("?"), 302)
+    _served()
+    return jsonify(service=OPTIONS.name, port=int(PORT_NUMBER), method=request.method, path=request.path,
+                   query=request.query_string.decode("latin-1"), host=request.headers.get("Host"),
+                   headers=[[k, v] for k, v in request.headers.items()])
 
 
 @app.route("/")
@@ -177,6 +197,9 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=0, help="serve at most N requests at once (0: no limit)")
     p.add_argument("--service-ms", type=float, default=0, help="mean service time of one request, in ms")
     p.add_argument("--service-dist", choices=DISTRIBUTIONS, default="fixed", help="service time distribution")
+    p.add_argument("--name", help="service mode: answer every path with this name and what the request carried")
+    p.add_argument("--https-only", action="store_true",
+                   help="with --name: redirect to https unless X-Forwarded-Proto says https")
     p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a listening socket handed over by labsupport
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
 
@@ -190,6 +213,10 @@ def _args(argv: list[str]) -> argparse.Namespace:
         fail(f"port {a.port} is out of range (1-65535)")
     if not 0 <= a.fail_rate <= 1:
         fail(f"--fail-rate {a.fail_rate} must be between 0 and 1")
+    if a.https_only and not a.name:
+        fail("--https-only needs --name NAME (service mode)")
+    if a.name is not None and not a.name.strip():
+        fail("--name needs a name, e.g. --name api-v1")
     if a.workers < 0 or a.service_ms < 0:
         fail("--workers and --service-ms must be 0 or more")
     return a

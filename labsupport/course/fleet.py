@@ -231,11 +231,15 @@ class Fleet:
         workers: int = 0,
         service_ms: float = 0,
         service_dist: str = "fixed",
+        name: str | None = None,
+        https_only: bool = False,
         timeout: float = 15.0,
     ) -> list[int]:
         """Start servers on ``ports`` (a list, or one port), or ``count`` servers on free ports.
         ``workers``/``service_ms``/``service_dist``: capacity mode (backends/capacity.py), e.g.
         ``workers=1, service_ms=20`` serves about 50 requests/s and queues the rest.
+        ``name``: service mode (lesson 07): every path answers with this name and what the request
+        carried; ``https_only`` makes it redirect to https unless X-Forwarded-Proto says https.
 
         Returns the ports, once every server answers HTTP.
         """
@@ -245,7 +249,7 @@ class Fleet:
         elif isinstance(ports, int):
             ports = [ports]
         opts = {"delay_ms": delay_ms, "fail_rate": fail_rate, "workers": workers, "service_ms": service_ms,
-                "service_dist": service_dist}
+                "service_dist": service_dist, "name": name, "https_only": https_only}
         lifecycle.rerun_replaces()  # this cell ran before: its earlier servers make way (one line says so)
         started = [self._spawn(host, p, opts) for p in ports]
         deadline = time.time() + timeout
@@ -272,6 +276,8 @@ class Fleet:
         if opts.get("workers") or opts.get("service_ms"):
             cmd += ["--workers", str(opts["workers"]), "--service-ms", str(opts["service_ms"]),
                     "--service-dist", opts["service_dist"]]
+        if opts.get("name"):
+            cmd += ["--name", opts["name"]] + (["--https-only"] if opts.get("https_only") else [])
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     pass_fds=(sock.fileno(),), start_new_session=True)

@@ -211,7 +211,7 @@ def test_traffic_button_and_rate_drive_a_generator(dash, lb):
 
 
 def test_loops_are_bounded_when_headless(monkeypatch, lb):
-    monkeypatch.setenv("LAB_HEADLESS", "1")
+    monkeypatch.setattr("labsupport.course.display.live.HEADLESS", True)  # read once, at import
     d = Dashboard(lb, refresh=0.1, max_seconds=600).start_traffic(5)
     try:
         assert d.loop.max_seconds <= 3 and d.generator.duration <= 3
