@@ -16,6 +16,8 @@ def test_there_are_lesson_configs():
 def test_engine_accepts_it_without_warnings(path):
     cfg = config.load(str(path))
     assert cfg.warnings == ()
+    if path.name.startswith("edge"):  # lesson 07's services: tests/lessons/test_edge_*.py
+        return
     be = cfg.proxy("application_nodes")
     assert [s.name for s in be.servers] == ["server01", "server02", "server03", "server04"]
     assert [(s.host, s.port) for s in be.servers] == [("127.0.0.1", 8080 + i) for i in range(4)]
