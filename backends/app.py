@@ -44,7 +44,7 @@ from flask import Flask, jsonify, redirect, request
 
 from capacity import DISTRIBUTIONS, Capacity  # beside this file
 
-app = Flask(__name__)
+app = Flask(__name__, static_folder=None)  # no /static/ route of its own: in service mode that path is the balancer's to route
 PORT_NUMBER = "?"
 OPTIONS = argparse.Namespace(delay_ms=0, fail_rate=0.0, host="127.0.0.1", name=None, https_only=False)
 STATE = {"requests": 0, "x_forwarded_for": None, "started": time.time()}

@@ -45,5 +45,5 @@ def test_without_balancers_or_explain_it_says_what_to_write(api):
         Router()
     with pytest.raises(UsageError, match="has no explain function"):
         Router(one=api["api-v1"]).acls("GET a /")
-    with pytest.raises(UsageError, match="needs balancers or their addresses"):
+    with pytest.raises(UsageError, match="give a balancer or its address"):
         Router(one=42)

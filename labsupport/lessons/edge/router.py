@@ -16,16 +16,9 @@ from typing import Callable, Iterable
 
 from ...course.display.table import Table
 from ...errors import LabError, UsageError
-from .services import METHODS, ask, parse_request
+from .services import METHODS, address, ask, parse_request
 
 Explain = Callable[[str, str, str], Iterable[tuple[str, bool]]]  # (method, host, path) -> (acl, holds)
-
-
-def _url(balancer) -> str:
-    url = balancer if isinstance(balancer, str) else getattr(balancer, "url", None)
-    if not url:
-        raise UsageError(f"Router needs balancers or their addresses (engine=lb, haproxy=hx), not {balancer!r}")
-    return url
 
 
 class Router:
@@ -34,7 +27,7 @@ class Router:
     def __init__(self, explain: Explain | None = None, **balancers) -> None:
         if not balancers:
             raise UsageError("Router needs at least one balancer, e.g. Router(engine=lb, haproxy=hx)")
-        self.urls = {label: _url(b) for label, b in balancers.items()}
+        self.urls = {label: address(b) for label, b in balancers.items()}
         self.explain = explain
         self.last: Table | None = None
         self.seconds = 0.0  # how long the last answer took, all balancers together

@@ -95,6 +95,17 @@ def ask(url: str, path: str = "/", host: str | None = None, method: str = "GET",
     return Answer(r.status, who, location=location)
 
 
+def address(balancer) -> str:
+    """A balancer's first address: a URL as given, ``lb.url``, or ``hx.urls[0]`` (real HAProxy)."""
+    if isinstance(balancer, str) and balancer:
+        return balancer
+    url = getattr(balancer, "url", None) or (getattr(balancer, "urls", None) or [None])[0]
+    if not url:
+        raise UsageError(f"give a balancer or its address (engine=lb, haproxy=hx, or 'http://127.0.0.1:8000'), "
+                         f"not {balancer!r}")
+    return url
+
+
 def parse_request(line: str) -> tuple[str, str, str]:
     """'GET api.lab /v1/users' (or 'api.lab /v1/users', or '/v1/users') -> (method, host, path)."""
     words = line.split()
@@ -109,15 +120,17 @@ def parse_request(line: str) -> tuple[str, str, str]:
     raise UsageError(f"cannot read {line!r} as a request: write it as 'GET api.lab /v1/users' (method, Host, path)")
 
 
-def route_table(requests: Iterable[str], **balancers: str) -> Table:
-    """Send each request ('GET api.lab /v1/users') to each balancer (label=url) and show who answered."""
+def route_table(requests: Iterable[str], **balancers) -> Table:
+    """Send each request ('GET api.lab /v1/users') to each balancer (label=balancer or its URL) and show
+    who answered."""
     if not balancers:
-        raise UsageError("give at least one balancer, e.g. route_table([...], engine=lb.url)")
+        raise UsageError("give at least one balancer, e.g. route_table([...], engine=lb)")
+    urls = {label: address(b) for label, b in balancers.items()}
     rows = []
     for line in requests:
         method, host, path = parse_request(line)
         row = {"request": f"{method} {host or '(no Host)'} {path}"}
-        for label, url in balancers.items():
+        for label, url in urls.items():
             a = ask(url, path, host or None, method)
             row[label] = a.who + (f" (saw {a.path})" if a.status == 200 and a.path != path.split("?")[0] else "")
         rows.append(row)
