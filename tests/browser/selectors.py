@@ -153,3 +153,10 @@ def running_kernel(notebook: str) -> str:
     """The Running panel's kernel item of ``notebook``; its ``> RUNNING_SHUTDOWN`` button shuts it down."""
     return (f"{RUNNING_PANEL} .jp-RunningSessions-item.jp-mod-kernel"
             f":has(> .jp-RunningSessions-itemLabel[title^='{notebook}:'])")
+
+# ----------------------------------------------------------------------------- lesson 07's router
+ROUTER = ".lab-router"
+ROUTER_HOST = ".lab-route-host input"
+ROUTER_PATH = ".lab-route-path input"
+ROUTER_METHOD = ".lab-route-method select"
+ROUTER_OUT = ".lab-route-out"
