@@ -32,6 +32,7 @@ import collections
 
 import httptools
 
+from ..sample.fetches import Ctx
 from .accesslog import httplog_record, metrics_response
 from .pages import page
 from .reader import RequestReader
@@ -189,7 +190,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         if prom is not None and _wants_metrics(prom, req.url):
             self._serve_metrics(req)
             return
-        be = fe.route(req.url, req.host) if fe.rules else fe.default_backend
+        be = fe.route(self._sample_ctx(req), self.engine.backends) if fe.rules else fe.default_backend
         if be is None:
             self._reply_error(503)
             return
@@ -201,6 +202,11 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
             return
         self.xff = self.src if (fe.cfg.forwardfor or be.cfg.forwardfor) else None
         self._dispatch()
+
+    def _sample_ctx(self, req: Req) -> Ctx:
+        """The request as rules read it (engine/sample): fetches computed on first use."""
+        local = self.transport.get_extra_info("sockname") if self.transport is not None else None
+        return Ctx(req, self.src, self.sport, local[0] if local else None, local[1] if local else None)
 
     def _uri(self) -> str | None:
         if self.be.cfg.balance == "uri":
