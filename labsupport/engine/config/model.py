@@ -97,6 +97,7 @@ class Proxy:
     binds: tuple[Bind, ...] = ()
     default_backend: str | None = None
     use_backends: tuple[UseBackend, ...] = ()
+    acls: Any = field(default=(), compare=False, repr=False)  # ((name, (engine.sample.Acl, ...)), ...) as declared
     balance: str = "roundrobin"
     balance_args: tuple[str, ...] = ()  # random(N) -> ("N",); uri whole/len N/depth N/path-only
     hash_type: str = "map-based"  # or "consistent"

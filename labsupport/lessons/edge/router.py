@@ -52,7 +52,9 @@ class Router:
         if self.explain is None:
             raise UsageError("this Router has no explain function: Router(explain=..., engine=lb)")
         method, host, path = parse_request(request)
-        return Table([{"acl": name, "holds": "yes" if holds else "no"} for name, holds in self.explain(method, host, path)])
+        rows = [{"acl": name, "holds": "yes" if holds else "no"} for name, holds in self.explain(method, host, path)]
+        return Table(rows, columns=["acl", "holds"],
+                     title="" if rows else "(this frontend declares no named ACL: its rules use anonymous ones or maps)")
 
     # ------------------------------------------------------------------ the widget
     @property
