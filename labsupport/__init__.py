@@ -36,7 +36,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.balance": ("make_algorithm", "Algorithm"),
     "engine.health": ("Health",),
     "course.balancerlike": ("BalancerLike",),
-    "course.cfgedit": ("edit_backend", "rebind"),
+    "course.cfgedit": ("edit_backend", "rebind", "section"),
     "course.haproxy": ("HAProxy", "haproxy_available", "haproxy_version", "send_command"),
     "course.traffic.sender": ("send",),
     "course.traffic.generator": ("steady", "TrafficGenerator"),

@@ -81,6 +81,8 @@ def check_edge_routing(frontend: str, commands: list[str] | tuple[str, ...] = ()
                 if got != want:
                     wrong += 1
                     details.append(f"{phase}: {host} {path} went to {got}, expected {want}")
+        if len(details) > 8:  # the first few say enough; the count says the rest
+            details[8:] = [f"... and {len(details) - 8} more"]
         for w in lb.warnings:
             details.append(f"the engine warned: {w}")
     finally:
