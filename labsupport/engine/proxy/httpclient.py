@@ -46,7 +46,7 @@ from .upstream import MAX_IDLE, ServerConn
 class HttpClient(asyncio.Protocol, RequestReader, Session):
     """A client connection on an http frontend."""
 
-    __slots__ = ("engine", "fe", "loop", "transport", "src", "sport", "req_ms",  # the connection
+    __slots__ = ("engine", "fe", "loop", "transport", "src", "sport", "local", "req_ms",  # the connection
                  "closed", "active", "eof", "answered",  # its state
                  "parser", "req", "head_done", "partial", "held", "pending", "buffered",  # reading (reader.py)
                  "cur", "conn", "reused", "xff")  # the request being served
@@ -66,6 +66,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         self.partial = 0  # bytes of a head received after the read it started in
         self.src: str | None = None
         self.sport = 0
+        self.local: tuple | None = None  # this end's (address, port), read when a rule first needs it
         self.answered = False  # a request of this connection has been served (it is now idle between requests)
         self.xff: str | None = None  # the X-Forwarded-For value the request gets (None: no header)
         t = fe.cfg.timeouts
@@ -205,7 +206,9 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
 
     def _sample_ctx(self, req: Req) -> Ctx:
         """The request as rules read it (engine/sample): fetches computed on first use."""
-        local = self.transport.get_extra_info("sockname") if self.transport is not None else None
+        local = self.local
+        if local is None and self.transport is not None:  # once per connection
+            local = self.local = self.transport.get_extra_info("sockname") or ()
         return Ctx(req, self.src, self.sport, local[0] if local else None, local[1] if local else None)
 
     def _uri(self) -> str | None:
