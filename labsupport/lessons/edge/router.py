@@ -25,9 +25,9 @@ class Router:
     """A request typed in, who answered it on each balancer (and, with ``explain``, which ACLs hold)."""
 
     def __init__(self, explain: Explain | None = None, **balancers) -> None:
-        if not balancers:
+        self.urls = {label: address(b) for label, b in balancers.items() if b is not None}  # None: not there
+        if not self.urls:
             raise UsageError("Router needs at least one balancer, e.g. Router(engine=lb, haproxy=hx)")
-        self.urls = {label: address(b) for label, b in balancers.items()}
         self.explain = explain
         self.last: Table | None = None
         self.seconds = 0.0  # how long the last answer took, all balancers together
