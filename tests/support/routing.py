@@ -95,8 +95,14 @@ def config(port: int, servers: dict[str, NamedServer]) -> str:
 
 def routed_to(port: int, host: str, path: str) -> str:
     """The name of the backend that answered GET ``path`` with ``Host: host`` (or the status)."""
-    with socket.create_connection(("127.0.0.1", port), TIMEOUT) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    return routed(port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+
+
+def routed(port: int, request: bytes, src: str = "127.0.0.1") -> str:
+    """The name of the backend that answered the raw ``request`` sent from address ``src`` (or the
+    status when it is not 200)."""
+    with socket.create_connection(("127.0.0.1", port), TIMEOUT, source_address=(src, 0)) as s:
+        s.sendall(request)
         data = b""
         for _ in range(1000):  # bounded: an answer here is ~100 bytes
             chunk = s.recv(65536)
