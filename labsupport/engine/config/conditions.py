@@ -8,11 +8,17 @@ alerts ("error detected while parsing ACL 'x' : unknown fetch method ..."), and 
 """
 from __future__ import annotations
 
-from ..sample import AclError, Condition, MapStore, parse_acl
+from ..sample import Acl, AclError, Condition, MapStore, parse_acl
 from ..sample import parse_condition as parse_words
+from ..sample.acl import PREDEFINED
 from .context import Context, Draft
 
 USE_BACKEND_RULE = "frontend use-backend rule"
+# the fetches that read layer 6 (SMP_USE_L6REQ in HAProxy 2.6's fetch tables)
+L6_FETCHES = frozenset(("req.len", "req_len", "req.payload", "req.payload_lv", "payload", "payload_lv",
+                        "req.rdp_cookie", "req.rdp_cookie_cnt", "rdp_cookie", "rdp_cookie_cnt", "req.ssl_ec_ext",
+                        "req.ssl_st_ext", "req.ssl_hello_type", "req_ssl_hello_type", "req.ssl_sni", "req_ssl_sni",
+                        "req.ssl_ver", "req_ssl_ver", "req.ssl_alpn", "distcc_body", "distcc_param"))
 USE_BACKEND_COLUMN = 5  # where keywords.FETCHES says a fetch may be used in a use_backend rule
 
 
@@ -32,15 +38,28 @@ def _warn_text(p: Context):
     return lambda text: p.warn(text)
 
 
+def _reserve(p: Context, acl: Acl) -> None:
+    """The pattern references an ACL takes (its ids come before the maps read after it)."""
+    store = maps_of(p)
+    if not acl.files:
+        store.reserve()
+    for path in acl.files:
+        store.reserve(("file", path))
+
+
 def parse_acl_line(p: Context, d: Draft, args: list[str]) -> None:
-    """``acl NAME CRITERION...``"""
+    """``acl NAME CRITERION...``: the name's characters checked first (cfgparse-listen.c invalid_char)."""
     name = args[1]
+    bad = next((ch for ch in name if not (ch.isascii() and (ch.isalnum() or ch in "._:-"))), None)
+    if bad is not None:
+        p.alert(f"{p.where}character '{bad}' is not permitted in acl name '{name}'.")
+        return
     try:
         acl = parse_acl(args[2:], maps_of(p), map_where(p), _warn_text(p))
     except AclError as e:
         p.alert(f"{p.where}error detected while parsing ACL '{name}' : {e}")
         return
-    maps_of(p).reserve()
+    _reserve(p, acl)
     d.acls[name] = d.acls.get(name, ()) + (acl,)
 
 
@@ -56,13 +75,22 @@ def parse_condition(p: Context, d: Draft, words: list[str], what: str, negate: b
     for group in cond.groups:
         for term in group:
             if not term.name:
-                maps_of(p).reserve()
+                for acl in term.acls:
+                    _reserve(p, acl)
+            elif term.name in PREDEFINED and term.name not in d.acls:  # built once per section
+                maps_of(p).reserve(("predefined", id(d), term.name))
             for acl in term.acls:
                 if column is not None and not acl.usable_at(column):
                     who = f"acl '{term.name}'" if term.name else "anonymous acl"
                     p.warn(f"{p.where}{who} will never match because it uses keyword '{acl.expr.fetch}' which is "
                            f"incompatible with '{USE_BACKEND_RULE}'")
     return cond
+
+
+def uses_l6(cond: Condition) -> bool:
+    """Does the condition read the raw request buffer (a layer-6 fetch: SMP_USE_L6REQ)? HAProxy ignores
+    such fetches in an HTTP proxy's switching rules and warns at its check stage."""
+    return any(acl.expr.fetch in L6_FETCHES for acl in cond.acls())
 
 
 def engine_gaps(cond: Condition) -> str:

@@ -30,7 +30,7 @@ class Draft:
     stats_inherited: bool = False
     binds: list[Bind] = field(default_factory=list)
     use_backends: list[UseBackend] = field(default_factory=list)
-    use_backend_targets: list[tuple[str, int]] = field(default_factory=list)
+    use_backend_targets: list[tuple[str, int, bool]] = field(default_factory=list)  # (name, line, uses L6)
     servers: list[dict[str, Any]] = field(default_factory=list)
     acls: dict[str, Any] = field(default_factory=dict)
     tunnel_timeout: bool = False

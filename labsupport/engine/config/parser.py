@@ -342,6 +342,8 @@ class Parser(Context):
             if not used:
                 self.messages.append(Message("WARNING", f"Removing incomplete section 'mailers {name}'."))
 
+        maps_of(self).reserve()  # haproxy's internal HTTP client makes two pattern references here
+        maps_of(self).reserve()
         for d in self.proxies:
             check_proxy(self, d)
 

@@ -17,7 +17,7 @@ from typing import Callable
 from ..sample.logformat import FormatError, is_dynamic, parse_logformat
 from . import keywords as kw
 from .checks import parse_http_check
-from .conditions import engine_gaps, maps_of, parse_acl_line, parse_condition
+from .conditions import engine_gaps, maps_of, parse_acl_line, parse_condition, uses_l6
 from .context import IGNORED_HINT, Context, Draft, cap_warning, too_many
 from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
@@ -86,7 +86,7 @@ def kw_use_backend(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         cond = parse_condition(p, d, args[3:], "switching rule", negate)
         if cond is None:
             return
-    d.use_backend_targets.append((args[1], p.line))
+    d.use_backend_targets.append((args[1], p.line, cond is not None and uses_l6(cond)))
     gaps = engine_gaps(cond) if cond is not None else ""
     if gaps:
         p.warn(f"{p.where}the course engine cannot evaluate {gaps}: it skips the rule 'use_backend "
@@ -120,7 +120,7 @@ def _dynamic_rules(p: Context, d: Draft) -> None:
 
 
 def kw_acl(p: Context, d: Draft, args: list[str], kwm: str) -> None:
-    if len(args) < 3:
+    if len(args) < 2:
         p.alert(f"{p.where}'acl' expects a name and a criterion.")
         return
     parse_acl_line(p, d, args)
@@ -354,6 +354,21 @@ def _mode_conflict(d: Draft, target: Draft) -> bool:
         d.values["mode"] == "tcp" and target.values["mode"] == "http")
 
 
+def _check_target(p: Context, d: Draft, name: str, line: int, where_d: str) -> None:
+    """A use_backend rule's backend: it exists, is not the proxy itself, and has a compatible mode."""
+    if "%[" in name:
+        return
+    target = _backend(p, name)
+    if target is None:
+        p.alert(f"Proxy '{d.name}': unable to find required use_backend: '{name}'.",
+                f"Add a section 'backend {name}' or fix the name on line {line}.", line=line)
+    elif target is d:
+        p.alert(f"Proxy '{d.name}': loop detected for use_backend: '{name}'.", line=line)
+    elif _mode_conflict(d, target):
+        p.alert(f"{where_d} tries to use incompatible {target.values['mode']} {target.type_name} "
+                f"'{target.name}' ({p.file}:{target.line}) in a 'use_backend' rule (see 'mode').", line=line)
+
+
 def check_proxy(p: Context, d: Draft) -> None:
     """Per-proxy checks of haproxy's second stage, in haproxy's order."""
     f = p.file
@@ -375,18 +390,12 @@ def check_proxy(p: Context, d: Draft) -> None:
             p.warn(f"In proxy '{d.name}', the 'default_backend' rule always has precedence over the "
                    "servers, which will never be used.", line=d.line)
     _dynamic_rules(p, d)
-    for name, line in d.use_backend_targets:
-        if "%[" in name:
-            continue
-        target = _backend(p, name)
-        if target is None:
-            p.alert(f"Proxy '{d.name}': unable to find required use_backend: '{name}'.",
-                    f"Add a section 'backend {name}' or fix the name on line {line}.", line=line)
-        elif target is d:
-            p.alert(f"Proxy '{d.name}': loop detected for use_backend: '{name}'.", line=line)
-        elif _mode_conflict(d, target):
-            p.alert(f"{where_d} tries to use incompatible {target.values['mode']} {target.type_name} "
-                    f"'{target.name}' ({f}:{target.line}) in a 'use_backend' rule (see 'mode').", line=line)
+    for name, line, l6 in d.use_backend_targets:
+        _check_target(p, d, name, line, where_d)
+        if l6 and d.values["mode"] == "http":
+            p.warn(f"Proxy '{d.name}': L6 sample fetches ignored on HTTP proxies (declared at {f}:{line}).",
+                   line=line)
+
     t = d.timeouts
     if ((d.cap_fe and not t["client"]) or (d.cap_be and d.servers and (
             not t["connect"] or (not t["server"] and (d.values["mode"] == "http" or not d.tunnel_timeout))))):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ..sample.fetches import Ctx
 from .session import Session
 
 
@@ -44,13 +45,21 @@ class TcpClient(asyncio.Protocol, Session):
         self.active = True
         self.fe.enter()
         self.fe.req_tot += 1
-        be = self.fe.route(None, None)
+        fe = self.fe
+        be = fe.route(self._sample_ctx(), self.engine.backends) if fe.rules else fe.default_backend
         if be is None:
             self._no_server()
             return
         self.be = be
         be.enter()
         self._dispatch()
+
+    def _sample_ctx(self) -> Ctx:
+        """The connection as rules read it in mode tcp: addresses only (an HTTP fetch finds no sample)."""
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+        local = self.transport.get_extra_info("sockname") if self.transport is not None else None
+        return Ctx(None, self.src, peer[1] if peer else None, local[0] if local else None,
+                   local[1] if local else None)
 
     def _no_server(self) -> None:
         self.engine.log_request(self.src, self.be.name if self.be else self.fe.name, None, None, 0)

@@ -60,6 +60,7 @@ class Acl:
     matcher: Matcher
     missing: str | None = None  # what the engine lacks to evaluate it
     never: bool = False  # no pattern (HAProxy warns that it never matches)
+    files: tuple[str, ...] = ()  # its '-f' files (each a pattern reference of its own)
 
     def holds(self, ctx: Ctx) -> bool:
         if self.missing or self.never:
@@ -90,11 +91,12 @@ def parse_acl(words: list[str], maps: MapStore | None, where: str, warn=None) ->
         expr, _ = parse_expr(text, 0, maps, where)
     except SampleError as e:
         msg = str(e)
-        if msg.startswith(f"fetch method '{expr_fetch(text)}' : "):
-            msg = msg.split(" : ", 1)[1]
         if label.startswith("ACL keyword"):
+            # acl.c words the keyword's own errors with a final dot, sample.c's fetch errors without
+            prefix = f"fetch method '{expr_fetch(text)}' : "
+            msg = msg[len(prefix):] if msg.startswith(prefix) else f"{msg}."
             raise AclError(f"{label} : {msg}.") from None
-        raise AclError(f"{label} : {msg} in ACL expression '{word}'.") from None
+        raise AclError(f"{msg} in ACL expression '{word}'.") from None
     if expr.convs:  # converters may change the type: the keyword's own match gives way (acl.c)
         method = None
     elif method == "str" and FETCHES[expr.fetch][1] == "meth":
@@ -102,49 +104,55 @@ def parse_acl(words: list[str], maps: MapStore | None, where: str, warn=None) ->
     if method is None:
         out_type = CONVERTERS[expr.convs[-1].name][1] if expr.convs else FETCHES[expr.fetch][1]
         method = DEFAULT_METHOD.get(out_type, "str")
-    icase, rest, files = False, list(words[1:]), []
+    icase, rest, patterns, files = False, list(words[1:]), [], []
     while rest and rest[0].startswith("-"):
         flag = rest.pop(0)
         if flag == "--":
             break
         if flag == "-i":
             icase = True
-        elif flag in ("-n", "-u", "-M"):
-            if flag == "-u" and rest:
-                rest.pop(0)
+        elif flag in ("-n", "-M"):
+            pass
+        elif flag == "-u":  # a unique id for the patterns' reference: an integer
+            value = rest.pop(0) if rest else ""
+            if value and not (value[1:] if value[:1] in "+-" else value).isdigit():
+                raise AclError("the argument of -u must be an integer.")
         elif flag == "-m":
-            if not rest:
-                raise AclError("missing matching method after '-m'.")
-            method = rest.pop(0)
+            if files:
+                raise AclError("'-m' must only be specified before patterns and files in parsing ACL expression.")
+            method = rest.pop(0) if rest else ""
             if method not in METHODS:
                 raise AclError(f"unknown matching method '{method}' when parsing ACL expression.")
         elif flag == "-f":
-            if not rest:
-                raise AclError("'-f' expects a file name.")
-            files.append(rest.pop(0))
+            files.append(rest.pop(0) if rest else "")
+            patterns += read_pattern_file(files[-1])
         else:
             raise AclError(f"'{flag}' is not a valid ACL option. Please use '--' before any pattern beginning "
                            "with a '-'.")
-    patterns = list(rest)
-    for path in files:
-        try:
-            with open(path, encoding="latin-1") as f:
-                patterns += [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
-        except OSError:
-            raise AclError(f"failed to open pattern file <{path}>.") from None
-    never = False
-    if not patterns and not files and method not in ("found", "bool") and "--" not in words[1:]:
-        never = True
-        if warn is not None:
-            warn(NO_PATTERN_WARNING.format(word))
+    patterns += rest
+    never = not patterns and method not in ("found", "bool")
+    if not words[1:] and warn is not None:  # nothing at all after the fetch (a flag alone silences it)
+        warn(NO_PATTERN_WARNING.format(word))
     try:
         matcher = compile_patterns(method, patterns, icase)
     except PatternError as e:
         raise AclError(str(e)) from None
-    missing = expr.missing
+    missing = expr.missing or matcher.missing
     if method == "bin":
         missing = missing or f"match method '-m {method}'"
-    return Acl(word, expr, matcher, missing, never)
+    return Acl(word, expr, matcher, missing, never, tuple(files))
+
+
+def read_pattern_file(path: str) -> list[str]:
+    """-f FILE: one pattern per line, its leading blanks dropped and its trailing ones kept, empty lines
+    and lines starting with '#' skipped (pattern.c pat_ref_read_from_file); a relative path is opened
+    from the current folder, as haproxy does."""
+    try:
+        with open(path, encoding="latin-1") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        raise AclError(f"failed to open pattern file <{path}>.") from None
+    return [w for line in lines if not line.startswith("#") and (w := line.lstrip(" \t"))]
 
 
 def expr_fetch(text: str) -> str:

@@ -10,14 +10,17 @@ checked) and marks the expression ``missing``: the caller warns, naming it, and 
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
-from .fetches import IMPLEMENTED, Ctx
+from .fetches import ARG_CHECKS, IMPLEMENTED, LAYER4, Ctx
 from .keywords import CONVERTERS, FETCHES
-from .maps import MapFile, MapStore
+from .maps import MapError, MapFile, MapStore, as_output
 
-MAP_METHODS = {"map": "str", "map_str": "str", "map_beg": "beg", "map_sub": "sub", "map_dir": "dir",
-               "map_dom": "dom", "map_end": "end", "map_reg": "reg", "map_int": "int", "map_ip": "ip"}
+MAP_MATCHES = ("str", "beg", "sub", "dir", "dom", "end", "reg", "int", "ip")
+# map_<match>[_<output>] (src/map.c): 'map' is map_str; the value is a string unless _int or _ip
+MAP_METHODS = {f"map_{m}{o}": (m, o[1:] or "str") for m in MAP_MATCHES for o in ("", "_int", "_ip")}
+MAP_METHODS["map"] = ("str", "str")
 CONVERTERS_DONE = ("lower", "upper", "field", "length", *MAP_METHODS)
 
 
@@ -32,25 +35,58 @@ def _signature(sig: str) -> tuple[list[str], int]:
     return names, len([t for t in required.split(",") if t])
 
 
-def parse_args(text: str, pos: int, sig: str, stop: str) -> tuple[list[str], int]:
-    """make_arg_list: the arguments between '(' at ``pos`` and ')'. Returns them and the position after
-    ')'. Errors as HAProxy words them (without 'fetch method ...' context)."""
+def parse_args(text: str, pos: int, sig: str, stop: str = "") -> tuple[list[str], int]:
+    """arg.c make_arg_list: the arguments between '(' at ``pos`` and its ')', typed by ``sig``. Returns
+    them (as written) and the position after ')'. An empty argument is an empty string where a string
+    is expected ('str()'), and nothing otherwise. Errors as HAProxy words them, without the 'fetch
+    method ...' context the caller adds. (``stop`` is accepted for symmetry: HAProxy reads the
+    arguments to their ')' wherever they sit.)"""
     names, required = _signature(sig)
-    end = text.find(")", pos)
-    if end < 0 or any(c in text[pos:end] for c in stop):
-        raise SampleError("expected ')'")
-    raw = text[pos + 1:end]
-    args = raw.split(",") if raw else []
-    if len(args) > len(names):  # HAProxy stops after the last argument it expects
-        consumed = ",".join(args[:len(names)])
-        rest = text[pos + 1 + len(consumed):]
-        raise SampleError(f"expected ')' before '{rest}'")
-    for i, (arg, kind) in enumerate(zip(args, names)):
-        if kind == "integer" and not arg.lstrip("+-").isdigit():
-            raise SampleError(f"failed to parse '{arg}' as type 'integer' at position {i + 1}")
-    if len(args) < required:
-        raise SampleError(f"expected type '{names[len(args)]}' at position {len(args) + 1}, but got nothing")
-    return args, end + 1
+    values: list[str] = []
+    i = pos + 1
+    while True:
+        if len(values) >= len(names):  # every argument read: only ')' may follow
+            if text[i:i + 1] == ")":
+                return values, i + 1
+            rest = text[i - 1:] if values and text[i - 1:i] == "," else text[i:]
+            raise SampleError(f"expected ')' before '{rest}'" if rest else "expected ')'")
+        j, depth = i, 0
+        while j < len(text) and (text[j] not in ",)" or depth):
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            j += 1
+        if j >= len(text):
+            raise SampleError("expected ')'")
+        word, kind = text[i:j], names[len(values)]
+        if not word and text[j] == ")" and kind != "string":
+            if len(values) < required:
+                raise SampleError(f"expected type '{kind}' at position {len(values) + 1}, but got nothing")
+            return values, j + 1
+        _check_type(word, kind, len(values) + 1)
+        values.append(word)
+        i = j + 1
+        if text[j] == ")":
+            if len(values) < required:
+                raise SampleError(f"expected type '{names[len(values)]}' at position {len(values) + 1}, "
+                                  "but got nothing")
+            return values, i
+        if len(values) >= len(names):
+            raise SampleError(f"expected ')' before '{text[j:]}'")
+
+
+def _check_type(word: str, kind: str, position: int) -> None:
+    """An argument that its declared type cannot read: HAProxy's error."""
+    if kind == "integer":
+        ok = (word[1:] if word[:1] in "+-" else word).isdigit()
+    elif kind in ("IPv4 address", "IPv6 address"):
+        try:
+            ipaddress.ip_address(word)
+            ok = True
+        except ValueError:
+            ok = False
+    else:
+        return
+    if not ok:
+        raise SampleError(f"failed to parse '{word}' as type '{kind}' at position {position}")
 
 
 @dataclass(frozen=True)
@@ -70,10 +106,11 @@ class Conv:
         if n == "field":
             return _field(str(value), self.args)
         if self.map is not None:
-            e = self.map.lookup(str(value))
+            out = MAP_METHODS[n][1]
+            e = self.map.lookup(str(int(value) if isinstance(value, bool) else value))
             if e is not None:
-                return e.value
-            return self.args[1] if len(self.args) > 1 else None
+                return as_output(e.value, out)
+            return as_output(self.args[1], out) if len(self.args) > 1 else None
         return None
 
 
@@ -112,6 +149,8 @@ class Expr:
     def values(self, ctx: Ctx, in_acl: bool = False) -> list:
         """Every value the fetch gives (all occurrences in an ACL), each through the converters."""
         out = []
+        if ctx.req is None and self.fetch not in LAYER4:  # mode tcp: an HTTP fetch finds no sample
+            return out
         for v in IMPLEMENTED[self.fetch](ctx, list(self.args), in_acl):
             for c in self.convs:
                 v = c.apply(v)
@@ -152,11 +191,13 @@ def parse_expr(text: str, pos: int, maps: MapStore | None, where: str, stop: str
             args, pos = parse_args(text, pos, FETCHES[fetch][0], stop)
         except SampleError as e:
             raise SampleError(f"fetch method '{fetch}' : {e}") from None
-    elif not missing:
-        try:
-            parse_args("()", 0, FETCHES[fetch][0], "")
-        except SampleError as e:
-            raise SampleError(f"fetch method '{fetch}' : {e}") from None
+    elif _signature(FETCHES[fetch][0])[1]:
+        raise SampleError(f"fetch method '{fetch}' : expected type '{_signature(FETCHES[fetch][0])[0][0]}' at "
+                          "position 1, but got nothing")
+    check = ARG_CHECKS.get(fetch)
+    problem = check(args) if check is not None else None
+    if problem:
+        raise SampleError(f"invalid args in fetch method '{fetch}' : {problem}")
     convs = []
     while pos < n and text[pos] == ",":
         pos += 1
@@ -165,26 +206,25 @@ def parse_expr(text: str, pos: int, maps: MapStore | None, where: str, stop: str
         if not name:
             break
         if name not in CONVERTERS:
-            raise SampleError(f"unknown converter '{name}'.")
+            raise SampleError(f"unknown converter '{name}'")
         pos = end
         cargs: list[str] = []
+        sig = CONVERTERS[name][0]
         if pos < n and text[pos] == "(":
-            sig = "[string,string]" if name in MAP_METHODS else CONVERTERS[name][0]  # the file is checked below
             try:
                 cargs, pos = parse_args(text, pos, sig, stop)
             except SampleError as e:
-                raise SampleError(f"invalid arg 1 in converter '{name}' : {e}.") from None
-        elif name in MAP_METHODS or CONVERTERS[name][0][:1].isalpha():
-            if name not in MAP_METHODS:
-                raise SampleError(f"missing args for converter '{name}'.")
+                raise SampleError(f"invalid arg 1 in converter '{name}' : {e}") from None
+        elif _signature(sig)[1]:
+            raise SampleError(f"missing args for converter '{name}' : expected type '{_signature(sig)[0][0]}' at "
+                              "position 1, but got nothing")
         mf = None
         if name in MAP_METHODS:
             path = cargs[0] if cargs else ""
             try:
-                mf = maps.load(path, MAP_METHODS[name], where) if maps is not None else None
-            except OSError:
-                raise SampleError(f"invalid args in converter '{name}' : failed to open pattern file <{path}>.") \
-                    from None
+                mf = maps.load(path, *MAP_METHODS[name], where=where) if maps is not None else None
+            except MapError as e:
+                raise SampleError(f"invalid args in converter '{name}' : {e}") from None
         if name not in CONVERTERS_DONE and missing is None:
             missing = f"converter '{name}'"
         convs.append(Conv(name, tuple(cargs), mf))

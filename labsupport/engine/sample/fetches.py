@@ -11,6 +11,9 @@ matches, where a sample expression (``%[req.hdr(host)]``) takes one (the last). 
 """
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
 from typing import Callable
 
 from .keywords import FETCHES
@@ -115,17 +118,18 @@ def _query(ctx: Ctx) -> str | None:
 
 
 def _url_params(ctx: Ctx, name: str | None, delim: str) -> list[str]:
-    """url_param(name[,delim]): the values of ``name`` in the query string (HAProxy compares names
-    case-sensitively); without a name, the first parameter's value."""
-    query = _query(ctx)
-    if query is None:
+    """url_param(name[,delim]) as smp_fetch_url_param: the list starts after the first ``delim`` of the
+    URI ('?' by default) and a parameter ends at '&', ';' or ``delim`` (is_param_delimiter); the values
+    of ``name`` (compared case-sensitively), or of every parameter that has one without a name."""
+    url = ctx.url()
+    delim = delim[:1] or "?"
+    i = url.find(delim)
+    if i < 0:
         return []
     out = []
-    for part in query.split(delim or "&"):
+    for part in re.split("[&;" + re.escape(delim) + "]", url[i + 1:]):
         key, eq, value = part.partition("=")
-        if name is None:
-            return [value] if eq else []
-        if key == name and eq:
+        if eq and (name is None or key == name):
             out.append(value)
     return out
 
@@ -145,10 +149,14 @@ def _int_of(text: str) -> int | None:
 
 # name -> function(ctx, args, in_acl) -> list of values
 def _hdr(ctx, args, in_acl):
+    if not args:  # 'hdr' without parentheses finds no sample; 'hdr()' (an empty name) reads every header
+        return []
     return _occurrence(ctx.header_values(args[0].lower() if args and args[0] else None), _arg_int(args, 1), in_acl)
 
 
 def _fhdr(ctx, args, in_acl):
+    if not args:
+        return []
     return _occurrence(ctx.header_values(args[0].lower() if args and args[0] else None, split=False),
                        _arg_int(args, 1), in_acl)
 
@@ -159,6 +167,35 @@ def _hdr_cnt(ctx, args, in_acl):
 
 def _hdr_val(ctx, args, in_acl):
     return [_int_of(v) for v in _hdr(ctx, args, in_acl)]
+
+
+def _fhdr_cnt(ctx, args, in_acl):
+    return [len(ctx.header_values(args[0].lower() if args and args[0] else None, split=False))]
+
+
+def _hdr_ip(ctx, args, in_acl):
+    """hdr_ip: each value that is an address (an IPv4 address may carry a ':port'), others dropped."""
+    out = []
+    for v in _hdr(ctx, args, in_acl):
+        host, sep, port = v.rpartition(":")
+        candidates = [v] + ([host] if sep and port.isdigit() and "." in host else [])
+        for text in candidates:
+            try:
+                out.append(str(ipaddress.ip_address(text)))
+            except ValueError:
+                continue
+            break
+    return out
+
+
+def _const_bool(args) -> str | None:
+    """smp_check_const_bool: bool()'s argument."""
+    return None if args and args[0].lower() in ("true", "false", "0", "1") else \
+        "Expects 'true', 'false', '0' or '1'"
+
+
+# fetch -> a check of its arguments at load, returning HAProxy's complaint (None: fine)
+ARG_CHECKS: dict[str, Callable] = {"bool": _const_bool}
 
 
 def _arg_int(args: list[str], i: int) -> int | None:
@@ -172,6 +209,8 @@ def _one(value) -> list:
 IMPLEMENTED: dict[str, Callable] = {
     "path": lambda ctx, a, acl: _one(ctx.path()),
     "url": lambda ctx, a, acl: [ctx.url()],
+    "pathq": lambda ctx, a, acl: _one(None if ctx.path() is None else ctx.path() + (
+        "" if _query(ctx) is None else "?" + _query(ctx))),
     "query": lambda ctx, a, acl: _one(_query(ctx)),
     "base": lambda ctx, a, acl: _one(None if ctx.path() is None else (
         (ctx.header_values("host", split=False) or [""])[-1] + ctx.path())),
@@ -181,27 +220,41 @@ IMPLEMENTED: dict[str, Callable] = {
     "req.hdr": _hdr,
     "hdr": _hdr,
     "req.fhdr": _fhdr,
+    "req.fhdr_cnt": _fhdr_cnt,
+    "hdr_ip": _hdr_ip,
+    "req.hdr_ip": _hdr_ip,
     "req.hdr_cnt": _hdr_cnt,
     "hdr_cnt": _hdr_cnt,
     "req.hdr_val": _hdr_val,
     "hdr_val": _hdr_val,
-    "url_param": lambda ctx, a, acl: _url_params(ctx, a[0] if a and a[0] else None, a[1] if len(a) > 1 else "&")
+    "url_param": lambda ctx, a, acl: _url_params(ctx, a[0] if a and a[0] else None, a[1] if len(a) > 1 else "")
     [: None if acl else 1],
-    "urlp": lambda ctx, a, acl: _url_params(ctx, a[0] if a and a[0] else None, a[1] if len(a) > 1 else "&")
+    "urlp": lambda ctx, a, acl: _url_params(ctx, a[0] if a and a[0] else None, a[1] if len(a) > 1 else "")
     [: None if acl else 1],
     "urlp_val": lambda ctx, a, acl: [_int_of(v) for v in _url_params(
-        ctx, a[0] if a and a[0] else None, a[1] if len(a) > 1 else "&")][: None if acl else 1],
+        ctx, a[0] if a and a[0] else None, a[1] if len(a) > 1 else "")][: None if acl else 1],
     "src": lambda ctx, a, acl: _one(ctx.src),
     "src_port": lambda ctx, a, acl: _one(ctx.sport),
     "dst": lambda ctx, a, acl: _one(ctx.dst),
     "dst_port": lambda ctx, a, acl: _one(ctx.dport),
     "str": lambda ctx, a, acl: [a[0] if a else ""],
     "int": lambda ctx, a, acl: [int(a[0])],
-    "bool": lambda ctx, a, acl: [bool(int(a[0]))] if a and a[0].lstrip("-").isdigit() else [False],
+    "bool": lambda ctx, a, acl: [a[0].lower() in ("true", "1")],
+    "meth": lambda ctx, a, acl: [a[0]],
+    "ipv4": lambda ctx, a, acl: [a[0]],
+    "ipv6": lambda ctx, a, acl: [a[0]],
+    "env": lambda ctx, a, acl: _one(os.environ.get(a[0])),
+    "req.proto_http": lambda ctx, a, acl: [True],  # rules run on parsed HTTP requests (mode tcp: no sample)
+    "req_proto_http": lambda ctx, a, acl: [True],
     "always_true": lambda ctx, a, acl: [True],
     "always_false": lambda ctx, a, acl: [False],
     "ssl_fc": lambda ctx, a, acl: [bool(ctx.ssl)],
 }
+
+
+# fetches that need no HTTP request: they give a sample in mode tcp too (the others give none there)
+LAYER4 = frozenset(("src", "src_port", "dst", "dst_port", "str", "int", "bool", "meth", "ipv4", "ipv6", "env",
+                    "always_true", "always_false", "ssl_fc"))
 
 
 def output_type(name: str) -> str:

@@ -29,8 +29,8 @@ class LogFormat:
             if isinstance(part, str):
                 out.append(part)
             else:
-                v = part.value(ctx)
-                out.append("" if v is None else str(int(v) if isinstance(v, bool) else v))
+                v = part.value(ctx)  # a sample that does not exist prints '-' (log.c build_logline)
+                out.append("-" if v is None else str(int(v) if isinstance(v, bool) else v))
         return "".join(out)
 
 
@@ -50,15 +50,18 @@ def parse_logformat(text: str, maps: MapStore | None, where: str) -> LogFormat:
             try:
                 expr, end = parse_expr(text, i + 2, maps, where, stop="]")
             except SampleError as e:
-                msg = str(e) if str(e).endswith(".") else f"{e}."  # converter messages carry their own
-                raise FormatError(f"failed to parse sample expression <{text[i + 2:]}> : {msg}") from None
+                raise FormatError(f"failed to parse sample expression <{text[i + 2:]}> : {e}.") from None
             if end >= len(text) or text[end] != "]":
                 raise FormatError(f"missing ']' after '{text[i + 2:end]}'.")
             parts.append(expr)
             missing = missing or expr.missing
             i = end + 1
             continue
-        if c == "%" and text[i + 1:i + 2] not in ("", "%"):
+        if c == "%" and text[i + 1:i + 2] == "%":  # '%%' is a literal '%'
+            lit += c
+            i += 2
+            continue
+        if c == "%" and text[i + 1:i + 2] != "":
             missing = missing or f"log-format variable '{text[i:i + 3]}...'"
         lit += c
         i += 1

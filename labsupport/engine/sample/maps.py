@@ -4,7 +4,7 @@ commands (show/get/set/add/del/clear map), as HAProxy 2.6 has them.
 Follows src/map.c (the map converters and the CLI commands' words and answers) and src/pattern.c
 (pat_ref: one reference per file, its entries in file order, an id per reference).
 
-How it works: the config loader asks ``MapStore.load(path, method, where)`` for each map converter;
+How it works: the config loader asks ``MapStore.load(path, method, out, where)`` for each map converter;
 a file used twice is loaded once (one reference, as in HAProxy). HAProxy 2.6 opens map files relative
 to the folder it runs in, not the configuration's (``default-path`` does not change that for maps), so
 the engine does the same. Lookups follow the match method of the converter: ``str`` (``map``,
@@ -30,6 +30,23 @@ class Entry:
     key: str
     value: str
     ref: int = field(default_factory=lambda: next(_ids))
+    line: int = 0  # its line in the file (0: added at run time)
+
+
+class MapError(ValueError):
+    """A map file HAProxy refuses for a converter: its message, without the final dot."""
+
+
+def as_output(value: str, out: str):
+    """A map value as the converter's output type ('str', 'int' or 'ip'); None when it cannot be one."""
+    if out == "str":
+        return value
+    if out == "int":
+        return int(value) if (value[1:] if value[:1] in "+-" else value).isdigit() else None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -41,6 +58,7 @@ class MapFile:
     method: str
     where: str  # "file 'edge.cfg' line 21": where the first map converter using it was written
     entries: list[Entry]
+    users: list[str] = field(default_factory=list)  # where each map converter using it was written
 
     def lookup(self, sample: str) -> Entry | None:
         """The entry the converter's match method picks for ``sample`` (None: no line matches)."""
@@ -81,12 +99,12 @@ def read_map(path: str) -> list[Entry]:
     lines and lines starting with '#' left out (pat_ref_read_from_file_smp). Raises OSError."""
     entries = []
     with open(path, encoding="latin-1") as f:
-        for line in f:
+        for number, line in enumerate(f, 1):
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
             parts = text.split(None, 1)  # the key up to the first space or tab, the value the rest
-            entries.append(Entry(parts[0], parts[1].strip() if len(parts) > 1 else ""))
+            entries.append(Entry(parts[0], parts[1].strip() if len(parts) > 1 else "", line=number))
     return entries
 
 
@@ -95,26 +113,46 @@ class MapStore:
 
     def __init__(self) -> None:
         self.files: dict[str, MapFile] = {}
-        self.acl_refs = 0  # HAProxy numbers every pattern reference: the config's ACLs, its own two, then maps
+        self.next_id = 0  # HAProxy numbers every pattern reference (ACLs' and maps') in creation order
+        self._seen: set = set()
 
-    def reserve(self, n: int = 1) -> None:
-        """An ACL's patterns take an id, as HAProxy's pattern references do (pattern.c pat_ref_new)."""
-        self.acl_refs += n
+    def reserve(self, key: object = None) -> None:
+        """A pattern reference that is not a map takes an id too (pattern.c pat_ref_new): one per ACL
+        line or anonymous ACL, one per '-f' file and per predefined ACL a section uses (``key`` names
+        those, counted once), two for HAProxy's internal HTTP client."""
+        if key is not None:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        self.next_id += 1
 
     def finalize(self) -> "MapStore":
-        """Number the maps as HAProxy 2.6 does: after the ACLs and the two of its internal HTTP client
-        (it loads map files when the configuration has been read)."""
-        for i, mf in enumerate(self.files.values()):
-            mf.id = self.acl_refs + 2 + i
+        """The store once the configuration is read (ids were given as HAProxy gives them, in order)."""
         return self
 
-    def load(self, path: str, method: str, where: str) -> MapFile:
-        """The map file ``path`` (loaded on first use); OSError when it cannot be read."""
-        known = self.files.get(path)
-        if known is not None:
-            return known
-        entries = read_map(path)
-        mf = self.files[path] = MapFile(-1, path, method, where, entries)  # numbered by finalize()
+    def load(self, path: str, method: str, out: str = "str", where: str = "") -> MapFile:
+        """The map file ``path`` (read on first use, numbered then), its keys checked against the
+        converter's match method and its values against its output type; MapError in HAProxy's words."""
+        mf = self.files.get(path)
+        if mf is None:
+            try:
+                entries = read_map(path)
+            except OSError:
+                raise MapError(f"failed to open pattern file <{path}>") from None
+            mf = MapFile(self.next_id, path, method, where, entries)
+            self.next_id += 1
+        mf.users.append(where)
+        for e in mf.entries:  # pattern.c reads the value first, then the key
+            try:
+                if as_output(e.value, out) is None:
+                    raise MapError(f"unable to parse '{e.value}'")
+                if method in ("int", "ip", "reg"):
+                    compile_patterns(method, [e.key], False)
+            except PatternError as err:
+                raise MapError(f"{str(err).rstrip('.')} at line {e.line} of file '{path}'") from None
+            except MapError as err:
+                raise MapError(f"{err} at line {e.line} of file '{path}'") from None
+        self.files[path] = mf
         return mf
 
     # ----- the runtime API (src/map.c cli_parse_*_map), one call per command
@@ -129,7 +167,7 @@ class MapStore:
         verb = words[0]
         if verb == "show" and len(words) == 2:
             lines = ["# id (file) description"]
-            lines += [f"{m.id} ({m.path}) pattern loaded from file '{m.path}' used by map at {m.where}. "
+            lines += [f"{m.id} ({m.path}) pattern loaded from file '{m.path}' used by {', by '.join('map at ' + w for w in m.users)}. "
                       f"curr_ver=0 next_ver=0 entry_cnt={len(m.entries)}" for m in self.files.values()]
             return "\n".join(lines) + "\n"
         mf = self.find(words[2]) if len(words) > 2 else None
@@ -155,9 +193,9 @@ class MapStore:
             idx = "tree" if mf.method in TREE_METHODS else "list"
             return f'{head}, idx={idx}, key="{e.key}", value="{e.value}", type="str"\n'
         if verb == "set":
-            hits = [e for e in mf.entries if e.key == key]
+            hits = _targets(mf, key)
             if not hits:
-                return "entry not found.\n"
+                return "key or pattern not found.\n" if key.startswith("#") else "entry not found.\n"
             for e in hits:
                 e.value = " ".join(words[4:])
             return ""
@@ -165,10 +203,22 @@ class MapStore:
             mf.entries.append(Entry(key, " ".join(words[4:])))
             return ""
         if verb == "del":
-            before = len(mf.entries)
-            mf.entries[:] = [e for e in mf.entries if e.key != key]
-            return "" if len(mf.entries) < before else "Key not found.\n"
+            hits = _targets(mf, key)
+            mf.entries[:] = [e for e in mf.entries if e not in hits]
+            return "" if hits else "Key not found.\n"
         if verb == "clear":
             mf.entries.clear()
             return ""
         return "Unknown command.\n"
+
+
+def _targets(mf: MapFile, key: str) -> list[Entry]:
+    """The entries a command's key names: every entry with that key, or the one entry '#0x...' (the
+    address 'show map FILE' printed) names."""
+    if key.startswith("#"):
+        try:
+            ref = int(key[1:], 16)
+        except ValueError:
+            return []
+        return [e for e in mf.entries if e.ref == ref]
+    return [e for e in mf.entries if e.key == key]

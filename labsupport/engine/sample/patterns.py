@@ -12,8 +12,9 @@ for one sample value. The errors are HAProxy's own text, located by the caller.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
+
+from .regexp import compile_regex, regex_error
 
 METHODS = ("str", "beg", "end", "sub", "dir", "dom", "reg", "len", "found", "int", "ip", "bool", "bin", "meth")
 _DIR_DELIMS = frozenset("/?")
@@ -54,24 +55,54 @@ def _match_word(sample: str, pattern: str, delims: frozenset, icase: bool) -> bo
     return False
 
 
-def _int_pattern(word: str) -> tuple[int | None, int | None]:
-    """'10', '10:20', ':20', '10:' -> (min, max) as pat_parse_int; anything else is HAProxy's error."""
-    def number(text: str) -> int:
-        if not re.fullmatch(r"[+-]?[0-9]+", text):
-            raise PatternError(f"'{word}' is not a valid number range." if ":" in word
-                               else f"'{word}' is neither a number nor a supported operator.")
-        return int(text)
+def _number(text: str) -> int | None:
+    """strl2llrc: an optional sign then digits, the whole of ``text``; None otherwise."""
+    digits = text[1:] if text[:1] in "+-" else text
+    return int(text) if digits.isdigit() and digits.isascii() else None
 
-    if ":" in word:
-        low, _, high = word.partition(":")
-        return (number(low) if low else None), (number(high) if high else None)
-    n = number(word)
-    return n, n
+
+def parse_int_range(text: str) -> tuple[int | None, int | None]:
+    """pat_parse_int: 'N', 'N:M' or 'N-M', ':M' or '-M', 'N:' or 'N-' -> (low, high), None when open.
+    The first ':' or '-' separates, so HAProxy reads '-1' as ':1' (at most 1): a negative bound cannot
+    be written. Anything else is HAProxy's error."""
+    cut = min((i for i in (text.find(":"), text.find("-")) if i >= 0), default=-1)
+    bad = PatternError(f"'{text}' is not a valid number range.")
+    if not text:
+        raise bad
+    if cut < 0:
+        value = _number(text)
+        if value is None:
+            raise PatternError(f"'{text}' is not a number.")
+        return value, value
+    low_text, high_text = text[:cut], text[cut + 1:]
+    if cut == 0 and high_text:
+        high = _number(high_text)
+        if high is None:
+            raise bad
+        return None, high
+    if not high_text:
+        low = _number(low_text)
+        if low is None:
+            raise bad
+        return low, None
+    low, high = _number(low_text), _number(high_text)
+    if low is None or high is None or low > high:
+        raise bad
+    return low, high
+
+
+def _with_operator(word: str, operator: str) -> tuple[int | None, int | None]:
+    """acl.c's compatibility layer for 'ge 3', 'lt 3' ...: the one number after the operator."""
+    n = _number(word)
+    if n is None:
+        raise PatternError(f"'{word}' is neither a number nor a supported operator.")
+    return {"eq": (n, n), "ge": (n, None), "gt": (n + 1, None), "le": (None, n), "lt": (None, n - 1)}[operator]
 
 
 def _ip_pattern(word: str):
+    """pat_parse_ip: an address, or a network with a prefix length or a dotted mask."""
     try:
-        return ipaddress.ip_network(word, strict=False)
+        return ipaddress.ip_network(word, strict=False) if "/" in word else ipaddress.ip_network(word)
     except ValueError:
         raise PatternError(f"'{word}' is not a valid IPv4 or IPv6 address.") from None
 
@@ -84,6 +115,7 @@ class Matcher:
     patterns: tuple
     icase: bool = False
     raw: tuple = ()  # the patterns as written (methods compare a known method without -i)
+    missing: str | None = None  # a pattern HAProxy accepts that the engine cannot evaluate
 
     def matches(self, value) -> bool:
         m = self.method
@@ -145,29 +177,29 @@ class Matcher:
 def compile_patterns(method: str, words: list[str], icase: bool) -> Matcher:
     """The patterns of one ACL (or a -f file's lines) for ``method``; raises PatternError as HAProxy does."""
     if method in ("int", "len"):
-        out, op = [], None
+        out, op = [], "eq"
         for w in words:
-            if op is None and w in _OPERATORS:
+            if w in _OPERATORS:
                 op = w
                 continue
-            low, high = _int_pattern(w)
-            if op is not None:  # 'gt 5' and friends apply to the one value after them
-                n = low
-                low, high = {"eq": (n, n), "ge": (n, None), "gt": (n + 1, None), "le": (None, n),
-                             "lt": (None, n - 1)}[op]
-                op = None
-            out.append((low, high))
+            # a range ('1:3', '1-3', '-3') is read as written; one number takes the operator before it
+            out.append(_with_operator(w, op) if op != "eq" and ":" not in w and "-" not in w
+                       else parse_int_range(w))
         return Matcher(method, tuple(out), icase)
     if method == "ip":
         return Matcher(method, tuple(_ip_pattern(w) for w in words), icase)
     if method == "reg":
-        compiled = []
+        compiled, missing = [], None
         for w in words:
-            try:
-                compiled.append(re.compile(w, re.IGNORECASE if icase else 0))
-            except re.error as e:
-                raise PatternError(f"regex '{w}' is invalid (error={e.msg}, erroffset={e.pos}).") from None
-        return Matcher(method, tuple(compiled), icase)
+            err = regex_error(w, icase)
+            if err:
+                raise PatternError(f"{err}.")
+            rx = compile_regex(w, icase)
+            if rx is None:  # PCRE reads it, Python's re cannot: the engine cannot evaluate it
+                missing = missing or f"regex '{w}' (PCRE syntax Python's re does not read)"
+            else:
+                compiled.append(rx)
+        return Matcher(method, tuple(compiled), icase, missing=missing)
     if method in ("found", "bool"):
         return Matcher(method, (), icase)
     return Matcher(method, tuple(w.lower() for w in words) if icase else tuple(words), icase, tuple(words))
