@@ -98,3 +98,37 @@ def test_maps_route_and_change_like_haproxy(haproxy_bin, tmp_path):
         hx.stop()
         for s in servers.values():
             s.close()
+
+
+USER_COMMANDS = ["show map", "show map {maps}/hosts.map", "get map {maps}/hosts.map api.lab",
+                 "add map {maps}/hosts.map new.lab b1", "set map {maps}/hosts.map api.lab b2",
+                 "del map {maps}/hosts.map web.lab", "show map {maps}/hosts.map", "clear map {maps}/hosts.map",
+                 "show map {maps}/hosts.map"]
+
+
+def test_a_user_level_socket_reads_and_changes_maps(haproxy_bin, tmp_path):
+    """HAProxy 2.6 checks no CLI level for the map commands: 'level user' may change a map."""
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    (maps / "hosts.map").write_text(HOSTS)
+    (maps / "paths.map").write_text(PATHS)
+    backends = "".join(f"backend {n}\n    server s1 127.0.0.1:1\n" for n in BACKENDS)
+    ports = free_ports(2)
+    texts = {}
+    for side, port in zip(("haproxy", "engine"), ports):
+        (tmp_path / side).mkdir()
+        texts[side] = CONFIG.format(dir=tmp_path / side, port=port, maps=maps, backends=backends).replace(
+            "level admin", "level user")
+    hx, lb = start_together((HAProxy.from_text(texts["haproxy"], "maps.cfg", binary=haproxy_bin, keep_sockets=True),
+                             Balancer.from_text(texts["engine"])))
+    try:
+        seen = []
+        for cmd in USER_COMMANDS:
+            got = {side: _norm(send_command(str(tmp_path / side / "admin.sock"), cmd.format(maps=maps)))
+                   for side in texts}
+            assert got["engine"] == got["haproxy"], (cmd, got)
+            seen.append(got["haproxy"])
+        assert "ADDR new.lab b1" in seen[6] and "ADDR api.lab b2" in seen[6]  # the changes were made
+    finally:
+        lb.stop()
+        hx.stop()
