@@ -28,6 +28,7 @@ frontend f
     bind 127.0.0.1:{port}
     acl by_path path,map_beg({maps}/paths.map) -m found
     use_backend %[path,map_beg({maps}/paths.map)] if by_path METH_GET
+    use_backend %[hdr_val(x-n),map_int({maps}/ints.map)] if {{ hdr(x-n) -m found }}
     use_backend %[req.hdr(host),lower,map({maps}/hosts.map,web)]
 {backends}"""
 HOSTS = "# host -> backend\napi.lab api\nweb.lab   web  \nkey-alone\n"
@@ -58,6 +59,7 @@ def test_maps_route_and_change_like_haproxy(haproxy_bin, tmp_path):
     maps.mkdir()
     (maps / "hosts.map").write_text(HOSTS)
     (maps / "paths.map").write_text(PATHS)
+    (maps / "ints.map").write_text("1:5 b1\n42 b2\n")
     servers = {name: NamedServer(name) for name in BACKENDS}
     backends = "".join(f"backend {n}\n    server s1 127.0.0.1:{s.port}\n" for n, s in servers.items())
     ports = free_ports(2)
@@ -100,7 +102,7 @@ def test_maps_route_and_change_like_haproxy(haproxy_bin, tmp_path):
             s.close()
 
 
-USER_COMMANDS = ["show map", "show map {maps}/hosts.map", "get map {maps}/hosts.map api.lab",
+USER_COMMANDS = ["show map", "get map {maps}/ints.map 3", "get map {maps}/ints.map 42", "show map {maps}/hosts.map", "get map {maps}/hosts.map api.lab",
                  "add map {maps}/hosts.map new.lab b1", "set map {maps}/hosts.map api.lab b2",
                  "del map {maps}/hosts.map web.lab", "show map {maps}/hosts.map", "clear map {maps}/hosts.map",
                  "show map {maps}/hosts.map"]
@@ -112,6 +114,7 @@ def test_a_user_level_socket_reads_and_changes_maps(haproxy_bin, tmp_path):
     maps.mkdir()
     (maps / "hosts.map").write_text(HOSTS)
     (maps / "paths.map").write_text(PATHS)
+    (maps / "ints.map").write_text("1:5 b1\n42 b2\n")
     backends = "".join(f"backend {n}\n    server s1 127.0.0.1:1\n" for n in BACKENDS)
     ports = free_ports(2)
     texts = {}
@@ -128,7 +131,7 @@ def test_a_user_level_socket_reads_and_changes_maps(haproxy_bin, tmp_path):
                    for side in texts}
             assert got["engine"] == got["haproxy"], (cmd, got)
             seen.append(got["haproxy"])
-        assert "ADDR new.lab b1" in seen[6] and "ADDR api.lab b2" in seen[6]  # the changes were made
+        assert "ADDR new.lab b1" in seen[8] and "ADDR api.lab b2" in seen[8]  # the changes were made
     finally:
         lb.stop()
         hx.stop()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from .patterns import PatternError, compile_patterns
 
-TREE_METHODS = ("str", "beg", "int", "ip")  # HAProxy indexes these in a tree ("idx=tree"), the rest in a list
+TREE_METHODS = ("str", "beg", "ip")  # HAProxy indexes these in a tree ("idx=tree"), the rest in a list (int too)
 _ids = itertools.count(0x55d0c0de0000, 0x90)  # what "show map FILE" prints in place of an entry's address
 
 
