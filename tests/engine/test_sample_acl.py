@@ -168,3 +168,13 @@ def test_dir_and_dom_patterns_match_as_match_word_does():
                "x.labs": ("dom", "lab", False), "/a?b": ("dir", "b", True)}
     for sample, (method, pat, want) in samples.items():
         assert compile_patterns(method, [pat], False).matches(sample) is want, (sample, method, pat)
+
+
+def test_without_libpcre2_python_re_decides(monkeypatch):
+    """Where libpcre2-8 cannot be loaded (macOS, say), an invalid regex is still refused, in Python's words."""
+    from labsupport.engine.sample import regexp
+    monkeypatch.setattr(regexp, "_LIB", None)
+    assert regex_error("^/A(", False) == "regex '^/A(' is invalid (error=missing ), unterminated subpattern, erroffset=3)"
+    assert regex_error("^/a$", True) is None
+    with pytest.raises(AclError, match=r"error=unterminated character set, erroffset=1\)\.$"):
+        parse_acl(["path_reg", "([)"], None, "x")

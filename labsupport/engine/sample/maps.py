@@ -15,6 +15,7 @@ in memory only; the file stays as it is.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 from dataclasses import dataclass, field
@@ -86,11 +87,18 @@ class MapFile:
                     best, best_len = e, net.prefixlen
             return best
         for e in entries:
-            try:
-                if compile_patterns(m, [e.key], False).matches(sample):
-                    return e
-            except PatternError:
-                continue
+            matcher = _matcher(m, e.key)
+            if matcher is not None and matcher.matches(sample):
+                return e
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _matcher(method: str, key: str):
+    """A key compiled for its match method once (keys are checked at load; None: one it cannot read)."""
+    try:
+        return compile_patterns(method, [key], False)
+    except PatternError:
         return None
 
 
