@@ -121,6 +121,12 @@ RULES: dict[str, str] = {
     use_backend b5 if { hdr -m found } || { req.fhdr() -m sub abcdefgh } || { hdr() -m str 3 }
     use_backend b6 if { base_end /abs } || { hdr_ip(x-forwarded-for) 10.0.0.0/8 }
 """,
+    "word_edges": """\
+    use_backend b1 if { path_dir / }
+    use_backend b2 if { path_dom .. }
+    use_backend b3 if { hdr(host) -m dom : }
+    use_backend b4 if { path -m dir /?/ } || { path_dom /a. }
+""",
 }
 
 MAP_FILES = {
