@@ -126,6 +126,8 @@ RULES: dict[str, str] = {
     use_backend b2 if { path_dom .. }
     use_backend b3 if { hdr(host) -m dom : }
     use_backend b4 if { path -m dir /?/ } || { path_dom /a. }
+    use_backend b5 if { hdr(x-n) -m int 5 }
+    use_backend b6 if { hdr(x-n) -m int 0 }
 """,
 }
 
@@ -157,7 +159,7 @@ REQUESTS: list[tuple[str, bytes]] = [("127.0.0.1", r) for r in [
     _req("/", host="shopping.lab"), _req("/", [("User-Agent", "GoogleBOT/2")]), _req("/", [("X-Version", "v2")]),
     _req("/", [("X-Version", "v4")]), _req("/", [("X-Token", "abcdefgh")]), _req("/", [("X-Tag", "one, two")]),
     _req("/", [("X-Tag", "one"), ("X-Tag", "last")]), _req("/", [("X-N", "42")]), _req("/", [("X-N", "3")]),
-    _req("/", [("X-N", "-7")]), _req("/", [("X-N", "abc")]), _req("/", [("X-List", "a,b")]),
+    _req("/", [("X-N", "-7")]), _req("/", [("X-N", "abc")]), _req("/", [("X-N", "5abc")]), _req("/", [("X-List", "a,b")]),
     _req("/form", method="POST", body=b"abc"), _req("/r", method="PUT"), _req("/r", method="DELETE"),
     _req("/p", method="PATCH"), _req("/old", version="1.0"), _req("http://lab/abs"), _req("*", method="OPTIONS"),
     _req("/?user=alice"), _req("/?user=bob&user=alice"), _req("/?id=150"), _req("/?id=99"), _req("/?q=foobar"),

@@ -134,7 +134,7 @@ def _url_params(ctx: Ctx, name: str | None, delim: str) -> list[str]:
     return out
 
 
-def _int_of(text: str) -> int | None:
+def strl2ic(text: str) -> int | None:
     """strl2ic: the leading decimal integer of a header value, as HAProxy reads it."""
     text = text.strip()
     sign, i = 1, 0
@@ -166,7 +166,7 @@ def _hdr_cnt(ctx, args, in_acl):
 
 
 def _hdr_val(ctx, args, in_acl):
-    return [_int_of(v) for v in _hdr(ctx, args, in_acl)]
+    return [strl2ic(v) for v in _hdr(ctx, args, in_acl)]
 
 
 def _fhdr_cnt(ctx, args, in_acl):
@@ -231,7 +231,7 @@ IMPLEMENTED: dict[str, Callable] = {
     [: None if acl else 1],
     "urlp": lambda ctx, a, acl: _url_params(ctx, a[0] if a and a[0] else None, a[1] if len(a) > 1 else "")
     [: None if acl else 1],
-    "urlp_val": lambda ctx, a, acl: [_int_of(v) for v in _url_params(
+    "urlp_val": lambda ctx, a, acl: [strl2ic(v) for v in _url_params(
         ctx, a[0] if a and a[0] else None, a[1] if len(a) > 1 else "")][: None if acl else 1],
     "src": lambda ctx, a, acl: _one(ctx.src),
     "src_port": lambda ctx, a, acl: _one(ctx.sport),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from .fetches import strl2ic
 from .regexp import compile_regex, regex_error
 
 METHODS = ("str", "beg", "end", "sub", "dir", "dom", "reg", "len", "found", "int", "ip", "bool", "bin", "meth")
@@ -129,10 +130,10 @@ class Matcher:
             elif isinstance(value, bool):
                 value = int(value)
             elif not isinstance(value, int):
-                try:
-                    value = int(str(value))
-                except ValueError:
+                text = str(value)
+                if not text:  # c_str2int: an empty string does not cast
                     return False
+                value = strl2ic(text)  # a leading integer, 0 when there is none ('5abc' is 5, 'abc' 0)
             return any((low is None or value >= low) and (high is None or value <= high)
                        for low, high in self.patterns)
         if m == "bool":
