@@ -34,6 +34,9 @@ LINES = [
     "acl a hdr_cnt(host),lower 1", "acl a src,lower 1", "use_backend %[path] if !TRUE",
     "use_backend b if LOCALHOST METH_GET HTTP_1.1 || HTTP_URL_ABS", "acl a path -- -x", "acl a:b.c-d_e path /",
     "acl a path_beg -i", "acl a path_reg", "acl a path_len -- 3", "acl a path -m found -i", "acl TRUE path /x",
+    # log-format names: which text alone names a backend statically; the variables the engine renders
+    "use_backend b%%", "use_backend %%b", "use_backend %[str(b)]%ci", "use_backend %f%cp%fi%fp if TRUE",
+    "use_backend %t", "use_backend %%", "use_backend a%%b%%c",
 ]
 
 

@@ -152,6 +152,11 @@ def test_log_format_names():
     assert fmt.missing is None
     assert fmt.render(context("/?x=1", host="WEB", src="127.0.0.5", sport=1234)) == "be_web-127.0.0.5:1234 % -"
     assert parse_logformat("%t %[path]", None, "x").missing == "log-format variable '%t ...'"
+    ctx = context(src="127.0.0.5", sport=1234, dst="127.0.0.1", dport=80)
+    ctx.fe_name = "edge"
+    assert parse_logformat("%ci:%cp>%fi:%fp@%f", None, "x").render(ctx) == "127.0.0.5:1234>127.0.0.1:80@edge"
+    assert [parse_logformat(n, None, "x").static_name for n in ("%%b", "b%%", "%%", "a%%b%%c", "%[path]")] == \
+        ["%%b", None, "%%", None, None]
 
 
 def test_layer4_context_gives_no_http_sample():

@@ -3,7 +3,7 @@ matchers, and requests that exercise them (``RULES``, ``REQUESTS``). The differe
 request to every frontend on the engine and on real HAProxy and compares the backend chosen."""
 from __future__ import annotations
 
-BACKENDS = ("web", "b1", "b2", "b3", "b4", "b5", "b6")
+BACKENDS = ("web", "b1", "b2", "b3", "b4", "b5", "b6", "127.0.0.2")  # the last one for %ci
 
 # one frontend per entry; '{PATTERNS}' is the path of a pattern file (-f), '{MAPS}' the folder of MAP_FILES
 RULES: dict[str, str] = {
@@ -129,6 +129,11 @@ RULES: dict[str, str] = {
     use_backend b5 if { hdr(x-n) -m int 5 }
     use_backend b6 if { hdr(x-n) -m int 0 }
 """,
+    "log_format_names": """\
+    use_backend %ci if { path_beg /two }
+    use_backend b%[path,length] if { path_beg /lf }
+    use_backend %[str(b)]%[urlp(n)] if { urlp(n) -m found }
+""",
 }
 
 MAP_FILES = {
@@ -168,7 +173,7 @@ REQUESTS: list[tuple[str, bytes]] = [("127.0.0.1", r) for r in [
     _req("/or2"), _req("/not"), _req("/str"), _req("/int"), _req("/bool"), _req("/f1/x"), _req("/f2"),
     _req("/", [("X-BE", "b3")]), _req("/", [("X-BE", "nope")]), _req("/?n=4"), _req("/?n=9"), _req("/", host="B2"),
     _req("/a/b/c"), _req("/x.example.y"), _req("/abc"), _req("/a/mid/z"), _req("/x/seg/y"), _req("/", host="x.sub.lab"),
-    _req("/dst"), _req("/end-dash"), _req("/a-dash"),
+    _req("/dst"), _req("/end-dash"), _req("/a-dash"), _req("/lf1"),
     _req("/many", [("X-A", "1"), ("X-B", "2"), ("X-C", "3,4")]),
     _req("/", [("X-Forwarded-For", "10.1.2.3")]), _req("/", [("X-Forwarded-For", "192.168.0.1, 10.0.0.1")]),
 ]] + [("127.0.0.2", _req(p)) for p in ("/two", "/two/six", "/net", "/local", "/")]

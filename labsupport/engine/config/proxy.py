@@ -114,7 +114,14 @@ def _dynamic_rules(p: Context, d: Draft) -> None:
                        f"the backend's name: it skips the rule 'use_backend {rule.backend}', which real HAProxy "
                        "applies.", IGNORED_HINT, line=rule.line)
                 continue
-            rule = replace(rule, dynamic=dynamic)
+            static = dynamic.static_name
+            if static is not None:  # one plain text node ('%%b'): a backend named statically, as written
+                if _backend(p, static) is None:
+                    p.alert(f"Proxy '{d.name}': unable to find required use_backend: '{static}'.", line=rule.line)
+                    continue
+                rule = replace(rule, backend=static)
+            else:
+                rule = replace(rule, dynamic=dynamic)
         kept.append(rule)
     d.use_backends[:] = kept
 
@@ -356,7 +363,7 @@ def _mode_conflict(d: Draft, target: Draft) -> bool:
 
 def _check_target(p: Context, d: Draft, name: str, line: int, where_d: str) -> None:
     """A use_backend rule's backend: it exists, is not the proxy itself, and has a compatible mode."""
-    if "%[" in name:
+    if is_dynamic(name):  # read as a log-format string by _dynamic_rules
         return
     target = _backend(p, name)
     if target is None:

@@ -59,7 +59,7 @@ class TcpClient(asyncio.Protocol, Session):
         peer = self.transport.get_extra_info("peername") if self.transport is not None else None
         local = self.transport.get_extra_info("sockname") if self.transport is not None else None
         return Ctx(None, self.src, peer[1] if peer else None, local[0] if local else None,
-                   local[1] if local else None)
+                   local[1] if local else None, fe_name=self.fe.name)
 
     def _no_server(self) -> None:
         self.engine.log_request(self.src, self.be.name if self.be else self.fe.name, None, None, 0)

@@ -24,11 +24,12 @@ Values = list  # of str | int | bool
 class Ctx:
     """One request as the fetches see it (built when the first rule needs it)."""
 
-    __slots__ = ("req", "src", "sport", "dst", "dport", "ssl", "_cache")
+    __slots__ = ("req", "src", "sport", "dst", "dport", "ssl", "fe_name", "_cache")
 
     def __init__(self, req, src: str | None, sport: int | None, dst: str | None = None, dport: int | None = None,
-                 ssl: bool = False) -> None:
+                 ssl: bool = False, fe_name: str = "") -> None:
         self.req, self.src, self.sport, self.dst, self.dport, self.ssl = req, src, sport, dst, dport, ssl
+        self.fe_name = fe_name  # the frontend the request arrived on
         self._cache: dict = {}
 
     @classmethod
@@ -246,6 +247,7 @@ IMPLEMENTED: dict[str, Callable] = {
     "env": lambda ctx, a, acl: _one(os.environ.get(a[0])),
     "req.proto_http": lambda ctx, a, acl: [True],  # rules run on parsed HTTP requests (mode tcp: no sample)
     "req_proto_http": lambda ctx, a, acl: [True],
+    "fe_name": lambda ctx, a, acl: [ctx.fe_name],
     "always_true": lambda ctx, a, acl: [True],
     "always_false": lambda ctx, a, acl: [False],
     "ssl_fc": lambda ctx, a, acl: [bool(ctx.ssl)],
@@ -254,7 +256,7 @@ IMPLEMENTED: dict[str, Callable] = {
 
 # fetches that need no HTTP request: they give a sample in mode tcp too (the others give none there)
 LAYER4 = frozenset(("src", "src_port", "dst", "dst_port", "str", "int", "bool", "meth", "ipv4", "ipv6", "env",
-                    "always_true", "always_false", "ssl_fc"))
+                    "always_true", "always_false", "ssl_fc", "fe_name"))
 
 
 def output_type(name: str) -> str:

@@ -1,16 +1,25 @@
 """Log-format strings with sample expressions: ``use_backend %[req.hdr(host),lower,map(hosts.map,web)]``.
 
-Follows src/log.c (parse_logformat_string) for what the engine needs: literal text and ``%[expr]``
-(a sample expression, up to its ``]``). Other ``%`` variables are HAProxy's but not the engine's:
-``parse_logformat`` reports them as missing, so the caller warns.
+Follows src/log.c (parse_logformat_string, build_logline) for what the engine needs: literal text, ``%%``,
+``%[expr]`` (a sample expression, up to its ``]``; one that does not exist prints ``-``) and the variables
+``%ci %cp %fi %fp %f``. Other ``%`` variables are HAProxy's but not the engine's: ``parse_logformat``
+reports them as missing, so the caller warns.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from .expr import Expr, SampleError, parse_expr
 from .fetches import Ctx
 from .maps import MapStore
+
+# log.c's variables the engine renders: name -> the text of a request's value ('-' when there is none)
+VARIABLES: dict[str, Callable] = {
+    "ci": lambda ctx: ctx.src or "-", "cp": lambda ctx: "-" if ctx.sport is None else str(ctx.sport),
+    "fi": lambda ctx: ctx.dst or "-", "fp": lambda ctx: "-" if ctx.dport is None else str(ctx.dport),
+    "f": lambda ctx: ctx.fe_name,
+}
 
 
 class FormatError(ValueError):
@@ -23,11 +32,23 @@ class LogFormat:
     parts: tuple  # str (literal) or Expr
     missing: str | None = None
 
+    @property
+    def static_name(self) -> str | None:
+        """The name as written when HAProxy reads it as one plain text node, so as a static backend name
+        (cfgparse.c check_config_validity), else None. Text alone makes one node unless a '%%' follows
+        other text ('%%b' is the backend named '%%b'; 'b%%' is worked out per request, as 'b%')."""
+        if not all(isinstance(p, str) for p in self.parts):
+            return None
+        pairs = self.text.count("%%")
+        return self.text if pairs == 0 or (pairs == 1 and self.text.startswith("%%")) else None
+
     def render(self, ctx: Ctx) -> str:
         out = []
         for part in self.parts:
             if isinstance(part, str):
                 out.append(part)
+            elif callable(part):
+                out.append(part(ctx))
             else:
                 v = part.value(ctx)  # a sample that does not exist prints '-' (log.c build_logline)
                 out.append("-" if v is None else str(int(v) if isinstance(v, bool) else v))
@@ -62,6 +83,16 @@ def parse_logformat(text: str, maps: MapStore | None, where: str) -> LogFormat:
             i += 2
             continue
         if c == "%" and text[i + 1:i + 2] != "":
+            j = i + 1
+            while j < len(text) and text[j].isalpha():
+                j += 1
+            if text[i + 1:j] in VARIABLES:  # %ci %cp %fi %fp %f: the connection's addresses, the frontend
+                if lit:
+                    parts.append(lit)
+                    lit = ""
+                parts.append(VARIABLES[text[i + 1:j]])
+                i = j
+                continue
             missing = missing or f"log-format variable '{text[i:i + 3]}...'"
         lit += c
         i += 1
@@ -71,8 +102,9 @@ def parse_logformat(text: str, maps: MapStore | None, where: str) -> LogFormat:
 
 
 def is_dynamic(text: str) -> bool:
-    """Does a use_backend name hold a log-format expression (HAProxy looks for '%[')?"""
-    return "%[" in text
+    """Is a use_backend name a log-format string? HAProxy reads it as one when it holds a '%'
+    (cfgparse-listen.c); one that turns out to be text alone ('b%%x') names a backend statically."""
+    return "%" in text
 
 
 __all__ = ["Expr", "FormatError", "LogFormat", "is_dynamic", "parse_logformat"]
