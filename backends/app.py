@@ -15,7 +15,8 @@ behaviour is exactly the article's.
                      (while / keeps answering); without mode: the current mode
     GET /admin/crash-next                 the next GET / kills this process while answering it
     GET /admin/fail-rate?rate=F           from now on, answer / with 500 for a fraction F (0..1) of requests
-Options: --host ADDR (default 127.0.0.1), --delay-ms N, --fail-rate F (0..1: answer 500).
+Options: --host ADDR (default 127.0.0.1), --delay-ms N, --fail-rate F (0..1: answer 500),
+--tls CERT KEY (answer over HTTPS with this certificate (and chain) and key, both PEM files).
 
 Capacity mode (backends/capacity.py): --workers N --service-ms MS [--service-dist fixed|exp|pareto]
 serves at most N requests of GET / at once, each for a service time of mean MS; the rest wait.
@@ -177,6 +178,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=0, help="serve at most N requests at once (0: no limit)")
     p.add_argument("--service-ms", type=float, default=0, help="mean service time of one request, in ms")
     p.add_argument("--service-dist", choices=DISTRIBUTIONS, default="fixed", help="service time distribution")
+    p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate and key")
     p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a listening socket handed over by labsupport
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
 
@@ -192,7 +194,23 @@ def _args(argv: list[str]) -> argparse.Namespace:
         fail(f"--fail-rate {a.fail_rate} must be between 0 and 1")
     if a.workers < 0 or a.service_ms < 0:
         fail("--workers and --service-ms must be 0 or more")
+    if a.tls:
+        try:
+            a.ssl_context = _tls_context(*a.tls)
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+            fail(f"--tls {a.tls[0]} {a.tls[1]}: cannot load the certificate and key ({e})")
+    else:
+        a.ssl_context = None
     return a
+
+
+def _tls_context(cert: str, key: str):
+    """A server-side TLS context from a PEM certificate (chain) and key."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -212,12 +230,13 @@ def main(argv: list[str] | None = None) -> None:
             sys.stderr.write(f"app.py: error: port {OPTIONS.port} on {OPTIONS.host} {why}; "
                              "stop the other server or choose another port\n")
             sys.exit(1)
-        app.run(host=OPTIONS.host, port=OPTIONS.port, threaded=True)
+        app.run(host=OPTIONS.host, port=OPTIONS.port, threaded=True, ssl_context=OPTIONS.ssl_context)
     else:
         from flask.cli import show_server_banner
         from werkzeug.serving import make_server
 
-        server = make_server(OPTIONS.host, OPTIONS.port, app, threaded=True, fd=OPTIONS.fd)
+        server = make_server(OPTIONS.host, OPTIONS.port, app, threaded=True, fd=OPTIONS.fd,
+                             ssl_context=OPTIONS.ssl_context)
         show_server_banner(False, "app")
         server.log_startup()
         try:

@@ -34,6 +34,7 @@ class Draft:
     servers: list[dict[str, Any]] = field(default_factory=list)
     acls: dict[str, Any] = field(default_factory=dict)
     tunnel_timeout: bool = False
+    tls_binds: list[tuple[int, str, tuple]] = field(default_factory=list)  # (line, address, certs) of 'bind ... ssl'
 
     @property
     def cap_fe(self) -> bool:
@@ -91,6 +92,9 @@ class Context:
         self.fatal = False
         self.defaults = Draft.fresh("defaults", "", 0)
         self.proxies: list[Draft] = []
+        self.crt_base: str | None = None  # global 'crt-base' / 'ca-base': prefixes of relative paths
+        self.ca_base: str | None = None
+        self.ssl_server_verify = "required"  # global 'ssl-server-verify'
 
     @property
     def where(self) -> str:

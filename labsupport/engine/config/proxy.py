@@ -19,6 +19,7 @@ from .conditions import parse_condition, parse_criterion
 from .context import Context, Draft, cap_warning, too_many
 from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
+from .tls import check_tls
 from .words import DIGITS, TimeFormatError, atol, parse_time
 
 ALWAYS = (("always", (), False),)  # the criteria of 'TRUE' (and of a rule without a condition)
@@ -384,6 +385,7 @@ def check_proxy(p: Context, d: Draft) -> None:
                     "Give each server of a backend its own name (s1, s2, ...).", line=s["line"])
         else:
             seen[s["name"]] = s["line"]
+    check_tls(p, d)
 
 
 __all__ = ["PROXY_KEYWORDS", "parse_proxy_line", "check_proxy"]

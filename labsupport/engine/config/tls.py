@@ -1,0 +1,227 @@
+"""TLS in a configuration: the ``bind ... ssl`` and ``server ... ssl`` keywords, and the certificate
+files they name, read at parse time as HAProxy reads them (a missing or unreadable file is an error).
+
+Bind side: ``ssl``, ``crt FILE|DIR`` (a directory loads every file in it in name order), ``crt-list
+FILE`` (one certificate a line with optional SNI filters, ``!name`` excluding a name), ``ssl-min-ver``,
+``ssl-max-ver``, ``alpn``; ``crt-base`` in the global section prefixes relative paths. Which certificate
+answers which name is ``proxy.tls``'s business; here each certificate gets its names: the crt-list
+filters when it has some, else its subjectAltNames and its CN.
+
+Server side: ``ssl``, ``verify none|required``, ``ca-file``, ``sni`` (a literal ``str(NAME)``),
+``check-ssl``, ``check-sni``, ``no-ssl``, ``no-check-ssl``; ``ssl-server-verify`` in the global section.
+
+Follows HAProxy 2.6's src/cfgparse-ssl.c (bind_parse_crt, bind_parse_crt_list, parse_tls_method_minmax,
+bind_parse_alpn, srv_parse_*), src/ssl_crtlist.c (crtlist_parse_file, crtlist_load_cert_dir) and
+src/ssl_ckch.c (ckch_inst_new_load_store: which names a certificate is indexed under),
+Copyright Willy Tarreau <w@1wt.eu> and the HAProxy contributors, GPL-2.0-or-later (this project's licence).
+"""
+from __future__ import annotations
+
+import os
+import re
+
+from .context import Context, Draft
+from .model import CertEntry, TlsBind
+
+TLS_VERSIONS = {"SSLv3": "SSLv3", "TLSv1.0": "TLSv1", "TLSv1.1": "TLSv1_1", "TLSv1.2": "TLSv1_2",
+                "TLSv1.3": "TLSv1_3"}  # haproxy's names -> ssl.TLSVersion members
+DIR_SKIPPED = (".issuer", ".ocsp", ".sctl", ".key")  # companion files a crt DIR holds beside the .pem
+BIND_TLS_WORDS = ("ssl", "crt", "crt-list", "ssl-min-ver", "ssl-max-ver", "alpn")
+SERVER_TLS_WORDS = ("ssl", "no-ssl", "verify", "ca-file", "sni", "check-ssl", "no-check-ssl", "check-sni")
+_STR_EXPR = re.compile(r"str\(([^()]*)\)\Z")
+
+
+def _cert_names(path: str) -> tuple[str, ...] | None:
+    """The names a PEM bundle's certificate answers (SAN DNS names, then the CN); None when the file
+    holds no certificate and private key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from cryptography.x509.oid import NameOID
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        cert = x509.load_pem_x509_certificate(data)
+        start = data.find(b"-----BEGIN", data.find(b"PRIVATE KEY-----") - 40)
+        if b"PRIVATE KEY-----" not in data or start < 0:
+            return None
+        load_pem_private_key(data[start:], password=None)
+    except (OSError, ValueError, TypeError):
+        return None
+    names: list[str] = []
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names += [n.lower() for n in san.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        pass
+    names += [str(a.value).lower() for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    return tuple(dict.fromkeys(names))
+
+
+def _based(p: Context, path: str) -> str:
+    base = getattr(p, "crt_base", None)
+    return os.path.join(base, path) if base and not path.startswith("/") else path
+
+
+def _load(p: Context, label: str, path: str, filters: tuple[str, ...]) -> list[CertEntry] | str:
+    """Entries for ``crt PATH`` (a file or a directory); haproxy's error text otherwise."""
+    if os.path.isdir(path):
+        out = []
+        for name in sorted(os.listdir(path)):
+            full = os.path.join(path, name)
+            if name.endswith(DIR_SKIPPED) or not os.path.isfile(full):
+                continue
+            got = _load(p, label, full, filters)
+            if isinstance(got, str):
+                return got
+            out += got
+        return out
+    try:
+        os.stat(path)
+    except OSError as e:
+        return f"{label}unable to stat SSL certificate from file '{path}' : {e.strerror}."
+    names = _cert_names(path)
+    if names is None:
+        return f"{label}unable to load certificate from file '{path}'."
+    return [CertEntry(path, filters or names, explicit=bool(filters))]
+
+
+def _crt_list(p: Context, label: str, path: str) -> list[CertEntry] | str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        return f"{label}'crt-list' : cannot open file '{path}' : {e.strerror}"
+    out: list[CertEntry] = []
+    for n, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "[" in line:  # per-certificate ssl options: the engine keeps the bind line's
+            opts = line[line.index("["):line.index("]") + 1] if "]" in line else line[line.index("["):]
+            p.warn(f"{p.where}'{opts}' in crt-list '{path}' line {n} is accepted by HAProxy but ignored by the "
+                   "course engine.", "The course engine applies the bind line's TLS settings to every certificate.")
+            line = line.replace(opts, " ")
+        words = line.split()
+        got = _load(p, label, _based(p, words[0]), tuple(w.lower() for w in words[1:]))
+        if isinstance(got, str):
+            return got
+        out += got
+    return out
+
+
+def parse_bind_tls(p: Context, d: Draft, args: list[str], i: int, tls: dict) -> str | None | int:
+    """Apply bind keyword args[i] (one of BIND_TLS_WORDS) to ``tls``; returns the words consumed, or
+    haproxy's error text."""
+    word = args[i]
+    value = args[i + 1] if i + 1 < len(args) else ""
+    label = f"{p.where}'bind {args[1]}' in section '{d.kind}' : "
+    if word == "ssl":
+        tls["ssl"] = True
+        return 1
+    if word == "crt":
+        if not value:
+            return f"{label}'crt' : missing certificate location"
+        got = _load(p, label, _based(p, value), ())
+    elif word == "crt-list":
+        if not value:
+            return f"{label}'crt-list' : missing certificate location"
+        got = _crt_list(p, label, _based(p, value))
+    elif word in ("ssl-min-ver", "ssl-max-ver"):
+        if not value:
+            return f"{label}'{word}' : missing the version argument"
+        if value not in TLS_VERSIONS:
+            return f"{label}'{value}' : unknown ssl/tls version"
+        tls[word] = value
+        return 2
+    elif word == "alpn":
+        if not value:
+            return f"{label}'alpn' : missing the comma-delimited ALPN protocol suite"
+        protocols = tuple(x for x in value.split(",") if x)
+        others = [x for x in protocols if x != "http/1.1"]
+        if others:
+            p.warn(f"{p.where}'alpn {value}': the course engine speaks HTTP/1.1 only, so it offers "
+                   f"'http/1.1' and never {', '.join(repr(x) for x in others)} (HAProxy would).",
+                   "Write 'alpn http/1.1' for the same behaviour on both.")
+        tls["alpn"] = tuple(x for x in protocols if x == "http/1.1")
+        return 2
+    else:
+        return None
+    if isinstance(got, str):
+        return got
+    tls.setdefault("certs", []).extend(got)
+    return 2
+
+
+def bind_tls(tls: dict) -> TlsBind | None:
+    """The model of a bind line's TLS settings (None without ``ssl``)."""
+    if not tls.get("ssl"):
+        return None
+    return TlsBind(tuple(tls.get("certs", ())), tls.get("ssl-min-ver"), tls.get("ssl-max-ver"),
+                   tls.get("alpn", ()))
+
+
+def parse_server_tls(p: Context, s: dict, args: list[str], i: int) -> str | None:
+    """Apply server keyword args[i] (one of SERVER_TLS_WORDS) to ``s``; haproxy's error text or None."""
+    word = args[i]
+    value = args[i + 1] if i + 1 < len(args) else ""
+    if word in ("ssl", "no-ssl"):
+        s["ssl"] = word == "ssl"
+    elif word in ("check-ssl", "no-check-ssl"):
+        s["check_ssl"] = word == "check-ssl"
+    elif word == "verify":
+        if not value:
+            return "'verify' : missing verify method"
+        if value not in ("none", "required"):
+            return f"'verify' : unknown verify method '{value}', only 'none' and 'required' are supported"
+        s["verify"] = value
+    elif word == "ca-file":
+        if not value:
+            return "'ca-file' : missing CAfile path"
+        path = based_ca(p, value)
+        if not os.path.isfile(path):
+            why = os.strerror(2) if not os.path.exists(path) else "Is a directory"
+            return f"Couldn't open the ca-file '{path}' ({why})"
+        s["ca_file"] = path
+    elif word == "check-sni":
+        if not value:
+            return "'check-sni' : missing SNI"
+        s["check_sni"] = value
+    elif word == "sni":
+        if not value:
+            return "'sni' : missing sni expression"
+        m = _STR_EXPR.match(value)
+        if m:
+            s["sni"] = m.group(1)
+        else:
+            s["sni"] = None
+            p.warn(f"{p.where}'sni {value}': the course engine understands a literal 'str(NAME)' only, so "
+                   "this server gets no SNI (HAProxy would evaluate the expression for each connection).",
+                   "Write e.g. 'sni str(app.lab)'.")
+    return None
+
+
+def based_ca(p: Context, path: str) -> str:
+    base = getattr(p, "ca_base", None)
+    return os.path.join(base, path) if base and not path.startswith("/") else path
+
+
+def check_tls(p: Context, d: Draft) -> None:
+    """haproxy's post-parse TLS checks (ssl_sock_prepare_bind_conf, ssl_sock_prepare_srv_ctx)."""
+    for line, name, certs in d.tls_binds:
+        if not certs:
+            p.alert(f"Proxy '{d.name}': no SSL certificate specified for bind '{name}' at [{p.file}:{line}] "
+                    "(use 'crt').", "Name a certificate bundle: 'bind :443 ssl crt site.pem'.", line=line)
+    default_verify = getattr(p, "ssl_server_verify", "required")
+    for s in d.servers:
+        if not (s.get("ssl") or s.get("check_ssl")):
+            continue
+        verify = s.get("verify") or default_verify
+        s["verify"] = verify
+        if verify == "required" and not s.get("ca_file"):
+            p.alert(f"[{p.file}:{s['line']}] : 'server {d.name}/{s['name']}' : verify is enabled by default but "
+                    "no CA file specified. If you're running on a LAN where you're certain to trust the server's "
+                    "certificate, please set an explicit 'verify none' statement on the 'server' line, or use "
+                    "'ssl-server-verify none' in the global section to disable server-side verifications by "
+                    "default.", "Give the CA that signed the server's certificate: 'ca-file lab_ca.pem'.",
+                    line=s["line"])
