@@ -26,6 +26,7 @@ from .httpclient import HttpClient
 from .runtime import Runtime
 from .state import BackendRT, FrontendRT
 from .tcp import TcpClient
+from .tls import FrontTLS
 
 _NO_SERVER = re.compile(r"^backend '(.*)' has no server available!$")
 DEFAULT_MAXCONN = 4096  # haproxy derives it from ulimit -n when global maxconn is not set
@@ -150,7 +151,8 @@ class Engine(Controls):
             return (HttpClient if fe.cfg.mode == "http" else TcpClient)(self, fe)
 
         try:
-            server = await self.loop.create_server(factory, host, bind.port,
+            tls = FrontTLS(bind.tls).context if bind.tls is not None else None
+            server = await self.loop.create_server(factory, host, bind.port, ssl=tls,
                                                    reuse_address=True, backlog=1024)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:

@@ -1,0 +1,193 @@
+"""TLS at the edge on the engine against real HAProxy 2.6, on the same config text.
+
+Compared: which certificate (CN and subjectAltNames) answers each SNI name and no SNI, with ``crt DIR``,
+``crt-list`` (filters, ``!name``) and several ``crt`` on one line; the bytes of a response through TLS
+termination; ``ssl-min-ver TLSv1.3`` refusing a TLSv1.2 client; re-encryption to a Flask server over TLS:
+check_status / check_desc with a CA that did not sign it, the 503 and the log's termination flags for a
+request through it, and a name mismatch between ``sni`` and the certificate.
+"""
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import sys
+
+import pytest
+from support.httpbackend import wait_for
+from support.paths import ROOT
+from support.procs import start_together
+
+from labsupport.course.certs import LabCA, subject_names
+from labsupport.course.haproxy import HAProxy, parse_stat_csv
+from labsupport.engine.balancer import Balancer
+from labsupport.ports import free_ports
+
+HEAD = ("global\n    log stdout format raw local0\ndefaults\n    mode http\n    log global\n    option httplog\n"
+        "    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n")
+NAMES = (None, "web.lab", "WWW.Lab", "other.lab", "x.api.lab", "a.b.api.lab", "exact.api.lab", "secret.api.lab",
+         "api.lab", "nobody.lab", "default.lab")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A lab CA, a folder of bundles, crt-lists, a rogue CA, and a TLS certificate for the app server."""
+    folder = tmp_path_factory.mktemp("pki")
+    ca = LabCA(folder)
+    d = ca.crt_dir(folder / "dir", ("default.lab",), ("web.lab", "www.lab"), ("web.lab", "other.lab"),
+                   ("*.api.lab",), ("exact.api.lab",))
+    pems = sorted(d.iterdir())
+    lists = {
+        "filters": ca.crt_list(folder / "filters.lst", [(pems[0], ()), (pems[1], ("other.lab", "!www.lab")),
+                                                          (pems[3], ("*.api.lab", "!secret.api.lab")),
+                                                          (pems[2], ("secret.api.lab",))]),
+        "plain": ca.crt_list(folder / "plain.lst", [(pems[0], ()), (pems[2], ()), (pems[1], ()), (pems[3], ())]),
+    }
+    rogue = ca.rogue()
+    cert, key = ca.cert_and_key("app.lab", folder=folder)
+    return {"ca": ca, "dir": d, "pems": pems, "lists": lists, "rogue": rogue, "app": (cert, key), "folder": folder}
+
+
+def served(port: int, sni: str | None, max_version: ssl.TLSVersion | None = None) -> tuple:
+    """(CN, SANs, TLS version) of the certificate a listener shows a client sending ``sni``."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s, ctx.wrap_socket(s, server_hostname=sni) as t:
+        return (*subject_names(t.getpeercert(True)), t.version())
+
+
+class Pair:
+    """The engine and real HAProxy on ``text`` with its bind ports moved for HAProxy."""
+
+    def __init__(self, haproxy_bin: str, text: str, ports: list[int]) -> None:
+        moved = free_ports(len(ports))
+        self.ports = dict(zip(ports, moved))
+        self.engine = Balancer.from_text(text)
+        self.haproxy = HAProxy.from_text(text, "tls.cfg", port_map=self.ports, binary=haproxy_bin)
+
+    def __enter__(self) -> "Pair":
+        start_together((self.haproxy, self.engine))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.engine.stop()
+        self.haproxy.stop()
+
+
+def _answers(pair: Pair, port: int) -> list[tuple]:
+    return [(name, served(port, name), served(pair.ports[port], name)) for name in NAMES]
+
+
+def test_certificate_for_each_sni_name(haproxy_bin, pki):
+    """crt DIR, crt-list with and without filters, and several crt on one line choose alike."""
+    p = free_ports(4)
+    pems = pki["pems"]
+    text = HEAD + (f"frontend fe\n    bind 127.0.0.1:{p[0]} ssl crt {pki['dir']}\n"
+                   f"    bind 127.0.0.1:{p[1]} ssl crt-list {pki['lists']['filters']}\n"
+                   f"    bind 127.0.0.1:{p[2]} ssl crt-list {pki['lists']['plain']}\n"
+                   f"    bind 127.0.0.1:{p[3]} ssl crt {pems[2]} crt {pems[3]} crt {pems[1]} crt {pems[4]}\n"
+                   "    default_backend be\nbackend be\n    server s1 127.0.0.1:9\n")
+    with Pair(haproxy_bin, text, p) as pair:
+        rows = [row for port in p for row in _answers(pair, port)]
+    differ = [(name, engine, real) for name, engine, real in rows if engine != real]
+    assert not differ, differ
+    by_name = {name: real[0] for name, _, real in rows[:len(NAMES)]}  # the crt DIR listener, as HAProxy does it
+    assert by_name[None] == "default.lab" and by_name["WWW.Lab"] == "web.lab" and by_name["x.api.lab"] == "*.api.lab"
+    assert by_name["a.b.api.lab"] == "default.lab" and by_name["exact.api.lab"] == "exact.api.lab"
+    assert len(rows) == 4 * len(NAMES)
+
+
+def test_min_version_and_response_bytes(haproxy_bin, pki, tmp_path):
+    """ssl-min-ver TLSv1.3 refuses TLSv1.2 on both; a response through TLS termination is byte for byte
+    HAProxy's (a 503 page from an empty backend: nothing varies)."""
+    p = free_ports(2)
+    text = HEAD + (f"frontend fe\n    bind 127.0.0.1:{p[0]} ssl crt {pki['pems'][1]} ssl-min-ver TLSv1.3\n"
+                   f"    bind 127.0.0.1:{p[1]} ssl crt {pki['pems'][1]} alpn http/1.1\n"
+                   "    default_backend be\nbackend be\n")
+    with Pair(haproxy_bin, text, p) as pair:
+        for port in (p[0], pair.ports[p[0]]):
+            with pytest.raises(ssl.SSLError):
+                served(port, "web.lab", ssl.TLSVersion.TLSv1_2)
+            assert served(port, "web.lab")[2] == "TLSv1.3"
+        assert served(p[1], "web.lab", ssl.TLSVersion.TLSv1_2)[2] == "TLSv1.2"
+        got = [_https_get(port, "web.lab", pki["ca"].ca_file) for port in (p[1], pair.ports[p[1]])]
+    assert got[0] == got[1] and got[0][1].startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), got
+    assert got[0][0] == "http/1.1"
+
+
+def _https_get(port: int, sni: str, ca_file, path: str = "/") -> tuple[str | None, bytes]:
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    ctx.set_alpn_protocols(["http/1.1"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s, ctx.wrap_socket(s, server_hostname=sni) as t:
+        t.sendall(f"GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := t.recv(65536):
+            data += chunk
+        return t.selected_alpn_protocol(), data
+
+
+@pytest.fixture(scope="module")
+def tls_app(pki):
+    """backends/app.py over TLS with the lab CA's certificate for app.lab."""
+    port = free_ports(1)[0]
+    cert, key = pki["app"]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "backends" / "app.py"), str(port), "--tls", str(cert), str(key)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ctx = ssl.create_default_context(cafile=str(pki["ca"].ca_file))
+
+    def up() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1) as s, ctx.wrap_socket(s, server_hostname="app.lab"):
+                return True
+        except OSError:
+            return proc.poll() is not None and pytest.fail("backends/app.py --tls exited")
+    wait_for(up, timeout=30)
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_reencryption_checks_and_requests(haproxy_bin, pki, tls_app):
+    """Good CA, wrong CA, name mismatch, verify none: check_status, check_desc, the status and log flags."""
+    p = free_ports(1)
+    ca, rogue = pki["ca"].ca_file, pki["rogue"].ca_file
+    a = f"127.0.0.1:{tls_app}"
+    text = HEAD + (f"frontend fe\n    bind 127.0.0.1:{p[0]} ssl crt {pki['pems'][1]}\n"
+                   "    use_backend good if { path_beg /good }\n    use_backend rogue if { path_beg /rogue }\n"
+                   "    use_backend mismatch if { path_beg /mismatch }\n    default_backend none\n"
+                   f"backend good\n    server s1 {a} ssl verify required ca-file {ca} sni str(app.lab) check inter 300\n"
+                   f"backend rogue\n    server s1 {a} ssl verify required ca-file {rogue} sni str(app.lab)\n"
+                   f"    server s2 {a} ssl verify required ca-file {rogue} check inter 300\n"
+                   f"backend mismatch\n    server s1 {a} ssl verify required ca-file {ca} sni str(web.lab)\n"
+                   f"    server s2 {a} check-ssl verify required ca-file {ca} check-sni web.lab check inter 300\n"
+                   f"backend none\n    server s1 {a} ssl verify none check inter 300\n")
+    with Pair(haproxy_bin, text, p) as pair:
+        def settled(b) -> list[dict] | None:
+            rows = [r for r in parse_stat_csv(b.stats_csv()) if r["svname"] not in ("FRONTEND", "BACKEND")]
+            checked = [r for r in rows if r["check_status"] not in ("", None)]
+            return rows if checked and all(r["check_status"] not in ("INI",) and "/" not in str(r["status"])
+                                           for r in checked) and len(checked) == 4 else None
+        stats = [wait_for(lambda b=b: settled(b), timeout=20) for b in (pair.engine, pair.haproxy)]
+        cols = ("pxname", "svname", "status", "check_status", "check_code", "check_desc")
+        views = [[tuple(r[c] for c in cols) for r in s] for s in stats]
+        assert views[0] == views[1], views
+        results = {}
+        for name, port in (("engine", p[0]), ("haproxy", pair.ports[p[0]])):
+            results[name] = [_https_get(port, "web.lab", pki["ca"].ca_file, path)[1].split(b"\r\n", 1)[0]
+                             for path in ("/good", "/rogue", "/mismatch", "/")]
+        assert results["engine"] == results["haproxy"], results
+        logs = {}
+        for name, b in (("engine", pair.engine), ("haproxy", pair.haproxy)):
+            lines = wait_for(lambda b=b: [x for x in b.logs()[0] if '"GET /' in x] if len(
+                [x for x in b.logs()[0] if '"GET /' in x]) >= 4 else None, timeout=10)
+            # backend/server, status, termination flags, and the retries (last of the connection counts)
+            logs[name] = [(f[3], f[5], f[9], f[10].rsplit("/", 1)[1]) for f in (x.split() for x in lines)]
+    assert logs["engine"] == logs["haproxy"], logs
+    assert [f[1:] for f in logs["haproxy"][1:3]] == [("503", "SC--", "3")] * 2
+    by_row = {(r[0], r[1]): r for r in views[1]}
+    assert (by_row[("rogue", "s2")][3], by_row[("rogue", "s2")][5]) == ("L6RSP", "Layer6 invalid response")
+    assert by_row[("good", "s1")][3] == "L6OK"
+    assert results["haproxy"][0].startswith(b"HTTP/1.1 404")  # the app answered (it serves / only)
+    assert results["haproxy"][1:3] == [b"HTTP/1.1 503 Service Unavailable"] * 2
