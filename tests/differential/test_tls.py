@@ -184,6 +184,9 @@ def test_reencryption_checks_and_requests(haproxy_bin, pki, tls_app):
                 [x for x in b.logs()[0] if '"GET /' in x]) >= 4 else None, timeout=10)
             # backend/server, status, termination flags, and the retries (last of the connection counts)
             logs[name] = [(f[3], f[5], f[9], f[10].rsplit("/", 1)[1]) for f in (x.split() for x in lines)]
+            # the unknown CA is retried 1 s apart (3 retries, about 3 s); the name mismatch is never retried
+            total = [int(f[4].rsplit("/", 1)[1]) for f in (x.split() for x in lines)]
+            assert total[1] >= 2900 and total[2] < 900, (name, lines)
     assert logs["engine"] == logs["haproxy"], logs
     assert [f[1:] for f in logs["haproxy"][1:3]] == [("503", "SC--", "3")] * 2
     by_row = {(r[0], r[1]): r for r in views[1]}

@@ -36,7 +36,7 @@ import asyncio
 from .interfaces import EngineHooks
 from .progress import Outcome, Timers
 from .state import BackendRT, ServerRT, Waiter, now
-from .tls import server_tls, tls_state
+from .tls import name_mismatch, server_tls, tls_state
 
 
 class Session:
@@ -123,7 +123,9 @@ class Session:
             self.waiting = self.opening.send(None)
         except StopIteration as done:
             self._opened(done.value[1])
-        except OSError:
+        except OSError as e:
+            if name_mismatch(e):  # HAProxy never retries a certificate for another name (CO_ER_SSL_MISMATCH_SNI)
+                self.failures = self.be.cfg.retries
             self._opened(None, refused=True)
         else:
             if self.waiting is None:  # a bare yield (asyncio's sleep(0)): resume on the next turn

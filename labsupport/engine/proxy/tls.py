@@ -107,6 +107,15 @@ def _client_context(verify: str, ca_file: str | None, check_name: bool) -> ssl.S
     return ctx
 
 
+X509_V_ERR_HOSTNAME_MISMATCH = 62
+
+
+def name_mismatch(exc: BaseException) -> bool:
+    """True when a server's handshake failed because its certificate is for another name than the SNI
+    sent: HAProxy 2.6 then gives up at once, without retries (backend.c, back_handle_st_cer)."""
+    return isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_code == X509_V_ERR_HOSTNAME_MISMATCH
+
+
 def server_tls(cfg: ServerConfig, check: bool = False) -> tuple[ssl.SSLContext | None, str | None]:
     """(context, SNI) for a connection to a server: traffic, or with ``check`` a health check (which
     uses TLS with ``ssl`` or ``check-ssl``, and sends ``check-sni``, not ``sni``)."""
