@@ -31,6 +31,7 @@ class CertEntry:
     path: str
     names: tuple[str, ...]  # lower-case; from the crt-list filters ('!name' excludes), else the SANs and CN
     explicit: bool = False  # the names are crt-list filters
+    key: str | None = None  # the private key's file when the bundle has none (HAProxy's PATH.key)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class ServerConfig:
     slowstart: int = 0  # ms: a server coming UP ramps its weight up over this time
     ssl: bool = False  # 'ssl': traffic to the server is TLS
     check_ssl: bool = False  # 'check-ssl': health checks use TLS (they do anyway when 'ssl' is set)
-    verify: str = "required"  # 'verify none|required' (the default follows 'ssl-server-verify')
+    verify: str = "required"  # 'verify none|required' ('ssl-server-verify' gives the default)
     ca_file: str | None = None
     sni: str | None = None  # the literal of 'sni str(NAME)'
     check_sni: str | None = None

@@ -31,9 +31,10 @@ SERVER_TLS_WORDS = ("ssl", "no-ssl", "verify", "ca-file", "sni", "check-ssl", "n
 _STR_EXPR = re.compile(r"str\(([^()]*)\)\Z")
 
 
-def _cert_names(path: str) -> tuple[str, ...] | None:
+def _cert_names(path: str, key_only: bool = False, names_only: bool = False) -> tuple[str, ...] | None:
     """The names a PEM bundle's certificate answers (SAN DNS names, then the CN); None when the file
-    holds no certificate and private key."""
+    holds no certificate, () when it holds a certificate without its private key. With ``key_only``:
+    () when the file holds a private key, None otherwise."""
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
     from cryptography.x509.oid import NameOID
@@ -41,11 +42,15 @@ def _cert_names(path: str) -> tuple[str, ...] | None:
     try:
         with open(path, "rb") as f:
             data = f.read()
-        cert = x509.load_pem_x509_certificate(data)
-        start = data.find(b"-----BEGIN", data.find(b"PRIVATE KEY-----") - 40)
-        if b"PRIVATE KEY-----" not in data or start < 0:
-            return None
-        load_pem_private_key(data[start:], password=None)
+        if not key_only:
+            cert = x509.load_pem_x509_certificate(data)
+        at = data.find(b"PRIVATE KEY-----")
+        if at < 0 and not names_only:
+            return None if key_only else ()
+        if not names_only:
+            load_pem_private_key(data[data.rfind(b"-----BEGIN", 0, at):], password=None)
+        if key_only:
+            return ()
     except (OSError, ValueError, TypeError):
         return None
     names: list[str] = []
@@ -83,7 +88,13 @@ def _load(p: Context, label: str, path: str, filters: tuple[str, ...]) -> list[C
     names = _cert_names(path)
     if names is None:
         return f"{label}unable to load certificate from file '{path}'."
-    return [CertEntry(path, filters or names, explicit=bool(filters))]
+    key = None
+    if not names:  # a certificate without its key: haproxy reads the key from PATH.key beside it
+        key = path + ".key"
+        if _cert_names(key, key_only=True) is None:
+            return f"{label}No Private Key found in '{key}'."
+        names = _cert_names(path, names_only=True) or ()
+    return [CertEntry(path, filters or names, explicit=bool(filters), key=key)]
 
 
 def _crt_list(p: Context, label: str, path: str) -> list[CertEntry] | str:
@@ -129,7 +140,7 @@ def parse_bind_tls(p: Context, d: Draft, args: list[str], i: int, tls: dict) -> 
         got = _crt_list(p, label, _based(p, value))
     elif word in ("ssl-min-ver", "ssl-max-ver"):
         if not value:
-            return f"{label}'{word}' : missing the version argument"
+            return f"{label}'{word}' : missing the ssl/tls version"
         if value not in TLS_VERSIONS:
             return f"{label}'{value}' : unknown ssl/tls version"
         tls[word] = value
@@ -174,7 +185,7 @@ def parse_server_tls(p: Context, s: dict, args: list[str], i: int) -> str | None
             return "'verify' : missing verify method"
         if value not in ("none", "required"):
             return f"'verify' : unknown verify method '{value}', only 'none' and 'required' are supported"
-        s["verify"] = value
+        s["_verify"] = value  # check_tls applies it, or else the global 'ssl-server-verify'
     elif word == "ca-file":
         if not value:
             return "'ca-file' : missing CAfile path"
@@ -214,14 +225,16 @@ def check_tls(p: Context, d: Draft) -> None:
                     "(use 'crt').", "Name a certificate bundle: 'bind :443 ssl crt site.pem'.", line=line)
     default_verify = getattr(p, "ssl_server_verify", "required")
     for s in d.servers:
+        verify = s.pop("_verify", None) or default_verify
+        s["verify"] = verify
         if not (s.get("ssl") or s.get("check_ssl")):
             continue
-        verify = s.get("verify") or default_verify
-        s["verify"] = verify
         if verify == "required" and not s.get("ca_file"):
-            p.alert(f"[{p.file}:{s['line']}] : 'server {d.name}/{s['name']}' : verify is enabled by default but "
-                    "no CA file specified. If you're running on a LAN where you're certain to trust the server's "
-                    "certificate, please set an explicit 'verify none' statement on the 'server' line, or use "
-                    "'ssl-server-verify none' in the global section to disable server-side verifications by "
-                    "default.", "Give the CA that signed the server's certificate: 'ca-file lab_ca.pem'.",
-                    line=s["line"])
+            # haproxy words it by the global default, whatever the server line says
+            text = ("verify is enabled by default but no CA file specified. If you're running on a LAN where "
+                    "you're certain to trust the server's certificate, please set an explicit 'verify none' "
+                    "statement on the 'server' line, or use 'ssl-server-verify none' in the global section to "
+                    "disable server-side verifications by default." if default_verify == "required"
+                    else "verify is enabled but no CA file specified.")
+            p.alert(f"[{p.file}:{s['line']}] : 'server {d.name}/{s['name']}' : {text}",
+                    "Give the CA that signed the server's certificate: 'ca-file lab_ca.pem'.", line=s["line"])

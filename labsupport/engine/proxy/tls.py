@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import ssl
 
-from ..config.model import ServerConfig, TlsBind
+from ..config.model import CertEntry, ServerConfig, TlsBind
 
 # HAProxy 2.6 refuses anything older than TLSv1.2 unless told otherwise (ssl-default-bind-options)
 DEFAULT_MIN = "TLSv1.2"
@@ -29,9 +29,9 @@ VERSIONS = {"SSLv3": ssl.TLSVersion.SSLv3, "TLSv1.0": ssl.TLSVersion.TLSv1, "TLS
             "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
 
-def _server_side(path: str, tls: TlsBind) -> ssl.SSLContext:
+def _server_side(entry: CertEntry, tls: TlsBind) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(path)  # cert, then chain, and the key from the same PEM bundle
+    ctx.load_cert_chain(entry.path, entry.key)  # cert, then chain, and the key from the same bundle (or PATH.key)
     ctx.minimum_version = VERSIONS[tls.min_ver or DEFAULT_MIN]
     if tls.max_ver:
         ctx.maximum_version = VERSIONS[tls.max_ver]
@@ -58,7 +58,7 @@ class FrontTLS:
                 else:
                     self.exact.setdefault(name, i)
             self.negated.append(frozenset(neg))
-        self.contexts = [_server_side(e.path, tls) for e in tls.certs]
+        self.contexts = [_server_side(e, tls) for e in tls.certs]
         self.context = self.contexts[0]
         for ctx in self.contexts:
             ctx.sni_callback = self._on_sni
