@@ -111,3 +111,27 @@ def test_client_connection_exposes_tls_state(pems):
                 got = b._call(lambda: sorted((c.sni or "", c.ssl_object is not None) for c in b._engine.conns))
                 return got if len(got) == 2 else None
             assert wait_for(states) == [("", False), ("WWW.lab", True)]
+
+
+def test_reload_reads_certificates_again(pems, tmp_path):
+    """A reload re-reads a TLS bind's certificate files, and turns a clear bind into a TLS one."""
+    port = free_ports(1)[0]
+    pem = tmp_path / "site.pem"
+    pem.write_bytes(pems["default.lab"].read_bytes())
+    text = HEAD + f"frontend fe\n    bind 127.0.0.1:{port} ssl crt {pem}\n    default_backend be\nbackend be\n"
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+
+    def shown() -> str | None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 2) as raw, ctx.wrap_socket(raw) as t:
+                return subject_names(t.getpeercert(True))[0]
+        except OSError:
+            return None
+    with Balancer.from_text(text.replace(" ssl crt " + str(pem), "")) as b:
+        assert shown() is None  # clear text: no handshake
+        b.reload(text)
+        assert wait_for(shown) == "default.lab"
+        pem.write_bytes(pems["web.lab"].read_bytes())
+        b.reload(text)
+        assert wait_for(lambda: shown() == "web.lab")

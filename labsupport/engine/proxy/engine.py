@@ -66,6 +66,7 @@ class Engine(Controls):
         self.requests = Log(request_log)
         self.checkers: list[Checker] = []
         self.listeners: dict[tuple[str, int], tuple[FrontendRT, asyncio.base_events.Server]] = {}
+        self.bind_tls: dict[tuple[str, int], object] = {}  # each listener's TlsBind (None: clear text)
         self.running = False
         self.config = config
         self.runtime = Runtime(self)
@@ -162,6 +163,7 @@ class Engine(Controls):
                              instead="change the 'bind' line") from None
             raise
         self.listeners[key] = (fe, server)
+        self.bind_tls[key] = bind.tls
 
     def _start_checkers(self) -> None:
         for c in self.checkers:
@@ -203,7 +205,10 @@ class Engine(Controls):
                 wanted[(host, b.port)] = (fe, b)
         for key in list(self.listeners):
             fe, server = self.listeners[key]
-            if key not in wanted or wanted[key][0] is not fe:
+            # a TLS bind listens anew, so certificate files are read again (as a reload of HAProxy does),
+            # and so does a bind that gained or lost 'ssl'
+            tls = wanted[key][1].tls if key in wanted else None
+            if key not in wanted or wanted[key][0] is not fe or tls is not None or self.bind_tls.get(key) is not None:
                 server.close()
                 del self.listeners[key]
         for key, (fe, b) in wanted.items():
