@@ -182,13 +182,14 @@ def test_reencryption_checks_and_requests(haproxy_bin, pki, tls_app):
         for name, b in (("engine", pair.engine), ("haproxy", pair.haproxy)):
             lines = wait_for(lambda b=b: [x for x in b.logs()[0] if '"GET /' in x] if len(
                 [x for x in b.logs()[0] if '"GET /' in x]) >= 4 else None, timeout=10)
-            # backend/server, status, termination flags, and the retries (last of the connection counts)
-            logs[name] = [(f[3], f[5], f[9], f[10].rsplit("/", 1)[1]) for f in (x.split() for x in lines)]
+            # frontend (with '~': TLS), backend/server, status, termination flags, retries (the last count)
+            logs[name] = [(f[2], f[3], f[5], f[9], f[10].rsplit("/", 1)[1]) for f in (x.split() for x in lines)]
             # the unknown CA is retried 1 s apart (3 retries, about 3 s); the name mismatch is never retried
             total = [int(f[4].rsplit("/", 1)[1]) for f in (x.split() for x in lines)]
             assert total[1] >= 2900 and total[2] < 900, (name, lines)
     assert logs["engine"] == logs["haproxy"], logs
-    assert [f[1:] for f in logs["haproxy"][1:3]] == [("503", "SC--", "3")] * 2
+    assert [f[2:] for f in logs["haproxy"][1:3]] == [("503", "SC--", "3")] * 2
+    assert {f[0] for f in logs["haproxy"]} == {"fe~"}
     by_row = {(r[0], r[1]): r for r in views[1]}
     assert (by_row[("rogue", "s2")][3], by_row[("rogue", "s2")][5]) == ("L6RSP", "Layer6 invalid response")
     assert by_row[("good", "s1")][3] == "L6OK"
