@@ -8,6 +8,7 @@ request through it, and a name mismatch between ``sni`` and the certificate.
 """
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import subprocess
@@ -170,6 +171,10 @@ def test_reencryption_checks_and_requests(haproxy_bin, pki, tls_app):
             return rows if checked and all(r["check_status"] not in ("INI",) and "/" not in str(r["status"])
                                            for r in checked) and len(checked) == 4 else None
         stats = [wait_for(lambda b=b: settled(b), timeout=20) for b in (pair.engine, pair.haproxy)]
+        down = [sorted(re.sub(r"check duration: \d+ms", "check duration: Xms", re.sub(r"^\[\w+\]\s+\(\d+\) : ", "", x))
+                       for x in set(b.events()[0]) if " is DOWN, " in x) for b in (pair.engine, pair.haproxy)]
+        assert down[0] == down[1] and any('reason: Layer6 invalid response, info: "SSL handshake failure"' in x
+                                          for x in down[1]), down
         cols = ("pxname", "svname", "status", "check_status", "check_code", "check_desc")
         views = [[tuple(r[c] for c in cols) for r in s] for s in stats]
         assert views[0] == views[1], views

@@ -8,7 +8,8 @@ httpchk`` one HTTP request (``http-check send`` sets its method, URI, version an
 status must be 2xx/3xx, or match ``http-check expect [!] status|rstatus|string|rstring``
 (L7OK / L7STS / L7RSP / L7TOUT, with HAProxy 2.6's info texts from src/tcpcheck.c). With ``ssl`` or
 ``check-ssl`` the check adds a TLS handshake after the connect (L6OK / L6RSP "SSL handshake failure" /
-L6TOUT), sending ``check-sni``. Without
+L6TOUT), sending ``check-sni``; a certificate for another name is HAProxy's "Server presented an SSL
+certificate different from the expected one". Without
 ``timeout check`` the whole check must fit in ``inter``; with it, the connect gets ``timeout
 connect`` and the answer ``timeout check``.
 """
@@ -24,7 +25,7 @@ import httptools
 
 from ..config.checks import status_matches
 from .state import ServerRT
-from .tls import server_tls
+from .tls import name_mismatch, server_tls
 
 
 @dataclass
@@ -45,6 +46,9 @@ DESC = {
     "L7TOUT": "Layer7 timeout", "L6OK": "Layer6 check passed", "L6RSP": "Layer6 invalid response",
     "L6TOUT": "Layer6 timeout",
 }
+
+
+MISMATCH_INFO = "Server presented an SSL certificate different from the expected one"
 
 
 class _Answer:
@@ -134,9 +138,10 @@ async def check_server(srv: ServerRT) -> HealthCheckResult:
         except (TimeoutError, asyncio.TimeoutError):
             sock.close()
             return result(False, "L6TOUT")
-        except OSError:  # ssl.SSLError, or the server closing during the handshake
+        except OSError as e:  # ssl.SSLError, or the server closing during the handshake
             sock.close()
-            return result(False, "L6RSP", info="SSL handshake failure")
+            # HAProxy's connection error texts (conn_err_code_str: CO_ER_SSL_MISMATCH_SNI, CO_ER_SSL_HANDSHAKE)
+            return result(False, "L6RSP", info=MISMATCH_INFO if name_mismatch(e) else "SSL handshake failure")
     try:
         if be.httpchk is None:
             return result(True, "L4OK" if ctx is None else "L6OK")
