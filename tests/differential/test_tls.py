@@ -200,3 +200,23 @@ def test_reencryption_checks_and_requests(haproxy_bin, pki, tls_app):
     assert by_row[("good", "s1")][3] == "L6OK"
     assert results["haproxy"][0].startswith(b"HTTP/1.1 404")  # the app answered (it serves / only)
     assert results["haproxy"][1:3] == [b"HTTP/1.1 503 Service Unavailable"] * 2
+
+
+def test_tcp_mode_terminates_and_reencrypts(haproxy_bin, pki, tls_app):
+    """mode tcp: TLS from the client ends at the balancer, TLS to the server starts there; through a server
+    whose CA is unknown, both close the connection without a byte."""
+    p = free_ports(2)
+    ca, rogue = pki["ca"].ca_file, pki["rogue"].ca_file
+    text = HEAD.replace("mode http", "mode tcp").replace("    option httplog\n", "") + (
+        f"frontend fe\n    bind 127.0.0.1:{p[0]} ssl crt {pki['pems'][1]}\n    default_backend good\n"
+        f"frontend fe2\n    bind 127.0.0.1:{p[1]} ssl crt {pki['pems'][1]}\n    default_backend rogue\n"
+        f"backend good\n    server s1 127.0.0.1:{tls_app} ssl verify required ca-file {ca} sni str(app.lab)\n"
+        f"backend rogue\n    server s1 127.0.0.1:{tls_app} ssl verify required ca-file {rogue} sni str(app.lab)\n")
+    with Pair(haproxy_bin, text, p) as pair:
+        got = {}
+        for name, ports in (("engine", p), ("haproxy", [pair.ports[x] for x in p])):
+            answer = _https_get(ports[0], "web.lab", pki["ca"].ca_file)[1]
+            head, _, body = answer.partition(b"\r\n\r\n")
+            got[name] = (head.split(b"\r\n", 1)[0], body, _https_get(ports[1], "web.lab", pki["ca"].ca_file)[1])
+    assert got["engine"] == got["haproxy"], got
+    assert got["haproxy"] == (b"HTTP/1.1 200 OK", f"Hi!! from server {tls_app}".encode(), b"")
