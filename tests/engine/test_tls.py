@@ -101,6 +101,8 @@ def test_client_connection_exposes_tls_state(pems):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     with b:
+        assert b.urls == [f"https://127.0.0.1:{tls_port}/", f"http://127.0.0.1:{plain_port}/"]
+        assert repr(b) == f"<Balancer fe :{tls_port} ssl :{plain_port} -> be roundrobin: no server>"
         with socket.create_connection(("127.0.0.1", tls_port)) as raw, \
                 ctx.wrap_socket(raw, server_hostname="WWW.lab") as t, \
                 socket.create_connection(("127.0.0.1", plain_port)):
