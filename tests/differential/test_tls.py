@@ -118,6 +118,29 @@ def test_min_version_and_response_bytes(haproxy_bin, pki, tmp_path):
     assert got[0][0] == "http/1.1"
 
 
+def test_strict_sni_and_max_version(haproxy_bin, pki):
+    """strict-sni refuses no SNI and a name nobody configured, and still serves the others; without any
+    certificate it refuses every handshake; ssl-max-ver TLSv1.2 caps what a default client gets."""
+    p = free_ports(3)
+    text = HEAD + (f"frontend fe\n    bind 127.0.0.1:{p[0]} ssl crt {pki['dir']} strict-sni\n"
+                   f"    bind 127.0.0.1:{p[1]} ssl strict-sni\n"
+                   f"    bind 127.0.0.1:{p[2]} ssl crt {pki['pems'][1]} ssl-max-ver TLSv1.2\n"
+                   "    default_backend be\nbackend be\n")
+
+    def outcome(port: int, sni: str | None) -> tuple | str:
+        try:
+            return served(port, sni)
+        except ssl.SSLError:
+            return "refused"
+    with Pair(haproxy_bin, text, p) as pair:
+        cases = [(port, sni) for port in p for sni in (None, "nobody.lab", "www.lab", "x.api.lab")]
+        got = [(outcome(port, sni), outcome(pair.ports[port], sni)) for port, sni in cases]
+    assert all(ours == real for ours, real in got), got
+    assert [real for _, real in got[:4]] == ["refused", "refused", ("web.lab", ("web.lab", "www.lab"), "TLSv1.3"),
+                                             ("*.api.lab", ("*.api.lab",), "TLSv1.3")]
+    assert {real for _, real in got[4:8]} == {"refused"} and {real[2] for _, real in got[8:]} == {"TLSv1.2"}
+
+
 def _https_get(port: int, sni: str, ca_file, path: str = "/") -> tuple[str | None, bytes]:
     ctx = ssl.create_default_context(cafile=str(ca_file))
     ctx.set_alpn_protocols(["http/1.1"])

@@ -31,6 +31,9 @@ BIND_LINES = [
     "bind :18443 ssl crt {d}/web.pem alpn",
     "bind :18443 ssl crt {d}/web.pem alpn http/1.1",
     "bind :18443 crt {d}/web.pem",
+    "bind :18443 ssl strict-sni",
+    "bind :18443 ssl strict-sni crt {d}/empty",
+    "bind :18443 ssl strict-sni crt {d}/dir",
 ]
 SERVER_LINES = [
     "server s1 127.0.0.1:9443 ssl",

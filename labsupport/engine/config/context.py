@@ -34,7 +34,7 @@ class Draft:
     servers: list[dict[str, Any]] = field(default_factory=list)
     acls: dict[str, Any] = field(default_factory=dict)
     tunnel_timeout: bool = False
-    tls_binds: list[tuple[int, str, tuple]] = field(default_factory=list)  # (line, address, certs) of 'bind ... ssl'
+    tls_binds: list[tuple[int, str, Any]] = field(default_factory=list)  # (line, address, TlsBind) of 'bind ... ssl'
 
     @property
     def cap_fe(self) -> bool:

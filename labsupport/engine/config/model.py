@@ -42,6 +42,7 @@ class TlsBind:
     min_ver: str | None = None  # "TLSv1.2", "TLSv1.3" ... (None: HAProxy 2.6's default, TLSv1.2)
     max_ver: str | None = None
     alpn: tuple[str, ...] = ()  # what the engine offers: "http/1.1" or nothing
+    strict_sni: bool = False  # 'strict-sni': no default certificate, a name nobody configured is refused
 
 
 @dataclass(frozen=True)

@@ -258,7 +258,7 @@ def parse_bind(p: Context, d: Draft, args: list[str]) -> None:
         i += step
     model = bind_tls(tls)
     if model is not None:  # checked after parsing, as haproxy does (check_tls)
-        d.tls_binds.append((p.line, args[1], model.certs))
+        d.tls_binds.append((p.line, args[1], model))
     elif tls.get("certs") or "alpn" in tls:
         p.warn(f"{p.where}'bind {args[1]}' names certificates but has no 'ssl': HAProxy, like the course engine, "
                "then listens in clear text.", "Add 'ssl' to the bind line to terminate TLS.")

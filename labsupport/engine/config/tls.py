@@ -3,7 +3,8 @@ files they name, read at parse time as HAProxy reads them (a missing or unreadab
 
 Bind side: ``ssl``, ``crt FILE|DIR`` (a directory loads every file in it in name order), ``crt-list
 FILE`` (one certificate a line with optional SNI filters, ``!name`` excluding a name), ``ssl-min-ver``,
-``ssl-max-ver``, ``alpn``; ``crt-base`` in the global section prefixes relative paths. Which certificate
+``ssl-max-ver``, ``alpn``, ``strict-sni``; ``crt-base`` in the global section prefixes relative paths.
+Which certificate
 answers which name is ``proxy.tls``'s business; here each certificate gets its names: the crt-list
 filters when it has some, else its subjectAltNames and its CN.
 
@@ -26,7 +27,7 @@ from .model import CertEntry, TlsBind
 TLS_VERSIONS = {"SSLv3": "SSLv3", "TLSv1.0": "TLSv1", "TLSv1.1": "TLSv1_1", "TLSv1.2": "TLSv1_2",
                 "TLSv1.3": "TLSv1_3"}  # haproxy's names -> ssl.TLSVersion members
 DIR_SKIPPED = (".issuer", ".ocsp", ".sctl", ".key")  # companion files a crt DIR holds beside the .pem
-BIND_TLS_WORDS = ("ssl", "crt", "crt-list", "ssl-min-ver", "ssl-max-ver", "alpn")
+BIND_TLS_WORDS = ("ssl", "crt", "crt-list", "ssl-min-ver", "ssl-max-ver", "alpn", "strict-sni")
 SERVER_TLS_WORDS = ("ssl", "no-ssl", "verify", "ca-file", "sni", "check-ssl", "no-check-ssl", "check-sni")
 _STR_EXPR = re.compile(r"str\(([^()]*)\)\Z")
 
@@ -127,8 +128,8 @@ def parse_bind_tls(p: Context, d: Draft, args: list[str], i: int, tls: dict) -> 
     word = args[i]
     value = args[i + 1] if i + 1 < len(args) else ""
     label = f"{p.where}'bind {args[1]}' in section '{d.kind}' : "
-    if word == "ssl":
-        tls["ssl"] = True
+    if word in ("ssl", "strict-sni"):
+        tls[word] = True
         return 1
     if word == "crt":
         if not value:
@@ -169,7 +170,7 @@ def bind_tls(tls: dict) -> TlsBind | None:
     if not tls.get("ssl"):
         return None
     return TlsBind(tuple(tls.get("certs", ())), tls.get("ssl-min-ver"), tls.get("ssl-max-ver"),
-                   tls.get("alpn", ()))
+                   tls.get("alpn", ()), tls.get("strict-sni", False))
 
 
 def parse_server_tls(p: Context, s: dict, args: list[str], i: int) -> str | None:
@@ -219,10 +220,15 @@ def based_ca(p: Context, path: str) -> str:
 
 def check_tls(p: Context, d: Draft) -> None:
     """haproxy's post-parse TLS checks (ssl_sock_prepare_bind_conf, ssl_sock_prepare_srv_ctx)."""
-    for line, name, certs in d.tls_binds:
-        if not certs:
-            p.alert(f"Proxy '{d.name}': no SSL certificate specified for bind '{name}' at [{p.file}:{line}] "
-                    "(use 'crt').", "Name a certificate bundle: 'bind :443 ssl crt site.pem'.", line=line)
+    for line, name, tls in d.tls_binds:
+        if tls.certs:
+            continue
+        text = f"Proxy '{d.name}': no SSL certificate specified for bind '{name}' at [{p.file}:{line}]"
+        hint = "Name a certificate bundle: 'bind :443 ssl crt site.pem'."
+        if tls.strict_sni:  # no default certificate is needed: every handshake is then refused
+            p.warn(f"{text}, ssl connections will fail (use 'crt').", hint, line=line)
+        else:
+            p.alert(f"{text} (use 'crt').", hint, line=line)
     default_verify = getattr(p, "ssl_server_verify", "required")
     for s in d.servers:
         verify = s.pop("_verify", None) or default_verify

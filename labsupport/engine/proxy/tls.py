@@ -6,7 +6,8 @@ the client's SNI, lower-cased, is looked up among the exact names first; then it
 first dot (``x.api.lab`` -> ``.api.lab``) among the wildcard names (``*.api.lab`` covers one label
 only); among several certificates for the same name, the first loaded wins; a crt-list line's
 ``!name`` keeps that line's certificate from answering ``name``. Without SNI, or when nothing
-matches, the default certificate answers: the first one the bind line loaded.
+matches, the default certificate answers: the first one the bind line loaded (with ``strict-sni``,
+the handshake is refused instead).
 
 Where the connection's TLS state is: ``tls_state(transport)`` gives ``(ssl_object, sni)``;
 ``HttpClient.ssl_object`` / ``HttpClient.sni`` (and ``TcpClient``'s) read it, for ``ssl_fc`` and
@@ -29,9 +30,10 @@ VERSIONS = {"SSLv3": ssl.TLSVersion.SSLv3, "TLSv1.0": ssl.TLSVersion.TLSv1, "TLS
             "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
 
-def _server_side(entry: CertEntry, tls: TlsBind) -> ssl.SSLContext:
+def _server_side(entry: CertEntry | None, tls: TlsBind) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(entry.path, entry.key)  # cert, then chain, and the key from the same bundle (or PATH.key)
+    if entry is not None:  # cert, then chain, and the key from the same bundle (or PATH.key)
+        ctx.load_cert_chain(entry.path, entry.key)
     ctx.minimum_version = VERSIONS[tls.min_ver or DEFAULT_MIN]
     if tls.max_ver:
         ctx.maximum_version = VERSIONS[tls.max_ver]
@@ -59,14 +61,15 @@ class FrontTLS:
                     self.exact.setdefault(name, i)
             self.negated.append(frozenset(neg))
         self.contexts = [_server_side(e, tls) for e in tls.certs]
-        self.context = self.contexts[0]
-        for ctx in self.contexts:
+        # strict-sni without a certificate: a context that refuses every handshake (at the SNI callback)
+        self.context = self.contexts[0] if self.contexts else _server_side(None, tls)
+        for ctx in self.contexts or [self.context]:
             ctx.sni_callback = self._on_sni
 
-    def pick(self, server_name: str | None) -> int:
-        """Index of the certificate that answers ``server_name`` (0, the default, when none does)."""
+    def match(self, server_name: str | None) -> int | None:
+        """Index of the certificate configured for ``server_name``; None when none is."""
         if not server_name:
-            return 0
+            return None
         name = server_name.lower()
         i = self.exact.get(name)
         if i is not None:
@@ -76,13 +79,22 @@ class FrontTLS:
             for i in self.wild.get(name[dot:], ()):
                 if name not in self.negated[i]:
                     return i
-        return 0
+        return None
 
-    def _on_sni(self, sslobj, server_name: str | None, ctx: ssl.SSLContext) -> None:
+    def pick(self, server_name: str | None) -> int:
+        """Index of the certificate that answers ``server_name`` (0, the default, when none matches)."""
+        i = self.match(server_name)
+        return 0 if i is None else i
+
+    def _on_sni(self, sslobj, server_name: str | None, ctx: ssl.SSLContext) -> int | None:
         sslobj.lab_sni = server_name  # read back by tls_state (the fetch ssl_fc_sni)
-        chosen = self.contexts[self.pick(server_name)]
+        i = self.match(server_name)
+        if i is None and (self.tls.strict_sni or not self.contexts):  # no default certificate: refuse
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        chosen = self.contexts[i or 0]
         if chosen is not ctx:
             sslobj.context = chosen
+        return None
 
 
 def tls_state(transport) -> tuple[ssl.SSLObject | None, str | None]:
