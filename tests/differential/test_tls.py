@@ -141,6 +141,38 @@ def test_strict_sni_and_max_version(haproxy_bin, pki):
     assert {real for _, real in got[4:8]} == {"refused"} and {real[2] for _, real in got[8:]} == {"TLSv1.2"}
 
 
+def test_versions_from_default_bind_options(haproxy_bin, pki):
+    """Mozilla's "modern" ssl-default-bind-options (no-tlsv12 ...) leaves TLSv1.3 only; a bind's force-tlsv12
+    or ssl-min-ver overrides the no-* flags (HAProxy warns): the versions each listener accepts agree."""
+    p = free_ports(3)
+    pem = pki["pems"][1]
+    text = ("global\n    ssl-default-bind-options prefer-client-ciphers no-sslv3 no-tlsv10 no-tlsv11 no-tlsv12 "
+            "no-tls-tickets\n" + HEAD.removeprefix("global\n") +
+            f"frontend fe\n    bind 127.0.0.1:{p[0]} ssl crt {pem}\n    bind 127.0.0.1:{p[1]} ssl crt {pem} force-tlsv12\n"
+            f"    bind 127.0.0.1:{p[2]} ssl crt {pem} ssl-min-ver TLSv1.2\n    default_backend be\nbackend be\n")
+
+    def accepts(port: int) -> list[str]:
+        out = []
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            try:
+                out.append(_version_only(port, v))
+            except ssl.SSLError:
+                out.append("refused")
+        return out
+    with Pair(haproxy_bin, text, p) as pair:
+        got = [(accepts(port), accepts(pair.ports[port])) for port in p]
+    assert all(ours == real for ours, real in got), got
+    assert [real for _, real in got] == [["refused", "TLSv1.3"], ["TLSv1.2", "refused"], ["TLSv1.2", "TLSv1.3"]]
+
+
+def _version_only(port: int, version: ssl.TLSVersion) -> str:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = version
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s, ctx.wrap_socket(s) as t:
+        return t.version()
+
+
 def _https_get(port: int, sni: str, ca_file, path: str = "/") -> tuple[str | None, bytes]:
     ctx = ssl.create_default_context(cafile=str(ca_file))
     ctx.set_alpn_protocols(["http/1.1"])

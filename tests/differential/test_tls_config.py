@@ -31,6 +31,14 @@ BIND_LINES = [
     "bind :18443 ssl crt {d}/web.pem alpn",
     "bind :18443 ssl crt {d}/web.pem alpn http/1.1",
     "bind :18443 crt {d}/web.pem",
+    "bind :18443 ssl crt {d}/web.pem no-tlsv12",
+    "bind :18443 ssl crt {d}/web.pem no-tlsv11",
+    "bind :18443 ssl crt {d}/web.pem no-tlsv10 no-tlsv11 no-tls-tickets",
+    "bind :18443 ssl crt {d}/web.pem no-tlsv12 no-tlsv13",
+    "bind :18443 ssl crt {d}/web.pem force-tlsv12",
+    "bind :18443 ssl crt {d}/dir force-tlsv13 no-tlsv13",
+    "bind :18443 ssl crt {d}/web.pem ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.2",
+    "bind :18443 ssl crt {d}/web.pem ssl-min-ver TLSv1.0 no-tlsv11",
     "bind :18443 ssl strict-sni",
     "bind :18443 ssl strict-sni crt {d}/empty",
     "bind :18443 ssl strict-sni crt {d}/dir",
@@ -52,6 +60,16 @@ SERVER_LINES = [
 ]
 GLOBALS = ["", "global\n    ssl-server-verify none\n", "global\n    ssl-server-verify bogus\n",
            "global\n    crt-base /a\n    crt-base /b\n"]
+
+
+DEFAULT_BIND_OPTIONS = [
+    "prefer-client-ciphers no-sslv3 no-tlsv10 no-tlsv11 no-tlsv12 no-tls-tickets",  # Mozilla's "modern"
+    "no-sslv3 no-tlsv10 no-tlsv11",
+    "ssl-min-ver TLSv1.3",
+    "ssl-min-ver",
+    "ssl-max-ver TLSv9",
+    "bogus",
+]
 
 
 @pytest.fixture(scope="module")
@@ -88,5 +106,16 @@ def test_server_lines_agree(haproxy_bin, folder, tmp_path, line, glob):
     path = tmp_path / "s.cfg"
     path.write_text(glob + HEAD + "frontend fe\n    bind :18443\n    default_backend be\nbackend be\n"
                     f"    {line.format(d=folder)}\n")
+    ours, real = _both(haproxy_bin, path)
+    assert ours == real
+
+
+@pytest.mark.parametrize("options", DEFAULT_BIND_OPTIONS)
+@pytest.mark.parametrize("line", ["bind :18443 ssl crt {d}/web.pem", "bind :18443 ssl crt {d}/web.pem force-tlsv12",
+                                  "bind :18443 ssl crt {d}/web.pem no-tlsv13"])
+def test_default_bind_options_agree(haproxy_bin, folder, tmp_path, options, line):
+    path = tmp_path / "d.cfg"
+    path.write_text(f"global\n    ssl-default-bind-options {options}\n" + HEAD +
+                    f"frontend fe\n    {line.format(d=folder)}\n    default_backend be\nbackend be\n")
     ours, real = _both(haproxy_bin, path)
     assert ours == real

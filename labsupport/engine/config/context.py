@@ -34,7 +34,8 @@ class Draft:
     servers: list[dict[str, Any]] = field(default_factory=list)
     acls: dict[str, Any] = field(default_factory=dict)
     tunnel_timeout: bool = False
-    tls_binds: list[tuple[int, str, Any]] = field(default_factory=list)  # (line, address, TlsBind) of 'bind ... ssl'
+    # (line, address, TlsBind, notes on its versions) of each 'bind ... ssl'
+    tls_binds: list[tuple[int, str, Any, list]] = field(default_factory=list)
 
     @property
     def cap_fe(self) -> bool:
@@ -95,6 +96,7 @@ class Context:
         self.crt_base: str | None = None  # global 'crt-base' / 'ca-base': prefixes of relative paths
         self.ca_base: str | None = None
         self.ssl_server_verify = "required"  # global 'ssl-server-verify'
+        self.default_bind_tls: dict = {}  # global 'ssl-default-bind-options': where every later bind starts
 
     @property
     def where(self) -> str:

@@ -43,6 +43,7 @@ class TlsBind:
     max_ver: str | None = None
     alpn: tuple[str, ...] = ()  # what the engine offers: "http/1.1" or nothing
     strict_sni: bool = False  # 'strict-sni': no default certificate, a name nobody configured is refused
+    no_tickets: bool = False  # 'no-tls-tickets': sessions resume from the server's cache, not from tickets
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,7 @@ def parse_bind(p: Context, d: Draft, args: list[str]) -> None:
         for number in range(atol(low), min(atol(high or low), atol(low) + 99) + 1):
             new.append((ip, number))
     i = 2
-    tls: dict = {}
+    tls: dict = dict(getattr(p, "default_bind_tls", {}))  # ssl-default-bind-options seen so far
     while i < len(args):
         word = args[i]
         if word not in kw.BIND_KEYWORDS:
@@ -256,9 +256,9 @@ def parse_bind(p: Context, d: Draft, args: list[str]) -> None:
         step = 1 if word in kw.BIND_FLAGS else 2
         p.ignored(" ".join(["bind", args[1]] + args[i:i + step]))
         i += step
-    model = bind_tls(tls)
+    model, notes = bind_tls(tls)
     if model is not None:  # checked after parsing, as haproxy does (check_tls)
-        d.tls_binds.append((p.line, args[1], model))
+        d.tls_binds.append((p.line, args[1], model, notes))
     elif tls.get("certs") or "alpn" in tls:
         p.warn(f"{p.where}'bind {args[1]}' names certificates but has no 'ssl': HAProxy, like the course engine, "
                "then listens in clear text.", "Add 'ssl' to the bind line to terminate TLS.")

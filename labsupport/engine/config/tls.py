@@ -27,7 +27,13 @@ from .model import CertEntry, TlsBind
 TLS_VERSIONS = {"SSLv3": "SSLv3", "TLSv1.0": "TLSv1", "TLSv1.1": "TLSv1_1", "TLSv1.2": "TLSv1_2",
                 "TLSv1.3": "TLSv1_3"}  # haproxy's names -> ssl.TLSVersion members
 DIR_SKIPPED = (".issuer", ".ocsp", ".sctl", ".key")  # companion files a crt DIR holds beside the .pem
-BIND_TLS_WORDS = ("ssl", "crt", "crt-list", "ssl-min-ver", "ssl-max-ver", "alpn", "strict-sni")
+ORDER = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+NO_METHOD = {"no-sslv3": "SSLv3", "no-tlsv10": "TLSv1.0", "no-tlsv11": "TLSv1.1", "no-tlsv12": "TLSv1.2",
+             "no-tlsv13": "TLSv1.3"}
+FORCE_METHOD = {"force-" + k[3:]: v for k, v in NO_METHOD.items()}
+BIND_TLS_WORDS = ("ssl", "crt", "crt-list", "ssl-min-ver", "ssl-max-ver", "alpn", "strict-sni", "no-tls-tickets",
+                  *NO_METHOD, *FORCE_METHOD)
+NO_SSLV3 = "SSLv3"  # OpenSSL 3 as Debian builds it has no SSLv3: HAProxy never counts it as enabled
 SERVER_TLS_WORDS = ("ssl", "no-ssl", "verify", "ca-file", "sni", "check-ssl", "no-check-ssl", "check-sni")
 _STR_EXPR = re.compile(r"str\(([^()]*)\)\Z")
 
@@ -128,8 +134,10 @@ def parse_bind_tls(p: Context, d: Draft, args: list[str], i: int, tls: dict) -> 
     word = args[i]
     value = args[i + 1] if i + 1 < len(args) else ""
     label = f"{p.where}'bind {args[1]}' in section '{d.kind}' : "
-    if word in ("ssl", "strict-sni"):
+    if word in ("ssl", "strict-sni", "no-tls-tickets"):
         tls[word] = True
+        return 1
+    if method_option(word, tls):
         return 1
     if word == "crt":
         if not value:
@@ -165,12 +173,74 @@ def parse_bind_tls(p: Context, d: Draft, args: list[str], i: int, tls: dict) -> 
     return 2
 
 
-def bind_tls(tls: dict) -> TlsBind | None:
-    """The model of a bind line's TLS settings (None without ``ssl``)."""
+def method_option(word: str, tls: dict) -> bool:
+    """parse_tls_method_options: ``no-sslv3``/``no-tlsv1x`` disable one version, ``force-X`` allows X only."""
+    if word in NO_METHOD:
+        tls["no"] = tls.get("no", frozenset()) | {NO_METHOD[word]}
+    elif word in FORCE_METHOD:
+        tls["ssl-min-ver"] = tls["ssl-max-ver"] = FORCE_METHOD[word]
+    else:
+        return False
+    return True
+
+
+def parse_default_bind_options(args: list[str]) -> dict | str:
+    """``ssl-default-bind-options ...`` in global: the settings every later ``bind`` starts from, or
+    haproxy's error text."""
+    tls: dict = {}
+    i = 1
+    while i < len(args):
+        word = args[i]
+        if word in ("ssl-min-ver", "ssl-max-ver"):
+            value = args[i + 1] if i + 1 < len(args) else ""
+            if not value:
+                return f"'{word}' : missing the ssl/tls version on global statement '{args[0]}'."
+            if value not in TLS_VERSIONS:
+                return f"'{value}' : unknown ssl/tls version on global statement '{args[0]}'."
+            tls[word] = value
+            i += 1
+        elif word == "no-tls-tickets":
+            tls[word] = True
+        elif word != "prefer-client-ciphers" and not method_option(word, tls):
+            return f"unknown option '{word}' on global statement '{args[0]}'."
+        i += 1
+    return tls
+
+
+def _versions(tls: dict) -> tuple[str | None, str | None, list[tuple[str, str]]]:
+    """(lowest, highest) version a bind line allows, and what ssl_sock_prepare_ctx says about them:
+    (level, text with {bind} for "bind 'ADDR' at [FILE:LINE]") pairs."""
+    no, lo, hi = set(tls.get("no", ())), tls.get("ssl-min-ver"), tls.get("ssl-max-ver")
+    notes = []
+    if no and (lo or hi):
+        notes.append(("WARNING", "no-sslv3/no-tlsv1x are ignored for {bind}. Use only 'ssl-min-ver' and "
+                                 "'ssl-max-ver' to fix."))
+        no = set()
+    enabled, hole = [], None
+    floor = lo or "TLSv1.2"  # HAProxy 2.6's default 'ssl-min-ver TLSv1.2' (it does not count as set above)
+    for v in ORDER:
+        on = (v != NO_SSLV3 and v not in no and ORDER.index(v) >= ORDER.index(floor)
+              and (hi is None or ORDER.index(v) <= ORDER.index(hi)))
+        if on:
+            if enabled and hole:
+                notes.append(("WARNING", f"SSL/TLS versions range not contiguous for {{bind}}. Hole find for "
+                                         f"{hole}. Use only 'ssl-min-ver' and 'ssl-max-ver' to fix."))
+            enabled.append(v)
+        elif enabled:
+            hole = v
+    if not enabled:
+        notes.append(("ALERT", "all SSL/TLS versions are disabled for {bind}."))
+        return None, None, notes
+    return enabled[0], enabled[-1], notes
+
+
+def bind_tls(tls: dict) -> tuple[TlsBind | None, list[tuple[str, str]]]:
+    """The model of a bind line's TLS settings (None without ``ssl``), and the notes on its versions."""
     if not tls.get("ssl"):
-        return None
-    return TlsBind(tuple(tls.get("certs", ())), tls.get("ssl-min-ver"), tls.get("ssl-max-ver"),
-                   tls.get("alpn", ()), tls.get("strict-sni", False))
+        return None, []
+    low, high, notes = _versions(tls)
+    return TlsBind(tuple(tls.get("certs", ())), low, high, tls.get("alpn", ()), tls.get("strict-sni", False),
+                   tls.get("no-tls-tickets", False)), notes
 
 
 def parse_server_tls(p: Context, s: dict, args: list[str], i: int) -> str | None:
@@ -220,7 +290,11 @@ def based_ca(p: Context, path: str) -> str:
 
 def check_tls(p: Context, d: Draft) -> None:
     """haproxy's post-parse TLS checks (ssl_sock_prepare_bind_conf, ssl_sock_prepare_srv_ctx)."""
-    for line, name, tls in d.tls_binds:
+    for line, name, tls, notes in d.tls_binds:
+        for level, text in notes:
+            (p.warn if level == "WARNING" else p.alert)(
+                f"Proxy '{d.name}': " + text.format(bind=f"bind '{name}' at [{p.file}:{line}]"),
+                "Say which versions with 'ssl-min-ver' and 'ssl-max-ver' only.", line=line)
         if tls.certs:
             continue
         text = f"Proxy '{d.name}': no SSL certificate specified for bind '{name}' at [{p.file}:{line}]"

@@ -39,6 +39,8 @@ def _server_side(entry: CertEntry | None, tls: TlsBind) -> ssl.SSLContext:
         ctx.maximum_version = VERSIONS[tls.max_ver]
     if tls.alpn:
         ctx.set_alpn_protocols(list(tls.alpn))
+    if tls.no_tickets:
+        ctx.options |= ssl.OP_NO_TICKET
     return ctx
 
 
