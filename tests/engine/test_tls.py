@@ -14,6 +14,7 @@ from labsupport.engine.balancer import Balancer
 from labsupport.engine.config import parse
 from labsupport.engine.config.model import CertEntry, ServerConfig, TlsBind
 from labsupport.engine.proxy.tls import FrontTLS, name_mismatch, server_tls
+from labsupport.errors import ConfigError
 from labsupport.ports import free_ports
 
 HEAD = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
@@ -137,3 +138,14 @@ def test_reload_reads_certificates_again(pems, tmp_path):
         pem.write_bytes(pems["web.lab"].read_bytes())
         b.reload(text)
         assert wait_for(lambda: shown() == "web.lab")
+
+
+def test_certificate_broken_after_parsing_is_a_config_error(pems, tmp_path):
+    port = free_ports(1)[0]
+    pem = tmp_path / "site.pem"
+    pem.write_bytes(pems["default.lab"].read_bytes())
+    b = Balancer.from_text(HEAD + f"frontend fe\n    bind 127.0.0.1:{port} ssl crt {pem}\n    default_backend be\n"
+                           "backend be\n")
+    pem.write_text("not a certificate any more\n")
+    with pytest.raises(ConfigError, match=f"'bind :{port}' : unable to load certificate from file '{pem}'"):
+        b.start()

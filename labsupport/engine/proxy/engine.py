@@ -17,6 +17,7 @@ import re
 import time
 from typing import Callable
 
+from ...errors import ConfigError, Message
 from ..config import Config
 from ..health import first_check_delays
 from ..logs import Logs
@@ -26,7 +27,7 @@ from .httpclient import HttpClient
 from .runtime import Runtime
 from .state import BackendRT, FrontendRT
 from .tcp import TcpClient
-from .tls import FrontTLS
+from .tls import CertificateLoadError, FrontTLS
 
 _NO_SERVER = re.compile(r"^backend '(.*)' has no server available!$")
 DEFAULT_MAXCONN = 4096  # haproxy derives it from ulimit -n when global maxconn is not set
@@ -152,7 +153,12 @@ class Engine(Controls):
             return (HttpClient if fe.cfg.mode == "http" else TcpClient)(self, fe)
 
         try:
-            tls = FrontTLS(bind.tls).context if bind.tls is not None else None
+            try:
+                tls = FrontTLS(bind.tls).context if bind.tls is not None else None
+            except CertificateLoadError as e:  # read at parse time; changed on disk since
+                raise ConfigError([Message("ALERT", f"'bind :{bind.port}' : {e}.", self.config.path, bind.line,
+                                           "Write the certificate again (cert, key and chain in one PEM file), "
+                                           "then start or reload.")], self.config.path) from None
             server = await self.loop.create_server(factory, host, bind.port, ssl=tls,
                                                    reuse_address=True, backlog=1024)
         except OSError as e:

@@ -44,6 +44,21 @@ def _server_side(entry: CertEntry | None, tls: TlsBind) -> ssl.SSLContext:
     return ctx
 
 
+class CertificateLoadError(Exception):
+    """A certificate file that loaded when the configuration was read no longer does (changed since)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"unable to load certificate from file '{path}' : {reason}")
+        self.path, self.reason = path, reason
+
+
+def _load(entry: CertEntry, tls: TlsBind) -> ssl.SSLContext:
+    try:
+        return _server_side(entry, tls)
+    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+        raise CertificateLoadError(entry.path, getattr(e, "strerror", None) or str(e)) from None
+
+
 class FrontTLS:
     """The SSL contexts of one TLS bind line; ``context`` is the one the listener starts with."""
 
@@ -62,7 +77,7 @@ class FrontTLS:
                 else:
                     self.exact.setdefault(name, i)
             self.negated.append(frozenset(neg))
-        self.contexts = [_server_side(e, tls) for e in tls.certs]
+        self.contexts = [_load(e, tls) for e in tls.certs]
         # strict-sni without a certificate: a context that refuses every handshake (at the SNI callback)
         self.context = self.contexts[0] if self.contexts else _server_side(None, tls)
         for ctx in self.contexts or [self.context]:
