@@ -137,12 +137,6 @@ def bind_addresses(text: str) -> list[tuple[str, int]]:
     return found
 
 
-def tls_ports(text: str) -> set[int]:
-    """The ports of ``bind ... ssl`` lines: their URLs are https://."""
-    return {port for ln in outline(text) if ln.words[:1] == ("bind",) and "ssl" in ln.words[2:]
-            for _, port in bind_addresses(ln.text)}
-
-
 def _check_free(host: str, port: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -285,7 +279,8 @@ class HAProxy:
     def urls(self) -> list[str]:
         """Where haproxy listens, as URLs (after port_map); a wildcard bind is reached on 127.0.0.1."""
         text = rewrite(self.text, None, self.port_map)
-        tls = tls_ports(text)
+        tls = {port for ln in outline(text) if ln.words[:1] == ("bind",) and "ssl" in ln.words[2:]
+               for _, port in bind_addresses(ln.text)}  # 'bind ... ssl': https://
         return [f"http{'s' if port in tls else ''}://{host if host not in ('', '*', '0.0.0.0') else '127.0.0.1'}:{port}/"
                 for host, port in bind_addresses(text)]
 
