@@ -226,13 +226,15 @@ def test_reencryption_checks_and_requests(haproxy_bin, pki, tls_app):
                    f"    server s2 {a} ssl verify required ca-file {rogue} check inter 300\n"
                    f"backend mismatch\n    server s1 {a} ssl verify required ca-file {ca} sni str(web.lab)\n"
                    f"    server s2 {a} check-ssl verify required ca-file {ca} check-sni web.lab check inter 300\n"
-                   f"backend none\n    server s1 {a} ssl verify none check inter 300\n")
+                   f"backend none\n    server s1 {a} ssl verify none check inter 300\n"
+                   f"backend httpchk\n    option httpchk GET /health\n"
+                   f"    server s1 {a} ssl verify required ca-file {ca} sni str(app.lab) check inter 300\n")
     with Pair(haproxy_bin, text, p) as pair:
         def settled(b) -> list[dict] | None:
             rows = [r for r in parse_stat_csv(b.stats_csv()) if r["svname"] not in ("FRONTEND", "BACKEND")]
             checked = [r for r in rows if r["check_status"] not in ("", None)]
             return rows if checked and all(r["check_status"] not in ("INI",) and "/" not in str(r["status"])
-                                           for r in checked) and len(checked) == 4 else None
+                                           for r in checked) and len(checked) == 5 else None
         stats = [wait_for(lambda b=b: settled(b), timeout=20) for b in (pair.engine, pair.haproxy)]
         down = [sorted(re.sub(r"check duration: \d+ms", "check duration: Xms", re.sub(r"^\[\w+\]\s+\(\d+\) : ", "", x))
                        for x in set(b.events()[0]) if " is DOWN, " in x) for b in (pair.engine, pair.haproxy)]
@@ -264,7 +266,7 @@ def test_reencryption_checks_and_requests(haproxy_bin, pki, tls_app):
     assert {f[0] for f in logs["haproxy"]} == {"fe~"}
     by_row = {(r[0], r[1]): r for r in views[1]}
     assert (by_row[("rogue", "s2")][3], by_row[("rogue", "s2")][5]) == ("L6RSP", "Layer6 invalid response")
-    assert by_row[("good", "s1")][3] == "L6OK"
+    assert by_row[("good", "s1")][3] == "L6OK" and by_row[("httpchk", "s1")][3:5] == ("L7OK", 200)
     assert results["haproxy"][0].startswith(b"HTTP/1.1 404")  # the app answered (it serves / only)
     assert results["haproxy"][1:3] == [b"HTTP/1.1 503 Service Unavailable"] * 2
 
