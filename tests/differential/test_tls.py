@@ -13,6 +13,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 
 import pytest
 from support.httpbackend import wait_for
@@ -289,3 +290,18 @@ def test_tcp_mode_terminates_and_reencrypts(haproxy_bin, pki, tls_app):
             got[name] = (head.split(b"\r\n", 1)[0], body, _https_get(ports[1], "web.lab", pki["ca"].ca_file)[1])
     assert got["engine"] == got["haproxy"], got
     assert got["haproxy"] == (b"HTTP/1.1 200 OK", f"Hi!! from server {tls_app}".encode(), b"")
+
+
+def test_silent_client_is_closed_after_timeout_client(haproxy_bin, pki):
+    """A client that connects to a TLS bind and never says hello is closed after 'timeout client' on both."""
+    p = free_ports(1)
+    text = HEAD.replace("timeout client 5s", "timeout client 300ms") + (
+        f"frontend fe\n    bind 127.0.0.1:{p[0]} ssl crt {pki['pems'][1]}\n    default_backend be\nbackend be\n")
+    with Pair(haproxy_bin, text, p) as pair:
+        closed = {}
+        for name, port in (("engine", p[0]), ("haproxy", pair.ports[p[0]])):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                t0 = time.monotonic()
+                closed[name] = (s.recv(100), time.monotonic() - t0)  # a socket.timeout here fails the test
+    assert closed["engine"][0] == closed["haproxy"][0] == b""
+    assert all(0.25 <= took < 3 for _, took in closed.values()), closed

@@ -149,3 +149,4 @@ def test_certificate_broken_after_parsing_is_a_config_error(pems, tmp_path):
     pem.write_text("not a certificate any more\n")
     with pytest.raises(ConfigError, match=f"'bind :{port}' : unable to load certificate from file '{pem}'"):
         b.start()
+

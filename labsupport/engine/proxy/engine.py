@@ -159,7 +159,10 @@ class Engine(Controls):
                 raise ConfigError([Message("ALERT", f"'bind :{bind.port}' : {e}.", self.config.path, bind.line,
                                            "Write the certificate again (cert, key and chain in one PEM file), "
                                            "then start or reload.")], self.config.path) from None
-            server = await self.loop.create_server(factory, host, bind.port, ssl=tls,
+            # a client that never ends its handshake is bounded by 'timeout client', as in HAProxy 2.6
+            # (asyncio's own default, 60 s, when the frontend has none: HAProxy would wait for ever)
+            hs = (fe.cfg.timeouts.client or 60000) / 1000 if tls is not None else None
+            server = await self.loop.create_server(factory, host, bind.port, ssl=tls, ssl_handshake_timeout=hs,
                                                    reuse_address=True, backlog=1024)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
