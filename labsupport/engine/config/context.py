@@ -34,6 +34,8 @@ class Draft:
     servers: list[dict[str, Any]] = field(default_factory=list)
     acls: dict[str, Any] = field(default_factory=dict)
     tunnel_timeout: bool = False
+    # (line, address, TlsBind, notes on its versions) of each 'bind ... ssl'
+    tls_binds: list[tuple[int, str, Any, list]] = field(default_factory=list)
 
     @property
     def cap_fe(self) -> bool:
@@ -91,6 +93,10 @@ class Context:
         self.fatal = False
         self.defaults = Draft.fresh("defaults", "", 0)
         self.proxies: list[Draft] = []
+        self.crt_base: str | None = None  # global 'crt-base' / 'ca-base': prefixes of relative paths
+        self.ca_base: str | None = None
+        self.ssl_server_verify = "required"  # global 'ssl-server-verify'
+        self.default_bind_tls: dict = {}  # global 'ssl-default-bind-options': where every later bind starts
 
     @property
     def where(self) -> str:

@@ -26,10 +26,33 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class CertEntry:
+    """One certificate bundle a TLS bind line loaded (from ``crt`` or a ``crt-list`` line)."""
+
+    path: str
+    names: tuple[str, ...]  # lower-case; from the crt-list filters ('!name' excludes), else the SANs and CN
+    explicit: bool = False  # the names are crt-list filters
+    key: str | None = None  # the private key's file when the bundle has none (HAProxy's PATH.key)
+
+
+@dataclass(frozen=True)
+class TlsBind:
+    """``bind ... ssl crt ...``: the certificates in load order (the first is the default one)."""
+
+    certs: tuple[CertEntry, ...]
+    min_ver: str | None = None  # "TLSv1.2", "TLSv1.3" ... (None: HAProxy 2.6's default, TLSv1.2)
+    max_ver: str | None = None
+    alpn: tuple[str, ...] = ()  # what the engine offers: "http/1.1" or nothing
+    strict_sni: bool = False  # 'strict-sni': no default certificate, a name nobody configured is refused
+    no_tickets: bool = False  # 'no-tls-tickets': sessions resume from the server's cache, not from tickets
+
+
+@dataclass(frozen=True)
 class Bind:
     host: str  # "" means all addresses ("*:3000" or ":3000"); the engine binds these to 127.0.0.1
     port: int
     line: int = 0
+    tls: TlsBind | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,12 @@ class ServerConfig:
     on_error: str = "fastinter"  # | "fail-check" | "sudden-death" | "mark-down"
     shutdown_sessions: bool = False  # 'on-marked-down shutdown-sessions'
     slowstart: int = 0  # ms: a server coming UP ramps its weight up over this time
+    ssl: bool = False  # 'ssl': traffic to the server is TLS
+    check_ssl: bool = False  # 'check-ssl': health checks use TLS (they do anyway when 'ssl' is set)
+    verify: str = "required"  # 'verify none|required' ('ssl-server-verify' gives the default)
+    ca_file: str | None = None
+    sni: str | None = None  # the literal of 'sni str(NAME)'
+    check_sni: str | None = None
 
 
 @dataclass(frozen=True)

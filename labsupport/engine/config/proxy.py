@@ -21,6 +21,7 @@ from .conditions import engine_gaps, maps_of, parse_acl_line, parse_condition
 from .context import IGNORED_HINT, Context, Draft, cap_warning, too_many
 from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
+from .tls import check_tls
 from .words import DIGITS, TimeFormatError, atol, parse_time
 
 Handler = Callable[[Context, Draft, list, str], None]
@@ -406,6 +407,7 @@ def check_proxy(p: Context, d: Draft) -> None:
                     "Give each server of a backend its own name (s1, s2, ...).", line=s["line"])
         else:
             seen[s["name"]] = s["line"]
+    check_tls(p, d)
 
 
 __all__ = ["PROXY_KEYWORDS", "parse_proxy_line", "check_proxy"]

@@ -25,7 +25,9 @@ def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> 
     # the retries HAProxy made: after the last allowed one fails it gives up without counting it
     rc = min(c.failures, be.cfg.retries) if be is not None and not bad else 0
     return Record(
-        c.src, c.sport, time.time() - (now() - req.t0), fe.name, be.name if be is not None else fe.name, name,
+        # %ft: the frontend's name, with a '~' after it when the connection is TLS
+        c.src, c.sport, time.time() - (now() - req.t0), fe.name if c.ssl_object is None else fe.name + "~",
+        be.name if be is not None else fe.name, name,
         -1 if bad else int((timers.started - req.t0) * 1000), max(timers.queue_ms, -1),
         max(timers.connect_ms, -1), max(timers.response_ms, -1), ms, status,
         fe.bout - o.fe_bout_before if o.logged_bytes is None else o.logged_bytes,

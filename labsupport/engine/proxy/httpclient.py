@@ -135,7 +135,9 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         self.eof = True
         if self.active and self.cur is None and not self.pending and not self.buffered:
             self._end_of_input()
-        return True  # keep the transport: the answers are still to be written
+        # keep the transport: the answers are still to be written (a TLS transport cannot half-close:
+        # asyncio ends it after the client's close_notify whatever we answer, so say so and stay quiet)
+        return self.ssl_object is None
 
     def _end_of_input(self) -> None:
         if not self.closed:
@@ -232,7 +234,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         srv.connect += 1
         self.timers.connecting = now()
         self.reused = False
-        self._open(lambda: ServerConn(srv), srv.addr)
+        self._open(lambda: ServerConn(srv), srv)
 
     def _connected(self, conn: ServerConn) -> None:
         if self.srv.cfg.observe != "none":

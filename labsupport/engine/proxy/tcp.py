@@ -68,7 +68,7 @@ class TcpClient(asyncio.Protocol, Session):
 
     def _attempt(self) -> None:
         self.srv.connect += 1
-        self._open(lambda: ServerRelay(self), self.srv.addr)  # Session._open: as mode http does
+        self._open(lambda: ServerRelay(self), self.srv)  # Session._open: as mode http does
 
     def _connected(self, relay: ServerRelay) -> None:
         srv = self.srv
@@ -115,10 +115,10 @@ class TcpClient(asyncio.Protocol, Session):
         relay = self.relay
         if relay is None:  # not connected yet: pass it on once connected
             self.eof_early = not self.closed
-            return self.eof_early
+            return self.eof_early and self.ssl_object is None
         if relay.transport is not None and relay.transport.can_write_eof():
             relay.transport.write_eof()
-            return True
+            return self.ssl_object is None  # a TLS transport cannot stay half-open (asyncio closes it)
         return False
 
     def pause_writing(self) -> None:
@@ -182,7 +182,8 @@ class ServerRelay(asyncio.Protocol):
         self.client.from_server(data)
 
     def eof_received(self) -> bool:
-        return self.client.server_eof()
+        keep = self.client.server_eof()
+        return keep and self.transport is not None and self.transport.get_extra_info("ssl_object") is None
 
     def pause_writing(self) -> None:
         self.client.transport.pause_reading()
