@@ -211,7 +211,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         local = self.local
         if local is None and self.transport is not None:  # once per connection
             local = self.local = self.transport.get_extra_info("sockname") or ()
-        return Ctx(req, self.src, self.sport, local[0] if local else None, local[1] if local else None)
+        return Ctx(req, self.src, self.sport, local[0] if local else None, local[1] if local else None, self)
 
     def _uri(self) -> str | None:
         if self.be.cfg.balance == "uri":

@@ -21,12 +21,19 @@ Values = list  # of str | int | bool
 class Ctx:
     """One request as the fetches see it (built when the first rule needs it)."""
 
-    __slots__ = ("req", "src", "sport", "dst", "dport", "ssl", "_cache")
+    __slots__ = ("req", "src", "sport", "dst", "dport", "conn", "_cache")
 
     def __init__(self, req, src: str | None, sport: int | None, dst: str | None = None, dport: int | None = None,
-                 ssl: bool = False) -> None:
-        self.req, self.src, self.sport, self.dst, self.dport, self.ssl = req, src, sport, dst, dport, ssl
+                 conn=None) -> None:
+        # conn: the client connection, for its TLS state (``.ssl_object``, ``.sni``; proxy/session.py)
+        self.req, self.src, self.sport, self.dst, self.dport, self.conn = req, src, sport, dst, dport, conn
         self._cache: dict = {}
+
+    def ssl_object(self):
+        return None if self.conn is None else self.cached("ssl", lambda: self.conn.ssl_object)
+
+    def sni(self) -> str | None:
+        return None if self.conn is None else self.cached("sni", lambda: self.conn.sni)
 
     @classmethod
     def of(cls, method: str, host: str | None, path: str, src: str = "127.0.0.1",
@@ -200,7 +207,10 @@ IMPLEMENTED: dict[str, Callable] = {
     "bool": lambda ctx, a, acl: [bool(int(a[0]))] if a and a[0].lstrip("-").isdigit() else [False],
     "always_true": lambda ctx, a, acl: [True],
     "always_false": lambda ctx, a, acl: [False],
-    "ssl_fc": lambda ctx, a, acl: [bool(ctx.ssl)],
+    "ssl_fc": lambda ctx, a, acl: [ctx.ssl_object() is not None],
+    "ssl_fc_sni": lambda ctx, a, acl: _one(ctx.sni()),
+    "ssl_fc_has_sni": lambda ctx, a, acl: [ctx.sni() is not None] if ctx.ssl_object() is not None else [],
+    "ssl_fc_protocol": lambda ctx, a, acl: _one(ctx.ssl_object().version() if ctx.ssl_object() else None),
 }
 
 
