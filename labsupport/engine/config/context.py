@@ -34,6 +34,8 @@ class Draft:
     servers: list[dict[str, Any]] = field(default_factory=list)
     acls: dict[str, Any] = field(default_factory=dict)
     tunnel_timeout: bool = False
+    http_rules: dict[str, list] = field(default_factory=lambda: {"request": [], "response": []})
+    final_rule: dict[str, bool] = field(default_factory=dict)  # side -> a final action without condition seen
 
     @property
     def cap_fe(self) -> bool:
@@ -76,6 +78,7 @@ class Draft:
         st = dict(self.stats, auth=tuple(self.stats["auth"]))
         return Proxy(kind=self.kind, name=self.name, binds=tuple(self.binds),
                      use_backends=tuple(self.use_backends), servers=servers,
+                     http_request=tuple(self.http_rules["request"]), http_response=tuple(self.http_rules["response"]),
                      timeouts=Timeouts(**self.timeouts), stats=StatsConfig(**st), line=self.line,
                      **self.values)
 

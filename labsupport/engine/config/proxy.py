@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 from . import keywords as kw
+from .actions import defaults_rule, parse_http_rule
 from .checks import parse_http_check
 from .conditions import parse_condition, parse_criterion
 from .context import Context, Draft, cap_warning, too_many
@@ -305,6 +306,8 @@ def parse_proxy_line(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         d.values["log_global"] = False
     elif handler:
         handler(p, d, args, kwm)
+    elif word in ("http-request", "http-response"):
+        (defaults_rule if d.kind == "defaults" else parse_http_rule)(p, d, args)
     elif word in REMOVED:
         p.alert(p.where + REMOVED[word].format(word))
     elif word in ("clitimeout", "srvtimeout", "contimeout"):

@@ -18,7 +18,7 @@ from .state import now
 def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> Record:
     """The httplog fields of the request ``req`` that client connection ``c`` just ended."""
     fe, eng, timers, o = c.fe, c.engine, c.timers, c.outcome
-    if o.termination == "LR":  # answered by the proxy itself
+    if o.termination == "LR" and not o.by_rule:  # answered by the proxy itself
         name = "<STATS>" if be is not None else "<PROMEX>"
     else:
         name = srv.name if srv is not None else "<NOSRV>"

@@ -33,6 +33,7 @@ import collections
 import httptools
 
 from .accesslog import httplog_record, metrics_response
+from .actions import STOP, Reply, run_request, run_response
 from .pages import page
 from .reader import RequestReader
 from .request import Req
@@ -48,7 +49,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
     __slots__ = ("engine", "fe", "loop", "transport", "src", "sport", "req_ms",  # the connection
                  "closed", "active", "eof", "answered",  # its state
                  "parser", "req", "head_done", "partial", "held", "pending", "buffered",  # reading (reader.py)
-                 "cur", "conn", "reused", "xff")  # the request being served
+                 "cur", "conn", "reused", "xff", "res_rules")  # the request being served
 
     def __init__(self, engine, fe) -> None:
         self.engine, self.fe, self.loop = engine, fe, engine.loop
@@ -67,6 +68,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         self.sport = 0
         self.answered = False  # a request of this connection has been served (it is now idle between requests)
         self.xff: str | None = None  # the X-Forwarded-For value the request gets (None: no header)
+        self.res_rules: tuple = ()  # the http-response rule lists of the request being served (actions.py)
         t = fe.cfg.timeouts
         self.req_ms = t.http_request or t.client  # also the keep-alive idle delay
         self._init_session()
@@ -189,6 +191,12 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         if prom is not None and _wants_metrics(prom, req.url):
             self._serve_metrics(req)
             return
+        cfg = fe.cfg
+        if cfg.http_request:  # the frontend's rules, before routing (AN_REQ_HTTP_PROCESS_FE)
+            verdict = run_request(cfg.http_request, self, req)
+            if verdict is not None and verdict is not STOP:
+                self._intercept(verdict, None)
+                return
         be = fe.route(req.url, req.host) if fe.rules else fe.default_backend
         if be is None:
             self._reply_error(503)
@@ -196,6 +204,17 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         self.be = be
         be.enter()
         be.req_tot += 1
+        bcfg = be.cfg
+        if bcfg.http_request and bcfg is not cfg:  # the backend's (a listen section's run once)
+            verdict = run_request(bcfg.http_request, self, req)
+            if verdict is not None and verdict is not STOP:
+                self._intercept(verdict, be)
+                return
+        if bcfg.http_response or cfg.http_response:  # backend first, then frontend
+            self.res_rules = tuple(r for r in (bcfg.http_response, cfg.http_response if cfg is not bcfg else ())
+                                   if r)
+        elif self.res_rules:
+            self.res_rules = ()
         if be.cfg.stats.enabled and wants_stats(be, req.url):
             self._serve_stats(req)
             return
@@ -349,6 +368,78 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         o.logged_bytes = len(page(code, False)) + 3
         o.untimed = True
         self._finish(code, close)
+
+    def _intercept(self, answer: Reply, be) -> None:
+        """A redirect, return or deny of an http-request rule: HAProxy's answer, counters and log
+        (src/http_ana.c: deny counts dreq on the frontend and the backend chosen so far, and logs
+        PR; redirect and return log LR, and count as intercepted when the frontend made them)."""
+        close = not self.cur.keep_alive
+        data, logged = answer.encode(close)
+        self.transport.write(data)
+        fe = self.fe
+        fe.bout += len(data)
+        fe.count_status(answer.status)
+        if be is not None:
+            be.count_status(answer.status)
+        o = self.outcome
+        if answer.kind == "deny":
+            fe.dreq += 1
+            if be is not None:
+                be.dreq += 1
+            o.termination = "PR"
+        else:
+            if be is None or be.cfg is fe.cfg:
+                fe.intercepted += 1
+            o.termination = "LR"
+        o.by_rule = True
+        o.logged_bytes = logged
+        o.untimed = True
+        self._finish(answer.status, close)
+
+    def rewrite_response(self, conn: ServerConn, head: bytes) -> bytes | None:
+        """The server's answer head through the http-response rules (backend's, then frontend's);
+        None when a rule answered instead (the server connection is then dropped)."""
+        lines = head.split(b"\r\n")
+        status_line = lines[0] + b"\r\n"
+        headers = [x + b"\r\n" for x in lines[1:]]
+        for rules in self.res_rules:
+            status_line, answer = run_response(rules, self, self.cur, status_line, headers)
+            if answer is not None:
+                self._deny_response(conn, answer)
+                return None
+        status = int(status_line.split(b" ", 2)[1])
+        if status != conn.status:
+            self._recount(conn.status, status)
+            conn.status = status
+        return status_line + b"".join(headers)[:-2] if headers else status_line[:-2]
+
+    def _recount(self, old: int, new: int) -> None:
+        """set-status: the frontend and backend count the status the client gets (the server keeps its own)."""
+        for px in (self.fe, self.be):
+            px.hrsp[status_slot(old)] -= 1
+            px.hrsp[status_slot(new)] += 1
+
+    def _deny_response(self, conn: ServerConn, answer: Reply) -> None:
+        """http-response deny / return: the server's answer is dropped, ours goes instead."""
+        self.conn = None
+        conn.client = None
+        conn.close()
+        for px in (self.fe, self.be):
+            px.hrsp[status_slot(conn.status)] -= 1
+        if answer.kind == "deny":
+            self.fe.dresp += 1
+            self.be.dresp += 1
+            self.srv.dresp += 1
+        self.outcome.termination = "PH" if answer.kind == "deny" else "LH"
+        self._disarm()
+        close = not self.cur.keep_alive
+        data, logged = answer.encode(close)
+        self.transport.write(data)
+        self.fe.bout += len(data)
+        self.fe.count_status(answer.status)
+        self.be.count_status(answer.status)
+        self.outcome.logged_bytes = logged
+        self._finish(answer.status, close)
 
     def _serve_stats(self, req: Req) -> None:
         code, data = stats_response(self.engine, self.be, req.url, req.headers, not req.keep_alive, req.method,

@@ -1,0 +1,490 @@
+"""``http-request`` and ``http-response`` rules: their arguments, checked as HAProxy 2.6 checks them.
+
+How it works: ``parse_http_rule`` reads one rule line into a ``model.HttpRule`` (proxy/actions.py
+runs it). The action word is looked up first (an unknown one gets HAProxy's list of every action),
+then the action's own parser takes its arguments, then only ``if``/``unless`` and a condition may
+follow. A refused rule stops haproxy's parsing of the file (ERR_ABORT), so it stops ours too.
+Rules the engine cannot carry out (an action it does not implement, a condition it cannot
+evaluate, a value that needs a sample fetch) are skipped with a located warning; when the rule
+would have answered the request itself (deny, return, redirect ...), the warning says loudly that
+the engine forwards what HAProxy would stop.
+
+Values are log-format strings. ``_fmt`` is the one place they are read: literal text, ``%%``, and
+the variables that need no sample fetch (%ci %cp %fi %fp). LOG-FORMAT PLUGS IN HERE: once the
+sample package exists, ``_fmt`` becomes ``parse_logformat(p, text, what)`` and proxy/actions.py's
+``render`` calls its ``.render(ctx)``.
+
+Follows HAProxy 2.6's src/http_act.c (the action parsers), src/http_rules.c
+(http_parse_redirect_rule), src/http_htx.c (http_parse_http_reply), src/action.c and
+src/cfgparse-listen.c (the rule line, the "final action" warning), src/log.c (log-format
+variables); HAProxy is Copyright Willy Tarreau and contributors, GPL-2.0-or-later.
+"""
+from __future__ import annotations
+
+import re
+
+from .conditions import parse_condition
+from .context import Context, Draft
+from .model import HttpRule
+
+REQ_ACTIONS = (
+    "wait-for-handshake ot-group set-log-level set-nice use-service sc-inc-gpc(*) sc-inc-gpc0(*) sc-inc-gpc1(*) "
+    "sc-set-gpt(*) sc-set-gpt0(*) send-spoe-group do-resolve(*) cache-use add-acl(*) add-header allow auth "
+    "capture del-acl(*) del-header del-map(*) deny disable-l7-retry early-hint normalize-uri redirect reject "
+    "replace-header replace-path replace-pathq replace-uri replace-value return set-header set-map(*) "
+    "set-method set-path set-pathq set-query set-uri strict-mode tarpit track-sc(*) set-timeout wait-for-body "
+    "set-var-fmt(*) set-var(*) unset-var(*) set-dst set-dst-port set-mark set-src set-src-port set-tos "
+    "silent-drop set-priority-class set-priority-offset").split()
+RES_ACTIONS = (
+    "ot-group set-log-level set-nice sc-inc-gpc(*) sc-inc-gpc0(*) sc-inc-gpc1(*) sc-set-gpt(*) sc-set-gpt0(*) "
+    "send-spoe-group cache-store add-acl(*) add-header allow capture del-acl(*) del-header del-map(*) deny "
+    "redirect replace-header replace-value return set-header set-map(*) set-status strict-mode track-sc(*) "
+    "wait-for-body set-var-fmt(*) set-var(*) unset-var(*) set-mark set-tos silent-drop").split()
+IMPLEMENTED = {
+    "request": {"redirect", "set-header", "add-header", "del-header", "replace-header", "replace-value",
+                "set-path", "set-pathq", "replace-path", "replace-pathq", "set-query", "set-uri", "replace-uri",
+                "set-method", "return", "deny", "allow"},
+    "response": {"set-header", "add-header", "del-header", "replace-header", "replace-value", "set-status",
+                 "deny", "return", "allow"},
+}
+# ACT_FLAG_FINAL: the rule ends the list when it applies
+FINAL = {"allow", "deny", "tarpit", "redirect", "return", "auth", "reject", "silent-drop", "use-service"}
+# the ones that keep a request (or answer) from going on: skipping them forwards what HAProxy stops
+STOPS = FINAL - {"allow"}
+ERROR_PAGES = (200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504)
+LOG_VARIABLES = frozenset(
+    "o B CC CS H ID ST T Ta Tc Th Ti Tl Tq Tr TR Td Ts Tt Tu Tw U ac b bc bi bp bq ci cp f fc fi fp ft hr hrl "
+    "hs hsl HM HP HPO HQ HU HV lc ms pid r rc rt s sc si sp sq sslc sslv t tr trg trl ts tsc".split())
+ENGINE_VARIABLES = ("ci", "cp", "fi", "fp")  # need no sample fetch: the connection's addresses
+_FINAL_ACTIONS_HINT = ("HAPROXY WOULD ANSWER THESE REQUESTS ITSELF: the course engine skips this rule and "
+                       "FORWARDS them to the backend. Run this file on real HAProxy, or write the rule "
+                       "with literal values and a condition the engine understands.")
+
+
+class Refused(Exception):
+    """An action's arguments HAProxy refuses: the message after 'rule : '."""
+
+
+def _known(word: str, names: list[str]) -> bool:
+    for name in names:
+        if name.endswith("(*)"):
+            if word.startswith(name[:-3]):
+                return True
+        elif word == name:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- values (log-format)
+def _fmt(text: str) -> tuple | None:
+    """A log-format string -> its parts (bytes, or a variable name); None when the engine cannot
+    render it (a sample expression, a variable it does not have, %{...} options). Raises Refused
+    for an unknown variable, as HAProxy does (src/log.c parse_logformat_string)."""
+    parts: list = []
+    lit = bytearray()
+    i, n = 0, len(text)
+    usable = True
+    while i < n:
+        c = text[i]
+        if c != "%":
+            lit += c.encode("latin-1", "replace")
+            i += 1
+            continue
+        nxt = text[i + 1:i + 2]
+        if nxt == "%":
+            lit += b"%"
+            i += 2
+            continue
+        if nxt in ("[", "{"):
+            usable = False
+            end = text.find("]" if nxt == "[" else "}", i)
+            i = n if end < 0 else end + 1
+            continue
+        j = i + 1
+        while j < n and (text[j].isalnum() or text[j] == "_"):
+            j += 1
+        name = text[i + 1:j]
+        if name not in LOG_VARIABLES:
+            raise Refused(f"no such format variable '{name}'. If you wanted to emit the '%' character "
+                          "verbatim, you need to use '%%'")
+        if name in ENGINE_VARIABLES:
+            if lit:
+                parts.append(bytes(lit))
+                lit = bytearray()
+            parts.append(name)
+        else:
+            usable = False
+        i = j
+    if lit:
+        parts.append(bytes(lit))
+    return tuple(parts) if usable else None
+
+
+def _regex(pattern: str, lead: str = "") -> str:
+    """Compile-check ``pattern`` (Python's re standing for PCRE2); Refused in HAProxy's words."""
+    try:
+        re.compile(pattern.encode("latin-1"))
+    except re.error as e:
+        msg, off = _pcre_error(e, pattern)
+        raise Refused(f"{lead}regex '{pattern}' is invalid (error={msg}, erroffset={off})") from None
+    return pattern
+
+
+def _pcre_error(e: re.error, pattern: str) -> tuple[str, int]:
+    """PCRE2's wording for the common mistakes (Python's for the rest)."""
+    text, pos = e.msg, e.pos or 0
+    if text.startswith("missing ), unterminated subpattern"):
+        return "missing closing parenthesis", len(pattern)
+    if text.startswith("unbalanced parenthesis"):
+        return "unmatched closing parenthesis", pos
+    if text.startswith("nothing to repeat") or text.startswith("multiple repeat"):
+        return "quantifier does not follow a repeatable item", pos
+    if text.startswith("unterminated character set"):
+        return "missing terminating ] for character class", len(pattern)
+    return text, pos
+
+
+# --------------------------------------------------------------------------- action parsers
+# each takes (args after the action word) and returns (fields, words used, values) where values
+# are the log-format strings to read (name -> text)
+def _header_set(a: list[str]) -> tuple[dict, int, dict]:
+    if len(a) < 2 or not a[0] or not a[1]:
+        raise Refused("expects exactly 2 arguments")
+    return {"name": a[0].lower().encode("latin-1")}, 2, {"value": a[1]}
+
+
+def _del_header(a: list[str]) -> tuple[dict, int, dict]:
+    if not a or not a[0]:
+        raise Refused("expects at least 1 argument")
+    fields = {"name": a[0].lower().encode("latin-1")}
+    if a[1:2] == ["-m"]:
+        if len(a) < 3 or not a[2]:
+            raise Refused("-m flag expects exactly 1 argument")
+        if a[2] not in ("str", "beg", "end", "sub", "reg"):
+            raise Refused(f"-m with unsupported matching method '{a[2]}'")
+        fields["match"] = a[2]
+        if a[2] == "reg":
+            fields["regex"] = _regex(a[0])
+            fields["name"] = a[0].encode("latin-1")
+        return fields, 3, {}
+    return fields, 1, {}
+
+
+def _replace_header(a: list[str]) -> tuple[dict, int, dict]:
+    if len(a) < 3 or not all(a[:3]):
+        raise Refused("expects exactly 3 arguments")
+    return {"name": a[0].lower().encode("latin-1"), "regex": _regex(a[1])}, 3, {"value": a[2]}
+
+
+def _set_line(a: list[str]) -> tuple[dict, int, dict]:
+    if not a or not a[0]:
+        raise Refused("expects exactly 1 argument <format>")
+    return {}, 1, {"value": a[0]}
+
+
+def _replace_line(a: list[str]) -> tuple[dict, int, dict]:
+    if len(a) < 2 or not a[0] or not a[1]:
+        raise Refused("expects exactly 2 arguments <match-regex> and <replace-format>")
+    return {"regex": _regex(a[0], "failed to parse the regex : ")}, 2, {"value": a[1]}
+
+
+def _set_status(a: list[str]) -> tuple[dict, int, dict]:
+    if not a or not a[0]:
+        raise Refused("expects 1 argument: <status>; or 3 arguments: <status> reason <fmt>")
+    if not a[0].isdigit() or not 100 <= int(a[0]) <= 999:
+        raise Refused("expects an integer status code between 100 and 999")
+    fields: dict = {"status": int(a[0])}
+    if a[1:2] == ["reason"] and len(a) > 2 and a[2] and a[2] not in ("if", "unless"):
+        fields["reason"] = (a[2].encode("latin-1"),)
+        return fields, 3, {}
+    return fields, 1, {}
+
+
+def _redirect(a: list[str], side: str) -> tuple[dict, int, dict]:
+    kind, code, dest, cookie, cookie_set, flags = "", 302, "", None, False, []
+    i = 0
+    while i < len(a) and a[i]:
+        w = a[i]
+        if w in ("location", "prefix", "scheme", "set-cookie", "clear-cookie", "code"):
+            if i + 1 >= len(a) or not a[i + 1]:
+                raise Refused(f"missing argument for '{w}'")
+            i += 1
+            if w == "code":
+                code = _atol(a[i])
+                if code < 301 or code > 308 or 303 < code < 307:
+                    raise Refused(f"'code': unsupported HTTP code '{a[i]}' (must be one of 301, 302, 303, 307 or 308)")
+            elif w in ("set-cookie", "clear-cookie"):
+                cookie, cookie_set = a[i], w == "set-cookie"
+            else:
+                kind, dest = w, a[i]
+        elif w in ("drop-query", "append-slash", "ignore-empty"):
+            flags.append(w)
+        elif w in ("if", "unless"):
+            break
+        else:
+            raise Refused("expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', "
+                          f"'drop-query', 'ignore-empty' or 'append-slash' (was '{w}')")
+        i += 1
+    if not kind:
+        raise Refused("redirection type expected ('prefix', 'location', or 'scheme')")
+    if side == "response" and kind != "location":
+        raise Refused("response only supports redirect type 'location'")
+    fields: dict = {"match": kind, "status": code, "flags": tuple(flags)}
+    if cookie is not None:
+        tail = "; path=/;" if cookie_set else "; path=/; Max-Age=0;"
+        fields["cookie"] = (cookie + tail).encode("latin-1")
+    values = {} if kind == "prefix" and dest == "/" else {"value": dest}  # prefix "/": nothing added
+    return fields, i, values
+
+
+def _atol(text: str) -> int:
+    m = re.match(r"\s*[+-]?\d+", text)
+    return int(m.group()) if m else 0
+
+
+def _reply(p: Context, a: list[str], status: int, errorfile: bool = False) -> tuple[dict, int, dict]:
+    """http_parse_http_reply: status, content-type, one payload, hdr NAME FMT ..."""
+    fields: dict = {"status": status}
+    values: dict = {}
+    hdrs: list = []
+    payload, what, ctype, objlen = "", "", None, 0
+    i = 0
+    while i < len(a):
+        w = a[i]
+        if w in ("status", "content-type", "errorfiles", "errorfile", "file", "string", "lf-file", "lf-string"):
+            if w not in ("status", "content-type") and payload:
+                raise Refused(f"unexpected '{w}' argument, '{what}' already defined")
+            if i + 1 >= len(a) or not a[i + 1]:
+                expect = {"status": "<status_code>", "content-type": "<ctype>", "errorfiles": "<name>",
+                          "errorfile": "<fmt>", "file": "<file>", "string": "<str>", "lf-file": "<file>",
+                          "lf-string": "<fmt>"}[w]
+                raise Refused(f"'{w}' expects {expect} as argument")
+            arg = a[i + 1]
+            if w == "status":
+                fields["status"] = _atol(arg)
+                if not 200 <= fields["status"] <= 599:
+                    raise Refused(f"Unexpected status code '{fields['status']}'")
+            elif w == "content-type":
+                ctype = arg
+            else:
+                payload, what = w, w
+                if w in ("file", "lf-file", "errorfile"):
+                    try:
+                        with open(arg, "rb") as f:
+                            data = f.read()
+                    except OSError:
+                        raise Refused(f"error opening file '{arg}'") from None
+                    objlen = len(data)
+                    values["body"] = data.decode("latin-1")
+                elif w in ("string", "lf-string"):
+                    objlen = len(arg)
+                    values["body"] = arg
+                else:
+                    values["errorfiles"] = arg
+            i += 2
+        elif w == "default-errorfiles":
+            if payload:
+                raise Refused(f"unexpected '{w}' argument, '{what}' already defined")
+            payload = what = w
+            i += 1
+        elif w == "hdr":
+            if i + 2 >= len(a) or not a[i + 1] or not a[i + 2]:
+                raise Refused("'hdr' expects <name> and <value> as arguments")
+            if a[i + 1].lower() in ("content-length", "transfer-encoding", "content-type"):
+                p.warn(f"parsing [{p.file}:{p.line}] : header '{a[i + 1]}' always ignored by the http reply.")
+            else:
+                hdrs.append((a[i + 1].lower(), a[i + 2]))
+            i += 3
+        else:
+            break
+    st = fields["status"]
+    if errorfile or payload in ("default-errorfiles", "errorfiles", "errorfile"):
+        if payload != "errorfile" and st not in ERROR_PAGES:
+            raise Refused(f"status code '{st}' not handled by default with '{what or 'default-errorfiles'}' argument.")
+        fields["match"] = "unsupported" if payload == "errorfile" else "errorpage"  # a file: a whole raw answer
+        values.pop("body", None)
+    elif payload in ("file", "string"):
+        if st in (204, 304) and objlen:
+            raise Refused(f"No body expected for {st} responses")
+        if not ctype and objlen:
+            raise Refused("a content type must be defined when non-empty payload is configured")
+        if ctype and not objlen:
+            p.warn(f"parsing [{p.file}:{p.line}] : content-type '{ctype}' ignored by the http reply when used "
+                   "with an empty payload.")
+            ctype = None
+        values["body"] = values["body"].replace("%", "%%")  # raw payloads are not log-format
+    elif payload in ("lf-file", "lf-string"):
+        if st in (204, 304):
+            raise Refused(f"No body expected for {st} responses")
+        if not ctype:
+            raise Refused("a content type must be defined with a log-format payload")
+    elif ctype:
+        p.warn(f"parsing [{p.file}:{p.line}] : content-type '{ctype}' ignored by the http reply because "
+               "neither errorfile nor payload defined.")
+        ctype = None
+    if "errorfiles" in values:
+        values.pop("errorfiles")
+        fields["match"] = "unsupported"  # an http-errors section: the engine keeps no such pages
+    if ctype:
+        fields["ctype"] = ctype.encode("latin-1")
+    for k, (name, text) in enumerate(hdrs):
+        values[f"hdr{k}"] = (name, text)
+    return fields, i, values
+
+
+def _deny(p: Context, a: list[str], side: str) -> tuple[dict, int, dict]:
+    default = 403 if side == "request" else 502
+    if not a or a[0] in ("if", "unless"):
+        return _reply(p, ["default-errorfiles"], default)[0], 0, {}
+    if a[0] == "deny_status" and (len(a) < 3 or a[2] in ("if", "unless", "")):
+        fields, _, values = _reply(p, ["status", a[1] if len(a) > 1 else "", "default-errorfiles"], default)
+        return fields, 2, values
+    b = list(a)
+    if b[0] == "deny_status":
+        b[0] = "status"
+    return _reply(p, b, default)
+
+
+# --------------------------------------------------------------------------- the rule line
+def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
+    """One ``http-request`` / ``http-response`` line of a proxy section."""
+    keyword = args[0]
+    side = "request" if keyword == "http-request" else "response"
+    names = REQ_ACTIONS if side == "request" else RES_ACTIONS
+    if d.final_rule.get(side):
+        p.warn(f"parsing [{p.file}:{p.line}]: previous '{keyword}' action is final and has no condition "
+               "attached, further entries are NOOP.", "Rules after it never run: move them above it.")
+    action = args[1] if len(args) > 1 else ""
+    if not _known(action, names):
+        p.alert(f"parsing [{p.file}:{p.line}]: '{keyword}' expects "
+                + "".join(f"'{n}', " for n in names) + f"but got '{action}'.",
+                f"Check the spelling of '{action}'." if action else f"Write an action after '{keyword}'.")
+        _abort(p)
+        return
+    rest = args[2:]
+    try:
+        fields, used, texts = _parse_action(p, action, rest, side)
+        values = {k: _fmt(v) if isinstance(v, str) else (v[0].encode("latin-1"), _fmt(v[1]))
+                  for k, v in texts.items()}
+    except Refused as e:
+        text = str(e)
+        p.alert(f"{p.where}error detected in {d.type_name} '{d.name}' while parsing '{keyword} {action}' rule : "
+                + text + ("" if text.endswith(".") else "."))
+        _abort(p)
+        return
+    tail = rest[used:]
+    if tail and tail[0] not in ("if", "unless"):
+        p.alert(f"parsing [{p.file}:{p.line}]: '{keyword} {action}' expects either 'if' or 'unless' followed by a "
+                f"condition but found '{tail[0]}'.", "Only a condition may follow the action's arguments.")
+        _abort(p)
+        return
+    cond = None
+    if tail:
+        start = len(p.messages)
+        cond = parse_condition(p, d, tail[1:], f"an '{keyword} {action}' condition")
+        if cond is False:
+            if action == "redirect":
+                _reword_redirect(p, start, d, keyword)
+            _abort(p)
+            return
+    if action in FINAL and not tail:
+        d.final_rule[side] = True
+    what = " ".join(args)
+    loud = action in STOPS
+    if action not in IMPLEMENTED[side] or fields.get("match") == "unsupported":
+        p.ignored(what, _FINAL_ACTIONS_HINT if loud else
+                  f"The course engine carries out these {keyword} actions: "
+                  f"{', '.join(sorted(IMPLEMENTED[side]))}. This rule is skipped.")
+        return
+    if tail and cond is None:
+        p.ignored(what, _FINAL_ACTIONS_HINT if loud else
+                  "The course engine evaluates conditions made of ACLs on path_beg, path and hdr(host), TRUE "
+                  "and FALSE, with !, || and or. This rule is skipped.")
+        return
+    if any(v is None or (isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], bytes) and v[1] is None)
+           for v in values.values()):
+        p.ignored(what, _FINAL_ACTIONS_HINT if loud else
+                  "The course engine renders literal text and %ci, %cp, %fi, %fp in values; this one needs a "
+                  "sample expression (%[...]) or a log variable it does not have, until sample expressions "
+                  "are supported. This rule is skipped.")
+        return
+    if side == "response" and cond:
+        cond = _response_cond(p, d, tail[1:], cond)
+    hdrs = tuple(v for k, v in sorted(values.items()) if k.startswith("hdr"))
+    rule = HttpRule(side=side, action=action, line=p.line, cond=cond, negate=tail[:1] == ["unless"],
+                    value=values.get("value", ()), body=values.get("body"), hdrs=hdrs, **fields)
+    d.http_rules[side].append(rule)
+
+
+def _parse_action(p: Context, action: str, a: list[str], side: str) -> tuple[dict, int, dict]:
+    if action in ("set-header", "add-header"):
+        return _header_set(a)
+    if action == "del-header":
+        return _del_header(a)
+    if action in ("replace-header", "replace-value"):
+        return _replace_header(a)
+    if action in ("set-path", "set-pathq", "set-query", "set-uri", "set-method"):
+        return _set_line(a)
+    if action in ("replace-path", "replace-pathq", "replace-uri"):
+        return _replace_line(a)
+    if action == "set-status":
+        return _set_status(a)
+    if action == "redirect":
+        return _redirect(a, side)
+    if action == "return":
+        return _reply(p, a, 200)
+    if action in ("deny", "tarpit"):
+        return _deny(p, a, side)
+    if action == "allow":
+        return {}, 0, {}
+    # a valid action the engine does not implement: its arguments run up to the condition
+    used = next((i for i, w in enumerate(a) if w in ("if", "unless")), len(a))
+    return {}, used, {}
+
+
+def _reword_redirect(p: Context, start: int, d: Draft, keyword: str) -> None:
+    """The redirect parser reads its own condition: its errors read 'error in condition: ...'."""
+    for k in range(start, len(p.messages)):
+        m = p.messages[k]
+        head, sep, msg = m.text.partition(" condition : ")
+        if sep and m.level == "ALERT":
+            text = (f"{p.where}error detected in {d.type_name} '{d.name}' while parsing '{keyword} redirect' rule : "
+                    f"error in condition: {msg}")
+            p.messages[k] = type(m)(m.level, text, m.file, m.line, m.hint)
+
+
+def _response_cond(p: Context, d: Draft, words: list[str], cond: tuple) -> tuple:
+    """path, path_beg and hdr(host) are request fetches: in an http-response rule HAProxy warns that
+    the ACL never matches (src/acl.c), and it never does."""
+    place = f"{'frontend' if d.cap_fe else 'backend'} http-response header rule"
+    i = 0
+    while i < len(words):
+        w = words[i].lstrip("!")
+        if w == "{" and i + 1 < len(words):
+            fetch = words[i + 1]
+            name = fetch.split("(", 1)[0]
+            if name in ("path", "path_beg", "hdr", "req.hdr"):
+                p.warn(f"{p.where}anonymous acl will never match because it uses keyword '{name}' which is "
+                       f"incompatible with '{place}'")
+            i = words.index("}", i) + 1 if "}" in words[i:] else len(words)
+            continue
+        if w in d.acls and any(c is not None and c[0] != "always" for c in d.acls[w]):
+            p.warn(f"{p.where}acl '{w}' will never match because it only involves keywords that are "
+                   f"incompatible with '{place}'")
+        i += 1
+    return tuple(tuple((neg, tuple(c if c[0] == "always" else ("never", (), False) for c in criteria))
+                       for neg, criteria in group) for group in cond)
+
+
+def _abort(p: Context) -> None:
+    if hasattr(p, "aborted"):
+        p.aborted = True
+
+
+def defaults_rule(p: Context, d: Draft, args: list[str]) -> None:
+    """A named defaults section's rules apply to the proxies that use it: not carried out."""
+    p.ignored(" ".join(args[:2]), "The course engine does not carry out http-request/http-response rules "
+              "written in a defaults section; write them in the frontend or backend.")
+
+
+__all__ = ["parse_http_rule", "defaults_rule", "REQ_ACTIONS", "RES_ACTIONS", "ERROR_PAGES"]
