@@ -32,7 +32,7 @@ def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> 
         term_flags(o.termination[0], o.termination[1]),
         eng.cur_conns, fe.scur, be.scur if be is not None else 0, srv.scur if srv is not None else 0,
         f"+{rc}" if o.redispatched else str(rc), o.srv_queue_pos, o.be_queue_pos,
-        None if bad else (req.method, req.url, req.version))
+        None if bad else (req.orig or (req.method, req.url)) + (req.version,))  # the line as received
 
 
 def metrics_response(eng, close: bool) -> bytes:

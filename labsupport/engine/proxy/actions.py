@@ -171,6 +171,8 @@ def _path_span(url: bytes) -> tuple[int, int]:
 def edit_line(rule, req, c) -> None:
     """set-path/-pathq/-query/-uri/-method and replace-path/-pathq/-uri (http_req_replace_stline)."""
     action, url = rule.action, req.url
+    if req.orig is None:  # the log shows the request line as it came (HAProxy captures it first)
+        req.orig = (req.method, url)
     if action == "set-method":
         req.method = render(rule.value, c)
         return
