@@ -176,14 +176,19 @@ def _replace_header(a: list[str]) -> tuple[dict, int, dict]:
     return {"name": a[0].lower().encode("latin-1"), "regex": _regex(a[1])}, 3, {"value": a[2]}
 
 
+def _extra(a: list[str], n: int) -> bool:
+    """A word after the ``n`` arguments that is not a condition (these parsers refuse it themselves)."""
+    return len(a) > n and bool(a[n]) and a[n] not in ("if", "unless")
+
+
 def _set_line(a: list[str]) -> tuple[dict, int, dict]:
-    if not a or not a[0]:
+    if not a or not a[0] or _extra(a, 1):
         raise Refused("expects exactly 1 argument <format>")
     return {}, 1, {"value": a[0]}
 
 
 def _replace_line(a: list[str]) -> tuple[dict, int, dict]:
-    if len(a) < 2 or not a[0] or not a[1]:
+    if len(a) < 2 or not a[0] or not a[1] or _extra(a, 2):
         raise Refused("expects exactly 2 arguments <match-regex> and <replace-format>")
     return {"regex": _regex(a[0], "failed to parse the regex : ")}, 2, {"value": a[1]}
 
@@ -369,7 +374,7 @@ def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
     except Refused as e:
         text = str(e)
         p.alert(f"{p.where}error detected in {d.type_name} '{d.name}' while parsing '{keyword} {action}' rule : "
-                + text + ("" if text.endswith(".") else "."))
+                + text + ".")  # (some of HAProxy's messages end with '.' already: it prints '..')
         _abort(p)
         return
     tail = rest[used:]

@@ -139,10 +139,12 @@ def edit_headers(rule, headers: list[bytes], c, cased: list | None = None) -> No
             name, value = _split(line)
             if name != rule.name:
                 continue
-            parts = [value] if rule.action == "replace-header" else [v.strip(b" \t") for v in value.split(b",")]
+            # replace-value: each comma-separated value; a replaced one loses the blanks around it,
+            # the others stay as written (http_replace_header_value on each value HAProxy finds)
+            parts = [value] if rule.action == "replace-header" else value.split(b",")
             out, changed = [], False
             for v in parts:
-                m = rx.search(v)
+                m = rx.search(v.strip(b" \t"))
                 if m is None:
                     out.append(v)
                 else:
