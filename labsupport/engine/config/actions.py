@@ -9,15 +9,13 @@ evaluate, a value that needs a sample fetch) are skipped with a located warning;
 would have answered the request itself (deny, return, redirect ...), the warning says loudly that
 the engine forwards what HAProxy would stop.
 
-Values are log-format strings. ``_fmt`` is the one place they are read: literal text, ``%%``, and
-the variables that need no sample fetch (%ci %cp %fi %fp). LOG-FORMAT PLUGS IN HERE: once the
-sample package exists, ``_fmt`` becomes ``parse_logformat(p, text, what)`` and proxy/actions.py's
-``render`` calls its ``.render(ctx)``.
+Values are log-format strings, read by values.py's ``parse_fmt`` (where log-format plugs in).
+Conditions are today's ``conditions.parse_condition``; proxy/actions.py's ``holds`` evaluates them.
 
 Follows HAProxy 2.6's src/http_act.c (the action parsers), src/http_rules.c
 (http_parse_redirect_rule), src/http_htx.c (http_parse_http_reply), src/action.c and
-src/cfgparse-listen.c (the rule line, the "final action" warning), src/log.c (log-format
-variables); HAProxy is Copyright Willy Tarreau and contributors, GPL-2.0-or-later.
+src/cfgparse-listen.c (the rule line, the "final action" warning), src/acl.c (the
+"will never match" warnings); HAProxy is Copyright Willy Tarreau and contributors, GPL-2.0-or-later.
 """
 from __future__ import annotations
 
@@ -26,6 +24,7 @@ import re
 from .conditions import parse_condition
 from .context import Context, Draft
 from .model import HttpRule
+from .values import Refused, check_regex, parse_fmt
 
 REQ_ACTIONS = (
     "wait-for-handshake ot-group set-log-level set-nice use-service sc-inc-gpc(*) sc-inc-gpc0(*) sc-inc-gpc1(*) "
@@ -52,17 +51,6 @@ FINAL = {"allow", "deny", "tarpit", "redirect", "return", "auth", "reject", "sil
 # the ones that keep a request (or answer) from going on: skipping them forwards what HAProxy stops
 STOPS = FINAL - {"allow"}
 ERROR_PAGES = (200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504)
-LOG_VARIABLES = frozenset(
-    "o B CC CS H ID ST T Ta Tc Th Ti Tl Tq Tr TR Td Ts Tt Tu Tw U ac b bc bi bp bq ci cp f fc fi fp ft hr hrl "
-    "hs hsl HM HP HPO HQ HU HV lc ms pid r rc rt s sc si sp sq sslc sslv t tr trg trl ts tsc".split())
-ENGINE_VARIABLES = ("ci", "cp", "fi", "fp")  # need no sample fetch: the connection's addresses
-_FINAL_ACTIONS_HINT = ("HAPROXY WOULD ANSWER THESE REQUESTS ITSELF: the course engine skips this rule and "
-                       "FORWARDS them to the backend. Run this file on real HAProxy, or write the rule "
-                       "with literal values and a condition the engine understands.")
-
-
-class Refused(Exception):
-    """An action's arguments HAProxy refuses: the message after 'rule : '."""
 
 
 def _known(word: str, names: list[str]) -> bool:
@@ -73,75 +61,6 @@ def _known(word: str, names: list[str]) -> bool:
         elif word == name:
             return True
     return False
-
-
-# --------------------------------------------------------------------------- values (log-format)
-def _fmt(text: str) -> tuple | None:
-    """A log-format string -> its parts (bytes, or a variable name); None when the engine cannot
-    render it (a sample expression, a variable it does not have, %{...} options). Raises Refused
-    for an unknown variable, as HAProxy does (src/log.c parse_logformat_string)."""
-    parts: list = []
-    lit = bytearray()
-    i, n = 0, len(text)
-    usable = True
-    while i < n:
-        c = text[i]
-        if c != "%":
-            lit += c.encode("latin-1", "replace")
-            i += 1
-            continue
-        nxt = text[i + 1:i + 2]
-        if nxt == "%":
-            lit += b"%"
-            i += 2
-            continue
-        if nxt in ("[", "{"):
-            usable = False
-            end = text.find("]" if nxt == "[" else "}", i)
-            i = n if end < 0 else end + 1
-            continue
-        j = i + 1
-        while j < n and (text[j].isalnum() or text[j] == "_"):
-            j += 1
-        name = text[i + 1:j]
-        if name not in LOG_VARIABLES:
-            raise Refused(f"no such format variable '{name}'. If you wanted to emit the '%' character "
-                          "verbatim, you need to use '%%'")
-        if name in ENGINE_VARIABLES:
-            if lit:
-                parts.append(bytes(lit))
-                lit = bytearray()
-            parts.append(name)
-        else:
-            usable = False
-        i = j
-    if lit:
-        parts.append(bytes(lit))
-    return tuple(parts) if usable else None
-
-
-def _regex(pattern: str, lead: str = "") -> str:
-    """Compile-check ``pattern`` (Python's re standing for PCRE2); Refused in HAProxy's words."""
-    try:
-        re.compile(pattern.encode("latin-1"))
-    except re.error as e:
-        msg, off = _pcre_error(e, pattern)
-        raise Refused(f"{lead}regex '{pattern}' is invalid (error={msg}, erroffset={off})") from None
-    return pattern
-
-
-def _pcre_error(e: re.error, pattern: str) -> tuple[str, int]:
-    """PCRE2's wording for the common mistakes (Python's for the rest)."""
-    text, pos = e.msg, e.pos or 0
-    if text.startswith("missing ), unterminated subpattern"):
-        return "missing closing parenthesis", len(pattern)
-    if text.startswith("unbalanced parenthesis"):
-        return "unmatched closing parenthesis", pos
-    if text.startswith("nothing to repeat") or text.startswith("multiple repeat"):
-        return "quantifier does not follow a repeatable item", pos
-    if text.startswith("unterminated character set"):
-        return "missing terminating ] for character class", len(pattern)
-    return text, pos
 
 
 # --------------------------------------------------------------------------- action parsers
@@ -164,7 +83,7 @@ def _del_header(a: list[str]) -> tuple[dict, int, dict]:
             raise Refused(f"-m with unsupported matching method '{a[2]}'")
         fields["match"] = a[2]
         if a[2] == "reg":
-            fields["regex"] = _regex(a[0])
+            fields["regex"] = check_regex(a[0])
             fields["name"] = a[0].encode("latin-1")
         return fields, 3, {}
     return fields, 1, {}
@@ -173,7 +92,7 @@ def _del_header(a: list[str]) -> tuple[dict, int, dict]:
 def _replace_header(a: list[str]) -> tuple[dict, int, dict]:
     if len(a) < 3 or not all(a[:3]):
         raise Refused("expects exactly 3 arguments")
-    return {"name": a[0].lower().encode("latin-1"), "regex": _regex(a[1])}, 3, {"value": a[2]}
+    return {"name": a[0].lower().encode("latin-1"), "regex": check_regex(a[1])}, 3, {"value": a[2]}
 
 
 def _extra(a: list[str], n: int) -> bool:
@@ -190,7 +109,7 @@ def _set_line(a: list[str]) -> tuple[dict, int, dict]:
 def _replace_line(a: list[str]) -> tuple[dict, int, dict]:
     if len(a) < 2 or not a[0] or not a[1] or _extra(a, 2):
         raise Refused("expects exactly 2 arguments <match-regex> and <replace-format>")
-    return {"regex": _regex(a[0], "failed to parse the regex : ")}, 2, {"value": a[1]}
+    return {"regex": check_regex(a[0], "failed to parse the regex : ")}, 2, {"value": a[1]}
 
 
 def _set_status(a: list[str]) -> tuple[dict, int, dict]:
@@ -369,7 +288,7 @@ def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
     rest = args[2:]
     try:
         fields, used, texts = _parse_action(p, action, rest, side)
-        values = {k: _fmt(v) if isinstance(v, str) else (v[0].encode("latin-1"), _fmt(v[1]))
+        values = {k: parse_fmt(v) if isinstance(v, str) else (v[0].encode("latin-1"), parse_fmt(v[1]))
                   for k, v in texts.items()}
     except Refused as e:
         text = str(e)
@@ -397,21 +316,18 @@ def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
     what = " ".join(args)
     loud = action in STOPS
     if action not in IMPLEMENTED[side] or fields.get("match") == "unsupported":
-        p.ignored(what, _FINAL_ACTIONS_HINT if loud else
-                  f"The course engine carries out these {keyword} actions: "
-                  f"{', '.join(sorted(IMPLEMENTED[side]))}. This rule is skipped.")
+        _skipped(p, what, loud, "the engine does not implement this action", "The course engine carries out "
+                 f"these {keyword} actions: {', '.join(sorted(IMPLEMENTED[side]))}.")
         return
     if tail and cond is None:
-        p.ignored(what, _FINAL_ACTIONS_HINT if loud else
-                  "The course engine evaluates conditions made of ACLs on path_beg, path and hdr(host), TRUE "
-                  "and FALSE, with !, || and or. This rule is skipped.")
+        _skipped(p, what, loud, "the engine cannot evaluate this condition", "The course engine evaluates "
+                 "conditions made of ACLs on path_beg, path and hdr(host), TRUE and FALSE, with !, || and or.")
         return
     if any(v is None or (isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], bytes) and v[1] is None)
            for v in values.values()):
-        p.ignored(what, _FINAL_ACTIONS_HINT if loud else
-                  "The course engine renders literal text and %ci, %cp, %fi, %fp in values; this one needs a "
-                  "sample expression (%[...]) or a log variable it does not have, until sample expressions "
-                  "are supported. This rule is skipped.")
+        _skipped(p, what, loud, "a value needs a sample expression (%[...]) or a log variable the engine does "
+                 "not have, until sample expressions are supported", "The course engine renders literal text "
+                 "and %ci, %cp, %fi, %fp in values.")
         return
     if side == "response" and cond:
         cond = _response_cond(p, d, tail[1:], cond)
@@ -479,6 +395,17 @@ def _response_cond(p: Context, d: Draft, words: list[str], cond: tuple) -> tuple
         i += 1
     return tuple(tuple((neg, tuple(c if c[0] == "always" else ("never", (), False) for c in criteria))
                        for neg, criteria in group) for group in cond)
+
+
+def _skipped(p: Context, what: str, loud: bool, why: str, hint: str) -> None:
+    """A located warning: HAProxy carries this rule out, the engine skips it (and says loudly when
+    that lets through what HAProxy would have answered itself)."""
+    if loud:
+        text = (f"'{what}' is accepted by HAProxy but skipped by the course engine ({why}): HAProxy would "
+                "answer these requests itself, THE ENGINE FORWARDS THEM to the backend instead.")
+    else:
+        text = f"'{what}' is accepted by HAProxy but skipped by the course engine ({why})."
+    p.warn(p.where + text, hint + " Run this file on real HAProxy to see the rule act.")
 
 
 def _abort(p: Context) -> None:

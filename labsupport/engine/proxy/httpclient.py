@@ -9,6 +9,11 @@ it to find its end, its status, and whether the server connection can be reused.
 requests wait their turn. The log line's timers and facts are gathered in ``timers`` and
 ``outcome`` (progress.py), set as the request goes.
 
+http-request rules (actions.py) run on a complete request before routing (the frontend's) and
+after it (the backend's); a redirect, return or deny among them answers at once (intercept.py),
+and the http-response rules are kept in ``res_rules`` for upstream.py to run on the answer's head.
+A proxy without rules pays one attribute test per request.
+
 Persistence is per side, as in HAProxy's default http-keep-alive mode: ``connection`` is
 hop-by-hop, so its close/keep-alive tokens are never forwarded. The server side is kept alive
 (an HTTP/1.0 request gets ``connection: keep-alive``); the client side follows the client's
@@ -33,7 +38,8 @@ import collections
 import httptools
 
 from .accesslog import httplog_record, metrics_response
-from .actions import STOP, Reply, run_request, run_response
+from .actions import STOP, run_request
+from .intercept import RuleAnswers
 from .pages import page
 from .reader import RequestReader
 from .request import Req
@@ -43,7 +49,7 @@ from .statspage import stats_response, wants_stats
 from .upstream import MAX_IDLE, ServerConn
 
 
-class HttpClient(asyncio.Protocol, RequestReader, Session):
+class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
     """A client connection on an http frontend."""
 
     __slots__ = ("engine", "fe", "loop", "transport", "src", "sport", "req_ms",  # the connection
@@ -368,78 +374,6 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         o.logged_bytes = len(page(code, False)) + 3
         o.untimed = True
         self._finish(code, close)
-
-    def _intercept(self, answer: Reply, be) -> None:
-        """A redirect, return or deny of an http-request rule: HAProxy's answer, counters and log
-        (src/http_ana.c: deny counts dreq on the frontend and the backend chosen so far, and logs
-        PR; redirect and return log LR, and count as intercepted when the frontend made them)."""
-        close = not self.cur.keep_alive
-        data, logged = answer.encode(close)
-        self.transport.write(data)
-        fe = self.fe
-        fe.bout += len(data)
-        fe.count_status(answer.status)
-        if be is not None:
-            be.count_status(answer.status)
-        o = self.outcome
-        if answer.kind == "deny":
-            fe.dreq += 1
-            if be is not None:
-                be.dreq += 1
-            o.termination = "PR"
-        else:
-            if be is None or be.cfg is fe.cfg:
-                fe.intercepted += 1
-            o.termination = "LR"
-        o.by_rule = True
-        o.logged_bytes = logged
-        o.untimed = True
-        self._finish(answer.status, close)
-
-    def rewrite_response(self, conn: ServerConn, head: bytes) -> bytes | None:
-        """The server's answer head through the http-response rules (backend's, then frontend's);
-        None when a rule answered instead (the server connection is then dropped)."""
-        lines = head.split(b"\r\n")
-        status_line = lines[0] + b"\r\n"
-        headers = [x + b"\r\n" for x in lines[1:]]
-        for rules in self.res_rules:
-            status_line, answer = run_response(rules, self, self.cur, status_line, headers)
-            if answer is not None:
-                self._deny_response(conn, answer)
-                return None
-        status = int(status_line.split(b" ", 2)[1])
-        if status != conn.status:
-            self._recount(conn.status, status)
-            conn.status = status
-        return status_line + b"".join(headers)[:-2] if headers else status_line[:-2]
-
-    def _recount(self, old: int, new: int) -> None:
-        """set-status: the frontend and backend count the status the client gets (the server keeps its own)."""
-        for px in (self.fe, self.be):
-            px.hrsp[status_slot(old)] -= 1
-            px.hrsp[status_slot(new)] += 1
-
-    def _deny_response(self, conn: ServerConn, answer: Reply) -> None:
-        """http-response deny / return: the server's answer is dropped, ours goes instead."""
-        self.conn = None
-        conn.client = None
-        conn.close()
-        for px in (self.fe, self.be):
-            px.hrsp[status_slot(conn.status)] -= 1
-        if answer.kind == "deny":
-            self.fe.dresp += 1
-            self.be.dresp += 1
-            self.srv.dresp += 1
-        self.outcome.termination = "PH" if answer.kind == "deny" else "LH"
-        self._disarm()
-        close = not self.cur.keep_alive
-        data, logged = answer.encode(close)
-        self.transport.write(data)
-        self.fe.bout += len(data)
-        self.fe.count_status(answer.status)
-        self.be.count_status(answer.status)
-        self.outcome.logged_bytes = logged
-        self._finish(answer.status, close)
 
     def _serve_stats(self, req: Req) -> None:
         code, data = stats_response(self.engine, self.be, req.url, req.headers, not req.keep_alive, req.method,
