@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from .state import _criterion
+from .state import criterion_holds
 
 STOP = "stop"  # 'allow': this list ends, the request goes on
 
@@ -52,7 +52,7 @@ def holds(rule, req) -> bool:
     if cond is None:
         return True
     url, host = req.url, req.host
-    hit = any(all(any(_criterion(c, url, host) for c in criteria) != neg for neg, criteria in group)
+    hit = any(all(any(criterion_holds(c, url, host) for c in criteria) != neg for neg, criteria in group)
               for group in cond)
     return hit != rule.negate
 

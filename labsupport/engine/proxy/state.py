@@ -393,3 +393,7 @@ def _criterion(criterion: tuple, path: bytes | None, host: bytes | None) -> bool
     if icase:
         sample, values = sample.lower(), [v.lower() for v in values]
     return any(sample.startswith(v) if kind == "path_beg" else sample == v for v in values)
+
+
+# one ACL criterion against a request, for the http-request/http-response rules (actions.py ``holds``)
+criterion_holds = _criterion
