@@ -9,7 +9,7 @@ import re
 import time
 
 import pytest
-from support.actions_cases import BAD_RULES, CASES, WARNED_RULES, ask, config, rule_config
+from support.actions_cases import BAD_RULES, CASES, LISTEN, MODE_CONFIGS, WARNED_RULES, ask, config, rule_config
 from support.procs import start_together
 from support.recorder import Recorder
 
@@ -127,3 +127,28 @@ def test_warned_rules_get_haproxys_warnings(haproxy_bin, tmp_path, line):
     real, ours = run_haproxy(haproxy_bin, path), run_engine(path)
     assert "[WARNING]" in real[2]
     assert ours == real
+
+
+@pytest.mark.parametrize("text", MODE_CONFIGS)
+def test_rules_of_tcp_proxies_get_haproxys_warning(haproxy_bin, tmp_path, text):
+    path = tmp_path / "mode.cfg"
+    path.write_text(text)
+    assert run_engine(path) == run_haproxy(haproxy_bin, path)
+
+
+def test_a_listen_sections_rules_run_once(haproxy_bin):
+    recs = Recorder(), Recorder()
+    ports = free_ports(2)
+    procs = start_together((HAProxy.from_text(LISTEN.format(port=ports[0], rec=recs[0].port), "li.cfg",
+                                              binary=haproxy_bin),
+                            Balancer.from_text(LISTEN.format(port=ports[1], rec=recs[1].port))))
+    try:
+        got = [(ask(port, ("", "GET", "/x", "")), rec.seen()) for port, rec in zip(ports, recs)]
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        for r in recs:
+            r.close()
+    assert got[1] == got[0]
+    answer, seen = got[0]
+    assert answer.count(b"x-once: 1") == 1 and [h for h in seen[0][2] if h[0].startswith("x-")] == [("x-once", "1")]

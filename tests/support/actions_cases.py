@@ -141,6 +141,7 @@ CASES: list[tuple[str, str, str, str]] = [
     ("http-response return", "GET", "/rreturn", ""),
     ("keep-alive redirect", "GET", "/old", "KEEP"),
     ("keep-alive deny", "GET", "/busy", "KEEP"),
+    ("keep-alive forwarded, response rules", "GET", "/status", "KEEP"),
     ("HEAD redirect", "HEAD", "/old", ""),
 ]
 
@@ -226,6 +227,7 @@ BAD_RULES: list[tuple[str, str]] = [
     ("http-request deny deny_status", "'status' expects <status_code> as argument."),
     ("http-request deny foo", "expects either 'if' or 'unless' followed by a condition but found 'foo'."),
     ("http-request allow foo", "expects either 'if' or 'unless' followed by a condition but found 'foo'."),
+    ("http-request use-service foo", "'foo' unknown service name.."),
     ("http-response frob", "'http-response' expects 'ot-group', "),
     ("http-response set-status", "expects 1 argument: <status>; or 3 arguments: <status> reason <fmt>."),
     ("http-response set-status 99", "expects an integer status code between 100 and 999."),
@@ -250,3 +252,28 @@ def rule_config(line: str, port: int = 14999) -> str:
     return ("defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
             f"frontend fe\n    bind 127.0.0.1:{port}\n    {line}\n    default_backend be\n"
             "backend be\n    server s1 127.0.0.1:1\n")
+
+
+# a listen section: its rules run once (it is its own backend); an empty 'if' never holds
+LISTEN = """defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+listen li
+    bind 127.0.0.1:{port}
+    http-request add-header X-Once 1
+    http-request add-header X-Empty-If 1 if
+    http-response add-header X-Once 1
+    server s1 127.0.0.1:{rec}
+"""
+
+# whole files: the rules of a tcp proxy are ignored with a warning (even one handing over to an http backend)
+MODE_CONFIGS: list[str] = [
+    "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend ft\n    mode tcp\n"
+    "    bind 127.0.0.1:14998\n    http-request set-header A b\n    http-response set-header A b\n"
+    "    default_backend bt\nbackend bt\n    mode tcp\n    server s1 127.0.0.1:1\n",
+    "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend ft\n    mode tcp\n"
+    "    bind 127.0.0.1:14998\n    http-request set-header A b\n    default_backend bh\nbackend bh\n"
+    "    mode http\n    http-response set-header A b\n    server s1 127.0.0.1:1\n",
+]

@@ -311,6 +311,7 @@ def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
                 _reword_redirect(p, start, d, keyword)
             _abort(p)
             return
+    d.rule_keywords.add(keyword)
     if action in FINAL and not tail:
         d.final_rule[side] = True
     what = " ".join(args)
@@ -358,6 +359,8 @@ def _parse_action(p: Context, action: str, a: list[str], side: str) -> tuple[dic
         return _deny(p, a, side)
     if action == "allow":
         return {}, 0, {}
+    if action == "use-service" and a and a[0] and a[0] != "prometheus-exporter":
+        raise Refused(f"'{a[0]}' unknown service name.")
     # a valid action the engine does not implement: its arguments run up to the condition
     used = next((i for i, w in enumerate(a) if w in ("if", "unless")), len(a))
     return {}, used, {}

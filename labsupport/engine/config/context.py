@@ -36,6 +36,7 @@ class Draft:
     tunnel_timeout: bool = False
     http_rules: dict[str, list] = field(default_factory=lambda: {"request": [], "response": []})
     final_rule: dict[str, bool] = field(default_factory=dict)  # side -> a final action without condition seen
+    rule_keywords: set[str] = field(default_factory=set)  # 'http-request'/'http-response' written here
 
     @property
     def cap_fe(self) -> bool:

@@ -387,6 +387,12 @@ def check_proxy(p: Context, d: Draft) -> None:
                     "Give each server of a backend its own name (s1, s2, ...).", line=s["line"])
         else:
             seen[s["name"]] = s["line"]
+    if d.values["mode"] != "http" and d.rule_keywords:  # (a tcp frontend before an http backend too: observed)
+        for keyword in ("http-request", "http-response"):
+            if keyword in d.rule_keywords:
+                p.warn(f"'{keyword}' rules ignored for {d.type_name} '{d.name}' as they require HTTP mode.",
+                       "Add 'mode http' to this section (or to the defaults).", line=d.line)
+
 
 
 __all__ = ["PROXY_KEYWORDS", "parse_proxy_line", "check_proxy"]
