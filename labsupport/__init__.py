@@ -36,7 +36,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.balance": ("make_algorithm", "Algorithm"),
     "engine.health": ("Health",),
     "course.balancerlike": ("BalancerLike",),
-    "course.cfgedit": ("edit_backend", "rebind"),
+    "course.cfgedit": ("edit_backend", "rebind", "section"),
     "course.haproxy": ("HAProxy", "haproxy_available", "haproxy_version", "send_command"),
     "course.traffic.sender": ("send",),
     "course.traffic.generator": ("steady", "TrafficGenerator"),
@@ -63,6 +63,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                                  "mm1_percentile_ms", "mmc_mean_ms", "SERVICE_MS", "PER_SERVER", "SHORT", "SAMPLES"),
     "lessons.load.plots": ("hockey_figure", "algorithms_figure"),
     "lessons.load.exercises": ("check_slow_server",),
+    # lesson 07: the edge
+    "lessons.edge.services": ("start_services", "ask", "route_table", "Answer", "SERVICES"),
+    "lessons.edge.router": ("Router",),
+    "lessons.edge.explain": ("edge_acls",),
+    "lessons.edge.exercises": ("check_edge_routing",),
     # display: tables, charts, live loops
     "course.display.table": ("Table",),
     "course.display.charts": ("figure_to_png",),

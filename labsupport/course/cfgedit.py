@@ -97,3 +97,14 @@ def rebind(text: str, port: int, host: str = "127.0.0.1") -> str:
             body = ln.with_word(1, f"{host}:{port}")
         out.append(body)
     return "\n".join(out)
+
+
+def section(text: str, kind: str, name: str = "") -> str:
+    """The lines of one section (``section(text, "frontend", "edge")``), as written, trailing blank lines
+    left out: what a lesson prints to show the part of a file it is about."""
+    lines = [ln.text for ln in outline(text) if ln.section == kind and ln.name == name]
+    if not lines:
+        raise UsageError(f"no '{kind}{' ' + name if name else ''}' section in this configuration")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines)

@@ -15,6 +15,8 @@ from labsupport.errors import NotFoundError
 
 REPO = Path(__file__).resolve().parents[2]
 LESSONS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+COURSE_FILES = [p for p in (REPO / "notebooks").rglob("*") if p.is_file() and not any(
+    part.startswith(".") or part == "__pycache__" for part in p.relative_to(REPO / "notebooks").parts)]
 
 
 @pytest.fixture
@@ -41,7 +43,7 @@ def test_the_first_launch_copies_the_lessons_and_their_data_files(ws):
     lines = prepare(ws)
     assert lines[0].startswith("Your copies of the lessons: my-notebooks/ (git ignores it;")
     assert "make reset NB=03" in lines[0] and "my-notebooks/backups/" in lines[0]
-    assert lines[1:] == [f"  copied {len(LESSONS) + 1} files into my-notebooks/"]
+    assert lines[1:] == [f"  copied {len(COURSE_FILES) + 1} files into my-notebooks/"]  # lessons, their maps, hosts.txt
     assert sorted(p.name for p in ws.folder.glob("*.ipynb")) == LESSONS
     for name in LESSONS:
         assert (ws.folder / name).read_bytes() == (ws.course / name).read_bytes()
@@ -55,13 +57,13 @@ def test_a_second_launch_adds_a_new_lesson_and_keeps_a_modified_one(ws):
     ws.fill()
     edit(ws.folder / "03-load-balancer.ipynb")
     mine = (ws.folder / "03-load-balancer.ipynb").read_bytes()
-    shutil.copyfile(ws.course / "00-welcome.ipynb", ws.course / "07-the-edge.ipynb")  # git pull brings a lesson
+    shutil.copyfile(ws.course / "00-welcome.ipynb", ws.course / "99-new-lesson.ipynb")  # git pull brings a lesson
     edit(ws.course / "03-load-balancer.ipynb", "# the course's fix")  # ... and changes one the student edited
     lines = prepare(ws)[1:]
-    assert lines == ["  copied 07-the-edge into my-notebooks/",
+    assert lines == ["  copied 99-new-lesson into my-notebooks/",
                      "  03-load-balancer: the course updated this lesson since your copy was made; yours is kept. "
                      "To take the new one: make reset NB=03 (your copy goes to backups/)"]
-    assert (ws.folder / "07-the-edge.ipynb").is_file()
+    assert (ws.folder / "99-new-lesson.ipynb").is_file()
     assert (ws.folder / "03-load-balancer.ipynb").read_bytes() == mine
     row = next(r for r in ws.status() if r["lesson"] == "03-load-balancer")
     assert row == {"lesson": "03-load-balancer", "your copy": "yes", "changed by you": "yes",

@@ -167,3 +167,28 @@ def test_backend_keywords_agree_with_haproxy(haproxy_bin, tmp_path, line):
                     "    timeout server 5s\nfrontend fe\n    bind 127.0.0.1:13999\n    default_backend be\n"
                     f"backend be\n    {line}\n    server s1 127.0.0.1:18080\n")
     assert run_engine(path) == run_haproxy(haproxy_bin, path)
+
+
+# ----- the ACL language (engine/sample): HAProxy's messages for every kind of mistake, and what it accepts
+ACL_LINES = ["acl a pathbeg /api", "acl a path -m foo /x", "acl a hdr(host,1,2) x", "acl a src 300.1.1.1",
+             "acl a hdr_cnt(host) gt x", "acl a hdr_cnt 1:x", "acl a path,nosuch /x", "acl a int() 1", "acl a nosuch",
+             "acl a path(x) /a", "acl a hdr(host", "acl a path,lower(1) /a", "acl a path,map() x",
+             "acl a path,map(nosuch.map) x", "acl a path -f /nonexistent/list", "acl a path -x /X",
+             "acl a src 10.0.0.0/33", "acl a path_beg", "acl a hdr(host)", "acl a path -m found",
+             "acl a path,lower,upper /X", "acl a req.hdr(host) -m dom lab", "acl a method GET HEAD",
+             "acl a path -m len gt 5", "acl a hdr_val(x) lt 3", "acl a path -i -- -x", "acl a.b path /",
+             "use_backend be if { pathbeg /x }", "use_backend be if path_beg /a", "use_backend be if { path_beg /a",
+             "use_backend be if { res.hdr(x) foo }", "use_backend be if { hdr_cnt(host,1) 2 }",
+             "use_backend %[path,nosuch]", "use_backend %[nosuch]", "use_backend %[path", "use_backend %[]",
+             "use_backend %[path,lower(1)]", "use_backend %[req.hdr(host,1,2)]", "use_backend %[path,map(nosuch.map)]",
+             "use_backend %[path]x", "use_backend x%[path]", "use_backend be if { path_beg /a } ||",
+             "use_backend be if ! { path / } or !{ path /x }", "use_backend be if METH_GET LOCALHOST"]
+
+
+@pytest.mark.parametrize("line", ACL_LINES)
+def test_acl_lines_agree_with_haproxy(haproxy_bin, tmp_path, line):
+    path = tmp_path / "acl.cfg"
+    path.write_text("defaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\n"
+                    f"frontend fe\n    bind 127.0.0.1:13999\n    {line}\n    default_backend be\n"
+                    "backend be\n    server s1 127.0.0.1:18080\n")
+    assert run_engine(path) == run_haproxy(haproxy_bin, path)

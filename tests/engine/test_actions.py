@@ -20,6 +20,7 @@ from labsupport.engine.proxy.actions import (
     run_response,
 )
 from labsupport.engine.proxy.request import Req
+from labsupport.engine.sample import Ctx
 
 
 def rules_of(line: str, side: str = "request") -> tuple[HttpRule, ...]:
@@ -29,9 +30,15 @@ def rules_of(line: str, side: str = "request") -> tuple[HttpRule, ...]:
 
 
 class Client:
-    """What render() reads of a client connection."""
+    """What the rules read of a client connection: the request as a sample context."""
 
-    src, sport, transport = "127.0.0.9", 40000, None
+    @staticmethod
+    def sample_ctx(r: Req) -> Ctx:
+        return Ctx(r, "127.0.0.9", 40000, "127.0.0.1", 80)
+
+
+def ctx(r: Req | None = None) -> Ctx:
+    return Client.sample_ctx(r if r is not None else req())
 
 
 def req(target: bytes = b"/", headers: tuple[bytes, ...] = (), method: bytes = b"GET") -> Req:
@@ -61,20 +68,21 @@ def test_rules_are_read_in_order_with_their_arguments():
     red, seth, delh, deny = fe.http_request
     assert (red.action, red.match, red.status, red.flags, red.value) == ("redirect", "scheme", 301, ("drop-query",),
                                                                         (b"https",))
-    assert red.cond == (((False, (("path_beg", ("/a",), False),)),),) and not red.negate
+    assert holds(red, ctx(req(b"/a/b"))) and not holds(red, ctx(req(b"/b")))
     assert (seth.name, seth.value) == (b"x-real-ip", ("ci",))
     assert (delh.name, delh.match) == (b"x-a", "beg")
     assert (deny.action, deny.status, deny.match, deny.negate, deny.line) == ("deny", 429, "errorpage", True, 12)
+    assert not holds(deny, ctx())  # 'unless TRUE'
     assert [(r.action, r.status, r.reason) for r in fe.http_response] == [("set-status", 503, (b"Busy",))]
 
 
 @pytest.mark.parametrize("line,loud", [
-    ("http-request set-header X-A %[src]", False),
-    ("http-request deny if { src 10.0.0.0/8 }", True),
+    ("http-request set-header X-A %[ssl_fc_sni]", False),
+    ("http-request deny if { ssl_fc_sni -m found }", True),
     ("http-request tarpit", True),
     ("http-request track-sc0 src", False),
-    ("http-request return status 200 content-type text/plain lf-string %[src]", True),
-    ("http-response set-header X-A b if { status 200 }", False),
+    ("http-request return status 200 content-type text/plain lf-string %[ssl_fc_sni]", True),
+    ("http-response set-header X-A b if { ssl_fc_sni -m found }", False),
 ])
 def test_rules_the_engine_cannot_carry_out_are_skipped_with_a_located_warning(line, loud):
     cfg = parse(rule_config(line), "r.cfg")
@@ -92,22 +100,26 @@ def test_a_final_rule_without_condition_makes_the_next_ones_noop():
 
 
 def test_request_fetches_in_a_response_rule_never_match():
-    rule, = rules_of("http-response set-header A b if { path_beg /x } || TRUE", "response")
-    assert rule.cond == (((False, (("never", (), False),)),), ((False, (("always", (), False),)),))
+    rule, = rules_of("http-response set-header A b if { path_beg /x }", "response")
+    assert not holds(rule, ctx(req(b"/x")))  # HAProxy: "anonymous acl will never match ..."
+    rule, = rules_of("http-request set-header A b if { path_beg /x }")
+    assert holds(rule, ctx(req(b"/x")))
 
 
 # --------------------------------------------------------------------------- running
 def test_conditions_and_unless():
     rule, = rules_of("http-request set-header A b if { path_beg /api } !{ hdr(host) -i admin }")
-    assert holds(rule, req(b"/api/x")) and not holds(rule, req(b"/web"))
+    assert holds(rule, ctx(req(b"/api/x"))) and not holds(rule, ctx(req(b"/web")))
     rule, = rules_of("http-request set-header A b unless { path /x }")
-    assert holds(rule, req(b"/y")) and not holds(rule, req(b"/x"))
+    assert holds(rule, ctx(req(b"/y"))) and not holds(rule, ctx(req(b"/x")))
 
 
 def test_values_render_literal_text_and_addresses():
-    assert render((b"from ", "ci", b":", "cp", b" 100%"), Client()) == b"from 127.0.0.9:40000 100%"
+    assert render((b"from ", "ci", b":", "cp", b" 100%"), ctx()) == b"from 127.0.0.9:40000 100%"
     rule, = rules_of("http-request set-header X-A 100%%-%ci")
     assert rule.value == (b"100%-", "ci")
+    rule, = rules_of("http-request set-header X-A %[path,upper]:%fp")
+    assert render(rule.value, ctx(req(b"/a?b"))) == b"/A:80"
 
 
 def test_header_edits():
@@ -115,7 +127,7 @@ def test_header_edits():
     for line in ("http-request set-header X-A new", "http-request add-header X-B 1",
                  "http-request replace-value X-List ^b$ B", "http-request replace-header User-Agent ^curl/(.*) r/\\1",
                  "http-request del-header x-b"):
-        edit_headers(rules_of(line)[0], r.headers, Client())
+        edit_headers(rules_of(line)[0], r.headers, ctx(r))
     assert r.headers == [b"Host: lab\r\n", b"X-List: a,B,c\r\n", b"User-Agent: r/8\r\n", b"x-a: new\r\n"]
 
 
@@ -131,7 +143,7 @@ def test_header_edits():
 ])
 def test_request_line_edits(line, target, want):
     r = req(target)
-    edit_line(rules_of(line)[0], r, Client())
+    edit_line(rules_of(line)[0], r, ctx(r))
     assert r.url == want and r.orig == (b"GET", target)  # the log keeps the line as received
 
 
@@ -143,7 +155,8 @@ def test_request_line_edits(line, target, want):
     ("http-request redirect scheme https drop-query append-slash code 308", b"/a?b", b"https://lab/a/", 308),
 ])
 def test_redirects(line, target, location, code):
-    answer = redirect(rules_of(line)[0], req(target), Client())
+    r = req(target)
+    answer = redirect(rules_of(line)[0], r, ctx(r))
     assert answer.status == code and b"location: %s\r\n" % location in answer.head
 
 

@@ -7,7 +7,7 @@ from importlib import metadata
 import pytest
 from support.config_corpus import ALL, BROKEN, VALID, engine_output, expected_output
 
-from labsupport.engine.config import Config, TimeFormatError, UseBackend, check, format_haproxy, load, parse, parse_time
+from labsupport.engine.config import Config, TimeFormatError, check, format_haproxy, load, parse, parse_time
 from labsupport.engine.config.keywords import PROXY_COMMON, PROXY_REGISTERED, SERVER_EXTRA, SERVER_KEYWORDS, best_match
 from labsupport.engine.config.words import split_line
 from labsupport.errors import ConfigError
@@ -108,13 +108,16 @@ def test_use_backend_rules():
 backend be
     server s1 127.0.0.1:1
 """)
-    assert cfg.proxy("fe").use_backends == (
-        UseBackend("be", "path_beg", ("/api",), False, 11, True),
-        UseBackend("be", "path", ("/x",), False, 12),
-        UseBackend("be", "hdr_host", ("a.example", "b.example"), True, 13, True),
-        UseBackend("be", "always", (), False, 14),
-        UseBackend("be", "always", (), False, 15),
-    )
+    rules = cfg.proxy("fe").use_backends
+    assert [(r.backend, r.negate, r.line) for r in rules] == [("be", False, 11), ("be", False, 12), ("be", True, 13),
+                                                              ("be", False, 14), ("be", False, 15)]
+    assert rules[4].cond is None and rules[4].dynamic is None  # no condition: always
+    terms = [[(t.negated, t.name, [a.keyword for a in t.acls]) for t in r.cond.groups[0]] for r in rules[:4]]
+    assert terms == [[(False, "is_api", ["path_beg"])], [(False, "", ["path"])], [(False, "", ["hdr(host)"])],
+                     [(False, "TRUE", ["TRUE"])]]
+    acl = rules[0].cond.groups[0][0].acls[0]
+    assert (acl.expr.fetch, acl.matcher.method, acl.matcher.patterns, acl.matcher.icase) == (
+        "path", "beg", ("/api",), True)
     assert cfg.proxy("fe").binds[0].host == ""
 
 

@@ -43,6 +43,9 @@ def test_the_widget_answers_each_typed_change(api):
 def test_without_balancers_or_explain_it_says_what_to_write(api):
     with pytest.raises(UsageError, match="at least one balancer"):
         Router()
+    with pytest.raises(UsageError, match="at least one balancer"):
+        Router(haproxy=None)  # where HAProxy is not installed
+    assert list(Router(one=api["api-v1"], haproxy=None).urls) == ["one"]
     with pytest.raises(UsageError, match="has no explain function"):
         Router(one=api["api-v1"]).acls("GET a /")
     with pytest.raises(UsageError, match="give a balancer or its address"):

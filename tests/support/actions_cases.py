@@ -57,7 +57,8 @@ frontend fe
     http-request replace-path v1 /v9 if {{ path_beg /partial }}
     http-request set-path /rewritten if {{ path /setme }}
     http-request set-query lang=en if {{ path_beg /q }}
-    http-request set-query %[str()] if {{ path_beg /never }}
+    http-request set-query %[ssl_fc_sni] if {{ path_beg /never }}
+    http-request set-header X-Path-Upper %[path,upper] if {{ path_beg /expr }}
     http-request set-uri /full?uri=1 if {{ path /uri }}
     http-request set-method PUT if {{ path /put }}
     http-request set-header Host api.lab if {{ path_beg /hostswap }}
@@ -132,6 +133,7 @@ CASES: list[tuple[str, str, str, str]] = [
     ("set-uri", "GET", "/uri", ""),
     ("set-method", "GET", "/put", ""),
     ("a rewritten Host routes", "GET", "/hostswap", ""),
+    ("a sample expression in a value", "GET", "/expr/a?b=1", ""),
     ("backend rules after routing", "GET", "/api/x", ""),
     ("backend return", "GET", "/api/hello", ""),
     ("backend deny", "GET", "/web-deny", ""),

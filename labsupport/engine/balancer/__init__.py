@@ -285,8 +285,10 @@ class Balancer:
         for fe in eng.frontends.values():
             binds = " ".join(f":{b.port}" for b in fe.cfg.binds)
             targets = [fe.default_backend] if fe.default_backend else []
-            targets += [be for _, be in fe.rules if be not in targets]
-            routes = "; ".join(_describe_backend(be) for be in targets) or "no backend"
+            targets += [be for _, be in fe.rules if be is not None and be not in targets]
+            routes = [_describe_backend(be) for be in targets]
+            routes += [f"by request: {r.backend}" for r, be in fe.rules if be is None]  # use_backend %[...]
+            routes = "; ".join(routes) or "no backend"
             parts.append(f"{fe.name} {binds} -> {routes}")
         state = "" if self.running else " (stopped)"
         return f"<Balancer{state} " + " | ".join(parts) + ">"

@@ -9,8 +9,9 @@ evaluate, a value that needs a sample fetch) are skipped with a located warning;
 would have answered the request itself (deny, return, redirect ...), the warning says loudly that
 the engine forwards what HAProxy would stop.
 
-Values are log-format strings, read by values.py's ``parse_fmt`` (where log-format plugs in).
-Conditions are today's ``conditions.parse_condition``; proxy/actions.py's ``holds`` evaluates them.
+Values are log-format strings, read by values.py's ``parse_fmt``; conditions are engine/sample
+Conditions (``conditions.parse_condition``), an ACL whose fetch the rule cannot use marked as never
+matching, with HAProxy's warning; proxy/actions.py evaluates them on the request.
 
 Follows HAProxy 2.6's src/http_act.c (the action parsers), src/http_rules.c
 (http_parse_redirect_rule), src/http_htx.c (http_parse_http_reply), src/action.c and
@@ -20,8 +21,9 @@ src/cfgparse-listen.c (the rule line, the "final action" warning), src/acl.c (th
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
-from .conditions import parse_condition
+from .conditions import engine_gaps, map_where, maps_of, parse_condition
 from .context import Context, Draft
 from .model import HttpRule
 from .values import Refused, check_regex, parse_fmt
@@ -288,8 +290,9 @@ def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
     rest = args[2:]
     try:
         fields, used, texts = _parse_action(p, action, rest, side)
-        values = {k: parse_fmt(v) if isinstance(v, str) else (v[0].encode("latin-1"), parse_fmt(v[1]))
-                  for k, v in texts.items()}
+        maps, where = maps_of(p), map_where(p)
+        values = {k: parse_fmt(v, maps, where) if isinstance(v, str)
+                  else (v[0].encode("latin-1"), parse_fmt(v[1], maps, where)) for k, v in texts.items()}
     except Refused as e:
         text = str(e)
         p.alert(f"{p.where}error detected in {d.type_name} '{d.name}' while parsing '{keyword} {action}' rule : "
@@ -305,12 +308,14 @@ def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
     cond = None
     if tail:
         start = len(p.messages)
-        cond = parse_condition(p, d, tail[1:], f"an '{keyword} {action}' condition")
-        if cond is False:
+        cond = parse_condition(p, d, tail[1:], f"an '{keyword} {action}' condition", negate=tail[0] == "unless",
+                               column=None)
+        if cond is None:  # refused (alerted)
             if action == "redirect":
                 _reword_redirect(p, start, d, keyword)
             _abort(p)
             return
+        cond = _usable_only(p, d, cond, side)
     d.rule_keywords.add(keyword)
     if action in FINAL and not tail:
         d.final_rule[side] = True
@@ -320,20 +325,19 @@ def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
         _skipped(p, what, loud, "the engine does not implement this action", "The course engine carries out "
                  f"these {keyword} actions: {', '.join(sorted(IMPLEMENTED[side]))}.")
         return
-    if tail and cond is None:
-        _skipped(p, what, loud, "the engine cannot evaluate this condition", "The course engine evaluates "
-                 "conditions made of ACLs on path_beg, path and hdr(host), TRUE and FALSE, with !, || and or.")
+    gaps = engine_gaps(cond) if cond is not None else ""
+    if gaps:
+        _skipped(p, what, loud, f"the engine cannot evaluate this condition: it lacks {gaps}", "The course "
+                 "engine evaluates the fetches, match methods and converters listed in the README.")
         return
     if any(v is None or (isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], bytes) and v[1] is None)
            for v in values.values()):
-        _skipped(p, what, loud, "a value needs a sample expression (%[...]) or a log variable the engine does "
-                 "not have, until sample expressions are supported", "The course engine renders literal text "
-                 "and %ci, %cp, %fi, %fp in values.")
+        _skipped(p, what, loud, "a value needs a fetch, a converter or a log variable the engine does not have",
+                 "The course engine renders literal text, %ci, %cp, %fi, %fp and the sample expressions "
+                 "(%[...]) of the fetches and converters it implements.")
         return
-    if side == "response" and cond:
-        cond = _response_cond(p, d, tail[1:], cond)
     hdrs = tuple(v for k, v in sorted(values.items()) if k.startswith("hdr"))
-    rule = HttpRule(side=side, action=action, line=p.line, cond=cond, negate=tail[:1] == ["unless"],
+    rule = HttpRule(side=side, action=action, line=p.line, cond=cond, negate=tail[:1] == ["unless"],  # (in cond)
                     value=values.get("value", ()), body=values.get("body"), hdrs=hdrs, **fields)
     d.http_rules[side].append(rule)
 
@@ -377,27 +381,34 @@ def _reword_redirect(p: Context, start: int, d: Draft, keyword: str) -> None:
             p.messages[k] = type(m)(m.level, text, m.file, m.line, m.hint)
 
 
-def _response_cond(p: Context, d: Draft, words: list[str], cond: tuple) -> tuple:
-    """path, path_beg and hdr(host) are request fetches: in an http-response rule HAProxy warns that
-    the ACL never matches (src/acl.c), and it never does."""
-    place = f"{'frontend' if d.cap_fe else 'backend'} http-response header rule"
-    i = 0
-    while i < len(words):
-        w = words[i].lstrip("!")
-        if w == "{" and i + 1 < len(words):
-            fetch = words[i + 1]
-            name = fetch.split("(", 1)[0]
-            if name in ("path", "path_beg", "hdr", "req.hdr"):
-                p.warn(f"{p.where}anonymous acl will never match because it uses keyword '{name}' which is "
-                       f"incompatible with '{place}'")
-            i = words.index("}", i) + 1 if "}" in words[i:] else len(words)
-            continue
-        if w in d.acls and any(c is not None and c[0] != "always" for c in d.acls[w]):
-            p.warn(f"{p.where}acl '{w}' will never match because it only involves keywords that are "
-                   f"incompatible with '{place}'")
-        i += 1
-    return tuple(tuple((neg, tuple(c if c[0] == "always" else ("never", (), False) for c in criteria))
-                       for neg, criteria in group) for group in cond)
+# keywords.FETCHES' "where" columns: frontend / backend http-request header rule, http-response header rule
+_COLUMNS = {("request", "fe"): (3, "frontend http-request header rule"),
+            ("request", "be"): (7, "backend http-request header rule"),
+            ("response", "fe"): (16, "frontend http-response header rule"),
+            ("response", "be"): (12, "backend http-response header rule")}
+
+
+def _usable_only(p: Context, d: Draft, cond, side: str):
+    """An ACL whose fetch this kind of rule cannot use never matches, and HAProxy warns (src/acl.c,
+    e.g. path_beg in an http-response rule): the same here, the ACL marked ``never``."""
+    places = [_COLUMNS[(side, cap)] for cap, has in (("fe", d.cap_fe), ("be", d.cap_be)) if has]
+    groups = []
+    for group in cond.groups:
+        terms = []
+        for term in group:
+            bad = [a for a in term.acls if not any(a.usable_at(col) for col, _ in places)]
+            if bad:
+                place = places[0][1]
+                if term.name and len(bad) == len(term.acls):
+                    p.warn(f"{p.where}acl '{term.name}' will never match because it only involves keywords that "
+                           f"are incompatible with '{place}'")
+                elif not term.name:
+                    p.warn(f"{p.where}anonymous acl will never match because it uses keyword "
+                           f"'{bad[0].keyword.split('(', 1)[0]}' which is incompatible with '{place}'")
+                term = replace(term, acls=tuple(replace(a, never=True) if a in bad else a for a in term.acls))
+            terms.append(term)
+        groups.append(tuple(terms))
+    return replace(cond, groups=tuple(groups))
 
 
 def _skipped(p: Context, what: str, loud: bool, why: str, hint: str) -> None:

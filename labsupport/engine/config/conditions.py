@@ -1,79 +1,73 @@
-"""ACL conditions of ``use_backend ... if|unless`` and ``stats admin if``: the fetches the engine routes on.
+"""ACLs and conditions in a configuration: ``acl NAME ...``, ``use_backend ... if|unless ...`` and
+``stats admin if ...``, read with the sample language (engine/sample) and reported as HAProxy reports.
 
-Reads the fetches the course uses (``path_beg``, ``path``, ``hdr(host)``, the ``-i`` flag), named ACLs
-(a name declared on several lines ORs them), ``TRUE`` and ``FALSE``, combined as HAProxy combines them:
-terms side by side must all be true, ``||`` or ``or`` separates alternatives, ``!`` negates a term.
-Anything else is reported by the caller as a located warning.
+``parse_acl_line`` adds a named ACL to the section being built (a name declared on several lines ORs
+them); ``parse_condition`` reads the words after if/unless. Both turn HAProxy's refusals into located
+alerts ("error detected while parsing ACL 'x' : unknown fetch method ..."), and return None after one.
+``engine_gaps`` names what the engine cannot evaluate in a condition, for the caller's warning.
 """
 from __future__ import annotations
 
-from . import keywords as kw
+from ..sample import AclError, Condition, MapStore, parse_acl
+from ..sample import parse_condition as parse_words
 from .context import Context, Draft
 
-FETCH_KINDS = {"path_beg": "path_beg", "path": "path", "hdr(host)": "hdr_host", "req.hdr(host)": "hdr_host"}
+USE_BACKEND_RULE = "frontend use-backend rule"
+USE_BACKEND_COLUMN = 5  # where keywords.FETCHES says a fetch may be used in a use_backend rule
 
 
-def parse_criterion(words: list[str]) -> tuple[str, tuple[str, ...], bool] | None:
-    """One ACL criterion ('path_beg /a /b', 'hdr(host) -i x') -> (kind, values, -i) or None."""
-    if not words:
+def maps_of(p: Context) -> MapStore:
+    """The configuration's map files (one store per pass)."""
+    store = getattr(p, "maps", None)
+    if store is None:
+        store = p.maps = MapStore()
+    return store
+
+
+def map_where(p: Context) -> str:
+    return f"file '{p.file}' line {p.line}"
+
+
+def _warn_text(p: Context):
+    return lambda text: p.warn(text)
+
+
+def parse_acl_line(p: Context, d: Draft, args: list[str]) -> None:
+    """``acl NAME CRITERION...``"""
+    name = args[1]
+    try:
+        acl = parse_acl(args[2:], maps_of(p), map_where(p), _warn_text(p))
+    except AclError as e:
+        p.alert(f"{p.where}error detected while parsing ACL '{name}' : {e}")
+        return
+    maps_of(p).reserve()
+    d.acls[name] = d.acls.get(name, ()) + (acl,)
+
+
+def parse_condition(p: Context, d: Draft, words: list[str], what: str, negate: bool = False,
+                    column: int | None = USE_BACKEND_COLUMN) -> Condition | None:
+    """The words after if/unless -> a Condition, or None after HAProxy's alert. Fetches a rule of this
+    kind cannot use get HAProxy's warning ('... will never match because it uses keyword ...')."""
+    try:
+        cond = parse_words(words, d.acls, maps_of(p), map_where(p), negate, _warn_text(p))
+    except AclError as e:
+        p.alert(f"{p.where}error detected while parsing {what} : {e}")
         return None
-    fetch = words[0].lower() if words[0].lower().startswith(("hdr(", "req.hdr(")) else words[0]
-    kind = FETCH_KINDS.get(fetch)
-    if kind is None:
-        return None
-    icase, values = False, []
-    rest = list(words[1:])
-    while rest and rest[0].startswith("-") and rest[0] != "--":
-        flag = rest.pop(0)
-        if flag == "-i":
-            icase = True
-        else:
-            return None
-    if rest and rest[0] == "--":
-        rest.pop(0)
-    values = rest
-    return kind, tuple(values), icase
+    for group in cond.groups:
+        for term in group:
+            if not term.name:
+                maps_of(p).reserve()
+            for acl in term.acls:
+                if column is not None and not acl.usable_at(column):
+                    who = f"acl '{term.name}'" if term.name else "anonymous acl"
+                    p.warn(f"{p.where}{who} will never match because it uses keyword '{acl.expr.fetch}' which is "
+                           f"incompatible with '{USE_BACKEND_RULE}'")
+    return cond
 
 
-def parse_condition(p: Context, d: Draft, words: list[str], what: str):
-    """The words after if/unless -> a condition: a tuple of OR-ed groups, each a tuple of AND-ed
-    terms ``(negated, criteria)``, where a term is true when any of its criteria matches (a named ACL
-    declared on several lines ORs them). None when the engine can't evaluate it; False after an alert
-    (HAProxy refuses it). Follows src/acl.c parse_acl_cond: ``||``/``or`` between groups, ``!``
-    (alone or glued, repeated) negating the next term, ``{ ... }`` an anonymous ACL."""
-    groups: list[tuple] = []
-    group: list = []
-    usable, neg, i = True, False, 0
-    while i < len(words):
-        word = words[i]
-        i += 1
-        if word in ("||", "or"):
-            groups.append(tuple(group))
-            group = []
-            continue
-        while word.startswith("!"):
-            neg, word = not neg, word[1:]
-        if not word:
-            continue
-        if word == "{":
-            if "}" not in words[i:]:
-                p.alert(f"{p.where}error detected while parsing {what} : missing closing '}}' in condition.")
-                return False
-            end = words.index("}", i)
-            criteria = (parse_criterion(words[i:end]),)
-            i = end + 1
-        elif word in d.acls:
-            criteria = d.acls[word]
-        elif word in kw.PREDEFINED_ACLS:
-            criteria = {"TRUE": (("always", (), False),), "FALSE": ()}.get(word)
-        else:
-            p.alert(f"{p.where}error detected while parsing {what} : no such ACL : '{word}'.",
-                    "Declare it first with 'acl NAME CRITERION' in this section, or use TRUE.")
-            return False
-        if criteria is None or None in criteria:
-            usable = False  # keep reading: a later unknown ACL is still HAProxy's error
-        group.append((neg, criteria))
-        neg = False
-    groups.append(tuple(group))
-    # only groups holding a term exist: 'if' alone, or '|| a', never adds an always-true group
-    return tuple(g for g in groups if g) if usable else None
+def engine_gaps(cond: Condition) -> str:
+    """What the engine lacks to evaluate ``cond`` ('' when nothing), for a located warning."""
+    gaps = []
+    for name, missing in cond.missing():
+        gaps.append(f"{missing} (in {'ACL ' + repr(name) if name else 'an anonymous ACL'})")
+    return ", ".join(dict.fromkeys(gaps))

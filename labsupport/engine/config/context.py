@@ -78,7 +78,7 @@ class Draft:
     def finish(self, servers: tuple[ServerConfig, ...]) -> Proxy:
         st = dict(self.stats, auth=tuple(self.stats["auth"]))
         return Proxy(kind=self.kind, name=self.name, binds=tuple(self.binds),
-                     use_backends=tuple(self.use_backends), servers=servers,
+                     use_backends=tuple(self.use_backends), acls=tuple(self.acls.items()), servers=servers,
                      http_request=tuple(self.http_rules["request"]), http_response=tuple(self.http_rules["response"]),
                      timeouts=Timeouts(**self.timeouts), stats=StatsConfig(**st), line=self.line,
                      **self.values)

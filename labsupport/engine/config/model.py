@@ -5,6 +5,7 @@ Nothing here parses or imports: ``parser`` builds these, the engine reads them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ...errors import Message, NotFoundError
 
@@ -33,14 +34,13 @@ class Bind:
 
 @dataclass(frozen=True)
 class UseBackend:
+    """``use_backend NAME [if|unless COND]``; a NAME with ``%[...]`` is worked out per request (``dynamic``)."""
+
     backend: str
-    kind: str  # "path_beg", "path", "hdr_host" (hdr(host)), or "always" (if TRUE)
-    values: tuple[str, ...] = ()
-    negate: bool = False
+    negate: bool = False  # 'unless' (also inside ``cond``)
     line: int = 0
-    ignore_case: bool = False  # the ACL had '-i' (compare lower-cased)
-    # kind "cond": OR-ed groups of AND-ed (negated, criteria) terms, each criterion (kind, values, -i)
-    cond: tuple = ()
+    cond: Any = None  # engine.sample.Condition, or None: always
+    dynamic: Any = None  # engine.sample.LogFormat for a name with %[...]
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ class Proxy:
     binds: tuple[Bind, ...] = ()
     default_backend: str | None = None
     use_backends: tuple[UseBackend, ...] = ()
+    acls: Any = field(default=(), compare=False, repr=False)  # ((name, (engine.sample.Acl, ...)), ...) as declared
     balance: str = "roundrobin"
     balance_args: tuple[str, ...] = ()  # random(N) -> ("N",); uri whole/len N/depth N/path-only
     hash_type: str = "map-based"  # or "consistent"
@@ -196,6 +197,7 @@ class Config:
     stats_socket_level: str | None = None  # "user" | "operator" | "admin" when a socket is set
     stats_sockets: tuple[tuple[str, str], ...] = ()  # every 'stats socket' line: (UNIX path, level)
     log_targets: tuple[str, ...] = ()  # global 'log' lines the engine writes to: "stdout" / "stderr"
+    maps: Any = field(default=None, compare=False, repr=False)  # engine.sample.MapStore: the map files read
 
     def proxy(self, name: str) -> Proxy:
         for p in self.proxies:

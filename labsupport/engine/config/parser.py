@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ...errors import Message
 from . import keywords as kw
+from .conditions import maps_of
 from .context import IGNORED_HINT, Context, Draft
 from .directives import Blocks
 from .model import Config, ServerConfig
@@ -374,7 +375,8 @@ class Parser(Context):
         return Config(proxies=tuple(proxies), maxconn=self.global_maxconn, stats_socket=self.stats_socket,
                       warnings=tuple(m for m in self.messages if m.level != "ALERT" or not self.fatal),
                       path=self.path, text=self.text, stats_socket_level=self.stats_socket_level,
-                      stats_sockets=tuple(self.stats_sockets), log_targets=tuple(self.log_targets))
+                      stats_sockets=tuple(self.stats_sockets), log_targets=tuple(self.log_targets),
+                      maps=maps_of(self).finalize())
 
 
 def analyse(text: str, path: str | None = None, from_file: bool = False,

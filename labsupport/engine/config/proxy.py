@@ -11,18 +11,18 @@ Follows HAProxy 2.6's src/cfgparse-listen.c (cfg_parse_listen) and src/cfgparse.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
+from ..sample.logformat import FormatError, is_dynamic, parse_logformat
 from . import keywords as kw
 from .actions import defaults_rule, parse_http_rule
 from .checks import parse_http_check
-from .conditions import parse_condition, parse_criterion
-from .context import Context, Draft, cap_warning, too_many
+from .conditions import engine_gaps, maps_of, parse_acl_line, parse_condition
+from .context import IGNORED_HINT, Context, Draft, cap_warning, too_many
 from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
 from .words import DIGITS, TimeFormatError, atol, parse_time
-
-ALWAYS = (("always", (), False),)  # the criteria of 'TRUE' (and of a rule without a condition)
 
 Handler = Callable[[Context, Draft, list, str], None]
 
@@ -82,28 +82,49 @@ def kw_use_backend(p: Context, d: Draft, args: list[str], kwm: str) -> None:
                 "Write 'use_backend NAME if CONDITION'.")
         return
     negate = len(args) > 2 and args[2] == "unless"
-    cond = parse_condition(p, d, args[3:], "switching rule") if len(args) > 2 else (((False, ALWAYS),),)
-    if cond is False:
-        return
+    cond = None
+    if len(args) > 2:
+        cond = parse_condition(p, d, args[3:], "switching rule", negate)
+        if cond is None:
+            return
     d.use_backend_targets.append((args[1], p.line))
-    if cond is None:
-        p.ignored(" ".join(args), "The course engine understands conditions made of ACLs on path_beg, path "
-                  "and hdr(host) (inline in { } or named with 'acl'), TRUE and FALSE, with !, || and or. "
-                  "This rule is skipped.")
+    gaps = engine_gaps(cond) if cond is not None else ""
+    if gaps:
+        p.warn(f"{p.where}the course engine cannot evaluate {gaps}: it skips the rule 'use_backend "
+               f"{' '.join(args[1:])}', which real HAProxy applies.", IGNORED_HINT)
         return
-    if len(cond) == 1 and len(cond[0]) == 1 and not cond[0][0][0] and len(cond[0][0][1]) == 1:
-        kind, values, icase = cond[0][0][1][0]  # one plain criterion: the short form
-        d.use_backends.append(UseBackend(args[1], kind, values, negate, p.line, icase))
-    else:
-        d.use_backends.append(UseBackend(args[1], "cond", (), negate, p.line, False, cond))
+    # a name with %[...] is read once the whole file is (check_proxy), as HAProxy does
+    d.use_backends.append(UseBackend(args[1], negate, p.line, cond))
+
+
+def _dynamic_rules(p: Context, d: Draft) -> None:
+    """check_config_validity's switching rules: a use_backend name with %[...] is a log-format string,
+    parsed now (its map files are read now too); a refused one is a fatal alert of this stage."""
+    kept = []
+    for rule in d.use_backends:
+        if is_dynamic(rule.backend):
+            where = f"file '{p.file}' line {rule.line}"
+            try:
+                dynamic = parse_logformat(rule.backend, maps_of(p), where)
+            except FormatError as e:
+                p.alert(f"Parsing [{p.file}:{rule.line}]: failed to parse use_backend rule '{rule.backend}' : {e}",
+                        line=rule.line)
+                continue
+            if dynamic.missing:
+                p.warn(f"parsing [{p.file}:{rule.line}] : the course engine cannot evaluate {dynamic.missing} in "
+                       f"the backend's name: it skips the rule 'use_backend {rule.backend}', which real HAProxy "
+                       "applies.", IGNORED_HINT, line=rule.line)
+                continue
+            rule = replace(rule, dynamic=dynamic)
+        kept.append(rule)
+    d.use_backends[:] = kept
 
 
 def kw_acl(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     if len(args) < 3:
         p.alert(f"{p.where}'acl' expects a name and a criterion.")
         return
-    # a name declared again adds a criterion, OR-ed with the others (None among them: not usable)
-    d.acls[args[1]] = d.acls.get(args[1], ()) + (parse_criterion(args[2:]),)
+    parse_acl_line(p, d, args)
 
 
 def kw_balance(p: Context, d: Draft, args: list[str], kwm: str) -> None:
@@ -356,6 +377,7 @@ def check_proxy(p: Context, d: Draft) -> None:
         elif d.servers and d.cap_be:
             p.warn(f"In proxy '{d.name}', the 'default_backend' rule always has precedence over the "
                    "servers, which will never be used.", line=d.line)
+    _dynamic_rules(p, d)
     for name, line in d.use_backend_targets:
         if "%[" in name:
             continue

@@ -343,7 +343,7 @@ def parse_stats(p: Context, d: Draft, args: list[str]) -> None:
                     "Write 'stats admin if TRUE'.")
             return
         cond_words = args[3:]
-        if parse_condition(p, d, cond_words, "a 'stats admin' rule") is False:
+        if parse_condition(p, d, cond_words, "a 'stats admin' rule", column=None) is None:
             return
         st["enabled"] = True
         truth = {"TRUE": True, "LOCALHOST": True, "FALSE": False}.get(" ".join(cond_words))

@@ -1,9 +1,8 @@
 """The values of http-request/http-response rules: log-format strings and regexes, read as HAProxy 2.6 reads them.
 
-``parse_fmt`` is the one place a log-format value is read: literal text, ``%%``, and the variables
-that need no sample fetch (%ci %cp %fi %fp) become parts (bytes, or a variable's name) that
-proxy/actions.py's ``render`` turns into bytes. LOG-FORMAT PLUGS IN HERE: once the sample package
-exists, ``parse_fmt`` becomes its ``parse_logformat(p, text, what)`` and ``render`` calls ``.render(ctx)``.
+``parse_fmt`` is the one place a log-format value is read: literal text, ``%%``, the variables
+that need no sample fetch (%ci %cp %fi %fp), and ``%[...]`` sample expressions (read by
+engine/sample's ``parse_expr``) become parts that proxy/actions.py's ``render`` turns into bytes.
 ``check_regex`` compiles a regex with Python's ``re`` (standing for PCRE2) and words its errors as
 PCRE2 does for the common mistakes.
 
@@ -13,6 +12,8 @@ Follows src/log.c (parse_logformat_string, the variable names) and src/regex.c o
 from __future__ import annotations
 
 import re
+
+from ..sample import SampleError, parse_expr
 
 LOG_VARIABLES = frozenset(
     "o B CC CS H ID ST T Ta Tc Th Ti Tl Tq Tr TR Td Ts Tt Tu Tw U ac b bc bi bp bq ci cp f fc fi fp ft hr hrl "
@@ -24,10 +25,11 @@ class Refused(Exception):
     """An action's arguments HAProxy refuses: the message after 'rule : '."""
 
 
-def parse_fmt(text: str) -> tuple | None:
-    """A log-format string -> its parts (bytes, or a variable name); None when the engine cannot
-    render it (a sample expression, a variable it does not have, %{...} options). Raises Refused
-    for an unknown variable, as HAProxy does (src/log.c parse_logformat_string)."""
+def parse_fmt(text: str, maps=None, where: str = "") -> tuple | None:
+    """A log-format string -> its parts (bytes; a variable's name; an engine/sample ``Expr`` for
+    ``%[...]``); None when the engine cannot render it (a fetch or converter it lacks, a log variable
+    it does not have, %{...} options). Raises Refused where HAProxy refuses the string: an unknown
+    variable, a bad sample expression (src/log.c parse_logformat_string)."""
     parts: list = []
     lit = bytearray()
     i, n = 0, len(text)
@@ -43,9 +45,26 @@ def parse_fmt(text: str) -> tuple | None:
             lit += b"%"
             i += 2
             continue
-        if nxt in ("[", "{"):
+        if nxt == "[":
+            if text.find("]", i + 2) < 0:
+                raise Refused(f"missing ']' after '{text[i + 2:]}'")
+            try:
+                expr, end = parse_expr(text, i + 2, maps, where, stop="]")
+            except SampleError as e:
+                msg = str(e)[:-1] if str(e).endswith(".") else str(e)
+                raise Refused(f"failed to parse sample expression <{text[i + 2:]}> : {msg}") from None
+            if end >= n or text[end] != "]":
+                raise Refused(f"missing ']' after '{text[i + 2:end]}'")
+            if lit:
+                parts.append(bytes(lit))
+                lit = bytearray()
+            parts.append(expr)
+            usable = usable and not expr.missing
+            i = end + 1
+            continue
+        if nxt == "{":
             usable = False
-            end = text.find("]" if nxt == "[" else "}", i)
+            end = text.find("}", i)
             i = n if end < 0 else end + 1
             continue
         j = i + 1

@@ -9,9 +9,9 @@ src/http_ana.c's http_process_req_common does for AN_REQ_HTTP_PROCESS_FE then _B
 ``run_response(rules, c, req, head)`` rewrites a response head (status line and header lines,
 without the final blank line), backend's list first, then the frontend's (http_process_res_common).
 
-CONDITIONS PLUG IN HERE: ``holds`` is the one place a rule's condition is evaluated (today with
-state.py's criteria; the sample package's ``cond.holds(ctx)`` replaces its body). LOG-FORMAT
-PLUGS IN HERE: ``render`` is the one place a value is rendered (config/actions.py's ``_fmt`` parts).
+Conditions are engine/sample Conditions, evaluated on a sample ``Ctx`` of the request (made anew
+after each edit, since its fetches cache); values are config/values.py's parts, rendered by
+``render`` (literal text, %ci %cp %fi %fp, and ``%[...]`` sample expressions).
 
 Follows src/http_act.c (the actions), src/http_ana.c (http_apply_redirect_rule, http_replace_hdrs,
 http_reply_to_htx, http_res_set_status), src/http_htx.c (start-line replacement, header lookup)
@@ -21,8 +21,6 @@ and contributors, GPL-2.0-or-later.
 from __future__ import annotations
 
 import re
-
-from .state import criterion_holds
 
 STOP = "stop"  # 'allow': this list ends, the request goes on
 
@@ -46,32 +44,28 @@ class Reply:
 
 
 # --------------------------------------------------------------------------- conditions and values
-def holds(rule, req) -> bool:
-    """Whether ``rule`` applies to ``req``: THE one place conditions are evaluated (see the docstring)."""
-    cond = rule.cond
-    if cond is None:
-        return True
-    url, host = req.url, req.host
-    hit = any(all(any(criterion_holds(c, url, host) for c in criteria) != neg for neg, criteria in group)
-              for group in cond)
-    return hit != rule.negate
+def holds(rule, ctx) -> bool:
+    """Whether ``rule`` applies: THE one place rule conditions are evaluated (engine/sample's
+    Condition on the request as ``ctx``, a sample Ctx, reads it; 'unless' is inside the Condition)."""
+    return rule.cond is None or rule.cond.holds(ctx)
 
 
-def render(fmt: tuple, c) -> bytes:
-    """A value's parts -> bytes: THE one place log-format values are rendered (see the docstring)."""
+def render(fmt: tuple, ctx) -> bytes:
+    """A value's parts -> bytes: THE one place log-format values are rendered. Parts are literal
+    bytes, a log variable's name (ci, cp, fi, fp: the connection's addresses, from ``ctx``), or a
+    sample expression (engine/sample Expr, ``%[...]``) evaluated on ``ctx``."""
     if len(fmt) == 1 and type(fmt[0]) is bytes:
         return fmt[0]
     out = []
     for part in fmt:
         if type(part) is bytes:
             out.append(part)
-        elif part == "ci":
-            out.append((c.src or "").encode())
-        elif part == "cp":
-            out.append(str(c.sport).encode())
+        elif type(part) is str:
+            value = {"ci": ctx.src, "cp": ctx.sport, "fi": ctx.dst, "fp": ctx.dport}[part]
+            out.append(b"" if value is None else str(value).encode("latin-1", "replace"))
         else:
-            local = c.transport.get_extra_info("sockname") if c.transport is not None else None
-            out.append((str(local[0]) if part == "fi" else str(local[1])).encode() if local else b"")
+            v = part.value(ctx)
+            out.append(b"" if v is None else str(int(v) if isinstance(v, bool) else v).encode("latin-1", "replace"))
     return b"".join(out)
 
 
@@ -120,13 +114,13 @@ def _expand(fmt: bytes, m: re.Match) -> bytes:
     return bytes(out)
 
 
-def edit_headers(rule, headers: list[bytes], c, cased: list | None = None) -> None:
+def edit_headers(rule, headers: list[bytes], ctx) -> None:
     """set/add/del/replace-header and replace-value on a list of header lines (in place)."""
     action = rule.action
     if action in ("set-header", "add-header"):
         if action == "set-header":
             headers[:] = [h for h in headers if _split(h)[0] != rule.name]
-        headers.append(b"%s: %s\r\n" % (rule.name, render(rule.value, c)))
+        headers.append(b"%s: %s\r\n" % (rule.name, render(rule.value, ctx)))
     elif action == "del-header":
         if rule.match == "reg":
             headers[:] = [h for h in headers if not _name_matches(rule, h.partition(b":")[0].strip())]
@@ -134,7 +128,7 @@ def edit_headers(rule, headers: list[bytes], c, cased: list | None = None) -> No
             headers[:] = [h for h in headers if not _name_matches(rule, _split(h)[0])]
     else:  # replace-header (the whole value) / replace-value (each comma-separated value)
         rx = re.compile(rule.regex.encode("latin-1"))
-        fmt = render(rule.value, c)
+        fmt = render(rule.value, ctx)
         for k, line in enumerate(headers):
             name, value = _split(line)
             if name != rule.name:
@@ -170,24 +164,24 @@ def _path_span(url: bytes) -> tuple[int, int]:
     return start, len(url) if q < 0 else q
 
 
-def edit_line(rule, req, c) -> None:
+def edit_line(rule, req, ctx) -> None:
     """set-path/-pathq/-query/-uri/-method and replace-path/-pathq/-uri (http_req_replace_stline)."""
     action, url = rule.action, req.url
     if req.orig is None:  # the log shows the request line as it came (HAProxy captures it first)
         req.orig = (req.method, url)
     if action == "set-method":
-        req.method = render(rule.value, c)
+        req.method = render(rule.value, ctx)
         return
     if action == "set-uri":
-        req.url = render(rule.value, c)
+        req.url = render(rule.value, ctx)
         return
     start, end = _path_span(url)
     if action == "set-path":
-        req.url = url[:start] + render(rule.value, c) + url[end:]
+        req.url = url[:start] + render(rule.value, ctx) + url[end:]
     elif action == "set-pathq":
-        req.url = url[:start] + render(rule.value, c)
+        req.url = url[:start] + render(rule.value, ctx)
     elif action == "set-query":
-        query = render(rule.value, c)
+        query = render(rule.value, ctx)
         if end < len(url):  # a '?' exists: keep it, replace what follows (even with nothing)
             req.url = url[:end + 1] + query
         elif query:
@@ -198,7 +192,7 @@ def edit_line(rule, req, c) -> None:
         m = rx.search(part)
         if m is None:
             return
-        new = _expand(render(rule.value, c), m)
+        new = _expand(render(rule.value, ctx), m)
         if action == "replace-path":
             req.url = url[:start] + new + url[end:]
         elif action == "replace-pathq":
@@ -266,14 +260,14 @@ def error_page(kind: str, status: int) -> Reply:
     return Reply(kind, status, head, body)
 
 
-def reply(rule, c, kind: str) -> Reply:
+def reply(rule, ctx, kind: str) -> Reply:
     """return / deny: the error page of the status, or status, hdr lines, content-length, content-type, body."""
     if rule.match == "errorpage":
         return error_page(kind, rule.status)
-    body = render(rule.body, c) if rule.body is not None else b""
+    body = render(rule.body, ctx) if rule.body is not None else b""
     head = [b"HTTP/1.1 %d %s\r\n" % (rule.status, reason(rule.status))]
     for name, fmt in rule.hdrs:
-        value = render(fmt, c)
+        value = render(fmt, ctx)
         if value:
             head.append(b"%s: %s\r\n" % (name, value))
     head.append(b"content-length: %d\r\n" % len(body))
@@ -286,10 +280,10 @@ _REDIRECT_REASONS = {301: b"Moved Permanently", 302: b"Found", 303: b"See Other"
                      308: b"Permanent Redirect"}
 
 
-def redirect(rule, req, c) -> Reply | None:
+def redirect(rule, req, ctx) -> Reply | None:
     """http_apply_redirect_rule: the Location built from the rule and the request (None: ignore-empty)."""
     kind = rule.match
-    dest = render(rule.value, c) if rule.value else b""
+    dest = render(rule.value, ctx) if rule.value else b""
     if kind == "location":
         if not dest and "ignore-empty" in rule.flags:
             return None
@@ -315,28 +309,32 @@ def redirect(rule, req, c) -> Reply | None:
 
 # --------------------------------------------------------------------------- the lists
 def run_request(rules: tuple, c, req) -> Reply | str | None:
-    """One proxy's http-request rules on ``req``: a Reply ends the request, STOP ends the list."""
+    """One proxy's http-request rules on ``req`` (client connection ``c``): a Reply ends the
+    request, STOP ends the list. The sample context is made anew after each edit (its fetches cache)."""
+    ctx = c.sample_ctx(req)
     for rule in rules:
-        if rule.cond is not None and not holds(rule, req):
+        if rule.cond is not None and not rule.cond.holds(ctx):
             continue
         action = rule.action
         if action in ("set-header", "add-header", "del-header", "replace-header", "replace-value"):
-            edit_headers(rule, req.headers, c)
+            edit_headers(rule, req.headers, ctx)
             if rule.name == b"host" or rule.match != "str":
                 req.host = _host(req.headers)
             req.data = None
         elif action == "redirect":
-            answer = redirect(rule, req, c)
+            answer = redirect(rule, req, ctx)
             if answer is not None:
                 return answer
+            continue
         elif action == "deny":
-            return reply(rule, c, "deny")
+            return reply(rule, ctx, "deny")
         elif action == "return":
-            return reply(rule, c, "return")
+            return reply(rule, ctx, "return")
         elif action == "allow":
             return STOP
         else:
-            edit_line(rule, req, c)
+            edit_line(rule, req, ctx)
+        ctx = c.sample_ctx(req)
     return None
 
 
@@ -350,20 +348,22 @@ def _host(headers: list[bytes]) -> bytes | None:
 
 def run_response(rules: tuple, c, req, status_line: bytes, headers: list[bytes]) -> tuple[bytes, Reply | None]:
     """One proxy's http-response rules on a response head; returns the (maybe new) status line and,
-    when ``deny`` or ``return`` replaces the answer, that Reply. STOP ('allow') ends the list."""
+    when ``deny`` or ``return`` replaces the answer, that Reply. 'allow' ends the list. Conditions
+    and values read the request (the engine's fetches know no response)."""
+    ctx = c.sample_ctx(req)
     for rule in rules:
-        if rule.cond is not None and not holds(rule, req):
+        if rule.cond is not None and not rule.cond.holds(ctx):
             continue
         action = rule.action
         if action == "set-status":
             why = rule.reason[0] if rule.reason else reason(rule.status)
             status_line = b"%s %d %s\r\n" % (status_line.split(b" ", 1)[0], rule.status, why)
         elif action == "deny":
-            return status_line, reply(rule, c, "deny")
+            return status_line, reply(rule, ctx, "deny")
         elif action == "return":
-            return status_line, reply(rule, c, "return")
+            return status_line, reply(rule, ctx, "return")
         elif action == "allow":
             break
         else:
-            edit_headers(rule, headers, c)
+            edit_headers(rule, headers, ctx)
     return status_line, None

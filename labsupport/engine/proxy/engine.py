@@ -93,7 +93,9 @@ class Engine(Controls):
                 self.frontends[p.name] = fe
         for fe in self.frontends.values():
             fe.default_backend = self.backends.get(fe.cfg.default_backend or "")
-            fe.rules = [(r, self.backends[r.backend]) for r in fe.cfg.use_backends if r.backend in self.backends]
+            # (rule, its backend); a rule whose name is worked out per request (%[...]) has None here
+            fe.rules = [(r, None if r.dynamic is not None else self.backends[r.backend])
+                        for r in fe.cfg.use_backends if r.dynamic is not None or r.backend in self.backends]
             if fe.default_backend is None and fe.cfg.has_backend:
                 fe.default_backend = self.backends[fe.name]  # a listen section serves itself
 

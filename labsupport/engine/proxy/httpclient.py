@@ -37,6 +37,7 @@ import collections
 
 import httptools
 
+from ..sample.fetches import Ctx
 from .accesslog import httplog_record, metrics_response
 from .actions import STOP, run_request
 from .intercept import RuleAnswers
@@ -52,7 +53,7 @@ from .upstream import MAX_IDLE, ServerConn
 class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
     """A client connection on an http frontend."""
 
-    __slots__ = ("engine", "fe", "loop", "transport", "src", "sport", "req_ms",  # the connection
+    __slots__ = ("engine", "fe", "loop", "transport", "src", "sport", "local", "req_ms",  # the connection
                  "closed", "active", "eof", "answered",  # its state
                  "parser", "req", "head_done", "partial", "held", "pending", "buffered",  # reading (reader.py)
                  "cur", "conn", "reused", "xff", "res_rules")  # the request being served
@@ -72,6 +73,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
         self.partial = 0  # bytes of a head received after the read it started in
         self.src: str | None = None
         self.sport = 0
+        self.local: tuple | None = None  # this end's (address, port), read when a rule first needs it
         self.answered = False  # a request of this connection has been served (it is now idle between requests)
         self.xff: str | None = None  # the X-Forwarded-For value the request gets (None: no header)
         self.res_rules: tuple = ()  # the http-response rule lists of the request being served (actions.py)
@@ -203,7 +205,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
             if verdict is not None and verdict is not STOP:
                 self._intercept(verdict, None)
                 return
-        be = fe.route(req.url, req.host) if fe.rules else fe.default_backend
+        be = fe.route(self._sample_ctx(req), self.engine.backends) if fe.rules else fe.default_backend
         if be is None:
             self._reply_error(503)
             return
@@ -226,6 +228,13 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
             return
         self.xff = self.src if (fe.cfg.forwardfor or be.cfg.forwardfor) else None
         self._dispatch()
+
+    def _sample_ctx(self, req: Req) -> Ctx:
+        """The request as rules read it (engine/sample): fetches computed on first use."""
+        local = self.local
+        if local is None and self.transport is not None:  # once per connection
+            local = self.local = self.transport.get_extra_info("sockname") or ()
+        return Ctx(req, self.src, self.sport, local[0] if local else None, local[1] if local else None)
 
     def _uri(self) -> str | None:
         if self.be.cfg.balance == "uri":

@@ -24,6 +24,10 @@ class RuleAnswers:
 
     __slots__ = ()
 
+    def sample_ctx(self, req):
+        """The request as rule conditions and values read it (httpclient.py's sample context)."""
+        return self._sample_ctx(req)
+
     def _intercept(self, answer: Reply, be) -> None:
         """A redirect, return or deny of an http-request rule: HAProxy's answer, counters and log
         (src/http_ana.c: deny counts dreq on the frontend and the backend chosen so far, and logs

@@ -157,6 +157,8 @@ class Runtime:
             ("disable", "server"): self._disable_server, ("enable", "health"): self._enable_health,
             ("disable", "health"): self._disable_health, ("set", "maxconn", "server"): self._set_maxconn,
             ("clear", "counters"): self._clear_counters,
+            ("show", "map"): self._map, ("get", "map"): self._map, ("set", "map"): self._map,
+            ("add", "map"): self._map, ("del", "map"): self._map, ("clear", "map"): self._map,
         }
 
     # ----- the command loop
@@ -186,7 +188,7 @@ class Runtime:
                 return (f"The course engine does not implement '{' '.join(kw)}' (real HAProxy 2.6 does). It "
                         "answers: help, show info, show stat, show servers state, show cli level, get weight, "
                         "set server, set weight, enable/disable server, enable/disable health, "
-                        "set maxconn server, clear counters.\n")
+                        "set maxconn server, clear counters, show/get/set/add/del/clear map.\n")
         return usage_message(args)
 
     # ----- the socket
@@ -391,6 +393,14 @@ class Runtime:
         srv.backend.algo.set_maxconn(srv.name, int(value) % (1 << 32))  # a negative value wraps (u32)
         srv.backend.process_srv_queue(srv)
         return ""
+
+    def _map(self, args: list[str], lvl: int) -> str:
+        """The map commands (engine/sample/maps.py): reading needs operator, changing admin (map.c)."""
+        self._need(lvl, "operator" if args[0] in ("show", "get") else "admin")
+        maps = self.engine.config.maps
+        if maps is None:
+            return "Unknown map identifier. Please use #<id> or <file>.\n" if len(args) > 2 else "# id (file) description\n"
+        return maps.command(args)
 
     def _clear_counters(self, args: list[str], lvl: int) -> str:
         every = len(args) > 2 and args[2] == "all"

@@ -24,7 +24,6 @@ from typing import Callable
 
 from ..balance import Algorithm, make_algorithm
 from ..config import Proxy, ServerConfig
-from ..hashing import without_authority
 from ..health import Health
 from .interfaces import PooledConn
 
@@ -360,40 +359,18 @@ class FrontendRT(Counters):
         self.default_backend: BackendRT | None = None
         self.rules: list[tuple[object, BackendRT]] = []  # (config.UseBackend, backend)
 
-    def route(self, path: bytes | None, host: bytes | None) -> BackendRT | None:
-        """The backend for a request: the first matching use_backend rule, else default_backend."""
+    def route(self, ctx, backends: dict) -> BackendRT | None:
+        """The backend for a request (``ctx``: engine.sample.Ctx): the first use_backend rule whose
+        condition holds, else default_backend (proxy.c process_switching_rules). A name worked out
+        per request (%[...]) that names no backend stops the search there: default_backend serves it."""
         for rule, be in self.rules:
-            if _matches(rule, path, host):
-                return be
+            if rule.cond is not None and not rule.cond.holds(ctx):
+                continue
+            if be is None:
+                be = backends.get(rule.dynamic.render(ctx))
+                if be is None:
+                    break
+            return be
         return self.default_backend
 
 
-def _matches(rule, path: bytes | None, host: bytes | None) -> bool:
-    """One use_backend rule against a request (``unless``: rule.negate)."""
-    if rule.kind == "cond":  # any group whose terms all hold (src/acl.c acl_exec_cond)
-        hit = any(all(any(_criterion(c, path, host) for c in criteria) != neg for neg, criteria in group)
-                  for group in rule.cond)
-    else:
-        hit = _criterion((rule.kind, rule.values, rule.ignore_case), path, host)
-    return hit != rule.negate
-
-
-def _criterion(criterion: tuple, path: bytes | None, host: bytes | None) -> bool:
-    """One ACL criterion (kind, values, -i) against a request. ``-i`` compares lower-cased, as
-    HAProxy's pattern matchers do with PAT_MF_IGNORE_CASE (src/pattern.c)."""
-    kind, values, icase = criterion
-    if kind == "always":
-        return True
-    if kind not in ("path_beg", "path", "hdr_host"):
-        return False
-    if kind == "hdr_host":
-        sample = (host or b"").decode("latin-1")
-    else:  # the 'path' fetch: no scheme://authority, no query string
-        sample = without_authority(path or b"/").split(b"?", 1)[0].decode("latin-1")
-    if icase:
-        sample, values = sample.lower(), [v.lower() for v in values]
-    return any(sample.startswith(v) if kind == "path_beg" else sample == v for v in values)
-
-
-# one ACL criterion against a request, for the http-request/http-response rules (actions.py ``holds``)
-criterion_holds = _criterion

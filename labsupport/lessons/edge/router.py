@@ -25,9 +25,9 @@ class Router:
     """A request typed in, who answered it on each balancer (and, with ``explain``, which ACLs hold)."""
 
     def __init__(self, explain: Explain | None = None, **balancers) -> None:
-        if not balancers:
+        self.urls = {label: address(b) for label, b in balancers.items() if b is not None}  # None: not there
+        if not self.urls:
             raise UsageError("Router needs at least one balancer, e.g. Router(engine=lb, haproxy=hx)")
-        self.urls = {label: address(b) for label, b in balancers.items()}
         self.explain = explain
         self.last: Table | None = None
         self.seconds = 0.0  # how long the last answer took, all balancers together
@@ -52,7 +52,9 @@ class Router:
         if self.explain is None:
             raise UsageError("this Router has no explain function: Router(explain=..., engine=lb)")
         method, host, path = parse_request(request)
-        return Table([{"acl": name, "holds": "yes" if holds else "no"} for name, holds in self.explain(method, host, path)])
+        rows = [{"acl": name, "holds": "yes" if holds else "no"} for name, holds in self.explain(method, host, path)]
+        return Table(rows, columns=["acl", "holds"],
+                     title="" if rows else "(this frontend declares no named ACL: its rules use anonymous ones or maps)")
 
     # ------------------------------------------------------------------ the widget
     @property

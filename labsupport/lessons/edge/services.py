@@ -121,11 +121,11 @@ def parse_request(line: str) -> tuple[str, str, str]:
 
 
 def route_table(requests: Iterable[str], **balancers) -> Table:
-    """Send each request ('GET api.lab /v1/users') to each balancer (label=balancer or its URL) and show
-    who answered."""
-    if not balancers:
+    """Send each request ('GET api.lab /v1/users') to each balancer (label=balancer or its URL; None is
+    left out, e.g. haproxy=None where HAProxy is not installed) and show who answered."""
+    urls = {label: address(b) for label, b in balancers.items() if b is not None}  # None: not there (no haproxy)
+    if not urls:
         raise UsageError("give at least one balancer, e.g. route_table([...], engine=lb)")
-    urls = {label: address(b) for label, b in balancers.items()}
     rows = []
     for line in requests:
         method, host, path = parse_request(line)

@@ -1,0 +1,209 @@
+"""Sample fetches: what a rule reads from a request, as HAProxy 2.6 reads it.
+
+Follows src/http_fetch.c (path, url, query, base, method, hdr, hdr_cnt, hdr_val, url_param, req.ver),
+src/tcp_sample.c (src, src_port, dst, dst_port) and src/sample.c (str, int, bool, always_true/false).
+
+How it works: a ``Ctx`` wraps one request (the client connection's addresses and the parsed ``Req``)
+and computes each fetch at most once, when a rule first asks for it. A fetch returns a list of values
+(``[]``: no sample), because in an ACL ``hdr(host)`` tries every occurrence of the header until one
+matches, where a sample expression (``%[req.hdr(host)]``) takes one (the last). Values are ``str``
+(decoded as latin-1, byte for byte), ``int`` or ``bool``; an address stays a ``str``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .keywords import FETCHES
+
+Values = list  # of str | int | bool
+
+
+class Ctx:
+    """One request as the fetches see it (built when the first rule needs it)."""
+
+    __slots__ = ("req", "src", "sport", "dst", "dport", "ssl", "_cache")
+
+    def __init__(self, req, src: str | None, sport: int | None, dst: str | None = None, dport: int | None = None,
+                 ssl: bool = False) -> None:
+        self.req, self.src, self.sport, self.dst, self.dport, self.ssl = req, src, sport, dst, dport, ssl
+        self._cache: dict = {}
+
+    @classmethod
+    def of(cls, method: str, host: str | None, path: str, src: str = "127.0.0.1",
+           headers: tuple[tuple[str, str], ...] = ()) -> "Ctx":
+        """A request made up from its parts (the course's routing explainer asks with these)."""
+        req = _MadeUp(method, host, path, headers)
+        return cls(req, src, 50000, "127.0.0.1", 80)
+
+    # ----- the request's parts, computed once
+    def cached(self, key, compute: Callable[[], object]):
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = compute()
+            return value
+
+    def url(self) -> str:
+        return self.cached("url", lambda: self.req.url.decode("latin-1"))
+
+    def path(self) -> str | None:
+        """http_get_path: the target without scheme://authority, up to the '?'; None for '*'."""
+        def compute():
+            url = self.url()
+            i = url.find("://")
+            if i > 0 and "/" not in url[:i]:
+                rest = url[i + 3:]
+                j = rest.find("/")
+                if j < 0:
+                    return None
+                url = rest[j:]
+            if not url.startswith("/"):
+                return None
+            return url.split("?", 1)[0]
+        return self.cached("path", compute)
+
+    def headers(self) -> list[tuple[str, str]]:
+        """(lower-cased name, value) for every header line, in order."""
+        def compute():
+            out = []
+            for line in self.req.headers:
+                name, _, value = line.decode("latin-1").partition(":")
+                out.append((name.strip().lower(), value.strip()))
+            return out
+        return self.cached("headers", compute)
+
+    def header_values(self, name: str | None, split: bool = True) -> list[str]:
+        """Every value of header ``name`` (all headers when None); ``split``: comma-separated values apart,
+        as http_find_header does for hdr() (not for fhdr())."""
+        key = ("hv", name, split)
+
+        def compute():
+            out = []
+            for n, v in self.headers():
+                if name is None or n == name:
+                    out.extend(p.strip() for p in v.split(",")) if split else out.append(v)
+            return out
+        return self.cached(key, compute)
+
+
+class _MadeUp:
+    """A request built from parts, shaped like proxy.request.Req for the fetches."""
+
+    def __init__(self, method: str, host: str | None, path: str, headers: tuple[tuple[str, str], ...]) -> None:
+        self.method = method.encode("latin-1")
+        self.url = path.encode("latin-1")
+        self.version = b"1.1"
+        lines = ([f"host: {host}\r\n"] if host is not None else []) + [f"{k}: {v}\r\n" for k, v in headers]
+        self.headers = [x.encode("latin-1") for x in lines]
+
+
+def _occurrence(values: list[str], occ: int | None, in_acl: bool) -> list[str]:
+    """hdr()'s occurrence: all of them in an ACL (unless given), else the last; 1 = first, -1 = last."""
+    if occ is None:
+        return values if in_acl else values[-1:]
+    if occ == 0:
+        return values
+    if occ > 0:
+        return values[occ - 1:occ]
+    return values[occ:len(values) + occ + 1] if -occ <= len(values) else []
+
+
+def _query(ctx: Ctx) -> str | None:
+    url = ctx.url()
+    i = url.find("?")
+    return None if i < 0 else url[i + 1:]
+
+
+def _url_params(ctx: Ctx, name: str | None, delim: str) -> list[str]:
+    """url_param(name[,delim]): the values of ``name`` in the query string (HAProxy compares names
+    case-sensitively); without a name, the first parameter's value."""
+    query = _query(ctx)
+    if query is None:
+        return []
+    out = []
+    for part in query.split(delim or "&"):
+        key, eq, value = part.partition("=")
+        if name is None:
+            return [value] if eq else []
+        if key == name and eq:
+            out.append(value)
+    return out
+
+
+def _int_of(text: str) -> int | None:
+    """strl2ic: the leading decimal integer of a header value, as HAProxy reads it."""
+    text = text.strip()
+    sign, i = 1, 0
+    if text[:1] in "+-" and text:
+        sign, i = (-1 if text[0] == "-" else 1), 1
+    digits = ""
+    while i < len(text) and text[i].isdigit() and text[i].isascii():
+        digits += text[i]
+        i += 1
+    return sign * int(digits) if digits else 0
+
+
+# name -> function(ctx, args, in_acl) -> list of values
+def _hdr(ctx, args, in_acl):
+    return _occurrence(ctx.header_values(args[0].lower() if args and args[0] else None), _arg_int(args, 1), in_acl)
+
+
+def _fhdr(ctx, args, in_acl):
+    return _occurrence(ctx.header_values(args[0].lower() if args and args[0] else None, split=False),
+                       _arg_int(args, 1), in_acl)
+
+
+def _hdr_cnt(ctx, args, in_acl):
+    return [len(ctx.header_values(args[0].lower() if args and args[0] else None))]
+
+
+def _hdr_val(ctx, args, in_acl):
+    return [_int_of(v) for v in _hdr(ctx, args, in_acl)]
+
+
+def _arg_int(args: list[str], i: int) -> int | None:
+    return int(args[i]) if len(args) > i and args[i] != "" else None
+
+
+def _one(value) -> list:
+    return [] if value is None else [value]
+
+
+IMPLEMENTED: dict[str, Callable] = {
+    "path": lambda ctx, a, acl: _one(ctx.path()),
+    "url": lambda ctx, a, acl: [ctx.url()],
+    "query": lambda ctx, a, acl: _one(_query(ctx)),
+    "base": lambda ctx, a, acl: _one(None if ctx.path() is None else (
+        (ctx.header_values("host", split=False) or [""])[-1] + ctx.path())),
+    "method": lambda ctx, a, acl: [ctx.req.method.decode("latin-1")],
+    "req.ver": lambda ctx, a, acl: [ctx.req.version.decode("latin-1")],
+    "req_ver": lambda ctx, a, acl: [ctx.req.version.decode("latin-1")],
+    "req.hdr": _hdr,
+    "hdr": _hdr,
+    "req.fhdr": _fhdr,
+    "req.hdr_cnt": _hdr_cnt,
+    "hdr_cnt": _hdr_cnt,
+    "req.hdr_val": _hdr_val,
+    "hdr_val": _hdr_val,
+    "url_param": lambda ctx, a, acl: _url_params(ctx, a[0] if a and a[0] else None, a[1] if len(a) > 1 else "&")
+    [: None if acl else 1],
+    "urlp": lambda ctx, a, acl: _url_params(ctx, a[0] if a and a[0] else None, a[1] if len(a) > 1 else "&")
+    [: None if acl else 1],
+    "urlp_val": lambda ctx, a, acl: [_int_of(v) for v in _url_params(
+        ctx, a[0] if a and a[0] else None, a[1] if len(a) > 1 else "&")][: None if acl else 1],
+    "src": lambda ctx, a, acl: _one(ctx.src),
+    "src_port": lambda ctx, a, acl: _one(ctx.sport),
+    "dst": lambda ctx, a, acl: _one(ctx.dst),
+    "dst_port": lambda ctx, a, acl: _one(ctx.dport),
+    "str": lambda ctx, a, acl: [a[0] if a else ""],
+    "int": lambda ctx, a, acl: [int(a[0])],
+    "bool": lambda ctx, a, acl: [bool(int(a[0]))] if a and a[0].lstrip("-").isdigit() else [False],
+    "always_true": lambda ctx, a, acl: [True],
+    "always_false": lambda ctx, a, acl: [False],
+    "ssl_fc": lambda ctx, a, acl: [bool(ctx.ssl)],
+}
+
+
+def output_type(name: str) -> str:
+    """The type HAProxy gives a fetch's sample (str, sint, bool, ipv4, meth ...)."""
+    return FETCHES[name][1]
