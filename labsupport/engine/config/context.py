@@ -36,6 +36,9 @@ class Draft:
     tunnel_timeout: bool = False
     # (line, address, TlsBind, notes on its versions) of each 'bind ... ssl'
     tls_binds: list[tuple[int, str, Any, list]] = field(default_factory=list)
+    http_rules: dict[str, list] = field(default_factory=lambda: {"request": [], "response": []})
+    final_rule: dict[str, bool] = field(default_factory=dict)  # side -> a final action without condition seen
+    rule_keywords: set[str] = field(default_factory=set)  # 'http-request'/'http-response' written here
 
     @property
     def cap_fe(self) -> bool:
@@ -78,6 +81,7 @@ class Draft:
         st = dict(self.stats, auth=tuple(self.stats["auth"]))
         return Proxy(kind=self.kind, name=self.name, binds=tuple(self.binds),
                      use_backends=tuple(self.use_backends), acls=tuple(self.acls.items()), servers=servers,
+                     http_request=tuple(self.http_rules["request"]), http_response=tuple(self.http_rules["response"]),
                      timeouts=Timeouts(**self.timeouts), stats=StatsConfig(**st), line=self.line,
                      **self.values)
 

@@ -67,6 +67,30 @@ class UseBackend:
 
 
 @dataclass(frozen=True)
+class HttpRule:
+    """One ``http-request`` / ``http-response`` rule the engine carries out (config/actions.py parses it,
+    proxy/actions.py runs it). Values are log-format strings already split into parts (``Fmt``):
+    literal bytes, or the name of a variable that needs no sample fetch ("ci", "cp", "fi", "fp")."""
+
+    side: str  # "request" | "response"
+    action: str  # "redirect", "set-header", "deny", ... as written
+    line: int = 0
+    cond: tuple | None = None  # None: no condition; else conditions.parse_condition's groups
+    negate: bool = False  # 'unless'
+    name: bytes = b""  # a header name (set/add/del/replace-header), lower-cased as HTX stores it
+    value: tuple = ()  # the Fmt of set-header, set-path, redirect's location ...
+    regex: str = ""  # replace-header / replace-value / replace-path / replace-uri
+    match: str = "str"  # del-header -m str|beg|end|sub|reg
+    status: int = 0  # return / deny / set-status / redirect code
+    reason: tuple | None = None  # set-status reason (a Fmt), None: HAProxy's phrase for the status
+    ctype: bytes | None = None  # return / deny content-type
+    body: tuple | None = None  # return / deny payload (a Fmt); None: the status's error page or none
+    hdrs: tuple = ()  # return / deny 'hdr NAME FMT': ((name, Fmt), ...)
+    flags: tuple = ()  # redirect: "drop-query", "append-slash"; redirect 'set-cookie' value in cookie
+    cookie: bytes | None = None  # redirect set-cookie / clear-cookie header value
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     name: str
     host: str  # resolved IPv4 address ("localhost" -> "127.0.0.1")
@@ -153,6 +177,8 @@ class Proxy:
     dontlognull: bool = False  # 'option dontlognull': no line for connections that sent nothing
     # 'http-request use-service prometheus-exporter [if { path|path_beg P }]': ("always"|"path"|"path_beg", P)
     prometheus: tuple[str, str] | None = None
+    http_request: tuple[HttpRule, ...] = ()  # in order (config/actions.py)
+    http_response: tuple[HttpRule, ...] = ()
     line: int = 0
 
     def __post_init__(self) -> None:

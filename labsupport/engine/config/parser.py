@@ -197,6 +197,8 @@ class Parser(Context):
             else:
                 assert self.draft is not None
                 parse_proxy_line(self, self.draft, args, kwm)
+                if self.aborted:  # haproxy stops reading at a refused http-request/-response rule
+                    return False
         return blocks.finish(self)
 
     def _http_errors_line(self, args: list[str]) -> None:

@@ -18,7 +18,7 @@ from .state import now
 def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> Record:
     """The httplog fields of the request ``req`` that client connection ``c`` just ended."""
     fe, eng, timers, o = c.fe, c.engine, c.timers, c.outcome
-    if o.termination == "LR":  # answered by the proxy itself
+    if o.termination == "LR" and not o.by_rule:  # answered by the proxy itself
         name = "<STATS>" if be is not None else "<PROMEX>"
     else:
         name = srv.name if srv is not None else "<NOSRV>"
@@ -34,7 +34,7 @@ def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> 
         term_flags(o.termination[0], o.termination[1]),
         eng.cur_conns, fe.scur, be.scur if be is not None else 0, srv.scur if srv is not None else 0,
         f"+{rc}" if o.redispatched else str(rc), o.srv_queue_pos, o.be_queue_pos,
-        None if bad else (req.method, req.url, req.version))
+        None if bad else (req.orig or (req.method, req.url)) + (req.version,))  # the line as received
 
 
 def metrics_response(eng, close: bool) -> bytes:
