@@ -77,12 +77,12 @@ def test_rules_are_read_in_order_with_their_arguments():
 
 
 @pytest.mark.parametrize("line,loud", [
-    ("http-request set-header X-A %[ssl_fc_sni]", False),
-    ("http-request deny if { ssl_fc_sni -m found }", True),
+    ("http-request set-header X-A %[ssl_c_s_dn]", False),
+    ("http-request deny if { ssl_c_s_dn -m found }", True),
     ("http-request tarpit", True),
     ("http-request track-sc0 src", False),
-    ("http-request return status 200 content-type text/plain lf-string %[ssl_fc_sni]", True),
-    ("http-response set-header X-A b if { ssl_fc_sni -m found }", False),
+    ("http-request return status 200 content-type text/plain lf-string %[ssl_c_s_dn]", True),
+    ("http-response set-header X-A b if { ssl_c_s_dn -m found }", False),
 ])
 def test_rules_the_engine_cannot_carry_out_are_skipped_with_a_located_warning(line, loud):
     cfg = parse(rule_config(line), "r.cfg")

@@ -57,7 +57,7 @@ frontend fe
     http-request replace-path v1 /v9 if {{ path_beg /partial }}
     http-request set-path /rewritten if {{ path /setme }}
     http-request set-query lang=en if {{ path_beg /q }}
-    http-request set-query %[ssl_fc_sni] if {{ path_beg /never }}
+    http-request set-query %[ssl_c_s_dn] if {{ path_beg /never }}
     http-request set-header X-Path-Upper %[path,upper] if {{ path_beg /expr }}
     http-request set-uri /full?uri=1 if {{ path /uri }}
     http-request set-method PUT if {{ path /put }}
