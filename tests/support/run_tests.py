@@ -1,0 +1,67 @@
+"""make test: the whole suite in shards side by side, each on a loopback of its own, then the lessons beside them.
+
+Shards (tests/support/side_by_side.py runs them): the browser suite (a JupyterLab and a Chromium of its own),
+tests/differential (real HAProxy beside the engine), the rest of tests/, and each lesson under nbval; they
+mostly wait (servers, health checks, a browser), so as many run at a time as the machine has cores, plus one,
+the longest first. tests/test_ports_other_user.py stays in this network: it reads a port another user holds
+here (``LAB_FOREIGN_PORT``). Where no namespace can be made, everything runs one after the other, as one
+pytest run would, and the first line says so.
+
+The environment (``LAB_REQUIRE_*`` ...) reaches every shard, and so do pytest options after ``--``. Each
+shard's seconds and pytest's result line print as it ends, then the wall time; a failed shard's whole
+output follows, and the exit status is 1.
+
+    python tests/support/run_tests.py                   # everything (make test)
+    python tests/support/run_tests.py -- -x -k health   # pytest options for every shard
+    python tests/support/run_tests.py -j 1              # one shard at a time
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_lessons import lesson_job, lessons
+from side_by_side import ROOT, Job, report_failures, run_all, split_options
+
+SECONDS_FILE = ROOT / ".pytest_cache" / "shard-seconds.json"  # git-ignored; only orders the next run
+HERE = ["tests/test_ports_other_user.py"]  # needs this network: a port another user holds here
+SHARDS = {  # name: what it runs; "rest" is tests/ without the others. The longest first, for a first run.
+    "browser": ["tests/browser"],
+    "differential": ["tests/differential"],
+}
+
+
+def pytest_job(name: str, paths: list[str], extra: list[str], isolated: bool = True) -> Job:
+    # each shard its own cache folder: shards ending together must not write one file at once
+    return Job(name, [sys.executable, "-m", "pytest", *paths, "-o", f"cache_dir=.pytest_cache/shard-{name}",
+                      *extra], isolated=isolated)
+
+
+def shards(extra: list[str]) -> list[Job]:
+    ignore = [f"--ignore={p}" for p in (*(p for ps in SHARDS.values() for p in ps), *HERE)]
+    jobs = [pytest_job(name, paths, extra) for name, paths in SHARDS.items()]
+    jobs.insert(1, pytest_job("rest", ["tests", *ignore], extra))
+    jobs += [lesson_job(n, extra) for n in sorted(lessons([]), reverse=True)]
+    jobs.append(pytest_job("here", HERE, extra, isolated=False))
+    return jobs
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-j", "--jobs", type=int, default=(os.cpu_count() or 1) + 1, help="shards at a time")
+    ours, extra = split_options(argv)
+    args = parser.parse_args(ours)
+    ended, wall, _ = run_all(shards(extra), args.jobs, SECONDS_FILE, what="shard")
+    total = sum(j.seconds for j in ended)
+    failed = [j.name for j in ended if j.failed]
+    print(f"{wall:6.1f} s  wall time for all (the shards' own times add up to {total:.1f} s); "
+          + (f"failed: {', '.join(failed)}" if failed else "every shard passed"), flush=True)
+    report_failures(ended)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
