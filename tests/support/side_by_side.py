@@ -21,6 +21,7 @@ import ctypes
 import fcntl
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -35,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+RESULT = re.compile(r"\d+ (passed|failed|errors?|skipped|deselected)\b|no tests ran")
 NO_TESTS = 5  # pytest's exit status when the options left nothing to run in a job: not a failure
 
 
@@ -88,8 +90,7 @@ class Job:
 
 def summary_of(output: str) -> str:
     """pytest's result line (``12 passed, 1 failed in 3.0s``), or what stands for it."""
-    lines = [ln.strip("= ") for ln in output.splitlines()
-             if " passed" in ln or " failed" in ln or " error" in ln or "no tests ran" in ln]
+    lines = [ln.strip("= ") for ln in output.splitlines() if RESULT.search(ln)]
     return lines[-1] if lines else "no result"
 
 
