@@ -51,6 +51,7 @@ def test_jobs_get_a_run_folder_each_and_a_failure_is_shown_whole(tmp_path, capsy
     assert [j.name for j in ended if j.failed] == ["j3"]
     assert f"===== j3 failed (exit 3); its output:\nrun {folders['j3']}" in out
     assert set(json.loads((tmp_path / "seconds.json").read_text())) == {"j0", "j3"}
+    assert (tmp_path / "output" / "j0.log").read_text() == f"run {folders['j0']}\n"
 
 
 @pytest.mark.parametrize("jobs", ["1", "3"])

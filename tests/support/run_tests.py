@@ -9,7 +9,7 @@ pytest run would, and the first line says so.
 
 The environment (``LAB_REQUIRE_*`` ...) reaches every shard, and so do pytest options after ``--``. Each
 shard's seconds and pytest's result line print as it ends, then the wall time; a failed shard's whole
-output follows, and the exit status is 1.
+output follows, and the exit status is 1. Every shard's output is kept in .pytest_cache/output/NAME.log.
 
     python tests/support/run_tests.py                   # everything (make test)
     python tests/support/run_tests.py -- -x -k health   # pytest options for every shard

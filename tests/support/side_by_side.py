@@ -112,7 +112,8 @@ def run_job(job: Job, prefix: list[str] | None) -> Job:
 
 def run_all(jobs: list[Job], parallel: int, seconds_file: Path, what: str = "job") -> tuple[list[Job], float, bool]:
     """Run ``jobs``, ``parallel`` at a time each in a namespace (one at a time here when none can be made),
-    printing each as it ends; returns the jobs as they ended, the wall time, and whether namespaces were used."""
+    printing each as it ends; returns the jobs as they ended, the wall time, and whether namespaces were used.
+    Each job's whole output is kept in ``<seconds_file's folder>/output/NAME.log`` (a passing one's too)."""
     prefix = namespace_prefix() if parallel > 1 else None
     at_once = parallel if prefix is not None else 1
     count = f"{len(jobs)} {what}{'s' if len(jobs) != 1 else ''}"
@@ -133,6 +134,7 @@ def run_all(jobs: list[Job], parallel: int, seconds_file: Path, what: str = "job
         for future in as_completed([pool.submit(run_job, j, prefix) for j in order]):
             job = future.result()
             ended.append(job)
+            keep(job, seconds_file.parent / "output")
             print(f"{job.seconds:6.1f} s  {job.name}  {summary_of(job.output)}", flush=True)
     wall = time.monotonic() - start
     try:  # git-ignored; only orders the next run
@@ -141,6 +143,15 @@ def run_all(jobs: list[Job], parallel: int, seconds_file: Path, what: str = "job
     except OSError:
         pass
     return ended, wall, prefix is not None
+
+
+def keep(job: Job, folder: Path) -> None:
+    """Write the job's output to ``folder/NAME.log`` (git-ignored), where a passing job's can be read too."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{job.name.replace('/', '_')}.log").write_text(job.output)
+    except OSError:
+        pass
 
 
 def report_failures(jobs: list[Job]) -> None:
