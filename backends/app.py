@@ -15,7 +15,8 @@ behaviour is exactly the article's.
                      (while / keeps answering); without mode: the current mode
     GET /admin/crash-next                 the next GET / kills this process while answering it
     GET /admin/fail-rate?rate=F           from now on, answer / with 500 for a fraction F (0..1) of requests
-Options: --host ADDR (default 127.0.0.1), --delay-ms N, --fail-rate F (0..1: answer 500).
+Options: --host ADDR (default 127.0.0.1), --delay-ms N, --fail-rate F (0..1: answer 500),
+--tls CERT KEY (answer over HTTPS with this certificate (and chain) and key, both PEM files).
 
 Service mode (lesson 07, one address for many services): --name NAME, e.g. ``--name api-v2``.
     any path but the endpoints above (/health, /info, /admin/health ...): JSON of who answered and what it saw:
@@ -200,6 +201,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--name", help="service mode: answer every path with this name and what the request carried")
     p.add_argument("--https-only", action="store_true",
                    help="with --name: redirect to https unless X-Forwarded-Proto says https")
+    p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate and key")
     p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a listening socket handed over by labsupport
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
 
@@ -219,7 +221,23 @@ def _args(argv: list[str]) -> argparse.Namespace:
         fail("--name needs a name, e.g. --name api-v1")
     if a.workers < 0 or a.service_ms < 0:
         fail("--workers and --service-ms must be 0 or more")
+    if a.tls:
+        try:
+            a.ssl_context = _tls_context(*a.tls)
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+            fail(f"--tls {a.tls[0]} {a.tls[1]}: cannot load the certificate and key ({e})")
+    else:
+        a.ssl_context = None
     return a
+
+
+def _tls_context(cert: str, key: str):
+    """A server-side TLS context from a PEM certificate (chain) and key."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -239,12 +257,13 @@ def main(argv: list[str] | None = None) -> None:
             sys.stderr.write(f"app.py: error: port {OPTIONS.port} on {OPTIONS.host} {why}; "
                              "stop the other server or choose another port\n")
             sys.exit(1)
-        app.run(host=OPTIONS.host, port=OPTIONS.port, threaded=True)
+        app.run(host=OPTIONS.host, port=OPTIONS.port, threaded=True, ssl_context=OPTIONS.ssl_context)
     else:
         from flask.cli import show_server_banner
         from werkzeug.serving import make_server
 
-        server = make_server(OPTIONS.host, OPTIONS.port, app, threaded=True, fd=OPTIONS.fd)
+        server = make_server(OPTIONS.host, OPTIONS.port, app, threaded=True, fd=OPTIONS.fd,
+                             ssl_context=OPTIONS.ssl_context)
         show_server_banner(False, "app")
         server.log_startup()
         try:

@@ -67,7 +67,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.edge.services": ("start_services", "ask", "route_table", "Answer", "SERVICES"),
     "lessons.edge.router": ("Router",),
     "lessons.edge.explain": ("edge_acls",),
-    "lessons.edge.exercises": ("check_edge_routing",),
+    "lessons.edge.exercises": ("check_edge_routing", "check_edge_https"),
+    "lessons.edge.tls": ("certificates",),
+    "course.certs": ("LabCA",),
     # display: tables, charts, live loops
     "course.display.table": ("Table",),
     "course.display.charts": ("figure_to_png",),

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -144,7 +145,8 @@ def _wait_ready(server: Server, deadline: float) -> None:
                 server.log_tail(),
             )
         try:
-            if _get(server.host, server.port, "/health", max(0.1, deadline - time.time()))[0] == 200:
+            if _get(server.host, server.port, "/health", max(0.1, deadline - time.time()),
+                    tls=bool(server.options.get("tls")))[0] == 200:
                 return
         except OSError:
             pass
@@ -168,9 +170,15 @@ def _signal(server: Server, sig: int, wait: float = 5.0) -> None:
         server.proc.wait()
 
 
-def _get(host: str, port: int, path: str, timeout: float, method: str = "GET") -> tuple[int, bytes]:
-    """GET ``path`` from one server directly: (status, body); OSError when it does not answer."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+def _get(host: str, port: int, path: str, timeout: float, method: str = "GET", tls: bool = False) -> tuple[int, bytes]:
+    """GET ``path`` from one server directly: (status, body); OSError when it does not answer. ``tls``: over
+    HTTPS, without checking the certificate (the fleet talks to its own servers)."""
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request(method, path)
         resp = conn.getresponse()
@@ -196,7 +204,7 @@ def _usable(server: Server, replaced_only: bool = False) -> Server:
 
 def _asked(server: Server, path: str, method: str = "GET") -> tuple[int, bytes]:
     try:  # a server that dies meanwhile reads as not running, not as a ConnectionRefusedError
-        return _get(server.host, server.port, path, 3, method=method)
+        return _get(server.host, server.port, path, 3, method=method, tls=bool(server.options.get("tls")))
     except OSError:
         if server.alive:
             raise
@@ -233,6 +241,7 @@ class Fleet:
         service_dist: str = "fixed",
         name: str | None = None,
         https_only: bool = False,
+        tls: tuple[str, str] | None = None,
         timeout: float = 15.0,
     ) -> list[int]:
         """Start servers on ``ports`` (a list, or one port), or ``count`` servers on free ports.
@@ -240,6 +249,7 @@ class Fleet:
         ``workers=1, service_ms=20`` serves about 50 requests/s and queues the rest.
         ``name``: service mode (lesson 07): every path answers with this name and what the request
         carried; ``https_only`` makes it redirect to https unless X-Forwarded-Proto says https.
+        ``tls=(cert, key)``: the server answers over HTTPS (PEM files, e.g. ``LabCA().cert_and_key("api.lab")``).
 
         Returns the ports, once every server answers HTTP.
         """
@@ -249,7 +259,8 @@ class Fleet:
         elif isinstance(ports, int):
             ports = [ports]
         opts = {"delay_ms": delay_ms, "fail_rate": fail_rate, "workers": workers, "service_ms": service_ms,
-                "service_dist": service_dist, "name": name, "https_only": https_only}
+                "service_dist": service_dist, "name": name, "https_only": https_only,
+                "tls": tuple(map(str, tls)) if tls else None}
         lifecycle.rerun_replaces()  # this cell ran before: its earlier servers make way (one line says so)
         started = [self._spawn(host, p, opts) for p in ports]
         deadline = time.time() + timeout
@@ -278,6 +289,8 @@ class Fleet:
                     "--service-dist", opts["service_dist"]]
         if opts.get("name"):
             cmd += ["--name", opts["name"]] + (["--https-only"] if opts.get("https_only") else [])
+        if opts.get("tls"):
+            cmd += ["--tls", *opts["tls"]]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     pass_fds=(sock.fileno(),), start_new_session=True)
@@ -366,7 +379,7 @@ class Fleet:
         """GET a page from one server directly (no balancer): its answer, or the error in words."""
         s = self._find(port)
         try:
-            return _get(s.host, s.port, path, 3)[1].decode(errors="replace")
+            return _get(s.host, s.port, path, 3, tls=bool(s.options.get("tls")))[1].decode(errors="replace")
         except OSError as e:
             return f"no answer from {s.host}:{s.port}: {e.strerror or e}"
 

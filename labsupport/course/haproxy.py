@@ -278,8 +278,11 @@ class HAProxy:
     @property
     def urls(self) -> list[str]:
         """Where haproxy listens, as URLs (after port_map); a wildcard bind is reached on 127.0.0.1."""
-        return [f"http://{host if host not in ('', '*', '0.0.0.0') else '127.0.0.1'}:{port}/"
-                for host, port in bind_addresses(rewrite(self.text, None, self.port_map))]
+        text = rewrite(self.text, None, self.port_map)
+        tls = {port for ln in outline(text) if ln.words[:1] == ("bind",) and "ssl" in ln.words[2:]
+               for _, port in bind_addresses(ln.text)}  # 'bind ... ssl': https://
+        return [f"http{'s' if port in tls else ''}://{host if host not in ('', '*', '0.0.0.0') else '127.0.0.1'}:{port}/"
+                for host, port in bind_addresses(text)]
 
     def start(self, timeout: float = 10.0) -> "HAProxy":
         """Check the config, then run haproxy in the foreground until ``stop()``; ready when its socket answers."""

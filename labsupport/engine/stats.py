@@ -55,10 +55,10 @@ def _common(c, now: float) -> dict[str, Any]:
 
 def frontend_row(fe, now: float) -> dict[str, Any]:
     row = _common(fe, now)
-    row.update(pxname=fe.name, svname="FRONTEND", slim=fe.maxconn, dreq=0, dresp=0, ereq=fe.ereq,
+    row.update(pxname=fe.name, svname="FRONTEND", slim=fe.maxconn, dreq=fe.dreq, dresp=fe.dresp, ereq=fe.ereq,
                status="OPEN", iid=fe.iid, sid=0, type=0, rate_lim=0, req_rate=fe.rate.value(),
                req_rate_max=fe.rate.max, comp_in=0, comp_out=0, comp_byp=0, comp_rsp=0, mode=fe.cfg.mode,
-               conn_rate=fe.rate.value(), conn_rate_max=fe.rate.max, conn_tot=fe.stot, intercepted=0,
+               conn_rate=fe.rate.value(), conn_rate_max=fe.rate.max, conn_tot=fe.stot, intercepted=fe.intercepted,
                dcon=0, dses=0, wrew=0, cache_lookups=0, cache_hits=0, eint=0)
     row["-"] = "-"
     row.update(_ZERO_SSL_H2)
@@ -71,7 +71,7 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
     row = _common(srv, now)
     w = be.algo.weight(srv.name)
     h = srv.health
-    row.update(pxname=be.name, svname=srv.name, qcur=srv.qcur, qmax=srv.qmax, dresp=0, econ=srv.econ, eresp=srv.eresp,
+    row.update(pxname=be.name, svname=srv.name, qcur=srv.qcur, qmax=srv.qmax, dresp=srv.dresp, econ=srv.econ, eresp=srv.eresp,
                wretr=srv.wretr, wredis=srv.wredis, status=h.status, weight=w,
                act=0 if srv.cfg.backup else 1, bck=1 if srv.cfg.backup else 0,
                lastchg=int(now - srv.lastchg), iid=be.iid, sid=srv.sid, lbtot=srv.lbtot, type=2,
@@ -109,7 +109,7 @@ def backend_row(be, now: float, slim: int) -> dict[str, Any]:
     act = [s for s in usable if not s.cfg.backup]
     bck = [s for s in usable if s.cfg.backup]
     weight = sum(be.algo.weight(s.name) for s in (act or bck))
-    row.update(pxname=be.name, svname="BACKEND", qcur=be.qcur, qmax=be.qmax, slim=slim, dreq=0, dresp=0,
+    row.update(pxname=be.name, svname="BACKEND", qcur=be.qcur, qmax=be.qmax, slim=slim, dreq=be.dreq, dresp=be.dresp,
                econ=be.econ, eresp=be.eresp, wretr=be.wretr, wredis=be.wredis, status=be.status,
                weight=weight, act=len(act), bck=len(bck), chkdown=be.chkdown, lastchg=int(now - be.lastchg),
                iid=be.iid, sid=0, lbtot=be.lbtot, type=1, cli_abrt=be.cli_abrt, srv_abrt=be.srv_abrt,

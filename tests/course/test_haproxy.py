@@ -50,3 +50,11 @@ def test_missing_binary_says_how_to_install(monkeypatch):
     assert not hxmod.haproxy_available()
     with pytest.raises(ToolMissingError, match=r"'haproxy' is not installed.*sudo apt-get install haproxy"):
         HAProxy.from_text("global\n")
+
+
+def test_urls_of_tls_binds_are_https():
+    text = ("frontend fe\n    bind 127.0.0.1:8443 ssl crt site.pem  # TLS\n    bind *:8080\n"
+            "    bind :8444,:8445 ssl crt-list certs.lst\n")
+    h = HAProxy.from_text(text, port_map={8443: 9443})
+    assert h.urls == ["https://127.0.0.1:9443/", "http://127.0.0.1:8080/", "https://127.0.0.1:8444/",
+                      "https://127.0.0.1:8445/"]

@@ -17,7 +17,7 @@ from labsupport.course.fleet import Fleet, free_ports
 from labsupport.course.haproxy import HAProxy
 from labsupport.course.traffic.generator import TrafficGenerator
 from labsupport.engine.balancer import Balancer
-from labsupport.lessons.health.recorder import StateRecorder
+from labsupport.lessons.health.recorder import StateRecorder, stat_rows
 
 INTER = 300  # ms: fast enough for a test, slow enough for a busy 2-core machine
 # timeout connect 10s as in the lessons' files (the retries of a refused connection wait for it)
@@ -109,6 +109,25 @@ class Pair:
 
         return {"engine": by_backend(self.engine.events()[0]), "haproxy": by_backend(self.haproxy.events()[0])}
 
+    def settled_events(self) -> dict[str, dict[str, list[str]]]:
+        """``events``, read again (bounded) while they differ: haproxy writes its log lines a moment after
+        its stats show the change the test waited for."""
+        deadline = time.monotonic() + 5
+        while (ev := self.events())["engine"] != ev["haproxy"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return ev
+
+    def in_flight(self, backend: str, server: str, n: int, timeout: float = 10) -> None:
+        """Wait until ``n`` requests are being served by ``backend/server`` on both sides."""
+        deadline = time.monotonic() + timeout
+        while True:
+            scur = [next(r["scur"] for r in stat_rows(t, backend) if r["svname"] == server)
+                    for t in (self.engine, self.haproxy)]
+            if scur == [n, n]:
+                return
+            assert time.monotonic() < deadline, f"{backend}/{server}: {scur} requests in flight, not {n} on each"
+            time.sleep(0.02)
+
 
 def kill_both(gens: list, fleet: Fleet, port: int) -> None:
     """Kill ``port`` while both traffic generators pause with nothing in flight: no request is then
@@ -148,13 +167,12 @@ def test_kill_and_revive_same_status_strings_detection_time_and_event_lines(hapr
         fleet.restart(victim)
         pair.wait("b/s2", "UP", "restart")
         pair.wait("logged/s2", "UP", "restart")
-        time.sleep(0.1)  # the UP lines reach haproxy's log file
         seqs = pair.sequences("b/s2", "kill")
         assert seqs["engine"] == ["UP", "UP 2/3", "UP 1/3", "DOWN", "DOWN 1/2", "UP"]
         assert seqs["engine"] == seqs["haproxy"]
         detect = {who: r.seconds_between("kill", "b/s2", "DOWN") for who, r in pair.recs.items()}
         assert abs(detect["engine"] - detect["haproxy"]) <= INTER / 1000 + 0.1, detect
-        events = pair.events()
+        events = pair.settled_events()  # the UP lines reach haproxy's log file a moment later
         assert events["engine"] == events["haproxy"]
         assert any("Health check for server logged/s2 failed" in line for line in events["engine"]["logged"])
         assert events["engine"]["b"][0].startswith("[WARNING] Server b/s2 is DOWN, reason: Layer4 connection problem")
@@ -204,8 +222,7 @@ def test_sick_server_same_check_status_code_and_lines(haproxy_bin, fleet):
         hang = pair.settled_rows("hang")
         assert hang["engine"] == hang["haproxy"]
         assert hang["engine"][0][1:3] == ("DOWN", "L7TOUT")
-        time.sleep(0.1)
-        events = pair.events()
+        events = pair.settled_events()
         for be in names:
             got, want = events["engine"].get(be), events["haproxy"].get(be)
             assert got == want, "\n".join(["backend " + be, "engine:", *(got or []), "haproxy:", *(want or [])])
@@ -294,7 +311,7 @@ def test_on_marked_down_shutdown_sessions(haproxy_bin, fleet, shutdown):
     with Pair(haproxy_bin, backends) as pair, ThreadPoolExecutor(2) as pool:
         pair.wait("b/s1", "UP")
         futures = [pool.submit(outcome, url + "slow?ms=2500") for url in (pair.engine_url, pair.haproxy_url)]
-        time.sleep(0.5)
+        pair.in_flight("b", "s1", 1)  # the slow request is with the server on both sides
         fleet.make_sick(port)
         pair.mark("sick")
         pair.wait("b/s1", "DOWN", "sick")
@@ -322,7 +339,6 @@ def outcome(url: str):
 
 def test_slowstart_ramps_the_weight_like_haproxy(haproxy_bin, fleet):
     """A server back UP with 'slowstart 4s': status, weight and throttle seen every 50 ms, as HAProxy shows them."""
-    from labsupport.lessons.health.recorder import stat_rows
 
     port = fleet.ports[0]
     backends = (f"backend b\n    server s1 127.0.0.1:{port} check inter 200ms slowstart 4s\n"

@@ -81,4 +81,7 @@ def test_rates_and_percentiles_on_live_traffic(lab):
         w = LatencyWindow(window=60)
         assert w.add(lines) == 20
         stats = {r["server"]: r for r in w.stats()}
-        assert stats["slow"]["p50"] >= 150 > stats["fast"]["p99"]
+        # the slow server's 150 ms is a floor; the fast one has no ceiling on a busy machine (one request held
+        # up 0.8 s by the scheduler was seen with the suite in shards): its median, not its worst of ten, is fast
+        assert stats["slow"]["p50"] >= 150 > stats["fast"]["p50"], stats
+        assert all(r["p50"] <= r["p90"] <= r["p99"] for r in stats.values()), stats

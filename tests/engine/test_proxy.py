@@ -301,12 +301,12 @@ def test_server_maxconn_queues_requests(backends, lb):
 def test_queue_timeout_gives_503(backends, lb):
     slow = backends("s1", delay=1.0)
     port = free_port()
-    lb(cfg(port, f"    server s1 127.0.0.1:{slow.port} maxconn 1", backend="    timeout queue 200ms"))
+    b = lb(cfg(port, f"    server s1 127.0.0.1:{slow.port} maxconn 1", backend="    timeout queue 200ms"))
     results = []
     threads = [threading.Thread(target=lambda: results.append(get(port)[0])) for _ in range(2)]
-    for t in threads:
-        t.start()
-        time.sleep(0.1)
+    threads[0].start()
+    wait_for(lambda: b.snapshot().server("be", "s1")["scur"] == 1, timeout=10)  # the first holds the one slot
+    threads[1].start()
     for t in threads:
         t.join(10)
     assert sorted(results) == [200, 503]

@@ -52,7 +52,7 @@ def test_route_table_sends_each_request_to_each_balancer(services):
 
 @pytest.mark.parametrize("call, message", [
     (lambda: start_services(None, ["api"]), "no service named 'api'; the lesson's services are web, api-v1"),
-    (lambda: ask("ftp://x", "/"), "ask() needs an http:// address"),
+    (lambda: ask("ftp://x", "/"), "ask() needs an address like http://127.0.0.1:8000 or https://"),
     (lambda: ask("http://127.0.0.1:1", "/", method="FETCH"), "method 'FETCH': use one of GET"),
     (lambda: ask("http://127.0.0.1:1", "api"), "the path must start with '/'"),
     (lambda: parse_request("GET"), "cannot read 'GET' as a request"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support.paths import LESSON_CONFIGS, ROOT
+from support.paths import LESSON_CONFIGS, ROOT, lesson_certificates
 
 from labsupport.engine import config
 
@@ -13,8 +13,10 @@ def test_there_are_lesson_configs():
 
 
 @pytest.mark.parametrize("path", LESSON_CONFIGS, ids=lambda p: p.name)
-def test_engine_accepts_it_without_warnings(path, monkeypatch):
+def test_engine_accepts_it_without_warnings(path, monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT / "notebooks")  # where the lessons run (lesson 07's map files are there)
+    monkeypatch.setenv("LAB_RUN", str(tmp_path))  # and the certificates lesson 07 makes
+    lesson_certificates(tmp_path)
     cfg = config.load(str(path))
     assert cfg.warnings == ()
     if path.name.startswith("edge"):  # lesson 07's services: tests/lessons/test_edge_*.py

@@ -264,7 +264,7 @@ class Balancer:
 
     @property
     def urls(self) -> list[str]:
-        return [f"http://{self.host if b.host in ('', '*') else b.host}:{b.port}/"
+        return [f"http{'s' if b.tls else ''}://{self.host if b.host in ('', '*') else b.host}:{b.port}/"
                 for p in self.config.frontends for b in p.binds]
 
     @property
@@ -283,7 +283,7 @@ class Balancer:
         eng = self._engine
         parts = []
         for fe in eng.frontends.values():
-            binds = " ".join(f":{b.port}" for b in fe.cfg.binds)
+            binds = " ".join(f":{b.port}{' ssl' if b.tls else ''}" for b in fe.cfg.binds)
             targets = [fe.default_backend] if fe.default_backend else []
             targets += [be for _, be in fe.rules if be is not None and be not in targets]
             routes = [_describe_backend(be) for be in targets]

@@ -34,6 +34,11 @@ class Draft:
     servers: list[dict[str, Any]] = field(default_factory=list)
     acls: dict[str, Any] = field(default_factory=dict)
     tunnel_timeout: bool = False
+    # (line, address, TlsBind, notes on its versions) of each 'bind ... ssl'
+    tls_binds: list[tuple[int, str, Any, list]] = field(default_factory=list)
+    http_rules: dict[str, list] = field(default_factory=lambda: {"request": [], "response": []})
+    final_rule: dict[str, bool] = field(default_factory=dict)  # side -> a final action without condition seen
+    rule_keywords: set[str] = field(default_factory=set)  # 'http-request'/'http-response' written here
 
     @property
     def cap_fe(self) -> bool:
@@ -76,6 +81,7 @@ class Draft:
         st = dict(self.stats, auth=tuple(self.stats["auth"]))
         return Proxy(kind=self.kind, name=self.name, binds=tuple(self.binds),
                      use_backends=tuple(self.use_backends), acls=tuple(self.acls.items()), servers=servers,
+                     http_request=tuple(self.http_rules["request"]), http_response=tuple(self.http_rules["response"]),
                      timeouts=Timeouts(**self.timeouts), stats=StatsConfig(**st), line=self.line,
                      **self.values)
 
@@ -91,6 +97,10 @@ class Context:
         self.fatal = False
         self.defaults = Draft.fresh("defaults", "", 0)
         self.proxies: list[Draft] = []
+        self.crt_base: str | None = None  # global 'crt-base' / 'ca-base': prefixes of relative paths
+        self.ca_base: str | None = None
+        self.ssl_server_verify = "required"  # global 'ssl-server-verify'
+        self.default_bind_tls: dict = {}  # global 'ssl-default-bind-options': where every later bind starts
 
     @property
     def where(self) -> str:

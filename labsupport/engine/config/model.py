@@ -26,10 +26,33 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class CertEntry:
+    """One certificate bundle a TLS bind line loaded (from ``crt`` or a ``crt-list`` line)."""
+
+    path: str
+    names: tuple[str, ...]  # lower-case; from the crt-list filters ('!name' excludes), else the SANs and CN
+    explicit: bool = False  # the names are crt-list filters
+    key: str | None = None  # the private key's file when the bundle has none (HAProxy's PATH.key)
+
+
+@dataclass(frozen=True)
+class TlsBind:
+    """``bind ... ssl crt ...``: the certificates in load order (the first is the default one)."""
+
+    certs: tuple[CertEntry, ...]
+    min_ver: str | None = None  # "TLSv1.2", "TLSv1.3" ... (None: HAProxy 2.6's default, TLSv1.2)
+    max_ver: str | None = None
+    alpn: tuple[str, ...] = ()  # what the engine offers: "http/1.1" or nothing
+    strict_sni: bool = False  # 'strict-sni': no default certificate, a name nobody configured is refused
+    no_tickets: bool = False  # 'no-tls-tickets': sessions resume from the server's cache, not from tickets
+
+
+@dataclass(frozen=True)
 class Bind:
     host: str  # "" means all addresses ("*:3000" or ":3000"); the engine binds these to 127.0.0.1
     port: int
     line: int = 0
+    tls: TlsBind | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +64,30 @@ class UseBackend:
     line: int = 0
     cond: Any = None  # engine.sample.Condition, or None: always
     dynamic: Any = None  # engine.sample.LogFormat for a name with %[...]
+
+
+@dataclass(frozen=True)
+class HttpRule:
+    """One ``http-request`` / ``http-response`` rule the engine carries out (config/actions.py parses it,
+    proxy/actions.py runs it). Values are log-format strings already split into parts (``Fmt``):
+    literal bytes, or the name of a variable that needs no sample fetch ("ci", "cp", "fi", "fp")."""
+
+    side: str  # "request" | "response"
+    action: str  # "redirect", "set-header", "deny", ... as written
+    line: int = 0
+    cond: tuple | None = None  # None: no condition; else conditions.parse_condition's groups
+    negate: bool = False  # 'unless'
+    name: bytes = b""  # a header name (set/add/del/replace-header), lower-cased as HTX stores it
+    value: tuple = ()  # the Fmt of set-header, set-path, redirect's location ...
+    regex: str = ""  # replace-header / replace-value / replace-path / replace-uri
+    match: str = "str"  # del-header -m str|beg|end|sub|reg
+    status: int = 0  # return / deny / set-status / redirect code
+    reason: tuple | None = None  # set-status reason (a Fmt), None: HAProxy's phrase for the status
+    ctype: bytes | None = None  # return / deny content-type
+    body: tuple | None = None  # return / deny payload (a Fmt); None: the status's error page or none
+    hdrs: tuple = ()  # return / deny 'hdr NAME FMT': ((name, Fmt), ...)
+    flags: tuple = ()  # redirect: "drop-query", "append-slash"; redirect 'set-cookie' value in cookie
+    cookie: bytes | None = None  # redirect set-cookie / clear-cookie header value
 
 
 @dataclass(frozen=True)
@@ -67,6 +114,12 @@ class ServerConfig:
     on_error: str = "fastinter"  # | "fail-check" | "sudden-death" | "mark-down"
     shutdown_sessions: bool = False  # 'on-marked-down shutdown-sessions'
     slowstart: int = 0  # ms: a server coming UP ramps its weight up over this time
+    ssl: bool = False  # 'ssl': traffic to the server is TLS
+    check_ssl: bool = False  # 'check-ssl': health checks use TLS (they do anyway when 'ssl' is set)
+    verify: str = "required"  # 'verify none|required' ('ssl-server-verify' gives the default)
+    ca_file: str | None = None
+    sni: str | None = None  # the literal of 'sni str(NAME)'
+    check_sni: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +177,8 @@ class Proxy:
     dontlognull: bool = False  # 'option dontlognull': no line for connections that sent nothing
     # 'http-request use-service prometheus-exporter [if { path|path_beg P }]': ("always"|"path"|"path_beg", P)
     prometheus: tuple[str, str] | None = None
+    http_request: tuple[HttpRule, ...] = ()  # in order (config/actions.py)
+    http_response: tuple[HttpRule, ...] = ()
     line: int = 0
 
     def __post_init__(self) -> None:

@@ -20,6 +20,7 @@ from .context import IGNORED_HINT, Context, Draft
 from .directives import Blocks
 from .model import Config, ServerConfig
 from .proxy import check_proxy, parse_proxy_line
+from .tls import parse_default_bind_options
 from .words import SECTION_NAME_CHARS, LineError, atol, resolve, split_line, split_words
 
 OUT_OF_SECTION_HINTS = {
@@ -196,6 +197,8 @@ class Parser(Context):
             else:
                 assert self.draft is not None
                 parse_proxy_line(self, self.draft, args, kwm)
+                if self.aborted:  # haproxy stops reading at a refused http-request/-response rule
+                    return False
         return blocks.finish(self)
 
     def _http_errors_line(self, args: list[str]) -> None:
@@ -284,6 +287,22 @@ class Parser(Context):
                 self.global_maxconn = atol(args[1])
         elif word == "stats":
             self._global_stats(args)
+        elif word in ("crt-base", "ca-base") and len(args) == 2:
+            if getattr(self, word.replace("-", "_")) is not None:
+                self.alert(f"{self.where}'{word}' already specified.")
+            else:
+                setattr(self, word.replace("-", "_"), args[1])
+        elif word == "ssl-default-bind-options":
+            got = parse_default_bind_options(args)
+            if isinstance(got, str):
+                self.alert(f"{self.where}{got}")
+            else:
+                self.default_bind_tls = got
+        elif word == "ssl-server-verify":
+            if len(args) > 1 and args[1] in ("none", "required"):
+                self.ssl_server_verify = args[1]
+            else:
+                self.alert(f"{self.where}'ssl-server-verify' expects 'none' or 'required' as argument.")
         elif word == "log" and len(args) > 2 and args[1] in ("stdout", "stderr") and not kwm:
             self.log_targets.append(args[1])
             rest = args[2:]

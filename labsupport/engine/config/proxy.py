@@ -16,11 +16,13 @@ from typing import Callable
 
 from ..sample.logformat import FormatError, is_dynamic, parse_logformat
 from . import keywords as kw
+from .actions import defaults_rule, parse_http_rule
 from .checks import parse_http_check
 from .conditions import engine_gaps, maps_of, parse_acl_line, parse_condition, uses_l6
 from .context import IGNORED_HINT, Context, Draft, cap_warning, too_many
 from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
+from .tls import check_tls
 from .words import DIGITS, TimeFormatError, atol, parse_time
 
 Handler = Callable[[Context, Draft, list, str], None]
@@ -333,6 +335,8 @@ def parse_proxy_line(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         d.values["log_global"] = False
     elif handler:
         handler(p, d, args, kwm)
+    elif word in ("http-request", "http-response"):
+        (defaults_rule if d.kind == "defaults" else parse_http_rule)(p, d, args)
     elif word in REMOVED:
         p.alert(p.where + REMOVED[word].format(word))
     elif word in ("clitimeout", "srvtimeout", "contimeout"):
@@ -422,6 +426,12 @@ def check_proxy(p: Context, d: Draft) -> None:
                     "Give each server of a backend its own name (s1, s2, ...).", line=s["line"])
         else:
             seen[s["name"]] = s["line"]
+    if d.values["mode"] != "http" and d.rule_keywords:  # (a tcp frontend before an http backend too: observed)
+        for keyword in ("http-request", "http-response"):
+            if keyword in d.rule_keywords:
+                p.warn(f"'{keyword}' rules ignored for {d.type_name} '{d.name}' as they require HTTP mode.",
+                       "Add 'mode http' to this section (or to the defaults).", line=d.line)
+    check_tls(p, d)
 
 
 __all__ = ["PROXY_KEYWORDS", "parse_proxy_line", "check_proxy"]

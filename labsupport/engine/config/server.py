@@ -15,6 +15,7 @@ from . import keywords as kw
 from .conditions import parse_condition
 from .context import Context, Draft, cap_warning, too_many
 from .model import Bind, ServerConfig
+from .tls import BIND_TLS_WORDS, SERVER_TLS_WORDS, based_ca, bind_tls, parse_bind_tls, parse_server_tls
 from .words import DIGITS, SECTION_NAME_CHARS, TimeFormatError, atol, expand_braced, parse_time, resolve
 
 # what a server line's keywords may set, with the defaults the model declares (one home: ServerConfig)
@@ -45,6 +46,8 @@ def _server_kw(p: Context, d: Draft, s: dict, args: list[str], i: int) -> str | 
     word = args[i]
     value = args[i + 1] if i + 1 < len(args) else ""
     name = s["name"]
+    if word in SERVER_TLS_WORDS:
+        return parse_server_tls(p, s, args, i)
     if word == "weight":
         w = atol(value)
         if w < 0 or w > 256:
@@ -192,6 +195,8 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
         err = _server_kw(p, d, s, args, i)
         if err:
             p.alert(prefix + err + ".", None)
+            if err.startswith("Couldn't open the ca-file"):  # ssl_store_load_locations_file's own line
+                p.alert(f"'ca-file' : unable to load {based_ca(p, args[i + 1])}.", None)
             return
         i += 1 if word in kw.SERVER_FLAGS else 2
     if not port:
@@ -231,8 +236,9 @@ def parse_bind(p: Context, d: Draft, args: list[str]) -> None:
                     "Listen on '*:PORT' (every address) or on an IPv4 address such as 127.0.0.1.")
             return
         for number in range(atol(low), min(atol(high or low), atol(low) + 99) + 1):
-            new.append(Bind(ip, number, p.line))
+            new.append((ip, number))
     i = 2
+    tls: dict = dict(getattr(p, "default_bind_tls", {}))  # ssl-default-bind-options seen so far
     while i < len(args):
         word = args[i]
         if word not in kw.BIND_KEYWORDS:
@@ -240,10 +246,23 @@ def parse_bind(p: Context, d: Draft, args: list[str]) -> None:
             tail = f"; did you mean '{best}' maybe ?" if best else "."
             p.alert(f"{p.where}'bind {args[1]}' in section '{d.kind}': unknown keyword '{word}'{tail}")
             return
+        if word in BIND_TLS_WORDS:
+            got = parse_bind_tls(p, d, args, i, tls)
+            if isinstance(got, str):
+                p.alert(got, "Check the path: HAProxy loads certificate files when it reads the configuration.")
+                return
+            i += got
+            continue
         step = 1 if word in kw.BIND_FLAGS else 2
         p.ignored(" ".join(["bind", args[1]] + args[i:i + step]))
         i += step
-    d.binds.extend(new)
+    model, notes = bind_tls(tls)
+    if model is not None:  # checked after parsing, as haproxy does (check_tls)
+        d.tls_binds.append((p.line, args[1], model, notes))
+    elif tls.get("certs") or "alpn" in tls:
+        p.warn(f"{p.where}'bind {args[1]}' names certificates but has no 'ssl': HAProxy, like the course engine, "
+               "then listens in clear text.", "Add 'ssl' to the bind line to terminate TLS.")
+    d.binds.extend(Bind(ip, number, p.line, model) for ip, number in new)
 
 
 # --------------------------------------------------------------------------- option

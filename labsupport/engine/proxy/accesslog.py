@@ -18,21 +18,23 @@ from .state import now
 def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> Record:
     """The httplog fields of the request ``req`` that client connection ``c`` just ended."""
     fe, eng, timers, o = c.fe, c.engine, c.timers, c.outcome
-    if o.termination == "LR":  # answered by the proxy itself
+    if o.termination == "LR" and not o.by_rule:  # answered by the proxy itself
         name = "<STATS>" if be is not None else "<PROMEX>"
     else:
         name = srv.name if srv is not None else "<NOSRV>"
     # the retries HAProxy made: after the last allowed one fails it gives up without counting it
     rc = min(c.failures, be.cfg.retries) if be is not None and not bad else 0
     return Record(
-        c.src, c.sport, time.time() - (now() - req.t0), fe.name, be.name if be is not None else fe.name, name,
+        # %ft: the frontend's name, with a '~' after it when the connection is TLS
+        c.src, c.sport, time.time() - (now() - req.t0), fe.name if c.ssl_object is None else fe.name + "~",
+        be.name if be is not None else fe.name, name,
         -1 if bad else int((timers.started - req.t0) * 1000), max(timers.queue_ms, -1),
         max(timers.connect_ms, -1), max(timers.response_ms, -1), ms, status,
         fe.bout - o.fe_bout_before if o.logged_bytes is None else o.logged_bytes,
         term_flags(o.termination[0], o.termination[1]),
         eng.cur_conns, fe.scur, be.scur if be is not None else 0, srv.scur if srv is not None else 0,
         f"+{rc}" if o.redispatched else str(rc), o.srv_queue_pos, o.be_queue_pos,
-        None if bad else (req.method, req.url, req.version))
+        None if bad else (req.orig or (req.method, req.url)) + (req.version,))  # the line as received
 
 
 def metrics_response(eng, close: bool) -> bytes:

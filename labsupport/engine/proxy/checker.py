@@ -6,7 +6,10 @@ reports the result to the engine (which drives ``health.Health`` and the algorit
 wakes the checker at once. A check is a TCP connect (L4OK / L4CON / L4TOUT), or with ``option
 httpchk`` one HTTP request (``http-check send`` sets its method, URI, version and headers) whose
 status must be 2xx/3xx, or match ``http-check expect [!] status|rstatus|string|rstring``
-(L7OK / L7STS / L7RSP / L7TOUT, with HAProxy 2.6's info texts from src/tcpcheck.c). Without
+(L7OK / L7STS / L7RSP / L7TOUT, with HAProxy 2.6's info texts from src/tcpcheck.c). With ``ssl`` or
+``check-ssl`` the check adds a TLS handshake after the connect (L6OK / L6RSP "SSL handshake failure" /
+L6TOUT), sending ``check-sni``; a certificate for another name is HAProxy's "Server presented an SSL
+certificate different from the expected one". Without
 ``timeout check`` the whole check must fit in ``inter``; with it, the connect gets ``timeout
 connect`` and the answer ``timeout check``.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import time
 from dataclasses import dataclass
 
@@ -21,6 +25,7 @@ import httptools
 
 from ..config.checks import status_matches
 from .state import ServerRT
+from .tls import name_mismatch, server_tls
 
 
 @dataclass
@@ -38,8 +43,12 @@ class HealthCheckResult:
 DESC = {
     "L4OK": "Layer4 check passed", "L4CON": "Layer4 connection problem", "L4TOUT": "Layer4 timeout",
     "L7OK": "Layer7 check passed", "L7STS": "Layer7 wrong status", "L7RSP": "Layer7 invalid response",
-    "L7TOUT": "Layer7 timeout",
+    "L7TOUT": "Layer7 timeout", "L6OK": "Layer6 check passed", "L6RSP": "Layer6 invalid response",
+    "L6TOUT": "Layer6 timeout",
 }
+
+
+MISMATCH_INFO = "Server presented an SSL certificate different from the expected one"
 
 
 class _Answer:
@@ -109,17 +118,33 @@ async def check_server(srv: ServerRT) -> HealthCheckResult:
     def result(ok: bool, status: str, code: int | None = None, info: str = "") -> HealthCheckResult:
         return HealthCheckResult(ok, status, DESC[status], code, info, int((time.monotonic() - t0) * 1000))
 
+    ctx, sni = server_tls(srv.cfg, check=True)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(*srv.addr), connect_s)
+        if ctx is None:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(*srv.addr), connect_s)
+        else:
+            sock = await asyncio.wait_for(_tcp_connect(srv.addr), connect_s)
     except (TimeoutError, asyncio.TimeoutError):
         return result(False, "L4TOUT")
     except ConnectionRefusedError:
         return result(False, "L4CON", info="Connection refused")
     except OSError as e:
         return result(False, "L4CON", info=e.strerror or str(e))
+    if ctx is not None:  # the TLS handshake is layer 6: its failures are L6RSP / L6TOUT
+        try:
+            left = max((t_check or inter) / 1000 - (time.monotonic() - t0), 0.001)
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(sock=sock, ssl=ctx, server_hostname=sni or ""), left)
+        except (TimeoutError, asyncio.TimeoutError):
+            sock.close()
+            return result(False, "L6TOUT")
+        except OSError as e:  # ssl.SSLError, or the server closing during the handshake
+            sock.close()
+            # HAProxy's connection error texts (conn_err_code_str: CO_ER_SSL_MISMATCH_SNI, CO_ER_SSL_HANDSHAKE)
+            return result(False, "L6RSP", info=MISMATCH_INFO if name_mismatch(e) else "SSL handshake failure")
     try:
         if be.httpchk is None:
-            return result(True, "L4OK")
+            return result(True, "L4OK" if ctx is None else "L6OK")
         writer.write(check_request(be))
         exp = be.http_check_expect
         st = _Answer(want_body=exp is not None and exp.kind in ("string", "rstring"))
@@ -146,6 +171,18 @@ async def check_server(srv: ServerRT) -> HealthCheckResult:
         return result(ok, status, code if status != "L7RSP" else None, info)
     finally:
         writer.close()
+
+
+async def _tcp_connect(addr: tuple[str, int]) -> socket.socket:
+    """A connected non-blocking TCP socket (the layer-4 half of a TLS check)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, addr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class Checker:

@@ -17,6 +17,7 @@ import re
 import time
 from typing import Callable
 
+from ...errors import ConfigError, Message
 from ..config import Config
 from ..health import first_check_delays
 from ..logs import Logs
@@ -26,6 +27,7 @@ from .httpclient import HttpClient
 from .runtime import Runtime
 from .state import BackendRT, FrontendRT
 from .tcp import TcpClient
+from .tls import CertificateLoadError, FrontTLS
 
 _NO_SERVER = re.compile(r"^backend '(.*)' has no server available!$")
 DEFAULT_MAXCONN = 4096  # haproxy derives it from ulimit -n when global maxconn is not set
@@ -65,6 +67,7 @@ class Engine(Controls):
         self.requests = Log(request_log)
         self.checkers: list[Checker] = []
         self.listeners: dict[tuple[str, int], tuple[FrontendRT, asyncio.base_events.Server]] = {}
+        self.bind_tls: dict[tuple[str, int], object] = {}  # each listener's TlsBind (None: clear text)
         self.running = False
         self.config = config
         self.runtime = Runtime(self)
@@ -152,7 +155,16 @@ class Engine(Controls):
             return (HttpClient if fe.cfg.mode == "http" else TcpClient)(self, fe)
 
         try:
-            server = await self.loop.create_server(factory, host, bind.port,
+            try:
+                tls = FrontTLS(bind.tls).context if bind.tls is not None else None
+            except CertificateLoadError as e:  # read at parse time; changed on disk since
+                raise ConfigError([Message("ALERT", f"'bind :{bind.port}' : {e}.", self.config.path, bind.line,
+                                           "Write the certificate again (cert, key and chain in one PEM file), "
+                                           "then start or reload.")], self.config.path) from None
+            # a client that never ends its handshake is bounded by 'timeout client', as in HAProxy 2.6
+            # (asyncio's own default, 60 s, when the frontend has none: HAProxy would wait for ever)
+            hs = (fe.cfg.timeouts.client or 60000) / 1000 if tls is not None else None
+            server = await self.loop.create_server(factory, host, bind.port, ssl=tls, ssl_handshake_timeout=hs,
                                                    reuse_address=True, backlog=1024)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
@@ -162,6 +174,7 @@ class Engine(Controls):
                              instead="change the 'bind' line") from None
             raise
         self.listeners[key] = (fe, server)
+        self.bind_tls[key] = bind.tls
 
     def _start_checkers(self) -> None:
         for c in self.checkers:
@@ -203,7 +216,10 @@ class Engine(Controls):
                 wanted[(host, b.port)] = (fe, b)
         for key in list(self.listeners):
             fe, server = self.listeners[key]
-            if key not in wanted or wanted[key][0] is not fe:
+            # a TLS bind listens anew, so certificate files are read again (as a reload of HAProxy does),
+            # and so does a bind that gained or lost 'ssl'
+            tls = wanted[key][1].tls if key in wanted else None
+            if key not in wanted or wanted[key][0] is not fe or tls is not None or self.bind_tls.get(key) is not None:
                 server.close()
                 del self.listeners[key]
         for key, (fe, b) in wanted.items():

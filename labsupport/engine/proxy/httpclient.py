@@ -9,6 +9,11 @@ it to find its end, its status, and whether the server connection can be reused.
 requests wait their turn. The log line's timers and facts are gathered in ``timers`` and
 ``outcome`` (progress.py), set as the request goes.
 
+http-request rules (actions.py) run on a complete request before routing (the frontend's) and
+after it (the backend's); a redirect, return or deny among them answers at once (intercept.py),
+and the http-response rules are kept in ``res_rules`` for upstream.py to run on the answer's head.
+A proxy without rules pays one attribute test per request.
+
 Persistence is per side, as in HAProxy's default http-keep-alive mode: ``connection`` is
 hop-by-hop, so its close/keep-alive tokens are never forwarded. The server side is kept alive
 (an HTTP/1.0 request gets ``connection: keep-alive``); the client side follows the client's
@@ -34,6 +39,8 @@ import httptools
 
 from ..sample.fetches import Ctx
 from .accesslog import httplog_record, metrics_response
+from .actions import STOP, run_request
+from .intercept import RuleAnswers
 from .pages import page
 from .reader import RequestReader
 from .request import Req
@@ -43,13 +50,13 @@ from .statspage import stats_response, wants_stats
 from .upstream import MAX_IDLE, ServerConn
 
 
-class HttpClient(asyncio.Protocol, RequestReader, Session):
+class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
     """A client connection on an http frontend."""
 
     __slots__ = ("engine", "fe", "loop", "transport", "src", "sport", "local", "req_ms",  # the connection
                  "closed", "active", "eof", "answered",  # its state
                  "parser", "req", "head_done", "partial", "held", "pending", "buffered",  # reading (reader.py)
-                 "cur", "conn", "reused", "xff")  # the request being served
+                 "cur", "conn", "reused", "xff", "res_rules")  # the request being served
 
     def __init__(self, engine, fe) -> None:
         self.engine, self.fe, self.loop = engine, fe, engine.loop
@@ -69,6 +76,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         self.local: tuple | None = None  # this end's (address, port), read when a rule first needs it
         self.answered = False  # a request of this connection has been served (it is now idle between requests)
         self.xff: str | None = None  # the X-Forwarded-For value the request gets (None: no header)
+        self.res_rules: tuple = ()  # the http-response rule lists of the request being served (actions.py)
         t = fe.cfg.timeouts
         self.req_ms = t.http_request or t.client  # also the keep-alive idle delay
         self._init_session()
@@ -135,7 +143,9 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         self.eof = True
         if self.active and self.cur is None and not self.pending and not self.buffered:
             self._end_of_input()
-        return True  # keep the transport: the answers are still to be written
+        # keep the transport: the answers are still to be written (a TLS transport cannot half-close:
+        # asyncio ends it after the client's close_notify whatever we answer, so say so and stay quiet)
+        return self.ssl_object is None
 
     def _end_of_input(self) -> None:
         if not self.closed:
@@ -191,6 +201,12 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         if prom is not None and _wants_metrics(prom, req.url):
             self._serve_metrics(req)
             return
+        cfg = fe.cfg
+        if cfg.http_request:  # the frontend's rules, before routing (AN_REQ_HTTP_PROCESS_FE)
+            verdict = run_request(cfg.http_request, self, req)
+            if verdict is not None and verdict is not STOP:
+                self._intercept(verdict, None)
+                return
         be = fe.route(self._sample_ctx(req), self.engine.backends) if fe.rules else fe.default_backend
         if be is None:
             self._reply_error(503)
@@ -198,6 +214,17 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         self.be = be
         be.enter()
         be.req_tot += 1
+        bcfg = be.cfg
+        if bcfg.http_request and bcfg is not cfg:  # the backend's (a listen section's run once)
+            verdict = run_request(bcfg.http_request, self, req)
+            if verdict is not None and verdict is not STOP:
+                self._intercept(verdict, be)
+                return
+        if bcfg.http_response or cfg.http_response:  # backend first, then frontend
+            self.res_rules = tuple(r for r in (bcfg.http_response, cfg.http_response if cfg is not bcfg else ())
+                                   if r)
+        elif self.res_rules:
+            self.res_rules = ()
         if be.cfg.stats.enabled and wants_stats(be, req.url):
             self._serve_stats(req)
             return
@@ -209,7 +236,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         local = self.local
         if local is None and self.transport is not None:  # once per connection
             local = self.local = self.transport.get_extra_info("sockname") or ()
-        return Ctx(req, self.src, self.sport, local[0] if local else None, local[1] if local else None,
+        return Ctx(req, self.src, self.sport, local[0] if local else None, local[1] if local else None, self,
                    fe_name=self.fe.name)
 
     def _uri(self) -> str | None:
@@ -233,7 +260,7 @@ class HttpClient(asyncio.Protocol, RequestReader, Session):
         srv.connect += 1
         self.timers.connecting = now()
         self.reused = False
-        self._open(lambda: ServerConn(srv), srv.addr)
+        self._open(lambda: ServerConn(srv), srv)
 
     def _connected(self, conn: ServerConn) -> None:
         if self.srv.cfg.observe != "none":

@@ -49,8 +49,11 @@ class ResponseSink(Protocol):
     transport: asyncio.Transport | None
     fe: ByteCounts
     be: ByteCounts | None
+    res_rules: tuple  # http-response rule lists to run on the answer's head (empty: none)
 
     def response_head(self, status: int) -> None: ...
+
+    def rewrite_response(self, conn, head: bytes) -> bytes | None: ...
 
     def response_done(self, conn, keep: bool) -> None: ...
 

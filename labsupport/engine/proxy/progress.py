@@ -33,7 +33,7 @@ class Outcome:
     """What the request's log line will say that no counter holds."""
 
     __slots__ = ("termination", "server_status", "logged_bytes", "fe_bout_before", "untimed", "srv_queue_pos",
-                 "be_queue_pos", "redispatched")
+                 "be_queue_pos", "redispatched", "by_rule")
 
     def __init__(self) -> None:
         self.termination = "--"  # %tsc's first two characters: who ended the session, at which stage
@@ -43,6 +43,7 @@ class Outcome:
         self.untimed = False  # an error page of ours: HAProxy keeps no time stats without a server answer
         self.srv_queue_pos = self.be_queue_pos = 0  # its places in the server's / backend's queue (%sq/%bq)
         self.redispatched = False  # it chose again and landed on another server ("+" before %rc)
+        self.by_rule = False  # an http-request rule answered it (logged <NOSRV>, not <STATS>)
 
     def start(self, fe_bout: int) -> None:
         """A request begins being served; its frontend has sent ``fe_bout`` bytes so far."""
@@ -52,3 +53,4 @@ class Outcome:
         self.fe_bout_before = fe_bout
         self.srv_queue_pos = self.be_queue_pos = 0
         self.redispatched = False
+        self.by_rule = False

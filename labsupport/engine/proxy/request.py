@@ -46,7 +46,7 @@ class Rare:
 class Req:
     """One request, buffered whole (retries may have to send it again)."""
 
-    __slots__ = ("body", "chunked", "data", "fields", "headers", "host", "keep_alive", "method", "rare",
+    __slots__ = ("body", "chunked", "data", "fields", "headers", "host", "keep_alive", "method", "orig", "rare",
                  "size", "t0", "url", "version")
 
     def __init__(self, t0: float) -> None:
@@ -60,6 +60,7 @@ class Req:
         self.data: bytes | None = None
         self.fields = self.size = 0  # header fields seen, and their names and values in bytes
         self.rare: Rare | None = None
+        self.orig: tuple[bytes, bytes] | None = None  # (method, target) as received, when rules rewrite them
 
     def head_size(self) -> int:
         """The head as HAProxy's HTX counts it (see the module docstring)."""

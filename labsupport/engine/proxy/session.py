@@ -36,6 +36,7 @@ import asyncio
 from .interfaces import EngineHooks
 from .progress import Outcome, Timers
 from .state import BackendRT, ServerRT, Waiter, now
+from .tls import name_mismatch, server_tls, tls_state
 
 
 class Session:
@@ -67,6 +68,17 @@ class Session:
         self.timers = Timers()  # the request's stages, for the log
         self.outcome = Outcome()  # what its log line will say
 
+    # ----- the client connection's TLS state (the fetches ssl_fc, ssl_fc_sni read these)
+    @property
+    def ssl_object(self):
+        """The client connection's ``ssl.SSLObject`` (None in clear text): ``ssl_fc`` is ``is not None``."""
+        return tls_state(getattr(self, "transport", None))[0]
+
+    @property
+    def sni(self) -> str | None:
+        """The server name the client sent in its TLS hello, as sent (``ssl_fc_sni``); None without one."""
+        return tls_state(getattr(self, "transport", None))[1]
+
     # ----- hooks
     def _uri(self) -> str | None:
         return None
@@ -90,9 +102,14 @@ class Session:
     # was connecting. ``timeout connect`` is the session's own timer, free while connecting. A Task
     # plus wait_for cost ~15 us of CPU per connection, and the lesson's Flask servers close theirs
     # after every answer, so every request pays for one.
-    def _open(self, factory, addr: tuple[str, int]) -> None:
+    def _open(self, factory, srv) -> None:
         self.connecting = True
-        self.opening = self.loop.create_connection(factory, addr[0], addr[1])
+        ctx, sni = server_tls(srv.cfg)
+        if ctx is None:
+            self.opening = self.loop.create_connection(factory, srv.addr[0], srv.addr[1])
+        else:  # a failed handshake is an OSError (ssl.SSLError) like a refused connection: HAProxy's SC
+            self.opening = self.loop.create_connection(factory, srv.addr[0], srv.addr[1], ssl=ctx,
+                                                       server_hostname=sni or "")
         self.waiting = None
         self._arm(self.be.cfg.timeouts.connect, self._connect_timeout)
         self._step()
@@ -106,7 +123,9 @@ class Session:
             self.waiting = self.opening.send(None)
         except StopIteration as done:
             self._opened(done.value[1])
-        except OSError:
+        except OSError as e:
+            if name_mismatch(e):  # HAProxy never retries a certificate for another name (CO_ER_SSL_MISMATCH_SNI)
+                self.failures = self.be.cfg.retries
             self._opened(None, refused=True)
         else:
             if self.waiting is None:  # a bare yield (asyncio's sleep(0)): resume on the next turn

@@ -44,13 +44,14 @@ class Counters:
 
     __slots__ = ("scur", "smax", "stot", "bin", "bout", "hrsp", "req_tot", "econ", "eresp", "wretr",
                  "wredis", "cli_abrt", "srv_abrt", "lbtot", "qcur", "qmax", "ereq", "connect", "reuse",
-                 "lastsess", "ttime_sum", "ttime_n", "ttime_max", "rate")
+                 "lastsess", "ttime_sum", "ttime_n", "ttime_max", "rate", "dreq", "dresp", "intercepted")
 
     def __init__(self) -> None:
         self.scur = self.smax = self.stot = self.bin = self.bout = self.req_tot = 0
         self.econ = self.eresp = self.wretr = self.wredis = self.cli_abrt = self.srv_abrt = 0
         self.lbtot = self.qcur = self.qmax = self.ereq = self.connect = self.reuse = 0
         self.hrsp = [0, 0, 0, 0, 0, 0]  # 1xx, 2xx, 3xx, 4xx, 5xx, other
+        self.dreq = self.dresp = self.intercepted = 0  # denied requests/responses; answered by the frontend
         self.lastsess = 0.0  # time of the last session, 0 = never
         self.ttime_sum = self.ttime_n = self.ttime_max = 0
         self.rate = Rate()

@@ -55,11 +55,11 @@ class TcpClient(asyncio.Protocol, Session):
         self._dispatch()
 
     def _sample_ctx(self) -> Ctx:
-        """The connection as rules read it in mode tcp: addresses only (an HTTP fetch finds no sample)."""
+        """The connection as rules read it in mode tcp: addresses and TLS state (an HTTP fetch finds no sample)."""
         peer = self.transport.get_extra_info("peername") if self.transport is not None else None
         local = self.transport.get_extra_info("sockname") if self.transport is not None else None
         return Ctx(None, self.src, peer[1] if peer else None, local[0] if local else None,
-                   local[1] if local else None, fe_name=self.fe.name)
+                   local[1] if local else None, self, fe_name=self.fe.name)
 
     def _no_server(self) -> None:
         self.engine.log_request(self.src, self.be.name if self.be else self.fe.name, None, None, 0)
@@ -77,7 +77,7 @@ class TcpClient(asyncio.Protocol, Session):
 
     def _attempt(self) -> None:
         self.srv.connect += 1
-        self._open(lambda: ServerRelay(self), self.srv.addr)  # Session._open: as mode http does
+        self._open(lambda: ServerRelay(self), self.srv)  # Session._open: as mode http does
 
     def _connected(self, relay: ServerRelay) -> None:
         srv = self.srv
@@ -124,10 +124,10 @@ class TcpClient(asyncio.Protocol, Session):
         relay = self.relay
         if relay is None:  # not connected yet: pass it on once connected
             self.eof_early = not self.closed
-            return self.eof_early
+            return self.eof_early and self.ssl_object is None
         if relay.transport is not None and relay.transport.can_write_eof():
             relay.transport.write_eof()
-            return True
+            return self.ssl_object is None  # a TLS transport cannot stay half-open (asyncio closes it)
         return False
 
     def pause_writing(self) -> None:
@@ -191,7 +191,8 @@ class ServerRelay(asyncio.Protocol):
         self.client.from_server(data)
 
     def eof_received(self) -> bool:
-        return self.client.server_eof()
+        keep = self.client.server_eof()
+        return keep and self.transport is not None and self.transport.get_extra_info("ssl_object") is None
 
     def pause_writing(self) -> None:
         self.client.transport.pause_reading()

@@ -1,7 +1,7 @@
 """The server side of mode http: one kept-alive connection to a server, one request at a time.
 
 The answer is relayed to the client as it arrives, bytes untouched but for its ``connection``
-header, which speaks for the client side as HAProxy 2.6 writes it: the server's close/keep-alive
+header (and for what http-response rules rewrite in its head: ``HttpClient.rewrite_response``), which speaks for the client side as HAProxy 2.6 writes it: the server's close/keep-alive
 tokens go (they were about this connection), then ``close`` when the client asked to close or the
 answer ends at EOF (HTTP/1.1 answers only), ``keep-alive`` for a kept-alive HTTP/1.0 client or
 answer. httptools only watches the answer: where the head ends (bytes before that are held back,
@@ -99,9 +99,15 @@ class ServerConn(asyncio.Protocol):
                 self.held.append(data)
                 data = b"".join(self.held)
                 self.held = []
-            if self.has_conn or self.conn_hdr:
+            if self.has_conn or self.conn_hdr or c.res_rules:
                 i = data.find(b"\r\n\r\n")
-                head = _CONN_LINE.sub(_conn_line, data[:i]) if self.has_conn else data[:i]
+                head = data[:i]
+                if c.res_rules:  # http-response rules (actions.py): the head rewritten, or replaced
+                    head = c.rewrite_response(self, head)
+                    if head is None:
+                        return
+                if self.has_conn:
+                    head = _CONN_LINE.sub(_conn_line, head)
                 data = head + self.conn_hdr + data[i:]
             self.fwd = True
         c.transport.write(data)

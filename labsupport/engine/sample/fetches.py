@@ -24,13 +24,20 @@ Values = list  # of str | int | bool
 class Ctx:
     """One request as the fetches see it (built when the first rule needs it)."""
 
-    __slots__ = ("req", "src", "sport", "dst", "dport", "ssl", "fe_name", "_cache")
+    __slots__ = ("req", "src", "sport", "dst", "dport", "conn", "fe_name", "_cache")
 
     def __init__(self, req, src: str | None, sport: int | None, dst: str | None = None, dport: int | None = None,
-                 ssl: bool = False, fe_name: str = "") -> None:
-        self.req, self.src, self.sport, self.dst, self.dport, self.ssl = req, src, sport, dst, dport, ssl
+                 conn=None, fe_name: str = "") -> None:
+        # conn: the client connection, for its TLS state (``.ssl_object``, ``.sni``; proxy/session.py)
+        self.req, self.src, self.sport, self.dst, self.dport, self.conn = req, src, sport, dst, dport, conn
         self.fe_name = fe_name  # the frontend the request arrived on
         self._cache: dict = {}
+
+    def ssl_object(self):
+        return None if self.conn is None else self.cached("ssl", lambda: self.conn.ssl_object)
+
+    def sni(self) -> str | None:
+        return None if self.conn is None else self.cached("sni", lambda: self.conn.sni)
 
     @classmethod
     def of(cls, method: str, host: str | None, path: str, src: str = "127.0.0.1",
@@ -250,13 +257,17 @@ IMPLEMENTED: dict[str, Callable] = {
     "fe_name": lambda ctx, a, acl: [ctx.fe_name],
     "always_true": lambda ctx, a, acl: [True],
     "always_false": lambda ctx, a, acl: [False],
-    "ssl_fc": lambda ctx, a, acl: [bool(ctx.ssl)],
+    "ssl_fc": lambda ctx, a, acl: [ctx.ssl_object() is not None],
+    "ssl_fc_sni": lambda ctx, a, acl: _one(ctx.sni()),
+    "ssl_fc_has_sni": lambda ctx, a, acl: [ctx.sni() is not None] if ctx.ssl_object() is not None else [],
+    "ssl_fc_protocol": lambda ctx, a, acl: _one(ctx.ssl_object().version() if ctx.ssl_object() else None),
 }
 
 
 # fetches that need no HTTP request: they give a sample in mode tcp too (the others give none there)
 LAYER4 = frozenset(("src", "src_port", "dst", "dst_port", "str", "int", "bool", "meth", "ipv4", "ipv6", "env",
-                    "always_true", "always_false", "ssl_fc", "fe_name"))
+                    "always_true", "always_false", "fe_name", "ssl_fc", "ssl_fc_sni", "ssl_fc_has_sni",
+                    "ssl_fc_protocol"))
 
 
 def output_type(name: str) -> str:

@@ -13,11 +13,13 @@ from pathlib import Path
 
 from ...course.cfgedit import rebind
 from ...course.exercise import ExerciseResult, answers
+from ...course.haproxy import rewrite
 from ...errors import ConfigError, LabError, UsageError
 from ...ports import free_ports
 from .services import SERVICES, ask
 
 EDGE_CONFIG = Path(__file__).resolve().parents[3] / "haproxy" / "edge.cfg"
+TLS_CONFIG = Path(__file__).resolve().parents[3] / "haproxy" / "edge-tls.cfg"
 SERVICE_OF = {"web": "web", "api_v1": "api-v1", "api_v2": "api-v2", "static": "static", "admin": "admin"}
 # (host, path) -> the backend before the commands, and after them
 CASES = [
@@ -54,7 +56,7 @@ def check_edge_routing(frontend: str, commands: list[str] | tuple[str, ...] = ()
         raise UsageError("my_frontend is the text of a frontend section, starting with 'frontend NAME'")
     if isinstance(commands, str) or not all(isinstance(c, str) for c in commands):
         raise UsageError('my_commands is a list of runtime API commands, e.g. ["set map paths.map /v1/ api_v2"]')
-    down = [name for name, port in SERVICES.items() if not answers("127.0.0.1", port)]
+    down = [name for name, port in SERVICES.items() if name != "shop" and not answers("127.0.0.1", port)]
     if down:
         return ExerciseResult(False, title, details=(f"{', '.join(down)} not running: run the first cell "
                                                      "(start_services(fleet)) again",))
@@ -89,4 +91,59 @@ def check_edge_routing(frontend: str, commands: list[str] | tuple[str, ...] = ()
         lb.stop()
     n = 2 * len(CASES)
     details.insert(0, f"{n - wrong} of {n} requests went where they should")
+    return ExerciseResult(wrong == 0, title, details=tuple(details))
+
+
+# part B: (scheme, Host, path) -> what must happen
+HTTPS_CASES = [
+    ("https", "www.lab", "/", "web"), ("https", "api.lab", "/v2/users", "api-v2"), ("https", "static.lab", "/", "web"),
+    ("http", "www.lab", "/cart?id=3", "301 to https://www.lab/cart?id=3"), ("http", "api.lab", "/", "301 to https://api.lab/"),
+]
+
+
+def check_edge_https(frontend: str, cafile) -> ExerciseResult:
+    """Lesson 07's HTTPS exercise: www.lab and api.lab over HTTPS, each with its own trusted certificate
+    (api.lab to api_v2, the rest to web), plain HTTP redirected (301) to HTTPS, and the services told the
+    client's address (X-Forwarded-For) and scheme (X-Forwarded-Proto: https)."""
+    from ...engine.balancer import Balancer  # late: keeps `import labsupport` light
+    from ...engine.config import parse
+
+    title = "two names over HTTPS, plain HTTP redirected, the client's address and scheme passed on"
+    if not isinstance(frontend, str) or "frontend" not in frontend:
+        raise UsageError("my_https_frontend is the text of a frontend section, starting with 'frontend NAME'")
+    down = [n for n in ("web", "api-v2") if not answers("127.0.0.1", SERVICES[n])]
+    if down:
+        return ExerciseResult(False, title, details=(f"{', '.join(down)} not running: run the first cell again",))
+    text = TLS_CONFIG.read_text()
+    text = text.split("\nfrontend ")[0] + "\n" + frontend.strip() + "\n\nbackend " + text.split("\nbackend ", 1)[1]
+    try:
+        binds = [(b.port, b.tls is not None) for p in parse(text).frontends for b in p.binds]
+    except ConfigError as e:
+        return ExerciseResult(False, title, details=("your frontend does not load:",) + tuple(f"  {m}" for m in e.messages))
+    if sorted(tls for _, tls in binds) != [False, True]:
+        return ExerciseResult(False, title, details=("give the frontend two bind lines: one plain (e.g. "
+                                                     "127.0.0.1:8002), one with 'ssl crt ...' (e.g. 127.0.0.1:8445)",))
+    moved = dict(zip((port for port, _ in binds), free_ports(2)))
+    try:
+        lb = Balancer.from_text(rewrite(text, None, moved)).start()
+    except ConfigError as e:
+        return ExerciseResult(False, title, details=("your frontend does not load:",) + tuple(f"  {m}" for m in e.messages))
+    plain, tls = (f"{'https' if t else 'http'}://127.0.0.1:{moved[port]}" for port, t in sorted(binds, key=lambda b: b[1]))
+    details, wrong = [], 0
+    try:
+        for scheme, host, path, want in HTTPS_CASES:
+            a = ask(tls if scheme == "https" else plain, path, host=host, cafile=cafile)
+            if a.who != want:
+                wrong += 1
+                details.append(f"{scheme}://{host}{path} got {a.who}, expected {want}")
+            elif scheme == "https":
+                proto, xff = a.header("X-Forwarded-Proto"), a.header("X-Forwarded-For")
+                if proto != "https" or xff != "127.0.0.1":
+                    wrong += 1
+                    details.append(f"{scheme}://{host}{path}: {a.who} saw X-Forwarded-Proto {proto!r} and "
+                                   f"X-Forwarded-For {xff!r}; expected 'https' and '127.0.0.1'")
+        details += [f"the engine warned: {w}" for w in lb.warnings]
+    finally:
+        lb.stop()
+    details.insert(0, f"{len(HTTPS_CASES) - wrong} of {len(HTTPS_CASES)} requests as they should be")
     return ExerciseResult(wrong == 0, title, details=tuple(details))
