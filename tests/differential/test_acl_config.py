@@ -37,6 +37,7 @@ LINES = [
     # log-format names: which text alone names a backend statically; the variables the engine renders
     "use_backend b%%", "use_backend %%b", "use_backend %[str(b)]%ci", "use_backend %f%cp%fi%fp if TRUE",
     "use_backend %t", "use_backend %%", "use_backend a%%b%%c",
+    "use_backend b if { always_true }", "acl a always_false", "acl a always_true,length",
 ]
 
 

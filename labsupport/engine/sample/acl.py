@@ -131,7 +131,10 @@ def parse_acl(words: list[str], maps: MapStore | None, where: str, warn=None) ->
                            "with a '-'.")
     patterns += rest
     never = not patterns and method not in ("found", "bool")
-    if not words[1:] and warn is not None:  # nothing at all after the fetch (a flag alone silences it)
+    # acl.c warns when nothing at all follows the fetch (a flag alone silences it), unless the expression
+    # gives a boolean (the last converter's output type, or the fetch's)
+    out_type = CONVERTERS[expr.convs[-1].name][1] if expr.convs else FETCHES[expr.fetch][1]
+    if not words[1:] and out_type != "bool" and warn is not None:
         warn(NO_PATTERN_WARNING.format(word))
     try:
         matcher = compile_patterns(method, patterns, icase)
