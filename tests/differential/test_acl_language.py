@@ -7,10 +7,8 @@ backend's name) and otherwise to ``web``; every request of REQUESTS goes to ever
 """
 from __future__ import annotations
 
-import socket
-
 import pytest
-from support.routing import NamedServer
+from support.routing import NamedServer, routed
 
 from labsupport.balancer import Balancer
 from labsupport.course.fleet import free_ports
@@ -152,19 +150,12 @@ REQUESTS = [  # (source address, method, target, headers)
 
 def send(port: int, source: str, method: str, target: str, headers: dict) -> str:
     """One request on a new connection from ``source``: the backend that answered, or the status."""
-    with socket.create_connection(("127.0.0.1", port), 5, source_address=(source, 0)) as s:
-        version = "1.0" if target == "/v10" else "1.1"
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        s.sendall(f"{method} {target} HTTP/{version}\r\n{head}Connection: close\r\n\r\n".encode())
-        data = b""
-        while True:  # bounded by the server closing (an answer is ~100 bytes) and the 5 s timeout
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status = head.split(b" ", 2)[1].decode() if head else "no response"
-    return body.decode() if status == "200" and method != "HEAD" else status
+    version = "1.0" if target == "/v10" else "1.1"
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    got = routed(port, f"{method} {target} HTTP/{version}\r\n{head}Connection: close\r\n\r\n".encode(), source)
+    if method == "HEAD" and not got.isdigit() and got != "no response":  # a 200: its body (if any) is not the point
+        return "200"  # (the engine relays a body a backend wrongly sends with a HEAD answer; HAProxy drops it)
+    return got
 
 
 def config_text(ports: dict[str, int], servers: dict, folder) -> str:
