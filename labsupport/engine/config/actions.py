@@ -23,9 +23,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from ..sample import SampleError
 from .conditions import engine_gaps, map_where, maps_of, parse_condition
 from .context import Context, Draft
 from .model import HttpRule
+from .stick import parse_inc_gpc, parse_track
 from .values import Refused, check_regex, parse_fmt
 
 REQ_ACTIONS = (
@@ -321,7 +323,7 @@ def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
         d.final_rule[side] = True
     what = " ".join(args)
     loud = action in STOPS
-    if action not in IMPLEMENTED[side] or fields.get("match") == "unsupported":
+    if (action not in IMPLEMENTED[side] and not fields.get("stick")) or fields.get("match") == "unsupported":
         _skipped(p, what, loud, "the engine does not implement this action", "The course engine carries out "
                  f"these {keyword} actions: {', '.join(sorted(IMPLEMENTED[side]))}.")
         return
@@ -363,6 +365,15 @@ def _parse_action(p: Context, action: str, a: list[str], side: str) -> tuple[dic
         return _deny(p, a, side)
     if action == "allow":
         return {}, 0, {}
+    if side == "request" and action[:-1] == "track-sc" or action.startswith(("sc-inc-gpc0", "sc-inc-gpc1")):
+        try:  # stick tables (stick.py)
+            if action.startswith("sc-inc-gpc"):
+                fields, used = parse_inc_gpc(action, a)
+            else:
+                fields, used = parse_track(action, a, maps_of(p), map_where(p))
+        except SampleError as e:
+            raise Refused(str(e)) from None
+        return fields, used, {}
     if action == "use-service" and a and a[0] and a[0] != "prometheus-exporter":
         raise Refused(f"'{a[0]}' unknown service name.")
     # a valid action the engine does not implement: its arguments run up to the condition

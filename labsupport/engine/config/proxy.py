@@ -22,6 +22,7 @@ from .conditions import engine_gaps, maps_of, parse_acl_line, parse_condition, u
 from .context import IGNORED_HINT, Context, Draft, cap_warning, too_many
 from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
+from .stick import check_stick, kw_stick, kw_stick_table
 from .tls import check_tls
 from .words import DIGITS, TimeFormatError, atol, parse_time
 
@@ -297,6 +298,8 @@ PROXY_KEYWORDS: dict[str, Handler] = {
     "http-check": kw_http_check, "stats": kw_stats, "server": kw_server,
 }
 
+PROXY_KEYWORDS.update({"stick-table": kw_stick_table, "stick": kw_stick})  # stick tables (stick.py)
+
 
 def parse_proxy_line(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     """Dispatch one line of a proxy or defaults section."""
@@ -432,6 +435,7 @@ def check_proxy(p: Context, d: Draft) -> None:
                 p.warn(f"'{keyword}' rules ignored for {d.type_name} '{d.name}' as they require HTTP mode.",
                        "Add 'mode http' to this section (or to the defaults).", line=d.line)
     check_tls(p, d)
+    check_stick(p, d)
 
 
 __all__ = ["PROXY_KEYWORDS", "parse_proxy_line", "check_proxy"]

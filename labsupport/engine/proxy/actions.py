@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from .stick import run_action
+
 STOP = "stop"  # 'allow': this list ends, the request goes on
 
 
@@ -332,6 +334,9 @@ def run_request(rules: tuple, c, req) -> Reply | str | None:
             return reply(rule, ctx, "return")
         elif action == "allow":
             return STOP
+        elif rule.stick:  # track-scN, sc-inc-gpc0/1 (stick.py)
+            run_action(c, rule, ctx)
+            continue
         else:
             edit_line(rule, req, ctx)
         ctx = c.sample_ctx(req)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 
+from . import stick
 from .interfaces import EngineHooks
 from .progress import Outcome, Timers
 from .state import BackendRT, ServerRT, Waiter, now
@@ -46,6 +47,7 @@ class Session:
     __slots__ = ("be", "srv", "algo", "failures", "target", "waiter", "timer", "deadline", "on_deadline",
                  "connecting", "opening", "waiting", "timers", "outcome")
 
+    stk = None  # stick tables' state of the request (stick.py); HttpClient has a slot for it
     engine: EngineHooks
     loop: asyncio.AbstractEventLoop
     be: BackendRT | None
@@ -190,6 +192,8 @@ class Session:
         be = self.be
         algo = be.algo
         self.target = None
+        if self.stk is not None and self.stk.direct is not None and stick.direct(self, prev):
+            return  # a stick table chose the server (stick.py)
         if not algo.has_usable():
             self._counted_redispatch(prev, None)
             be.econ += 1  # haproxy counts "no server available" as a failed connection of the backend
@@ -336,7 +340,8 @@ class Session:
         after = be.cfg.redispatch_after
         every = after if after > 0 else retries + 1 + after if after < 0 else 0  # 0: never by count
         stopped = srv.health.op != "running" or srv.health.admin == "maint"  # cur_state < SRV_ST_RUNNING
-        if be.cfg.redispatch and (stopped or (every and k % every == 0) or (not be.hashed and nact > 1)):
+        direct = stick.is_direct(self)  # a server a table chose is not left at once (SF_DIRECT)
+        if be.cfg.redispatch and (stopped or (every and k % every == 0) or (not direct and not be.hashed and nact > 1)):
             self._release()
             wait = nact <= 1
             step = lambda: self._redispatch(srv)  # noqa: E731 (the server to avoid)
