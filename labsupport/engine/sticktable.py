@@ -10,11 +10,12 @@ or refuses the new key with ``nopurge``. ``dump`` and ``line`` write the runtime
 
 A rate is HAProxy's freq_ctr over a period P: the events of the current period, plus those of the
 previous period weighted by the part of the current period still to come. So 10 requests in one
-period read 10 at its end, 5 half-way through the next one, 0 after it.
+period read 10 at its end, 5 half-way through the next one, 0 after it. A lone event reads 1 until
+the period after its own is over (HAProxy's "avoid flapping" rule for rates between 0 and 1).
 
 Follows HAProxy 2.6's src/stick_table.c (stktable_data_types, __stksess_new, __stktable_trash_oldest,
 stktable_touch, table_dump_entry_to_buffer, table_process_entry_per_key) and src/freq_ctr.c
-(update_freq_ctr_period, freq_ctr_total), Copyright Emeric Brun and Willy Tarreau, GPL-2.0-or-later.
+(update_freq_ctr_period, read_freq_ctr_period), Copyright Emeric Brun and Willy Tarreau, GPL-2.0-or-later.
 """
 from __future__ import annotations
 
@@ -61,15 +62,18 @@ class FreqCtr:
             self.curr_tick = t
 
     def read(self, period: int, now: int | None = None) -> int:
-        """read_freq_ctr_period: freq_ctr_total(ctr, period, 0) / period."""
+        """read_freq_ctr_period."""
         t = now_ms() if now is None else now
         curr, past = self.curr_ctr, self.prev_ctr
         remain = self.curr_tick + period - t
         if remain < 0:  # past the current period: only the last one may still count, in part
             remain += period
-            past = curr if remain >= 0 else 0
-            curr = 0
-        return (past * remain + curr * period) // period
+            if remain < 0:
+                return 0
+            past, curr = curr, 0
+        if past <= 1 and not curr:
+            return past  # "very low rate, avoid flapping": one event reads 1 until its period is over
+        return curr + past * remain // period
 
     def set(self, value: int, now: int | None = None) -> None:
         """'set table ... data.X_rate V': the current period holds V, the previous one nothing."""
@@ -266,7 +270,7 @@ class StickTable:
             elif name in RATES:
                 parts.append(f"{name}({self.cfg.period(name)})={self.read(e, name)}")
             else:
-                parts.append(f"{name}={e.data[name]}")
+                parts.append(f"{name}={e.data[name] if e.data[name] != '' else '-'}")  # no server_key: '-'
         return " ".join(parts) + "\n"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 
 import pytest
@@ -277,3 +278,85 @@ def test_stick_lines_agree_with_haproxy(haproxy_bin, tmp_path, where, line):
     path = tmp_path / "stick.cfg"
     path.write_text(text)
     assert run_engine(path) == run_haproxy(haproxy_bin, path)
+
+
+def test_a_table_shared_by_two_backends_names_servers_by_name(make):
+    """2.6 looks a sticky server up by its name (server_key) first, then by its id (server_id)."""
+    pair = make(DEFAULTS + "frontend fe\n    bind 127.0.0.1:PORT\n    use_backend be2 if { path_beg /two }\n"
+                "    default_backend be1\nbackend be1\n    stick-table type ip size 10\n    stick on src\n"
+                "    server a @a\n    server b @b\nbackend be2\n    stick match src table be1\n"
+                "    server b @b\n    server a @a\n", names=("a", "b"))
+    requests = [("127.0.0.2", "/"), ("127.0.0.3", "/"), ("127.0.0.2", "/two"), ("127.0.0.3", "/two")]
+    ours, theirs = pair.both(lambda port: [ask(port, src, path) for src, path in requests])
+    assert ours == theirs
+    assert theirs[2:] == theirs[:2]  # the oracle: by name, so be2 sends each client to the same server
+    line = "set table be1 key 127.0.0.4 data.server_id 2"  # an id alone: b in be1, a in be2
+    assert pair.command(line)[0] == pair.command(line)[1]
+    ours, theirs = pair.both(lambda port: [ask(port, "127.0.0.4", path) for path in ("/two", "/", "/two")])
+    assert ours == theirs
+    assert pair.command("show table be1")[0] == pair.command("show table be1")[1]
+
+
+@pytest.mark.parametrize("redispatch", ["option redispatch", "no option redispatch"])
+def test_a_dead_sticky_server_without_checks(make, redispatch):
+    """The table sends a client to a server that refuses connections (no 'check', so it is not DOWN): the
+    retries stay on it (SF_DIRECT), then 'option redispatch' moves the request on the last retry and the
+    table learns the new server; without it, 503 and the table keeps the dead one."""
+    dead = free_ports(1)[0]
+    pair = make(DEFAULTS + f"frontend fe\n    bind 127.0.0.1:PORT\n    default_backend be\nbackend be\n"
+                f"    retries 2\n    {redispatch}\n    timeout connect 300ms\n    stick-table type ip size 10\n"
+                f"    stick on src\n    server s1 127.0.0.1:{dead}\n    server s2 @s2\n    server s3 @s3\n",
+                names=("s2", "s3"))
+    line = "set table be key 127.0.0.2 data.server_id 1"
+    assert pair.command(line)[0] == pair.command(line)[1]
+    ours, theirs = pair.both(lambda port: [ask(port, "127.0.0.2"), ask(port, "127.0.0.3")])
+    assert ours == theirs
+    assert theirs[0] == ("200 s2" if redispatch == "option redispatch" else "503")
+    assert pair.command("show table be")[0] == pair.command("show table be")[1]
+    stats = [[tuple(r.split(",")[i] for i in (1, 13, 15, 16)) for r in csv.splitlines()
+              if r.startswith("be,")] for csv in (pair.lb.command("show stat"), pair.hx.command("show stat"))]
+    assert stats[0] == stats[1]  # econ, wretr, wredis of each server and the backend
+
+
+SLIDING = DEFAULTS + """frontend fe
+    bind 127.0.0.1:PORT
+    stick-table type ip size 100 expire 1m store http_req_rate(2s)
+    http-request track-sc0 src
+    http-request deny deny_status 429 if { sc0_http_req_rate gt 3 }
+    default_backend be
+backend be
+    server s1 @s1
+"""
+# (seconds from the start, client): a burst, then requests placed at least 300 ms away from the
+# moments the 2 s sliding window changes its verdict (see the test's docstring)
+TIMELINE = [(0.0, "127.0.0.2")] * 6 + [(0.1, "127.0.0.3")] * 2 + [
+    (3.0, "127.0.0.2"), (3.05, "127.0.0.3"), (5.0, "127.0.0.2"), (5.2, "127.0.0.2"), (5.3, "127.0.0.2"),
+    (5.4, "127.0.0.2")]
+
+
+def _play(port: int) -> list[str]:
+    start = time.monotonic()
+    out = []
+    for at, src in TIMELINE:
+        delay = start + at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        out.append(ask(port, src).split()[0])
+    return out
+
+
+def test_the_sliding_window_lets_a_client_in_again_at_the_same_request(make):
+    """HAProxy's rate over a period P is the current period's count plus the previous period's weighted
+    by what is left of the current one. .2 sends 6 at once (3 let in, 3 denied: denied requests count
+    too); at 3 s, 1 s into the next period, its rate reads 6 * 1/2 + 1 = 4: still denied; at 5 s the
+    burst's period no longer counts (1 * 1/2 + 1 = 1): let in, until its fourth request of that period."""
+    pair = make(SLIDING, names=("s1",))
+    results: dict[int, list[str]] = {}
+    threads = [threading.Thread(target=lambda p=p: results.__setitem__(p, _play(p))) for p in (pair.mine, pair.theirs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results[pair.mine] == results[pair.theirs]
+    assert results[pair.theirs] == ["200"] * 3 + ["429"] * 3 + ["200", "200", "429", "200", "200", "200", "200", "429"]
+    assert pair.command("show table fe")[0] == pair.command("show table fe")[1]

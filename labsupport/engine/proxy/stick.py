@@ -7,8 +7,8 @@ How it works. Each request gets a ``StkTxn`` when a rule first needs one (``Http
   When the request ends (``end``), conn_cur goes down again, a 4xx answer counts in http_err_cnt and
   http_err_rate, and the entry lives ``expire`` ms from then.
 - The backend's sticking rules (``sticking_rules``, after its http-request rules, before a server is
-  chosen): ``stick match``/``on`` look the key up, and when its ``server_id`` names a server of the
-  backend that is not stopped (or ``option persist`` is on) the request goes to that server without
+  chosen): ``stick match``/``on`` look the key up, and when its ``server_key`` (the server's name) or
+  else its ``server_id`` names a server of the backend that is not stopped (or ``option persist`` is on) the request goes to that server without
   the algorithm (``direct``, called from session.py's ``_dispatch``). ``stick store-request``/``on``
   remember the key; once the chosen server has answered, ``end`` stores its id and name there.
   A redispatch (``option redispatch``) forgets the sticky server, as HAProxy clears SF_DIRECT.
@@ -81,6 +81,15 @@ def _stopped(srv) -> bool:
     return srv.health.op == "stopped" or srv.health.admin == "maint"
 
 
+def _server_of(be, e):
+    """The entry's server in ``be``: by name (server_key) first, else by id (server_id), as 2.6 looks."""
+    name = e.data.get("server_key")
+    if name and name in be.servers:
+        return be.servers[name]
+    sid = e.data.get("server_id")
+    return next((s for s in be.servers.values() if s.cfg.id == sid), None) if sid else None
+
+
 def sticking_rules(c, be, ctx) -> None:
     """process_sticking_rules: the backend's stick rules on the request, in order."""
     stk = _txn(c)
@@ -99,9 +108,8 @@ def sticking_rules(c, be, ctx) -> None:
         if rule.matches:
             e = t.lookup(key)
             if e is not None:
-                sid = e.data.get("server_id")
-                if stk.direct is None and sid:
-                    srv = next((s for s in be.servers.values() if s.cfg.id == sid), None)
+                if stk.direct is None:
+                    srv = _server_of(be, e)
                     if srv is not None and (not _stopped(srv) or getattr(be.cfg, "persist", False)):
                         stk.direct = srv
                 t.touch(e)
