@@ -17,7 +17,7 @@ from support.routing import NamedServer
 
 from labsupport.balancer import Balancer
 from labsupport.course.fleet import free_ports
-from labsupport.course.haproxy import HAProxy
+from labsupport.course.haproxy import HAProxy, send_command
 
 from .test_config import run_engine, run_haproxy
 
@@ -360,3 +360,26 @@ def test_the_sliding_window_lets_a_client_in_again_at_the_same_request(make):
     assert results[pair.mine] == results[pair.theirs]
     assert results[pair.theirs] == ["200"] * 3 + ["429"] * 3 + ["200", "200", "429", "200", "200", "200", "200", "429"]
     assert pair.command("show table fe")[0] == pair.command("show table fe")[1]
+
+
+def test_below_level_operator_a_table_shows_its_head_only(haproxy_bin, tmp_path):
+    """A 'level user' socket: the list and each table's head, not its entries; nothing changes."""
+    server = NamedServer("s1")
+    mine, theirs = free_ports(2)
+    text = TABLES.replace("PORT", str(mine)).replace("@s1", f"127.0.0.1:{server.port}")
+    sock = tmp_path / "user.sock"
+    lb = Balancer.from_text(text).start()
+    hx = HAProxy.from_text(f"global\n    stats socket {sock} level user\n" + text, "stick.cfg",
+                           port_map={mine: theirs}, binary=haproxy_bin, keep_sockets=True).start()
+    try:
+        ask(mine), ask(theirs)
+        for line in ("show table", "show table fe", "show table fe data.gpc0 ge 0", "show table fe key 127.0.0.1",
+                     "set table fe key 127.0.0.5 data.gpc0 3", "clear table fe", "clear table fe key 127.0.0.1",
+                     "clear table fe data.gpc0 ge 0"):
+            ours, real = normalise(lb.command(line, level="user")), normalise(send_command(sock, line))
+            assert ours == real, f"{line!r}:\nhaproxy: {real!r}\nengine:  {ours!r}"
+        assert normalise(lb.command("show table fe")) == normalise(hx.command("show table fe"))
+    finally:
+        lb.stop()
+        hx.stop()
+        server.close()

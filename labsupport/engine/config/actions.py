@@ -365,7 +365,7 @@ def _parse_action(p: Context, action: str, a: list[str], side: str) -> tuple[dic
         return _deny(p, a, side)
     if action == "allow":
         return {}, 0, {}
-    if side == "request" and action[:-1] == "track-sc" or action.startswith(("sc-inc-gpc0", "sc-inc-gpc1")):
+    if side == "request" and (action[:-1] == "track-sc" or action.startswith(("sc-inc-gpc0", "sc-inc-gpc1"))):
         try:  # stick tables (stick.py)
             if action.startswith("sc-inc-gpc"):
                 fields, used = parse_inc_gpc(action, a)

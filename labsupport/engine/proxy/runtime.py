@@ -407,9 +407,8 @@ class Runtime:
         return maps.command(args)
 
     def _table(self, args: list[str], lvl: int) -> str:
-        """The stick-table commands (tablecmds.py); HAProxy asks for level operator."""
-        self._need(lvl, "operator")
-        return table_command(self.engine, args)
+        """The stick-table commands (tablecmds.py): below level operator, heads only and no change."""
+        return table_command(self.engine, args, lvl >= LEVELS["operator"])
 
     def _clear_counters(self, args: list[str], lvl: int) -> str:
         every = len(args) > 2 and args[2] == "all"

@@ -70,7 +70,9 @@ def _cli_key(t: StickTable, text: str):
                       "supported\n")
 
 
-def table_command(engine, args: list[str]) -> str:
+def table_command(engine, args: list[str], operator: bool = True) -> str:
+    """One table command; ``operator``: the session's level is operator or admin (below it, a table's
+    head is shown without its contents and nothing is changed, as HAProxy does)."""
     action = args[0]
     tables = tables_of(engine)
     name = args[2] if len(args) > 2 else ""
@@ -83,14 +85,17 @@ def table_command(engine, args: list[str]) -> str:
         return "No such table\n"
     word = args[3] if len(args) > 3 else ""
     if word == "key":
+        if len(args) > 4 and args[4] and not operator:
+            return "Permission denied\n"
         return _per_key(t, action, args)
     if word.startswith("data."):
-        return _filtered(t, action, args)
+        return _filtered(t, action, args, operator)
     if word:
         return USAGE[action]
     if action == "show":
-        return _dump(t, [])
-    _clear(t, [])  # 'clear table NAME', and 'set table NAME' alone (HAProxy 2.6 empties the table too)
+        return _dump(t, [], operator)
+    if operator:
+        _clear(t, [])  # 'clear table NAME', and 'set table NAME' alone (HAProxy 2.6 empties the table too)
     return ""
 
 
@@ -147,7 +152,7 @@ def _store(e, data: str, value: int) -> None:
         e.data[data] = value & 0xFFFFFFFF
 
 
-def _filtered(t: StickTable, action: str, args: list[str]) -> str:
+def _filtered(t: StickTable, action: str, args: list[str], operator: bool) -> str:
     """table_prepare_data_request: up to 4 'data.<type> <op> <value>' filters."""
     if action not in ("show", "clear"):
         return 'content-based lookup is only supported with the "show" and "clear" actions\n'
@@ -175,8 +180,9 @@ def _filtered(t: StickTable, action: str, args: list[str]) -> str:
     if base < len(args) and args[base]:
         return f"Detected extra data in filter, {base + 1}th word of input, after '{args[base - 1]}'\n"
     if action == "show":
-        return _dump(t, filters)
-    _clear(t, filters)
+        return _dump(t, filters, operator)
+    if operator:
+        _clear(t, filters)
     return ""
 
 
@@ -188,8 +194,10 @@ def _holds(t: StickTable, e, filters) -> bool:
     return True
 
 
-def _dump(t: StickTable, filters) -> str:
+def _dump(t: StickTable, filters, operator: bool = True) -> str:
     head = t.head()
+    if not operator:
+        return head + "# contents not dumped due to insufficient privileges\n"
     return head + "".join(t.line(e) for e in sorted(t.entries.values(), key=_order(t)) if _holds(t, e, filters))
 
 
