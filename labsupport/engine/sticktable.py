@@ -298,7 +298,7 @@ def sc_fetch(conn, n: int, data: str, table: str | None = None):
     stk = getattr(conn, "stk", None)
     tracked = stk.ctr[n] if stk is not None else None
     if tracked is None:
-        return None
+        return False if data == "tracked" else None
     t, e = tracked
     if table:
         other = tables_of(conn.engine).get(table)
