@@ -234,9 +234,9 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
         if be.cfg.stats.enabled and wants_stats(be, req.url):
             self._serve_stats(req)
             return
-        self.xff = self.src if (fe.cfg.forwardfor or be.cfg.forwardfor) else None
         if bcfg.stick_rules:  # stick match / on / store-request (stick.py)
             sticking_rules(self, be, self._sample_ctx(req))
+        self.xff = self.src if (fe.cfg.forwardfor or be.cfg.forwardfor) else None
         self._dispatch()
 
     def _sample_ctx(self, req: Req) -> Ctx:

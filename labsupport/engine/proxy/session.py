@@ -189,11 +189,11 @@ class Session:
         timers = self.timers
         if not timers.queued:
             timers.queued = now()
+        if self.stk is not None and self.stk.direct is not None and stick.direct(self, prev):
+            return  # a stick table chose the server (stick.py)
         be = self.be
         algo = be.algo
         self.target = None
-        if self.stk is not None and self.stk.direct is not None and stick.direct(self, prev):
-            return  # a stick table chose the server (stick.py)
         if not algo.has_usable():
             self._counted_redispatch(prev, None)
             be.econ += 1  # haproxy counts "no server available" as a failed connection of the backend

@@ -121,9 +121,11 @@ def direct(c, prev) -> bool:
     """session.py's ``_dispatch`` asks: does a stick match choose the server? True when it did (the
     request now uses or waits for it). A redispatch (``prev``) forgets it and lets the algorithm choose."""
     stk = c.stk
-    if prev is not None:
+    ck = getattr(c, "ck", None)  # cookie persistence chose first (SF_ASSIGNED): a stick match yields
+    if prev is not None or (ck is not None and ck.direct is not None):
         stk.direct = None
         return False
+    c.target = None
     srv, be = stk.direct, c.be
     if not be.algo.take_if_room(srv.name):
         if srv.cfg.maxqueue > 0 and len(srv.queue) >= srv.cfg.maxqueue:
