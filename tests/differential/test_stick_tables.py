@@ -327,11 +327,11 @@ SLIDING = DEFAULTS + """frontend fe
 backend be
     server s1 @s1
 """
-# (seconds from the start, client): a burst, then requests placed at least 300 ms away from the
+# (seconds from the start, client): a burst, then requests placed at least 0.7 s away from the
 # moments the 2 s sliding window changes its verdict (see the test's docstring)
-TIMELINE = [(0.0, "127.0.0.2")] * 6 + [(0.1, "127.0.0.3")] * 2 + [
-    (3.0, "127.0.0.2"), (3.05, "127.0.0.3"), (5.0, "127.0.0.2"), (5.2, "127.0.0.2"), (5.3, "127.0.0.2"),
-    (5.4, "127.0.0.2")]
+TIMELINE = [(0.0, "127.0.0.2")] * 12 + [(0.1, "127.0.0.3")] * 2 + [
+    (2.9, "127.0.0.2"), (3.05, "127.0.0.3"), (4.3, "127.0.0.2"), (5.0, "127.0.0.2"), (5.2, "127.0.0.2"),
+    (5.3, "127.0.0.2"), (5.4, "127.0.0.2")]
 
 
 def _play(port: int) -> list[str]:
@@ -347,9 +347,10 @@ def _play(port: int) -> list[str]:
 
 def test_the_sliding_window_lets_a_client_in_again_at_the_same_request(make):
     """HAProxy's rate over a period P is the current period's count plus the previous period's weighted
-    by what is left of the current one. .2 sends 6 at once (3 let in, 3 denied: denied requests count
-    too); at 3 s, 1 s into the next period, its rate reads 6 * 1/2 + 1 = 4: still denied; at 5 s the
-    burst's period no longer counts (1 * 1/2 + 1 = 1): let in, until its fourth request of that period."""
+    by what is left of the current one. .2 sends 12 at once (3 let in, 9 denied: denied requests count
+    too); at 2.9 s, 0.9 s into the next period, its rate reads 1 + int(12 * 1.1/2) = 7: still denied
+    (until 3.5 s, when int(12 * 0.5/2) = 3); at 4.3 s only that one request weighs (1 + int(1 * 1.7/2) =
+    1): let in, until its fourth request of that period."""
     pair = make(SLIDING, names=("s1",))
     results: dict[int, list[str]] = {}
     threads = [threading.Thread(target=lambda p=p: results.__setitem__(p, _play(p))) for p in (pair.mine, pair.theirs)]
@@ -358,7 +359,8 @@ def test_the_sliding_window_lets_a_client_in_again_at_the_same_request(make):
     for t in threads:
         t.join(30)
     assert results[pair.mine] == results[pair.theirs]
-    assert results[pair.theirs] == ["200"] * 3 + ["429"] * 3 + ["200", "200", "429", "200", "200", "200", "200", "429"]
+    assert results[pair.theirs] == ["200"] * 3 + ["429"] * 9 + ["200", "200"] + ["429", "200", "200", "200", "200",
+                                                                               "429", "429"]
     assert pair.command("show table fe")[0] == pair.command("show table fe")[1]
 
 
