@@ -126,6 +126,14 @@ def test_counters_are_haproxys(both, backend):
         assert ({k: got.get(k) for k in COUNTERS}, sv) == ({k: want.get(k) for k in COUNTERS}, sv)
 
 
+def test_stats_show_the_cookies(both):
+    """The stats CSV's 'cookie' column: the backend's cookie name, each server's value (admin level)."""
+    (_, _, hx), (_, _, en) = both
+    want = [(r["pxname"], r["svname"], r["cookie"]) for r in hx]
+    assert [(r["pxname"], r["svname"], r["cookie"]) for r in en] == want
+    assert ("plain", "BACKEND", "SRV") in want and ("plain", "s1", "s1") in want and ("plain", "s3", None) in want
+
+
 # ----- configuration checks
 COOKIE_LINES = [
     "cookie", "cookie SRV", "cookie SRV insert prefix", "cookie SRV rewrite insert prefix", "cookie SRV rewrite indirect",
