@@ -143,6 +143,9 @@ COOKIE_LINES = [
     "cookie SRV insert maxidle", "cookie SRV insert maxidle 10x", "cookie SRV insert maxidle 30m maxlife 8h",
     "cookie SRV insert maxlife 99999999999", "cookie SRV insert dynamic", "cookie SRV prefix indirect postonly httponly secure",
     "option persist", "option persist x", "no option persist",
+    "force-persist", "force-persist foo", "force-persist if", "ignore-persist unless", "force-persist if nosuch",
+    "ignore-persist if { path_beg /a }", "force-persist if { res.hdr(x) -m found }", "ignore-persist if { nosuch }",
+    "acl r res.hdr(x) -m found\n    force-persist if r", "acl q path /q\n    ignore-persist unless q METH_POST",
 ]
 SERVER_WORDS = ["cookie", "cookie s1", "cookie s1 cookie s2"]
 
@@ -158,6 +161,11 @@ CONFIGS = ([_config(line) for line in COOKIE_LINES] + [_config(server=w) for w i
     _config(fe_line="cookie X insert"),  # a frontend has no backend capability
     _config(fe_line="cookie X insert", mode="tcp"),
     _config("cookie A insert attr x=1\n    cookie B prefix"),  # a second line starts over
+    _config(fe_line="force-persist if TRUE"),
+    # (acl.c's conflict warnings, shared with use_backend: one per rule, "never match" before "involves")
+    _config(fe_line="acl r res.hdr(x) -m found\n    acl m path /a\n    acl m res.hdr(y) -m found\n"
+            "    use_backend b if r\n    use_backend b if m\n    use_backend b if { res.hdr(z) -m found } m r"),
+    _config().replace("defaults\n", "defaults\n    ignore-persist if TRUE\n"),
     "defaults\n    mode http\n    cookie D insert domain nodot\n    timeout connect 1s\n    timeout client 1s\n"
     "    timeout server 1s\nfrontend f\n    bind 127.0.0.1:9\n    default_backend b\nbackend b\n"
     "    server s 127.0.0.1:1 cookie s\n",

@@ -46,9 +46,12 @@ BACKENDS = {
     "persistrd": ["cookie SERVERID insert indirect nocache", "option persist", "option redispatch"],
     "dead": ["cookie SERVERID insert indirect", "retries 1"],
     "deadrd": ["cookie SERVERID insert indirect", "retries 1", "option redispatch"],
+    "forced": ["cookie SERVERID insert indirect", "option redispatch", "force-persist if { hdr(x-force) -m found }",
+               "ignore-persist if { path_beg /forced/ign }"],
+    "deadforce": ["cookie SERVERID insert indirect", "retries 1", "option redispatch", "force-persist if TRUE"],
 }
 NO_COOKIE_ON_S3 = ("plain",)  # s3 has no 'cookie' value: insert sends an expired, empty cookie
-CHECKED = ("state", "staterd", "persist", "persistrd")  # 'check' (so 'set server ... health' applies)
+CHECKED = ("state", "staterd", "persist", "persistrd", "forced")  # 'check' (so 'set server ... health' applies)
 
 
 def config(port: int, servers: tuple[int, int, int], dead: int) -> str:
@@ -57,7 +60,7 @@ def config(port: int, servers: tuple[int, int, int], dead: int) -> str:
         routes.append(f"    use_backend {name} if {{ path_beg /{name}/ }}")
         block = [f"backend {name}"] + [f"    {line}" for line in lines]
         for i, port_i in enumerate(servers, 1):
-            if name.startswith("dead") and i == 2:
+            if name.startswith("dead") and i == 2:  # (deadrd, deadforce too)
                 port_i = dead
             cookie = "" if (name in NO_COOKIE_ON_S3 and i == 3) else f" cookie s{i}"
             check = " check inter 30s" if name in CHECKED else ""
@@ -151,6 +154,14 @@ STEPS: list[tuple[str, str, str, str, tuple[str, ...]]] = [
     ("dead", "GET", "/dead/1", "Cookie: SERVERID=s2\r\n", ()),
     ("deadrd", "GET", "/deadrd/1", "Cookie: SERVERID=s2\r\n", ()),
     ("deadrd new", "GET", "/deadrd/2", "", ()),
+    ("deadforce", "GET", "/deadforce/1", "Cookie: SERVERID=s2\r\n", ()),
+    # force-persist / ignore-persist rules
+    ("forced down, no rule", "GET", "/forced/1", "Cookie: SERVERID=s1\r\n", ("set server forced/s1 health down",)),
+    ("forced down, force-persist", "GET", "/forced/2", "Cookie: SERVERID=s1\r\nX-Force: 1\r\n", ()),
+    ("forced maint, force-persist", "GET", "/forced/3", "Cookie: SERVERID=s2\r\nX-Force: 1\r\n",
+     ("set server forced/s2 state maint",)),
+    ("forced ignore", "GET", "/forced/ign/4", "Cookie: a=1; SERVERID=s3\r\nX-Reply-Set-Cookie: SERVERID=app\r\n", ()),
+    ("forced ignore, new", "GET", "/forced/ign/5", "", ()),
 ]
 
 

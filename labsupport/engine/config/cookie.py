@@ -1,4 +1,5 @@
-"""The backend's ``cookie`` line: cookie-based persistence, with HAProxy 2.6's messages.
+"""The backend's ``cookie`` line (cookie-based persistence) and its ``force-persist`` /
+``ignore-persist`` rules, with HAProxy 2.6's messages.
 
 ``cookie NAME [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve] [httponly]
 [secure] [domain D]* [maxidle T] [maxlife T] [dynamic] [attr V]*`` becomes a ``CookieConfig``
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .context import Context, Draft, cap_warning
+from .conditions import engine_gaps, parse_condition
+from .context import IGNORED_HINT, Context, Draft, cap_warning
 from .model import CookieConfig
 from .words import TimeFormatError, parse_time
 
@@ -123,6 +125,30 @@ def parse_cookie(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         p.ignored(f"cookie {args[1]} {what}", IGNORED)
 
 
+def parse_persist_rule(p: Context, d: Draft, args: list[str], kwm: str) -> None:
+    """``force-persist|ignore-persist if|unless COND``: the first rule whose condition holds decides."""
+    word = args[0]
+    if d.kind == "defaults":
+        p.alert(f"{p.where}'{word}' not allowed in 'defaults' section.", "Write it in the backend it is for.")
+        return
+    cap_warning(p, d, word, "be")
+    if len(args) < 2 or args[1] not in ("if", "unless"):
+        p.alert(f"{p.where}'{word}' requires either 'if' or 'unless' followed by a condition.",
+                f"Write e.g. '{word} if {{ path_beg /admin }}'.")
+        return
+    # (checked where HAProxy applies them: SMP_VAL_BE_REQ_CNT, the backend's tcp-request content stage)
+    cond = parse_condition(p, d, args[2:], f"a '{word}' rule", args[1] == "unless", column=6,
+                           place="backend tcp-request content rule")
+    if cond is None:
+        return
+    gaps = engine_gaps(cond)
+    if gaps:
+        p.warn(f"{p.where}the course engine cannot evaluate {gaps}: it skips the rule '{' '.join(args)}', which "
+               "real HAProxy applies.", IGNORED_HINT)
+        return
+    d.values["persist_rules"] = d.values["persist_rules"] + ((word.split("-")[0], cond),)
+
+
 def check_cookie(p: Context, d: Draft) -> None:
     """check_config_validity's cookie warnings for a proxy that is not in mode http."""
     if d.values["mode"] == "http":
@@ -136,4 +162,4 @@ def check_cookie(p: Context, d: Draft) -> None:
                    "Cookie persistence reads HTTP headers: add 'mode http'.", line=s["line"])
 
 
-__all__ = ["parse_cookie", "check_cookie"]
+__all__ = ["parse_cookie", "parse_persist_rule", "check_cookie"]

@@ -28,7 +28,8 @@ How it works. A backend with a ``cookie`` line gives each request a ``CookieTxn`
 
 Not done by the engine (warned when the config is read): ``maxidle``/``maxlife`` dates (a date
 a client's cookie carries is read only to write the cookie again without it, as HAProxy does then),
-``dynamic`` cookies, ``force-persist``/``ignore-persist`` rules, ``Set-Cookie2`` headers.
+``dynamic`` cookies, ``Set-Cookie2`` headers. ``force-persist`` / ``ignore-persist`` rules are
+read when the CookieTxn is made (the backend is known, as in HAProxy's process_switching_rules).
 
 Follows HAProxy 2.6's src/http_ana.c (http_manage_client_side_cookies,
 http_manage_server_side_cookies, http_del_hdr_value, the insertion in http_process_res_common,
@@ -104,10 +105,24 @@ def del_value(buf: bytearray, start: int, end: int, frm: int, nxt: int) -> tuple
 class CookieTxn:
     """One request's persistence: the log's two characters, and the server its cookie chose."""
 
-    __slots__ = ("cfg", "req", "res", "direct", "last_date", "first_date")
+    __slots__ = ("cfg", "req", "res", "direct", "last_date", "first_date", "persist", "force", "ignore")
 
-    def __init__(self, cfg) -> None:
-        self.cfg = cfg  # config.CookieConfig
+    def __init__(self, proxy, c=None, req=None) -> None:
+        """``proxy``: the backend's config.Proxy; ``c`` and ``req``: the client connection and its request,
+        read by the backend's force-persist / ignore-persist conditions (the first that holds decides)."""
+        self.cfg = proxy.cookie  # config.CookieConfig
+        self.persist = proxy.persist  # 'option persist' (PR_O_PERSIST)
+        self.force = False  # a force-persist rule held (SF_FORCE_PRST): never redispatched either
+        self.ignore = False  # an ignore-persist rule held (SF_IGNORE_PRST)
+        if proxy.persist_rules:
+            ctx = c._sample_ctx(req)
+            for kind, cond in proxy.persist_rules:
+                if cond.holds(ctx):
+                    if kind == "force":
+                        self.force = True
+                    else:
+                        self.ignore = True
+                    break
         self.req = "N"  # sess_cookie: N I D V (E O U: not produced by the engine)
         self.res = "N"  # sess_set_cookie: N P D I R (U: not produced)
         self.direct = None  # the ServerRT the cookie designates (SF_DIRECT), None: the algorithm chooses
@@ -117,14 +132,14 @@ class CookieTxn:
         return self.req + self.res if self.cfg.active else "--"
 
     # ----- request side
-    def request(self, be, headers: list[bytes], persist: bool) -> None:
+    def request(self, be, headers: list[bytes]) -> None:
         """Read (and edit) the request's Cookie header lines; set ``direct`` and ``req``."""
         name = self.cfg.name.encode("latin-1")
         out = []
         for line in headers:
             if line[:7].lower() == b"cookie:":
                 value = line[7:-2].strip(SPHT)
-                new = self._cookie_line(be, bytearray(value), name, persist)
+                new = self._cookie_line(be, bytearray(value), name)
                 if new is None:
                     continue  # nothing left: the header goes
                 if new != value:
@@ -132,7 +147,7 @@ class CookieTxn:
             out.append(line)
         headers[:] = out
 
-    def _cookie_line(self, be, buf: bytearray, name: bytes, persist: bool) -> bytearray | None:
+    def _cookie_line(self, be, buf: bytearray, name: bytes) -> bytearray | None:
         """One Cookie header's value, walked as http_manage_client_side_cookies does."""
         cfg = self.cfg
         hdr_beg, hdr_end = 0, len(buf)
@@ -198,7 +213,7 @@ class CookieTxn:
                         delim = val_end
                     else:
                         self._dates(buf, delim + 1, val_end)
-                self._choose(be, bytes(buf[val_beg:delim]) if delim != val_beg else None, persist)
+                self._choose(be, bytes(buf[val_beg:delim]) if delim != val_beg else None)
                 if cfg.prefix and delim != val_end:  # SRV~VALUE -> VALUE: the application's cookie stays
                     delta = val_beg - (delim + 1)
                     del buf[val_beg:delim + 1]
@@ -234,20 +249,20 @@ class CookieTxn:
             if val > 0:
                 self.first_date = _int32(val << 2)
 
-    def _choose(self, be, value: bytes | None, persist: bool) -> None:
+    def _choose(self, be, value: bytes | None) -> None:
         """The server a persistence cookie's ``value`` designates (the first usable one that has it)."""
-        if value is not None and self.direct is None:
+        if value is not None and self.direct is None and not self.ignore:
             for srv in be.servers.values():
                 cookie = srv.cfg.cookie
                 if cookie is not None and cookie.encode("latin-1") == value:
                     up = srv.health.op != "stopped"  # cur_state != SRV_ST_STOPPED: DRAIN is still up
-                    if up or persist:
+                    if up or self.persist or self.force:
                         self.req = "V" if up else "D"
                         self.direct = srv
                         return
                     self.req = "D"  # and on, in case another server has the same cookie
         if self.req == "N":  # the first word said stays (TX_CK_MASK is tested whole)
-            self.req = "U" if self.direct is not None else "I"
+            self.req = "U" if self.direct is not None or self.ignore else "I"
 
     # ----- response side
     def response(self, head: bytes, srv, status: int, method: bytes) -> bytes:
@@ -271,7 +286,7 @@ class CookieTxn:
         # first date at all, has the cookie written again, without them)
         if (cfg.insert and not (self.res == "P" and cfg.preserve)
                 and (self.direct is None or (self.last_date and self.last_date < time.time()) or self.first_date)
-                and (not cfg.postonly or method == b"POST")):
+                and (not cfg.postonly or method == b"POST") and not self.ignore):
             if srv.cfg.cookie is None:
                 value = cfg.name + EXPIRED
             else:
@@ -330,7 +345,7 @@ class CookieTxn:
                 del buf[equal + 1:val_beg]
                 val_beg += shift
                 val_end += shift
-        if buf[att_beg:att_end] != name:
+        if self.ignore or buf[att_beg:att_end] != name:
             return line[:colon] + b" " + bytes(buf) if buf != line[colon:].strip(SPHT) else line
         self.res = "P"  # found, passed on as it is unless changed below
         if cfg.preserve:

@@ -216,7 +216,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
         be.enter()
         be.req_tot += 1
         bcfg = be.cfg
-        self.ck = CookieTxn(bcfg.cookie) if bcfg.cookie is not None else None  # cookie persistence (cookies.py)
+        self.ck = CookieTxn(bcfg, self, req) if bcfg.cookie is not None else None  # cookie persistence (cookies.py)
         if bcfg.http_request and bcfg is not cfg:  # the backend's (a listen section's run once)
             verdict = run_request(bcfg.http_request, self, req)
             if verdict is not None and verdict is not STOP:
@@ -232,7 +232,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
             return
         self.xff = self.src if (fe.cfg.forwardfor or be.cfg.forwardfor) else None
         if self.ck is not None:
-            self.ck.request(be, req.headers, bcfg.persist)
+            self.ck.request(be, req.headers)
         self._dispatch()
 
     def _sample_ctx(self, req: Req) -> Ctx:

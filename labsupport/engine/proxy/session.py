@@ -237,7 +237,7 @@ class Session:
         be = self.be
         if not be.algo.take_if_room(srv.name):
             if srv.cfg.maxqueue > 0 and len(srv.queue) >= srv.cfg.maxqueue:
-                if be.cfg.redispatch:
+                if be.cfg.redispatch and not self.ck.force:  # a force-persist rule (SF_FORCE_PRST) stays
                     self.ck.direct = None
                     self._dispatch()
                     return
@@ -367,8 +367,11 @@ class Session:
         after = be.cfg.redispatch_after
         every = after if after > 0 else retries + 1 + after if after < 0 else 0  # 0: never by count
         stopped = srv.health.op != "running" or srv.health.admin == "maint"  # cur_state < SRV_ST_RUNNING
-        direct = self.ck is not None and self.ck.direct is not None  # a cookie's server is not left at once
-        if be.cfg.redispatch and (stopped or (every and k % every == 0) or (not direct and not be.hashed and nact > 1)):
+        ck = self.ck
+        direct = ck is not None and ck.direct is not None  # a cookie's server is not left at once
+        forced = ck is not None and ck.force  # force-persist (SF_FORCE_PRST): never redispatched
+        if be.cfg.redispatch and not forced and (
+                stopped or (every and k % every == 0) or (not direct and not be.hashed and nact > 1)):
             self._release()
             wait = nact <= 1
             step = lambda: self._redispatch(srv)  # noqa: E731 (the server to avoid)
