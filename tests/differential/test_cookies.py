@@ -113,10 +113,10 @@ def test_the_script_shows_each_behaviour(both):
     assert logs["GET /persist/1 HTTP/1.1"]["term"] == "--DN" and hx["persist down"][0][0][0] == "s1"
 
 
-COUNTERS = ("req_tot", "stot", "lbtot", "hrsp_2xx", "hrsp_5xx", "econ", "wretr", "wredis")
+COUNTERS = ("req_tot", "stot", "lbtot", "hrsp_2xx", "hrsp_4xx", "hrsp_5xx", "econ", "wretr", "wredis", "dreq")
 
 
-@pytest.mark.parametrize("backend", ["ins", "pfx", "state", "persist", "dead", "deadrd"])
+@pytest.mark.parametrize("backend", ["ins", "pfx", "state", "persist", "dead", "deadrd", "denied", "forced"])
 def test_counters_are_haproxys(both, backend):
     """A cookie's server is used without the algorithm: lbtot counts only the algorithm's choices."""
     (_, _, hx), (_, _, en) = both

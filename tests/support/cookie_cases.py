@@ -48,6 +48,7 @@ BACKENDS = {
     "deadrd": ["cookie SERVERID insert indirect", "retries 1", "option redispatch"],
     "forced": ["cookie SERVERID insert indirect", "option redispatch", "force-persist if { hdr(x-force) -m found }",
                "ignore-persist if { path_beg /forced/ign }"],
+    "denied": ["cookie SERVERID insert indirect", "http-request deny if { path_beg /denied/no }"],
     "deadforce": ["cookie SERVERID insert indirect", "retries 1", "option redispatch", "force-persist if TRUE"],
 }
 NO_COOKIE_ON_S3 = ("plain",)  # s3 has no 'cookie' value: insert sends an expired, empty cookie
@@ -155,6 +156,10 @@ STEPS: list[tuple[str, str, str, str, tuple[str, ...]]] = [
     ("deadrd", "GET", "/deadrd/1", "Cookie: SERVERID=s2\r\n", ()),
     ("deadrd new", "GET", "/deadrd/2", "", ()),
     ("deadforce", "GET", "/deadforce/1", "Cookie: SERVERID=s2\r\n", ()),
+    # a request the backend's rules deny: HAProxy reads its cookie all the same, for the log
+    ("denied valid", "GET", "/denied/no/1", "Cookie: SERVERID=s1\r\n", ()),
+    ("denied unknown", "GET", "/denied/no/2", "Cookie: SERVERID=zz\r\n", ()),
+    ("denied none", "GET", "/denied/no/3", "", ()),
     # force-persist / ignore-persist rules
     ("forced down, no rule", "GET", "/forced/1", "Cookie: SERVERID=s1\r\n", ("set server forced/s1 health down",)),
     ("forced down, force-persist", "GET", "/forced/2", "Cookie: SERVERID=s1\r\nX-Force: 1\r\n", ()),
