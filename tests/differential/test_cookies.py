@@ -162,6 +162,7 @@ CONFIGS = ([_config(line) for line in COOKIE_LINES] + [_config(server=w) for w i
     _config(fe_line="cookie X insert", mode="tcp"),
     _config("cookie A insert attr x=1\n    cookie B prefix"),  # a second line starts over
     _config(fe_line="force-persist if TRUE"),
+    _config(fe_line="option persist"), _config(fe_line="no option persist"),
     # (acl.c's conflict warnings, shared with use_backend: one per rule, "never match" before "involves")
     _config(fe_line="acl r res.hdr(x) -m found\n    acl m path /a\n    acl m res.hdr(y) -m found\n"
             "    use_backend b if r\n    use_backend b if m\n    use_backend b if { res.hdr(z) -m found } m r"),

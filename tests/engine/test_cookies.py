@@ -117,3 +117,15 @@ def test_helpers():
     delta, frm = del_value(buf, 0, len(buf), 3, 8)  # remove "; S=2" (from the ';' before it to the next ';')
     assert (bytes(buf), delta, frm) == (b"a=1; b=3", -5, 3)
     assert b64tos30(b"AAAAB") == 1 and b64tos30(b"ab=de") == -1
+
+
+def test_a_second_cookie_line_starts_over_but_keeps_the_attributes():
+    """cfgparse-listen.c resets the options, domains and dates of a new 'cookie' line, not its 'attr's
+    (inherited from defaults too)."""
+    text = ("defaults\n    mode http\n    cookie A insert httponly domain .a.lab attr x=1\n    timeout connect 1s\n"
+            "    timeout client 1s\n    timeout server 1s\nfrontend f\n    bind 127.0.0.1:9\n    default_backend b\n"
+            "backend b\n    cookie B prefix attr y=2\n    server s1 127.0.0.1:1 cookie s1\n")
+    cfg = parse(text)
+    ck = cfg.proxy("b").cookie
+    assert (ck.name, ck.prefix, ck.insert, ck.httponly, ck.domain, ck.attrs) == ("B", True, False, False, None, "x=1; y=2")
+    assert cfg.proxy("f").cookie is None
