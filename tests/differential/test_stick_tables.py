@@ -119,8 +119,6 @@ def test_option_persist_keeps_a_client_on_a_server_in_maintenance(make):
     pair = make(DEFAULTS + "frontend fe\n    bind 127.0.0.1:PORT\n    default_backend be\n"
                 "backend be\n    option persist\n    option redispatch\n    stick-table type ip size 100\n"
                 "    stick on src\n    server s1 @s1\n    server s2 @s2\n", names=("s1", "s2"))
-    if any("option persist" in str(w) for w in pair.lb.warnings):
-        pytest.xfail("'option persist' is parsed by the cookie persistence work (branch cookies), not yet here")
     for step in (None, "disable server be/s1"):
         if step:
             pair.command(step)
@@ -385,3 +383,28 @@ def test_below_level_operator_a_table_shows_its_head_only(haproxy_bin, tmp_path)
         lb.stop()
         hx.stop()
         server.close()
+
+
+def test_a_cookie_wins_over_the_table(make):
+    """Cookie persistence runs before the sticking rules: the cookie's server answers, and the table then
+    stores that server for the client."""
+    pair = make(DEFAULTS + "frontend fe\n    bind 127.0.0.1:PORT\n    default_backend be\nbackend be\n"
+                "    cookie SRV insert indirect nocache\n    stick-table type ip size 10\n    stick on src\n"
+                "    server s1 @s1 cookie c1\n    server s2 @s2 cookie c2\n", names=("s1", "s2"))
+
+    def send(port: int, cookie: str | None) -> str:
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT, source_address=("127.0.0.2", 0)) as c:
+            extra = f"Cookie: SRV={cookie}\r\n" if cookie else ""
+            c.sendall(f"GET / HTTP/1.1\r\nHost: lab\r\n{extra}Connection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data.rsplit(b"\r\n", 1)[-1].decode()
+
+    for cookie in (None, "c2", None, "c1", None):
+        ours, theirs = pair.both(lambda port: send(port, cookie))
+        assert ours == theirs, cookie
+        assert pair.command("show table be")[0] == pair.command("show table be")[1], cookie

@@ -78,3 +78,17 @@ def test_a_client_the_balancer_refuses_is_a_readable_error(lab, tmp_path):
     lb.reload(CONFIG.read_text())
     with pytest.raises(UsageError, match=r"the TLS client on port 8443 \(new connection\) failed: .*certificate verify"):
         tls_cost(ca.rogue("Other CA").ca_file, seconds=0.2, engine=lb)
+
+
+def test_the_cost_figure_draws_a_bar_per_balancer_and_way():
+    from labsupport.course.display.table import Table
+    from labsupport.lessons.edge.tlscost import tls_cost_figure
+
+    cost = Table([{"how the client connects": m, "engine req/s": 1, "engine CPU µs/request": 900 - 300 * k,
+                   "haproxy req/s": 1, "haproxy CPU µs/request": 500 - 100 * k} for k, m in enumerate(MODES.values())])
+    fig = tls_cost_figure(cost)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 6 and [t.get_text() for t in ax.get_yticklabels()] == list(MODES.values())
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["engine", "haproxy"]
+    with pytest.raises(UsageError, match="needs the table tls_cost"):
+        tls_cost_figure(Table([{"a": 1}]))

@@ -94,6 +94,9 @@ def sticking_rules(c, be, ctx) -> None:
     """process_sticking_rules: the backend's stick rules on the request, in order."""
     stk = _txn(c)
     tables = tables_of(c.engine)
+    ck = c.ck  # cookie persistence (cookies.py) ran first: its server stays (SF_ASSIGNED), force-persist counts
+    assigned = ck is not None and ck.direct is not None
+    keep = be.cfg.persist or (ck is not None and ck.force)  # option persist, force-persist (SF_FORCE_PRST)
     for rule in be.cfg.stick_rules:
         t = tables.get(rule.table)
         if t is None:
@@ -108,9 +111,9 @@ def sticking_rules(c, be, ctx) -> None:
         if rule.matches:
             e = t.lookup(key)
             if e is not None:
-                if stk.direct is None:
+                if stk.direct is None and not assigned:
                     srv = _server_of(be, e)
-                    if srv is not None and (not _stopped(srv) or getattr(be.cfg, "persist", False)):
+                    if srv is not None and (not _stopped(srv) or keep):
                         stk.direct = srv
                 t.touch(e)
         if rule.stores:
@@ -121,8 +124,7 @@ def direct(c, prev) -> bool:
     """session.py's ``_dispatch`` asks: does a stick match choose the server? True when it did (the
     request now uses or waits for it). A redispatch (``prev``) forgets it and lets the algorithm choose."""
     stk = c.stk
-    ck = getattr(c, "ck", None)  # cookie persistence chose first (SF_ASSIGNED): a stick match yields
-    if prev is not None or (ck is not None and ck.direct is not None):
+    if prev is not None:
         stk.direct = None
         return False
     c.target = None

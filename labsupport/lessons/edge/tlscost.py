@@ -1,6 +1,7 @@
 """Lesson 07, part B: what TLS costs a balancer, measured: requests per second and CPU per request.
 
-    tls_cost(cafile=ca.ca_file, engine=lb, haproxy=hx)   -> Table (one row per way of connecting)
+    cost = tls_cost(ca.ca_file, engine=lb, haproxy=hx)   -> Table (one row per way of connecting)
+    tls_cost_figure(cost)                                -> a bar chart of the CPU per request
 
 Three ways a client can talk HTTPS to the balancer, each measured for ``seconds`` by a client process of
 its own that sends one request at a time:
@@ -24,12 +25,17 @@ import subprocess
 import sys
 import time
 
+from matplotlib.figure import Figure
+
 from ...course.cputime import cpu_seconds
+from ...course.display.charts import PALETTE, show_figures_inline
 from ...course.display.table import Table
 from ...errors import UsageError
 from .services import address
 
 MODES = {"new": "new connection", "keepalive": "keep-alive", "resume": "resumed session"}
+CPU = " CPU µs/request"
+show_figures_inline()  # a Figure displays as its picture
 
 
 def _read_answer(s: socket.socket) -> None:
@@ -126,9 +132,33 @@ def tls_cost(cafile, seconds: float = 1.0, host: str = "www.lab", path: str = "/
         for name, (port, pid) in ports.items():
             rps, cpu = _measure(port, pid, mode, cafile, seconds, host, path)
             row[f"{name} req/s"] = round(rps)
-            row[f"{name} CPU µs/request"] = round(cpu)
+            row[f"{name}{CPU}"] = round(cpu)
         rows.append(row)
     return Table(rows)
+
+
+def tls_cost_figure(cost: Table) -> Figure:
+    """The CPU per request of ``tls_cost``'s table as bars: one group per way of connecting, a bar per balancer."""
+    labels = [c[:-len(CPU)] for c in cost.columns if c.endswith(CPU)]
+    if not labels:
+        raise UsageError("tls_cost_figure() needs the table tls_cost(...) returned")
+    modes = cost.column("how the client connects")
+    fig = Figure(figsize=(8, 2.6))
+    ax = fig.add_subplot()
+    height = 0.8 / len(labels)
+    for k, label in enumerate(labels):
+        ys = [i + (k - (len(labels) - 1) / 2) * height for i in range(len(modes))]
+        values = cost.column(label + CPU)
+        bars = ax.barh(ys, values, height * 0.9, label=label, color=PALETTE[k])
+        ax.bar_label(bars, [f" {v} µs" for v in values], fontsize=8)
+    ax.set_yticks(range(len(modes)), modes)
+    ax.invert_yaxis()
+    ax.set_xlabel("the balancer's CPU time per request (µs): less is cheaper")
+    ax.set_xlim(0, max(max(cost.column(label + CPU)) for label in labels) * 1.25)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
 
 
 def main(argv: list[str]) -> int:
