@@ -52,6 +52,14 @@ CASES = {"/": (200, "----"), "/dead": (503, "SC--"), "/bad": (502, "SH--"), "/sl
 VARY = ("port", "date", "TR", "Tw", "Tc", "Tr", "Ta", "actconn", "feconn")
 
 
+def _case_order(line: str) -> int:
+    """A line's place in CASES. A line is written when its stream ends, and the end of one connection may
+    come after the next connection's request (on either proxy), so lines are compared in the cases' order."""
+    row = parse_httplog(line)
+    return list(CASES).index(row["request"].split()[1]) if row and row["request"].split()[1:2] and \
+        row["request"].split()[1] in CASES else -1
+
+
 class _Closer(MisbehavingServer):
     """Reads the request and closes without a word (HAProxy: 502 SH--)."""
 
@@ -86,7 +94,7 @@ def logged(haproxy_bin):
             deadline = time.monotonic() + 5
             while len(parse_logs(read())) < len(CASES) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            lines.append(read())
+            lines.append(sorted(read(), key=_case_order))
         yield lines
     finally:
         for p in reversed(procs):
