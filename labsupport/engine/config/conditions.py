@@ -64,13 +64,18 @@ def parse_acl_line(p: Context, d: Draft, args: list[str]) -> None:
 
 
 def parse_condition(p: Context, d: Draft, words: list[str], what: str, negate: bool = False,
-                    column: int | None = USE_BACKEND_COLUMN, place: str = USE_BACKEND_RULE) -> Condition | None:
-    """The words after if/unless -> a Condition, or None after HAProxy's alert. Fetches a rule of this
-    kind cannot use get HAProxy's warning ('... will never match because it uses keyword ...')."""
+                    column: int | None = USE_BACKEND_COLUMN, place: str = USE_BACKEND_RULE,
+                    refused: str | None = None) -> Condition | None:
+    """The words after if/unless -> a Condition, or None after HAProxy's alert (``refused``: the alert's
+    text before HAProxy's reason, when the rule words it its own way). Fetches a rule of this kind
+    cannot use get HAProxy's warning ('... will never match because it uses keyword ...')."""
     try:
         cond = parse_words(words, d.acls, maps_of(p), map_where(p), negate, _warn_text(p))
     except AclError as e:
-        p.alert(f"{p.where}error detected while parsing {what} : {e}")
+        if refused is None:
+            p.alert(f"{p.where}error detected while parsing {what} : {e}")
+        else:  # (the callers above add the final '.' AclError's texts carry)
+            p.alert(f"{p.where}{refused}{str(e).removesuffix('.')}")
         return None
     for group in cond.groups:
         for term in group:

@@ -93,6 +93,16 @@ class HttpRule:
 
 
 @dataclass(frozen=True)
+class TcpRule:
+    """``tcp-request content accept|reject [if|unless COND]`` (config/tcprules.py parses it, proxy/tcp.py
+    runs it)."""
+
+    action: str  # "accept" | "reject"
+    line: int = 0
+    cond: Any = None  # engine.sample.Condition ('unless' inside it), or None: always
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     name: str
     host: str  # resolved IPv4 address ("localhost" -> "127.0.0.1")
@@ -212,6 +222,8 @@ class Proxy:
     persist_rules: tuple = ()  # 'force-persist|ignore-persist if|unless COND': (("force"|"ignore", cond), ...)
     http_request: tuple[HttpRule, ...] = ()  # in order (config/actions.py)
     http_response: tuple[HttpRule, ...] = ()
+    inspect_delay: int = 0  # 'tcp-request inspect-delay', ms (0: rules decide on what is there)
+    tcp_request: tuple[TcpRule, ...] = ()  # 'tcp-request content' rules, in order
     line: int = 0
     stick_table: Any = None  # engine.sticktable.TableConfig of its 'stick-table' line (config/stick.py)
     stick_rules: tuple = ()  # config.stick.StickRule: 'stick on|match|store-request', in order

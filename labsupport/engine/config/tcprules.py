@@ -1,0 +1,196 @@
+"""``tcp-request`` lines of a proxy section: ``inspect-delay`` and the ``content accept|reject`` rules the
+engine runs in mode tcp (proxy/tcp.py), with HAProxy 2.6's messages for what it refuses.
+
+Follows HAProxy 2.6's src/tcp_rules.c (tcp_parse_tcp_req, tcp_parse_request_rule) and the
+``warnif_misplaced_tcp_cont`` check of src/cfgparse-listen.c, Copyright Willy Tarreau <w@1wt.eu>,
+GPL-2.0-or-later (this project's licence). The other ``tcp-request content`` actions (capture, track-sc,
+set-var ...) and the ``connection``/``session`` rules are accepted with a located "ignored by the course
+engine" warning; their arguments are not checked.
+"""
+from __future__ import annotations
+
+from ..sample.acl import expr_fetch
+from . import keywords as kw
+from .conditions import engine_gaps, parse_condition, uses_l6
+from .context import IGNORED_HINT, Context, Draft
+from .model import TcpRule
+from .words import TimeFormatError, parse_time
+
+# 'tcp-request content' actions HAProxy 2.6.12 registers, as its message lists them ('(*)': a prefix)
+CONTENT_ACTIONS = ("ot-group", "set-log-level", "set-nice", "switch-mode", "use-service", "sc-inc-gpc(*)",
+                   "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt(*)", "sc-set-gpt0(*)", "send-spoe-group",
+                   "do-resolve(*)", "set-var-fmt(*)", "set-var(*)", "unset-var(*)", "set-src", "set-src-port",
+                   "set-dst", "set-dst-port", "set-mark", "set-tos", "silent-drop", "set-priority-class",
+                   "set-priority-offset")
+EXTRA = ("accept", "reject", "capture", "track-sc", "expect-proxy", "expect-netscaler-cip")
+FE_COLUMN, BE_COLUMN = 2, 6  # keywords.FETCHES' "where": frontend / backend tcp-request content rule
+
+
+def _who(d: Draft) -> str:
+    return f"{d.type_name} '{d.name}'"
+
+
+def parse_tcp_request(p: Context, d: Draft, args: list[str]) -> None:
+    """One ``tcp-request ...`` line (tcp_parse_tcp_req)."""
+    sub = args[1] if len(args) > 1 else ""
+    anonymous = d.kind == "defaults" and not d.name
+    if not sub:
+        p.alert(f"{p.where}missing argument for 'tcp-request' in "
+                + ("defaults section" if d.kind == "defaults" else _who(d)))
+    elif sub == "inspect-delay":
+        _inspect_delay(p, d, args, anonymous)
+    elif sub == "content":
+        if anonymous:
+            p.alert(f"{p.where}tcp-request content is not allowed in anonymous 'defaults' sections")
+        else:
+            _content(p, d, args)
+    elif sub in ("connection", "session"):
+        if not d.cap_fe:
+            p.alert(f"{p.where}tcp-request {sub} is not allowed because {d.type_name} {d.name} is not a frontend")
+        elif anonymous:
+            p.alert(f"{p.where}tcp-request {sub} is not allowed in anonymous 'defaults' sections")
+        else:
+            p.ignored(f"tcp-request {sub}", "The course engine runs 'tcp-request inspect-delay' and 'tcp-request "
+                      "content accept|reject' only.")
+    else:
+        p.alert(f"{p.where}'tcp-request' expects 'inspect-delay', 'connection', or 'content' in "
+                + ("defaults section" if d.kind == "defaults" else _who(d)) + f" (got '{sub}')")
+
+
+def _inspect_delay(p: Context, d: Draft, args: list[str], anonymous: bool) -> None:
+    if anonymous:
+        p.alert(f"{p.where}tcp-request inspect-delay is not allowed in anonymous 'defaults' sections")
+        return
+    value = args[2] if len(args) > 2 else ""
+    head = f"{p.where}'tcp-request inspect-delay' expects a positive delay in milliseconds, in {_who(d)}"
+    if not value:
+        p.alert(head, "Write how long to wait for the client's first bytes, e.g. 'tcp-request inspect-delay 5s'.")
+        return
+    try:
+        ms = parse_time(value)
+    except TimeFormatError as e:
+        tail = {"over": f" (timer overflow in '{value}', maximum value is 2147483647 ms or ~24.8 days)",
+                "under": f" (timer underflow in '{value}', minimum non-null value is 1 ms)"}
+        p.alert(head + tail.get(e.kind, f" (unexpected character '{e.char}')"))
+        return
+    if d.values["inspect_delay"]:  # (one inherited from a defaults section counts: HAProxy copies it first)
+        p.warn(f"{p.where}ignoring tcp-request inspect-delay (was already defined) in {_who(d)}")
+        return
+    d.values["inspect_delay"] = ms
+
+
+def _known_action(word: str) -> bool:
+    if word in ("capture", "expect-proxy", "expect-netscaler-cip") or word.startswith("track-sc"):
+        return True
+    return any(word.startswith(a[:-3]) if a.endswith("(*)") else word == a for a in CONTENT_ACTIONS)
+
+
+def _suggest(word: str) -> str | None:
+    """action_suggest: the closest action name; a prefix keyword is allowed a wider distance."""
+    sig = kw.word_fingerprint(word)
+    best, best_dist, prefix = None, None, False
+    for name in (*CONTENT_ACTIONS, *EXTRA):
+        is_prefix = name.endswith("(*)")
+        name = name[:-3] if is_prefix else name
+        dist = kw.fingerprint_distance(sig, kw.word_fingerprint(name))
+        if best_dist is None or dist < best_dist:
+            best, best_dist, prefix = name, dist, is_prefix
+    factor = 3 if prefix else 2
+    if best is None or best_dist > factor * len(word) or best_dist > factor * len(best):
+        return None
+    return best
+
+
+def _content(p: Context, d: Draft, args: list[str]) -> None:
+    action = args[2] if len(args) > 2 else ""
+    if action not in ("accept", "reject"):
+        if _known_action(action):
+            p.ignored(f"tcp-request content {action}", "The course engine runs 'tcp-request content accept' and "
+                      "'reject' only.")
+            return
+        best = _suggest(action)
+        p.alert(f"{p.where}'tcp-request content' expects 'accept', 'reject', 'capture', 'expect-proxy', "
+                "'expect-netscaler-cip', 'track-sc0' ... 'track-sc2', "
+                + ", ".join(f"'{a}'" for a in CONTENT_ACTIONS) + f" in {_who(d)} (got '{action}')."
+                + (f" Did you mean '{best}' maybe ?" if best else "") + "\n",
+                "Write 'tcp-request content accept' or 'tcp-request content reject', optionally with "
+                "'if' or 'unless' and a condition.")
+        return
+    rest = args[3:]
+    cond = None
+    if rest and rest[0] in ("if", "unless"):
+        refused = (f"'tcp-request content {action}' : error detected in {_who(d)} while parsing '{rest[0]}' "
+                   "condition : ")
+        cond = parse_condition(p, d, rest[1:], "", negate=rest[0] == "unless", column=None, refused=refused)
+        if cond is None:
+            return
+    elif rest and rest[0]:
+        p.alert(f"{p.where}'tcp-request content {action}' only accepts 'if' or 'unless', in {_who(d)} "
+                f"(got '{rest[0]}')")
+        return
+    _misplaced(p, d)
+    if cond is not None:
+        _conflicts(p, d, cond)
+    if d.kind == "defaults":
+        p.ignored(f"tcp-request content {action}", "The course engine runs tcp-request rules written in a "
+                  "frontend, backend or listen section; move it there.")
+        return
+    gaps = engine_gaps(cond) if cond is not None else ""
+    if gaps:
+        p.warn(f"{p.where}the course engine cannot evaluate {gaps}: it skips the rule 'tcp-request "
+               f"{' '.join(args[1:])}', which real HAProxy applies.", IGNORED_HINT)
+        return
+    if cond is not None and uses_l6(cond):
+        d.tcp_l6.append(p.line)
+    d.tcp_rules.append(TcpRule(action, p.line, cond))
+
+
+def _misplaced(p: Context, d: Draft) -> None:
+    """warnif_misplaced_tcp_cont, for the rules the engine keeps: its http-request, then use_backend rules."""
+    for after, present in (("http-request", "http-request" in d.rule_keywords),
+                           ("use_backend", bool(d.use_backend_targets))):
+        if present:
+            p.warn(f"{p.where}a 'tcp-request' rule placed after a '{after}' rule will still be processed before.")
+            return
+
+
+def _conflicts(p: Context, d: Draft, cond) -> None:
+    """acl_cond_conflicts, then acl_cond_kw_conflicts: fetches a tcp-request content rule cannot use. A
+    listen section may use both a frontend's and a backend's; HAProxy names the first of the two."""
+    columns = ([FE_COLUMN] if d.cap_fe else []) + ([BE_COLUMN] if d.cap_be else [])
+    place = "frontend tcp-request content rule" if d.cap_fe else "backend tcp-request content rule"
+
+    def usable(acl) -> bool:
+        return any(acl.usable_at(c) for c in columns)
+
+    terms = [t for group in cond.groups for t in group]
+    for t in terms:
+        if not any(usable(a) for a in t.acls):
+            if t.name:
+                p.warn(f"{p.where}acl '{t.name}' will never match in 'tcp-request content' because it only involves "
+                       f"keywords that are incompatible with '{place}'")
+            else:
+                p.warn(f"{p.where}anonymous acl will never match in 'tcp-request content' because it uses keyword "
+                       f"'{expr_fetch(t.acls[0].keyword)}' which is incompatible with '{place}'")
+            return
+    for t in terms:
+        for a in t.acls:
+            if not usable(a):
+                who = f"acl '{t.name}'" if t.name else "anonymous acl"
+                p.warn(f"{p.where}{who} involves keyword '{expr_fetch(a.keyword)}' which is incompatible with "
+                       f"'{place}'")
+                return
+
+
+def check_tcp_rules(p: Context, d: Draft) -> None:
+    """The check stage: HAProxy ignores layer-6 fetches in an HTTP proxy; the engine runs content rules in
+    mode tcp only."""
+    if d.values["mode"] != "http":
+        return
+    for line in d.tcp_l6:
+        p.warn(f"Proxy '{d.name}': L6 sample fetches ignored on HTTP proxies (declared at {p.file}:{line}).",
+               line=line)
+    for rule in d.tcp_rules:
+        p.warn(f"parsing [{p.file}:{rule.line}] : 'tcp-request content {rule.action}' is accepted by HAProxy but "
+               "ignored by the course engine in mode http.", "The course engine runs tcp-request content rules "
+               "in mode tcp only.", line=rule.line)
