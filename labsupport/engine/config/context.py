@@ -41,6 +41,7 @@ class Draft:
     rule_keywords: set[str] = field(default_factory=set)  # 'http-request'/'http-response' written here
     tcp_rules: list = field(default_factory=list)  # 'tcp-request content' rules (model.TcpRule)
     tcp_l6: list[int] = field(default_factory=list)  # lines of those whose condition reads layer 6
+    tcp_other: list[str] = field(default_factory=list)  # 'content'/'connection'/'session': rules not kept
 
     @property
     def cap_fe(self) -> bool:

@@ -16,14 +16,20 @@ from .context import IGNORED_HINT, Context, Draft
 from .model import TcpRule
 from .words import TimeFormatError, parse_time
 
-# 'tcp-request content' actions HAProxy 2.6.12 registers, as its message lists them ('(*)': a prefix)
-CONTENT_ACTIONS = ("ot-group", "set-log-level", "set-nice", "switch-mode", "use-service", "sc-inc-gpc(*)",
-                   "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt(*)", "sc-set-gpt0(*)", "send-spoe-group",
-                   "do-resolve(*)", "set-var-fmt(*)", "set-var(*)", "unset-var(*)", "set-src", "set-src-port",
-                   "set-dst", "set-dst-port", "set-mark", "set-tos", "silent-drop", "set-priority-class",
-                   "set-priority-offset")
+# the actions HAProxy 2.6.12 registers for each kind of rule, as its message lists them ('(*)': a prefix)
+_L4_ACTIONS = ("sc-inc-gpc(*)", "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt(*)", "sc-set-gpt0(*)",
+               "set-var-fmt(*)", "set-var(*)", "unset-var(*)", "set-dst", "set-dst-port", "set-mark", "set-src",
+               "set-src-port", "set-tos", "silent-drop")
+ACTIONS = {
+    "content": ("ot-group", "set-log-level", "set-nice", "switch-mode", "use-service", "sc-inc-gpc(*)",
+                "sc-inc-gpc0(*)", "sc-inc-gpc1(*)", "sc-set-gpt(*)", "sc-set-gpt0(*)", "send-spoe-group",
+                "do-resolve(*)", "set-var-fmt(*)", "set-var(*)", "unset-var(*)", "set-src", "set-src-port",
+                "set-dst", "set-dst-port", "set-mark", "set-tos", "silent-drop", "set-priority-class",
+                "set-priority-offset"),
+    "connection": _L4_ACTIONS, "session": _L4_ACTIONS}
 EXTRA = ("accept", "reject", "capture", "track-sc", "expect-proxy", "expect-netscaler-cip")
-FE_COLUMN, BE_COLUMN = 2, 6  # keywords.FETCHES' "where": frontend / backend tcp-request content rule
+# keywords.FETCHES' "where" columns: tcp-request connection, session, content (frontend), content (backend)
+COLUMNS = {"connection": (0, None), "session": (1, None), "content": (2, 6)}
 
 
 def _who(d: Draft) -> str:
@@ -39,19 +45,13 @@ def parse_tcp_request(p: Context, d: Draft, args: list[str]) -> None:
                 + ("defaults section" if d.kind == "defaults" else _who(d)))
     elif sub == "inspect-delay":
         _inspect_delay(p, d, args, anonymous)
-    elif sub == "content":
+    elif sub in ("connection", "session") and not d.cap_fe:
+        p.alert(f"{p.where}tcp-request {sub} is not allowed because {d.type_name} {d.name} is not a frontend")
+    elif sub in COLUMNS:
         if anonymous:
-            p.alert(f"{p.where}tcp-request content is not allowed in anonymous 'defaults' sections")
-        else:
-            _content(p, d, args)
-    elif sub in ("connection", "session"):
-        if not d.cap_fe:
-            p.alert(f"{p.where}tcp-request {sub} is not allowed because {d.type_name} {d.name} is not a frontend")
-        elif anonymous:
             p.alert(f"{p.where}tcp-request {sub} is not allowed in anonymous 'defaults' sections")
         else:
-            p.ignored(f"tcp-request {sub}", "The course engine runs 'tcp-request inspect-delay' and 'tcp-request "
-                      "content accept|reject' only.")
+            _rule(p, d, args, sub)
     else:
         p.alert(f"{p.where}'tcp-request' expects 'inspect-delay', 'connection', or 'content' in "
                 + ("defaults section" if d.kind == "defaults" else _who(d)) + f" (got '{sub}')")
@@ -79,17 +79,17 @@ def _inspect_delay(p: Context, d: Draft, args: list[str], anonymous: bool) -> No
     d.values["inspect_delay"] = ms
 
 
-def _known_action(word: str) -> bool:
+def _known_action(word: str, sub: str) -> bool:
     if word in ("capture", "expect-proxy", "expect-netscaler-cip") or word.startswith("track-sc"):
         return True
-    return any(word.startswith(a[:-3]) if a.endswith("(*)") else word == a for a in CONTENT_ACTIONS)
+    return any(word.startswith(a[:-3]) if a.endswith("(*)") else word == a for a in ACTIONS[sub])
 
 
-def _suggest(word: str) -> str | None:
+def _suggest(word: str, sub: str) -> str | None:
     """action_suggest: the closest action name; a prefix keyword is allowed a wider distance."""
     sig = kw.word_fingerprint(word)
     best, best_dist, prefix = None, None, False
-    for name in (*CONTENT_ACTIONS, *EXTRA):
+    for name in (*ACTIONS[sub], *EXTRA):
         is_prefix = name.endswith("(*)")
         name = name[:-3] if is_prefix else name
         dist = kw.fingerprint_distance(sig, kw.word_fingerprint(name))
@@ -101,42 +101,51 @@ def _suggest(word: str) -> str | None:
     return best
 
 
-def _content(p: Context, d: Draft, args: list[str]) -> None:
+def _rule(p: Context, d: Draft, args: list[str], sub: str) -> None:
+    """``tcp-request content|connection|session ACTION [if|unless COND]``; the engine keeps content
+    accept|reject rules, and checks the others' accept|reject as HAProxy does before ignoring them."""
     action = args[2] if len(args) > 2 else ""
+    hint = "The course engine runs 'tcp-request content accept' and 'tcp-request content reject' only."
     if action not in ("accept", "reject"):
-        if _known_action(action):
-            p.ignored(f"tcp-request content {action}", "The course engine runs 'tcp-request content accept' and "
-                      "'reject' only.")
+        if _known_action(action, sub):
+            d.tcp_other.append(sub)
+            p.ignored(f"tcp-request {sub} {action}", hint)
             return
-        best = _suggest(action)
-        p.alert(f"{p.where}'tcp-request content' expects 'accept', 'reject', 'capture', 'expect-proxy', "
+        best = _suggest(action, sub)
+        p.alert(f"{p.where}'tcp-request {sub}' expects 'accept', 'reject', 'capture', 'expect-proxy', "
                 "'expect-netscaler-cip', 'track-sc0' ... 'track-sc2', "
-                + ", ".join(f"'{a}'" for a in CONTENT_ACTIONS) + f" in {_who(d)} (got '{action}')."
+                + ", ".join(f"'{a}'" for a in ACTIONS[sub]) + f" in {_who(d)} (got '{action}')."
                 + (f" Did you mean '{best}' maybe ?" if best else "") + "\n",
-                "Write 'tcp-request content accept' or 'tcp-request content reject', optionally with "
+                f"Write 'tcp-request {sub} accept' or 'tcp-request {sub} reject', optionally with "
                 "'if' or 'unless' and a condition.")
         return
     rest = args[3:]
     cond = None
     if rest and rest[0] in ("if", "unless"):
-        refused = (f"'tcp-request content {action}' : error detected in {_who(d)} while parsing '{rest[0]}' "
+        refused = (f"'tcp-request {sub} {action}' : error detected in {_who(d)} while parsing '{rest[0]}' "
                    "condition : ")
         cond = parse_condition(p, d, rest[1:], "", negate=rest[0] == "unless", column=None, refused=refused)
         if cond is None:
             return
     elif rest and rest[0]:
-        p.alert(f"{p.where}'tcp-request content {action}' only accepts 'if' or 'unless', in {_who(d)} "
+        p.alert(f"{p.where}'tcp-request {sub} {action}' only accepts 'if' or 'unless', in {_who(d)} "
                 f"(got '{rest[0]}')")
         return
-    _misplaced(p, d)
+    _misplaced(p, d, sub)
     if cond is not None:
-        _conflicts(p, d, cond)
+        _conflicts(p, d, cond, sub)
+    if sub != "content":
+        d.tcp_other.append(sub)
+        p.ignored(f"tcp-request {sub} {action}", hint)
+        return
     if d.kind == "defaults":
+        d.tcp_other.append(sub)
         p.ignored(f"tcp-request content {action}", "The course engine runs tcp-request rules written in a "
                   "frontend, backend or listen section; move it there.")
         return
     gaps = engine_gaps(cond) if cond is not None else ""
     if gaps:
+        d.tcp_other.append(sub)
         p.warn(f"{p.where}the course engine cannot evaluate {gaps}: it skips the rule 'tcp-request "
                f"{' '.join(args[1:])}', which real HAProxy applies.", IGNORED_HINT)
         return
@@ -145,20 +154,28 @@ def _content(p: Context, d: Draft, args: list[str]) -> None:
     d.tcp_rules.append(TcpRule(action, p.line, cond))
 
 
-def _misplaced(p: Context, d: Draft) -> None:
-    """warnif_misplaced_tcp_cont, for the rules the engine keeps: its http-request, then use_backend rules."""
-    for after, present in (("http-request", "http-request" in d.rule_keywords),
-                           ("use_backend", bool(d.use_backend_targets))):
-        if present:
-            p.warn(f"{p.where}a 'tcp-request' rule placed after a '{after}' rule will still be processed before.")
+def _misplaced(p: Context, d: Draft, sub: str) -> None:
+    """warnif_misplaced_tcp_conn/_sess/_cont: a rule written after rules that run later (of those the
+    engine notes: tcp-request session and content rules, http-request, use_backend)."""
+    later = {"connection": ("tcp-request session", "tcp-request content"), "session": ("tcp-request content",),
+             "content": ()}[sub]
+    present = {"tcp-request session": "session" in d.tcp_other,
+               "tcp-request content": bool(d.tcp_rules) or "content" in d.tcp_other,
+               "http-request": "http-request" in d.rule_keywords, "use_backend": bool(d.use_backend_targets)}
+    for after in (*later, "http-request", "use_backend"):
+        if present[after]:
+            article = "an" if after[0] in "aeiouh" and after != "use_backend" else "a"
+            p.warn(f"{p.where}a 'tcp-request' rule placed after {article} '{after}' rule will still be processed "
+                   "before.")
             return
 
 
-def _conflicts(p: Context, d: Draft, cond) -> None:
-    """acl_cond_conflicts, then acl_cond_kw_conflicts: fetches a tcp-request content rule cannot use. A
-    listen section may use both a frontend's and a backend's; HAProxy names the first of the two."""
-    columns = ([FE_COLUMN] if d.cap_fe else []) + ([BE_COLUMN] if d.cap_be else [])
-    place = "frontend tcp-request content rule" if d.cap_fe else "backend tcp-request content rule"
+def _conflicts(p: Context, d: Draft, cond, sub: str) -> None:
+    """acl_cond_conflicts, then acl_cond_kw_conflicts: fetches a tcp-request rule cannot use. A listen
+    section may use both a frontend's and a backend's; HAProxy names the first of the two."""
+    fe_col, be_col = COLUMNS[sub]
+    columns = ([fe_col] if d.cap_fe else []) + ([be_col] if d.cap_be and be_col is not None else [])
+    place = f"frontend tcp-request {sub} rule" if d.cap_fe else f"backend tcp-request {sub} rule"
 
     def usable(acl) -> bool:
         return any(acl.usable_at(c) for c in columns)
@@ -167,10 +184,10 @@ def _conflicts(p: Context, d: Draft, cond) -> None:
     for t in terms:
         if not any(usable(a) for a in t.acls):
             if t.name:
-                p.warn(f"{p.where}acl '{t.name}' will never match in 'tcp-request content' because it only involves "
+                p.warn(f"{p.where}acl '{t.name}' will never match in 'tcp-request {sub}' because it only involves "
                        f"keywords that are incompatible with '{place}'")
             else:
-                p.warn(f"{p.where}anonymous acl will never match in 'tcp-request content' because it uses keyword "
+                p.warn(f"{p.where}anonymous acl will never match in 'tcp-request {sub}' because it uses keyword "
                        f"'{expr_fetch(t.acls[0].keyword)}' which is incompatible with '{place}'")
             return
     for t in terms:

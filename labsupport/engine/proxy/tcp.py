@@ -2,7 +2,14 @@
 
 How it works: ``TcpClient`` stops reading until ``Session`` has picked a server and connected
 (with the same queueing, retries and redispatch as mode http); then each side's bytes are
-written to the other. A half-close is passed on (also one that arrives while the server connection
+written to the other. A proxy with ``tcp-request content`` rules first reads what the client sends
+(tcp_rules.c tcp_inspect_request): the rules run on the bytes so far, and a rule whose sample is not
+there yet (half a TLS ClientHello for ``req.ssl_sni``) waits for more, until ``tcp-request
+inspect-delay`` from the first wait, the client's half-close, or a full buffer; then they run once more
+with what is there ("final": the sample is absent). ``reject`` counts ``dreq`` on the frontend and
+closes the connection; ``accept``, or no rule matching, goes on to the switching rules (the frontend's
+rules, on the same bytes), then the backend's own content rules, then a server. The bytes read are
+relayed to the server first, unchanged: with TLS this is passthrough, the server does the handshake. A half-close is passed on (also one that arrives while the server connection
 is still being opened: it follows the early bytes); either side closing ends both. With no usable
 server the client connection is simply closed, as HAProxy does in tcp mode. ``timeout client``
 and ``timeout server`` end a connection on which nothing moved in either direction for that
@@ -12,15 +19,18 @@ from __future__ import annotations
 
 import asyncio
 
+from ..sample.clienthello import BUFSIZE
 from ..sample.fetches import Ctx
 from .session import Session
+
+IDLE, WAITING, EXPIRED = 0, 1, 2  # content inspection: not waiting, waiting for bytes, inspect-delay over
 
 
 class TcpClient(asyncio.Protocol, Session):
     """A client connection on a tcp frontend."""
 
     __slots__ = ("engine", "fe", "loop", "transport", "relay", "early", "closed", "active", "eof_early", "src",
-                 "last", "idle_ms")
+                 "last", "idle_ms", "inspect")
 
     def __init__(self, engine, fe) -> None:
         self.engine, self.fe, self.loop = engine, fe, engine.loop
@@ -32,6 +42,7 @@ class TcpClient(asyncio.Protocol, Session):
         self.last = 0.0
         t = fe.cfg.timeouts
         self.idle_ms = min((v for v in (t.client, t.server) if v), default=None)
+        self.inspect = IDLE
         self._init_session()
 
     def connection_made(self, transport) -> None:
@@ -45,6 +56,13 @@ class TcpClient(asyncio.Protocol, Session):
         self.active = True
         self.fe.enter()
         self.fe.req_tot += 1
+        if self.fe.cfg.tcp_request:
+            self._inspect()
+        else:
+            self._route()
+
+    def _route(self) -> None:
+        """The switching rules (always final: on the bytes read so far), then the backend's content rules."""
         fe = self.fe
         be = fe.route(self._sample_ctx(), self.engine.backends) if fe.rules else fe.default_backend
         if be is None:
@@ -52,14 +70,62 @@ class TcpClient(asyncio.Protocol, Session):
             return
         self.be = be
         be.enter()
-        self._dispatch()
+        if be.cfg.tcp_request and be.name != fe.name:  # (a listen section's rules ran as the frontend's)
+            self._inspect()
+        else:
+            self._dispatch()
 
-    def _sample_ctx(self) -> Ctx:
-        """The connection as rules read it in mode tcp: addresses and TLS state (an HTTP fetch finds no sample)."""
+    def _inspect(self) -> None:
+        """tcp_inspect_request: the content rules of the frontend (before routing) or of the backend."""
+        cfg = (self.fe if self.be is None else self.be).cfg
+        ctx = self._sample_ctx(final=False)
+        ctx.final = (self.eof_early or not cfg.inspect_delay or self.inspect == EXPIRED
+                     or len(ctx.payload) >= BUFSIZE)
+        for rule in cfg.tcp_request:
+            if rule.cond is not None:
+                hit = rule.cond.test(ctx)
+                if hit is None:  # a sample may still come: read on, until inspect-delay from the first wait
+                    if self.inspect == IDLE:
+                        self.inspect = WAITING
+                        self._arm(cfg.inspect_delay, self._inspect_expired)
+                        self.transport.resume_reading()
+                    return
+                if not hit:
+                    continue
+            if rule.action == "reject":
+                self._reject()
+                return
+            break  # accept
+        if self.inspect != IDLE:
+            self.inspect = IDLE
+            self._disarm()
+            self.transport.pause_reading()  # until a server is connected
+        if self.be is None:
+            self._route()
+        else:
+            self._dispatch()
+
+    def _inspect_expired(self) -> None:
+        self.inspect = EXPIRED
+        self._inspect()
+
+    def _reject(self) -> None:
+        """'tcp-request content reject' (the frontend's or the backend's): dreq on the frontend, and the
+        connection closed (the client sees its end, as from HAProxy 2.6: a FIN, not a reset)."""
+        self.fe.dreq += 1
+        self.inspect = IDLE
+        self._disarm()
+        self.engine.log_request(self.src, (self.be or self.fe).name, None, None, 0)
+        self._close()
+
+    def _sample_ctx(self, final: bool = True) -> Ctx:
+        """The connection as rules read it in mode tcp: addresses, TLS state and the bytes the client sent
+        so far (an HTTP fetch finds no sample)."""
         peer = self.transport.get_extra_info("peername") if self.transport is not None else None
         local = self.transport.get_extra_info("sockname") if self.transport is not None else None
         return Ctx(None, self.src, peer[1] if peer else None, local[0] if local else None,
-                   local[1] if local else None, self, fe_name=self.fe.name)
+                   local[1] if local else None, self, fe_name=self.fe.name, payload=b"".join(self.early),
+                   final=final)
 
     def _no_server(self) -> None:
         self.engine.log_request(self.src, self.be.name if self.be else self.fe.name, None, None, 0)
@@ -118,13 +184,18 @@ class TcpClient(asyncio.Protocol, Session):
             self.relay.transport.write(data)
         elif self.relay is None and not self.closed:  # not connected yet (some loops read despite the pause)
             self.early.append(data)
+            if self.inspect == WAITING:
+                self._inspect()
 
     def eof_received(self) -> bool:
         """The client half-closed: pass it on, and keep the connection open for the answer."""
         relay = self.relay
         if relay is None:  # not connected yet: pass it on once connected
             self.eof_early = not self.closed
-            return self.eof_early and self.ssl_object is None
+            keep = self.eof_early and self.ssl_object is None
+            if self.inspect == WAITING:  # no more bytes will come: the rules decide now
+                self._inspect()
+            return keep
         if relay.transport is not None and relay.transport.can_write_eof():
             relay.transport.write_eof()
             return self.ssl_object is None  # a TLS transport cannot stay half-open (asyncio closes it)
