@@ -201,8 +201,17 @@ def _conflicts(p: Context, d: Draft, cond, sub: str) -> None:
 
 def check_tcp_rules(p: Context, d: Draft) -> None:
     """The check stage: HAProxy ignores layer-6 fetches in an HTTP proxy; the engine runs content rules in
-    mode tcp only."""
+    mode tcp only, and notes switching rules that read bytes no content rule waits for."""
     if d.values["mode"] != "http":
+        if d.tcp_rules or "content" in d.tcp_other:
+            return
+        for _, line, l6 in d.use_backend_targets:
+            if l6:
+                p.warn(f"parsing [{p.file}:{line}] : this 'use_backend' rule reads the client's first bytes, but no "
+                       "'tcp-request content' rule waits for them: the course engine decides before reading any "
+                       "(the sample is absent); HAProxy decides on whatever has arrived by then (sometimes the "
+                       "whole ClientHello, sometimes nothing).", "Add 'tcp-request inspect-delay 5s' and "
+                       "'tcp-request content accept if { req.ssl_hello_type 1 }' to this section.", line=line)
         return
     for line in d.tcp_l6:
         p.warn(f"Proxy '{d.name}': L6 sample fetches ignored on HTTP proxies (declared at {p.file}:{line}).",
