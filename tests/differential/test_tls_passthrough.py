@@ -2,7 +2,8 @@
 ``tcp-request content accept|reject`` wait for the client's ClientHello, ``use_backend`` routes on
 ``req.ssl_sni`` / ``req_ssl_sni``, and the hello reaches the chosen server unchanged (the server does the
 handshake). Clients with and without a server name, a hello in two pieces 200 ms apart, half a hello then
-a half-close, clear-text HTTP, and a client that sends nothing; a backend with content rules of its own.
+a half-close, clear-text HTTP, and a client that sends nothing (until inspect-delay, or 'timeout client',
+runs out); a backend with content rules of its own.
 Compared: what each client saw (which backend answered, or a reset), the bytes each server received first,
 the stats counters, and the backend/server of each log line (HAProxy's tcplog, the engine's request log)."""
 from __future__ import annotations
@@ -53,6 +54,13 @@ frontend quick
     tcp-request content accept if {{ req.ssl_hello_type 1 }}
     use_backend shop if {{ req.ssl_sni -i shop.lab }}
     default_backend web
+frontend impatient
+    bind 127.0.0.1:{impatient}
+    timeout client 500ms
+    tcp-request inspect-delay 3s
+    tcp-request content accept if {{ req.ssl_hello_type 1 }}
+    use_backend shop if {{ req.ssl_sni -i shop.lab }}
+    default_backend web
 backend shop
     server s1 127.0.0.1:{shop}
 backend api
@@ -69,6 +77,7 @@ CASES = [
     ("fe", "split", "www.api.lab"), ("fe", "plain", None), ("fe", "hello", "bad.api.lab"),
     ("quick", "nothing", None), ("strict", "hello", "shop.lab"), ("strict", "hello", None),
     ("strict", "plain", None), ("strict", "nothing", None), ("strict", "half", "shop.lab"),
+    ("impatient", "split", "shop.lab"), ("impatient", "nothing", None),
 ]
 COUNTERS = ("stot", "dreq", "lbtot", "econ", "ereq")
 
@@ -105,8 +114,8 @@ def test_passthrough_routes_waits_and_rejects_as_on_haproxy(haproxy_bin, tmp_pat
     ca = LabCA(tmp_path)
     arrivals: list = []
     servers = {b: TlsNamedServer(b, *map(str, ca.cert_and_key(name)), arrivals) for b, name in BACKENDS.items()}
-    names = ("fe", "strict", "quick")
-    ours, theirs = free_ports(3), free_ports(3)
+    names = ("fe", "strict", "quick", "impatient")
+    ours, theirs = free_ports(4), free_ports(4)
     text = CONFIG.format(**dict(zip(names, ours)), **{b: s.port for b, s in servers.items()})
     lb = Balancer.from_text(text)
     hx = HAProxy.from_text(text, "passthrough.cfg", port_map=dict(zip(ours, theirs)), binary=haproxy_bin)

@@ -6,7 +6,8 @@ written to the other. A proxy with ``tcp-request content`` rules first reads wha
 (tcp_rules.c tcp_inspect_request): the rules run on the bytes so far, and a rule whose sample is not
 there yet (half a TLS ClientHello for ``req.ssl_sni``) waits for more, until ``tcp-request
 inspect-delay`` from the first wait, the client's half-close, or a full buffer; then they run once more
-with what is there ("final": the sample is absent). ``reject`` counts ``dreq`` on the frontend and
+with what is there ("final": the sample is absent). A client silent for ``timeout client`` meanwhile
+has the rules decide at once, then its connection closed (HAProxy's ``cR``). ``reject`` counts ``dreq`` on the frontend and
 closes the connection; ``accept``, or no rule matching, goes on to the switching rules (the frontend's
 rules, on the same bytes), then the backend's own content rules, then a server. The bytes read are
 relayed to the server first, unchanged: with TLS this is passthrough, the server does the handshake. A half-close is passed on (also one that arrives while the server connection
@@ -23,14 +24,15 @@ from ..sample.clienthello import BUFSIZE
 from ..sample.fetches import Ctx
 from .session import Session
 
-IDLE, WAITING, EXPIRED = 0, 1, 2  # content inspection: not waiting, waiting for bytes, inspect-delay over
+# content inspection: not waiting, waiting for bytes, inspect-delay over, 'timeout client' over while waiting
+IDLE, WAITING, EXPIRED, CLIENT_TIMEOUT = 0, 1, 2, 3
 
 
 class TcpClient(asyncio.Protocol, Session):
     """A client connection on a tcp frontend."""
 
     __slots__ = ("engine", "fe", "loop", "transport", "relay", "early", "closed", "active", "eof_early", "src",
-                 "last", "idle_ms", "inspect")
+                 "last", "idle_ms", "inspect", "inspect_until")
 
     def __init__(self, engine, fe) -> None:
         self.engine, self.fe, self.loop = engine, fe, engine.loop
@@ -43,6 +45,7 @@ class TcpClient(asyncio.Protocol, Session):
         t = fe.cfg.timeouts
         self.idle_ms = min((v for v in (t.client, t.server) if v), default=None)
         self.inspect = IDLE
+        self.inspect_until = 0.0  # the loop's time when inspect-delay runs out (rules_exp)
         self._init_session()
 
     def connection_made(self, transport) -> None:
@@ -73,13 +76,22 @@ class TcpClient(asyncio.Protocol, Session):
         if be.cfg.tcp_request and be.name != fe.name:  # (a listen section's rules ran as the frontend's)
             self._inspect()
         else:
+            self._after_rules()
+
+    def _after_rules(self) -> None:
+        """Routed: on to a server, unless the client timed out while the rules waited (HAProxy's cR: the
+        log names the backend the rules chose, and no server)."""
+        if self.inspect == CLIENT_TIMEOUT:
+            self.engine.log_request(self.src, self.be.name, None, None, 0)
+            self._close()
+        else:
             self._dispatch()
 
     def _inspect(self) -> None:
         """tcp_inspect_request: the content rules of the frontend (before routing) or of the backend."""
         cfg = (self.fe if self.be is None else self.be).cfg
         ctx = self._sample_ctx(final=False)
-        ctx.final = (self.eof_early or not cfg.inspect_delay or self.inspect == EXPIRED
+        ctx.final = (self.eof_early or not cfg.inspect_delay or self.inspect >= EXPIRED
                      or len(ctx.payload) >= BUFSIZE)
         for rule in cfg.tcp_request:
             if rule.cond is not None:
@@ -87,8 +99,9 @@ class TcpClient(asyncio.Protocol, Session):
                 if hit is None:  # a sample may still come: read on, until inspect-delay from the first wait
                     if self.inspect == IDLE:
                         self.inspect = WAITING
-                        self._arm(cfg.inspect_delay, self._inspect_expired)
+                        self.inspect_until = self.loop.time() + cfg.inspect_delay / 1000
                         self.transport.resume_reading()
+                    self._arm_inspect()
                     return
                 if not hit:
                     continue
@@ -97,16 +110,34 @@ class TcpClient(asyncio.Protocol, Session):
                 return
             break  # accept
         if self.inspect != IDLE:
-            self.inspect = IDLE
+            if self.inspect != CLIENT_TIMEOUT:
+                self.inspect = IDLE
             self._disarm()
             self.transport.pause_reading()  # until a server is connected
         if self.be is None:
             self._route()
         else:
-            self._dispatch()
+            self._after_rules()
+
+    def _arm_inspect(self) -> None:
+        """Wake up when inspect-delay runs out, or earlier when the client stays silent for 'timeout client'
+        (each byte read starts that one again)."""
+        left = (self.inspect_until - self.loop.time()) * 1000
+        client = self.fe.cfg.timeouts.client
+        if client and client < left:
+            self._arm(client, self._client_timeout)
+        else:
+            self._arm(max(left, 0.001), self._inspect_expired)
 
     def _inspect_expired(self) -> None:
         self.inspect = EXPIRED
+        self._inspect()
+
+    def _client_timeout(self) -> None:
+        """'timeout client' while the rules wait: they decide with what is there, then the connection ends
+        (counted as a request error, ereq, as HAProxy counts it)."""
+        self.inspect = CLIENT_TIMEOUT
+        self.fe.ereq += 1
         self._inspect()
 
     def _reject(self) -> None:
