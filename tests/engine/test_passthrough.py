@@ -12,7 +12,7 @@ from support.tlsbio import TlsNamedServer, client_hello, talk
 
 from labsupport.course.certs import LabCA
 from labsupport.engine.balancer import Balancer
-from labsupport.engine.config import parse
+from labsupport.engine.config import check, parse
 from labsupport.engine.sample import Ctx, parse_condition
 from labsupport.engine.sample.clienthello import req_len, req_ssl_ver, ssl_hello_sni, ssl_hello_type
 from labsupport.ports import free_ports
@@ -88,6 +88,18 @@ def test_tcp_request_lines_in_the_model():
     assert f.inspect_delay == b.inspect_delay == 3000  # inherited from the named defaults
     assert [(r.action, r.line, r.cond is not None) for r in f.tcp_request] == [("accept", 6, True), ("reject", 7, False)]
     assert b.tcp_request[0].cond.negate
+
+
+def test_rules_that_read_bytes_nothing_waits_for_get_a_located_note(tmp_path):
+    path = tmp_path / "n.cfg"
+    path.write_text("defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+                    "frontend f\n    bind 127.0.0.1:9\n    use_backend b if { req.ssl_sni -i a }\n    default_backend b\n"
+                    "frontend g\n    bind 127.0.0.1:10\n    tcp-request content reject unless { req.len gt 0 }\n"
+                    "    default_backend b\nbackend b\n    server s 127.0.0.1:1\n")
+    code, _, err = check(str(path), name="n.cfg")
+    assert code == 0
+    assert "[n.cfg:8] : this 'use_backend' rule reads the client's first bytes, but no 'tcp-request content'" in err
+    assert "[n.cfg:12] : without 'tcp-request inspect-delay' this rule reads only the bytes already there" in err
 
 
 CONFIG = """defaults

@@ -136,6 +136,8 @@ def talk(port: int, how: str, sni: str | None = None, pause: float = 0.2,
             return _finish(sock, tls, inc, out), hello
         except ConnectionResetError:
             return "reset", hello
+        except BrokenPipeError:  # the proxy closed while we were still sending
+            return "closed", hello
 
 
 def _finish(sock: socket.socket, tls: ssl.SSLObject, inc: ssl.MemoryBIO, out: ssl.MemoryBIO) -> str:

@@ -203,6 +203,12 @@ def check_tcp_rules(p: Context, d: Draft) -> None:
     """The check stage: HAProxy ignores layer-6 fetches in an HTTP proxy; the engine runs content rules in
     mode tcp only, and notes switching rules that read bytes no content rule waits for."""
     if d.values["mode"] != "http":
+        if not d.values["inspect_delay"]:
+            for line in d.tcp_l6:
+                p.warn(f"parsing [{p.file}:{line}] : without 'tcp-request inspect-delay' this rule reads only the "
+                       "bytes already there: the course engine decides before reading any (the sample is absent); "
+                       "HAProxy decides on whatever has arrived by then (sometimes the whole ClientHello, often nothing).",
+                       "Add 'tcp-request inspect-delay 5s' to this section.", line=line)
         if d.tcp_rules or "content" in d.tcp_other:
             return
         for _, line, l6 in d.use_backend_targets:
