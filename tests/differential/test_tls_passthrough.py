@@ -56,7 +56,7 @@ frontend quick
     default_backend web
 frontend impatient
     bind 127.0.0.1:{impatient}
-    timeout client 500ms
+    timeout client 1s
     tcp-request inspect-delay 3s
     tcp-request content accept if {{ req.ssl_hello_type 1 }}
     use_backend shop if {{ req.ssl_sni -i shop.lab }}

@@ -2,19 +2,21 @@
 
 How it works: ``TcpClient`` stops reading until ``Session`` has picked a server and connected
 (with the same queueing, retries and redispatch as mode http); then each side's bytes are
-written to the other. A proxy with ``tcp-request content`` rules first reads what the client sends
-(tcp_rules.c tcp_inspect_request): the rules run on the bytes so far, and a rule whose sample is not
-there yet (half a TLS ClientHello for ``req.ssl_sni``) waits for more, until ``tcp-request
-inspect-delay`` from the first wait, the client's half-close, or a full buffer; then they run once more
-with what is there ("final": the sample is absent). A client silent for ``timeout client`` meanwhile
-has the rules decide at once, then its connection closed (HAProxy's ``cR``). ``reject`` counts ``dreq`` on the frontend and
-closes the connection; ``accept``, or no rule matching, goes on to the switching rules (the frontend's
-rules, on the same bytes), then the backend's own content rules, then a server. The bytes read are
-relayed to the server first, unchanged: with TLS this is passthrough, the server does the handshake. A half-close is passed on (also one that arrives while the server connection
+written to the other. A half-close is passed on (also one that arrives while the server connection
 is still being opened: it follows the early bytes); either side closing ends both. With no usable
 server the client connection is simply closed, as HAProxy does in tcp mode. ``timeout client``
 and ``timeout server`` end a connection on which nothing moved in either direction for that
 long (the smaller of the two when both are set).
+
+A proxy with ``tcp-request content`` rules first reads what the client sends (src/tcp_rules.c,
+tcp_inspect_request): the rules run on the bytes so far, and a rule whose sample is not there yet
+(half a TLS ClientHello for ``req.ssl_sni``) waits for more, until ``tcp-request inspect-delay`` from
+the first wait, the client's half-close, or a full buffer; then they run once more with what is there
+("final": the sample is absent). A client silent for ``timeout client`` meanwhile has the rules decide
+at once, then its connection closed (HAProxy's ``cR``, counted in ereq). ``reject`` counts ``dreq`` on
+the frontend and closes the connection; ``accept``, or no rule matching, goes on to the switching rules
+(on the same bytes), then the backend's own content rules, then a server. The bytes read are relayed
+to the server first, unchanged: with TLS this is passthrough, the server makes the handshake.
 """
 from __future__ import annotations
 
