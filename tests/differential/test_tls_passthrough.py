@@ -5,7 +5,7 @@ handshake). Clients with and without a server name, a hello in two pieces 200 ms
 a half-close, clear-text HTTP, and a client that sends nothing (until inspect-delay, or 'timeout client',
 runs out); a backend with content rules of its own.
 Compared: what each client saw (which backend answered, or a reset), the bytes each server received first,
-the stats counters, and the backend/server of each log line (HAProxy's tcplog, the engine's request log)."""
+the stats counters, and the tcplog lines (names, termination flags, which durations are -1)."""
 from __future__ import annotations
 
 import time
@@ -22,6 +22,7 @@ from labsupport.ports import free_ports
 
 from .test_acl_config import LINES as ACL_LINES
 from .test_config import run_engine, run_haproxy
+from .test_tcplog import normalise
 
 pytestmark = pytest.mark.haproxy
 BACKENDS = {"shop": "shop.lab", "api": "api.lab", "web": "web.lab"}
@@ -101,11 +102,6 @@ def run(ports: dict[str, int], servers: dict, arrivals: list, logs) -> list:
     return out
 
 
-def _route(line: str) -> str:
-    """'shop s1' from a tcplog line (client [date] frontend backend/server ...)."""
-    return line.split()[3].replace("/", " ", 1)
-
-
 def counters(csv: str) -> dict:
     return {(r["pxname"], r["svname"]): tuple(r[c] for c in COUNTERS) for r in rows(csv)}
 
@@ -123,12 +119,12 @@ def test_passthrough_routes_waits_and_rejects_as_on_haproxy(haproxy_bin, tmp_pat
         start_together((hx, lb))
 
         def engine_logs(since):
-            entries, nxt = lb.requests(since)
-            return [f"{e['backend']} {e['server'] or '<NOSRV>'}" for e in entries], nxt
+            lines, nxt = lb.logs(since)
+            return [normalise(line, nbytes=False) for line in lines], nxt
 
         def haproxy_logs(since):
             lines, nxt = hx.logs(since)
-            return [_route(line) for line in lines], nxt
+            return [normalise(line, nbytes=False) for line in lines], nxt
 
         want = run(dict(zip(names, theirs)), servers, arrivals, haproxy_logs)
         got = run(dict(zip(names, ours)), servers, arrivals, engine_logs)

@@ -42,6 +42,8 @@ class Draft:
     tcp_rules: list = field(default_factory=list)  # 'tcp-request content' rules (model.TcpRule)
     tcp_l6: list[int] = field(default_factory=list)  # lines of those whose condition reads layer 6
     tcp_other: list[str] = field(default_factory=list)  # 'content'/'connection'/'session': rules not kept
+    logformat_line: int = 0  # the line of the last 'option httplog|tcplog' (inherited from defaults)
+    logformat_here: str = ""  # 'httplog'/'tcplog' when this very section set its log format
 
     @property
     def cap_fe(self) -> bool:
@@ -62,7 +64,7 @@ class Draft:
             "mode", "default_backend", "balance", "balance_args", "hash_type", "hash_function",
             "hash_avalanche", "hash_balance_factor", "retries", "redispatch", "redispatch_after", "forwardfor",
             "allbackups", "httpchk", "http_check_expect_status", "httpchk_version", "http_check_headers",
-            "http_check_expect", "log_health_checks", "maxconn", "log_global", "httplog", "dontlognull",
+            "http_check_expect", "log_health_checks", "maxconn", "log_global", "httplog", "tcplog", "dontlognull",
             "prometheus", "cookie", "persist", "persist_rules", "inspect_delay")}
         d.timeouts = {f: None for f in Timeouts.__dataclass_fields__}
         d.stats = {"enabled": False, "uri": "/haproxy?stats", "refresh": None, "auth": [], "admin": False}
@@ -80,6 +82,7 @@ class Draft:
         d.stats = copy.deepcopy(self.stats)
         d.stats_inherited = True
         d.tunnel_timeout = self.tunnel_timeout
+        d.logformat_line = self.logformat_line
         return d
 
     def finish(self, servers: tuple[ServerConfig, ...]) -> Proxy:

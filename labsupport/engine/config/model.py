@@ -214,6 +214,7 @@ class Proxy:
     stats: StatsConfig = StatsConfig()
     log_global: bool = False  # 'log global': this proxy logs to the global section's log targets
     httplog: bool = False  # 'option httplog': HAProxy's HTTP log line (else no per-request line)
+    tcplog: bool = False  # 'option tcplog': HAProxy's TCP log line, one per connection (mode tcp)
     dontlognull: bool = False  # 'option dontlognull': no line for connections that sent nothing
     # 'http-request use-service prometheus-exporter [if { path|path_beg P }]': ("always"|"path"|"path_beg", P)
     prometheus: tuple[str, str] | None = None

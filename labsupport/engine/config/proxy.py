@@ -445,6 +445,9 @@ def check_proxy(p: Context, d: Draft) -> None:
                        "Add 'mode http' to this section (or to the defaults).", line=d.line)
     check_tls(p, d)
     check_stick(p, d)
+    if d.cap_fe and d.kind != "defaults" and d.values["mode"] != "http" and d.values["httplog"]:
+        p.warn(f"parsing [{f}:{d.logformat_line}] : 'option httplog' not usable with {d.type_name} '{d.name}' "
+               "(needs 'mode http'). Falling back to 'option tcplog'.", line=d.logformat_line)
 
 
 __all__ = ["PROXY_KEYWORDS", "parse_proxy_line", "check_proxy"]

@@ -21,10 +21,13 @@ to the server first, unchanged: with TLS this is passthrough, the server makes t
 from __future__ import annotations
 
 import asyncio
+import time
 
 from ..sample.clienthello import BUFSIZE
 from ..sample.fetches import Ctx
+from ..tcplog import tcplog_line
 from .session import Session
+from .state import now
 
 # content inspection: not waiting, waiting for bytes, inspect-delay over, 'timeout client' over while waiting
 IDLE, WAITING, EXPIRED, CLIENT_TIMEOUT = 0, 1, 2, 3
@@ -34,7 +37,7 @@ class TcpClient(asyncio.Protocol, Session):
     """A client connection on a tcp frontend."""
 
     __slots__ = ("engine", "fe", "loop", "transport", "relay", "early", "closed", "active", "eof_early", "src",
-                 "last", "idle_ms", "inspect", "inspect_until")
+                 "last", "idle_ms", "inspect", "inspect_until", "sport", "wall", "got", "sent", "shut")
 
     def __init__(self, engine, fe) -> None:
         self.engine, self.fe, self.loop = engine, fe, engine.loop
@@ -43,6 +46,10 @@ class TcpClient(asyncio.Protocol, Session):
         self.early: list[bytes] = []  # bytes received before the server connection was up
         self.closed = self.active = self.eof_early = False
         self.src: str | None = None
+        self.sport = 0
+        self.wall = 0.0  # the accept's date, for the log
+        self.got = self.sent = 0  # bytes from the client, to the client (the log's %B; dontlognull)
+        self.shut = 0  # who has half-closed: 1 the client, 2 the server; both ends the connection
         self.last = 0.0
         t = fe.cfg.timeouts
         self.idle_ms = min((v for v in (t.client, t.server) if v), default=None)
@@ -54,7 +61,8 @@ class TcpClient(asyncio.Protocol, Session):
         self.transport = transport
         transport.pause_reading()  # until a server is connected
         peer = transport.get_extra_info("peername")
-        self.src = peer[0] if peer else None
+        self.src, self.sport = (peer[0], peer[1]) if peer else (None, 0)
+        self.wall, self.timers.accepted = time.time(), now()
         self.engine.accepted(self)
 
     def activate(self) -> None:
@@ -140,12 +148,14 @@ class TcpClient(asyncio.Protocol, Session):
         (counted as a request error, ereq, as HAProxy counts it)."""
         self.inspect = CLIENT_TIMEOUT
         self.fe.ereq += 1
+        self.outcome.termination = "cR"
         self._inspect()
 
     def _reject(self) -> None:
         """'tcp-request content reject' (the frontend's or the backend's): dreq on the frontend, and the
         connection closed (the client sees its end, as from HAProxy 2.6: a FIN, not a reset)."""
         self.fe.dreq += 1
+        self.outcome.termination = "PR"
         self.inspect = IDLE
         self._disarm()
         self.engine.log_request(self.src, (self.be or self.fe).name, None, None, 0)
@@ -161,6 +171,8 @@ class TcpClient(asyncio.Protocol, Session):
                    final=final)
 
     def _no_server(self) -> None:
+        if self.outcome.termination == "--":  # (a queue's sQ/SQ is set already)
+            self.outcome.termination = "SC"
         self.engine.log_request(self.src, self.be.name if self.be else self.fe.name, None, None, 0)
         self._close()
 
@@ -175,6 +187,10 @@ class TcpClient(asyncio.Protocol, Session):
             self.transport.close()
 
     def _attempt(self) -> None:
+        t = self.timers
+        t.connecting = now()
+        if not self.failures:  # %Tw: from the accept to the (first) assignment
+            t.queue_ms = int((t.connecting - t.accepted) * 1000)
         self.srv.connect += 1
         self._open(lambda: ServerRelay(self), self.srv)  # Session._open: as mode http does
 
@@ -182,6 +198,7 @@ class TcpClient(asyncio.Protocol, Session):
         srv = self.srv
         if srv.cfg.observe != "none":
             self.engine.observed(srv, "L4_OK")
+        self.timers.connect_ms = int((now() - self.timers.connecting) * 1000)
         if self.closed:
             relay.transport.close()
             self._release()
@@ -194,6 +211,7 @@ class TcpClient(asyncio.Protocol, Session):
             relay.transport.write(data)
         if self.eof_early and relay.transport.can_write_eof():  # the client half-closed meanwhile
             relay.transport.write_eof()
+            self.shut |= 1
         self.engine.log_request(self.src, self.be.name, srv.name, None, 0)
         self.last = self.loop.time()
         self._arm(self.idle_ms, self._idle_check)
@@ -204,6 +222,8 @@ class TcpClient(asyncio.Protocol, Session):
         if idle < self.idle_ms:
             self._arm(self.idle_ms - idle, self._idle_check)
         else:
+            t = self.fe.cfg.timeouts
+            self.outcome.termination = "cD" if t.client and t.client == self.idle_ms else "sD"
             self._close()
 
     # ----- client side
@@ -211,6 +231,7 @@ class TcpClient(asyncio.Protocol, Session):
         n = len(data)
         self.last = self.loop.time()
         self.fe.bin += n
+        self.got += n
         if self.relay is not None and self.relay.transport is not None:
             self.srv.bin += n
             self.be.bin += n
@@ -229,6 +250,10 @@ class TcpClient(asyncio.Protocol, Session):
             if self.inspect == WAITING:  # no more bytes will come: the rules decide now
                 self._inspect()
             return keep
+        self.shut |= 1
+        if self.shut == 3:  # both sides are done: the connection ends now, not at the idle timeout
+            self._close()
+            return False
         if relay.transport is not None and relay.transport.can_write_eof():
             relay.transport.write_eof()
             return self.ssl_object is None  # a TLS transport cannot stay half-open (asyncio closes it)
@@ -247,6 +272,8 @@ class TcpClient(asyncio.Protocol, Session):
         if not self.connecting:  # else the timer still bounds the connection attempt
             self._drop_timer()
         if self.active:
+            if exc is not None and self.outcome.termination == "--":  # a reset
+                self.outcome.termination = "CD" if self.relay is not None else "CR" if self.be is None else "CC"
             self._leave_queue()
             relay, self.relay = self.relay, None
             if relay is not None and relay.transport is not None:
@@ -255,12 +282,29 @@ class TcpClient(asyncio.Protocol, Session):
                 self.be.scur -= 1
             if not self.connecting:
                 self._release()
+            cfg = self.fe.cfg
+            if (cfg.log_global and (cfg.tcplog or cfg.httplog) and self.engine.config.log_targets
+                    and (self.got or not cfg.dontlognull)):
+                self.engine.logs.emit(self._tcplog())
         self.engine.left(self)
+
+    def _tcplog(self) -> str:
+        """The connection's ``option tcplog`` line (tcplog.py), as it ends."""
+        t, o, be, srv, eng = self.timers, self.outcome, self.be, self.target, self.engine
+        rc = min(self.failures, be.cfg.retries) if be is not None else 0
+        return tcplog_line(
+            self.src, self.sport, self.wall, self.fe.name if self.ssl_object is None else self.fe.name + "~",
+            (be or self.fe).name, srv.name if srv is not None and o.termination not in ("PR", "cR") else "<NOSRV>",
+            t.queue_ms if srv is not None else -1, t.connect_ms, int((now() - t.accepted) * 1000), self.sent,
+            o.termination, eng.cur_conns, self.fe.scur, be.scur if be is not None else 0,
+            srv.scur if srv is not None else 0, f"+{rc}" if o.redispatched else str(rc), o.srv_queue_pos,
+            o.be_queue_pos)
 
     # ----- server side (called by ServerRelay)
     def from_server(self, data: bytes) -> None:
         n = len(data)
         self.last = self.loop.time()
+        self.sent += n
         if self.srv is not None:
             self.srv.bout += n
         if self.be is not None:
@@ -269,6 +313,10 @@ class TcpClient(asyncio.Protocol, Session):
         self.transport.write(data)
 
     def server_eof(self) -> bool:
+        self.shut |= 2
+        if self.shut == 3:  # both sides are done
+            self._close()
+            return False
         if not self.closed and self.transport.can_write_eof():
             self.transport.write_eof()
             return True
@@ -306,4 +354,6 @@ class ServerRelay(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.transport = None
+        if exc is not None and self.client.outcome.termination == "--":  # the server reset the connection
+            self.client.outcome.termination = "SD"
         self.client.server_closed()
