@@ -1,6 +1,6 @@
 """``option tcplog`` on the engine and on real HAProxy 2.6: one line per mode tcp connection, for a
 connection closed by the client, one the server closes, a reset from either side, one that sends
-nothing (with and without ``option dontlognull``), a server that refuses (one retry), a backend without
+nothing (with ``option dontlognull``), a server that refuses (one retry), a backend without
 servers, and an idle timeout. Lines are compared with the client's port, the date and the durations
 other than -1 left out (tcplog.py says what each field means). Also ``haproxy -c`` on the log options."""
 from __future__ import annotations
@@ -54,8 +54,10 @@ backend dead
     server s1 127.0.0.1:{dead}
 backend empty
 """
-CASES = [("f", "echo"), ("f", "server-closes"), ("f", "server-resets"), ("f", "client-resets"), ("f", "nothing"),
-         ("n", "nothing"), ("n", "echo"), ("g", "wait"), ("h", "wait"), ("i", "idle")]
+# (a client that closes at once without 'dontlognull' is left out: HAProxy logs it '--' or 'CC', as its
+# server connection happens to be up or not when it sees the close)
+CASES = [("f", "echo"), ("f", "server-closes"), ("f", "server-resets"), ("f", "client-resets"), ("n", "nothing"),
+         ("n", "echo"), ("g", "wait"), ("h", "wait"), ("i", "idle")]
 RST = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
 
 

@@ -155,7 +155,8 @@ class TcpClient(asyncio.Protocol, Session):
         """'tcp-request content reject' (the frontend's or the backend's): dreq on the frontend, and the
         connection closed (the client sees its end, as from HAProxy 2.6: a FIN, not a reset)."""
         self.fe.dreq += 1
-        self.outcome.termination = "PR"
+        if self.outcome.termination == "--":  # (a client timeout that made the rules decide stays cR)
+            self.outcome.termination = "PR"
         self.inspect = IDLE
         self._disarm()
         self.engine.log_request(self.src, (self.be or self.fe).name, None, None, 0)
