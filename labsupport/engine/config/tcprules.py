@@ -9,9 +9,8 @@ engine" warning; their arguments are not checked.
 """
 from __future__ import annotations
 
-from ..sample.acl import expr_fetch
 from . import keywords as kw
-from .conditions import engine_gaps, parse_condition, uses_l6
+from .conditions import engine_gaps, parse_condition, uses_l6, warn_conflicts
 from .context import IGNORED_HINT, Context, Draft
 from .model import TcpRule
 from .words import TimeFormatError, parse_time
@@ -171,32 +170,12 @@ def _misplaced(p: Context, d: Draft, sub: str) -> None:
 
 
 def _conflicts(p: Context, d: Draft, cond, sub: str) -> None:
-    """acl_cond_conflicts, then acl_cond_kw_conflicts: fetches a tcp-request rule cannot use. A listen
-    section may use both a frontend's and a backend's; HAProxy names the first of the two."""
+    """The fetches a tcp-request rule of this kind cannot use; HAProxy names the frontend's place when
+    the section is both (listen)."""
     fe_col, be_col = COLUMNS[sub]
     columns = ([fe_col] if d.cap_fe else []) + ([be_col] if d.cap_be and be_col is not None else [])
     place = f"frontend tcp-request {sub} rule" if d.cap_fe else f"backend tcp-request {sub} rule"
-
-    def usable(acl) -> bool:
-        return any(acl.usable_at(c) for c in columns)
-
-    terms = [t for group in cond.groups for t in group]
-    for t in terms:
-        if not any(usable(a) for a in t.acls):
-            if t.name:
-                p.warn(f"{p.where}acl '{t.name}' will never match in 'tcp-request {sub}' because it only involves "
-                       f"keywords that are incompatible with '{place}'")
-            else:
-                p.warn(f"{p.where}anonymous acl will never match in 'tcp-request {sub}' because it uses keyword "
-                       f"'{expr_fetch(t.acls[0].keyword)}' which is incompatible with '{place}'")
-            return
-    for t in terms:
-        for a in t.acls:
-            if not usable(a):
-                who = f"acl '{t.name}'" if t.name else "anonymous acl"
-                p.warn(f"{p.where}{who} involves keyword '{expr_fetch(a.keyword)}' which is incompatible with "
-                       f"'{place}'")
-                return
+    warn_conflicts(p, cond, tuple(columns), place, f"tcp-request {sub}")
 
 
 def check_tcp_rules(p: Context, d: Draft) -> None:
