@@ -133,18 +133,18 @@ def test_pattern_files_keep_trailing_blanks(tmp_path):
 
 
 def test_a_fetch_the_engine_lacks_is_not_an_error():
-    acl = parse_acl(["req.ssl_sni", "-i", "x"], None, "x")
-    assert acl.missing == "fetch 'req.ssl_sni'" and not acl.holds(context())
+    acl = parse_acl(["req.ssl_alpn", "-i", "x"], None, "x")
+    assert acl.missing == "fetch 'req.ssl_alpn'" and not acl.holds(context())
 
 
 def test_unimplemented_rule_warns_and_is_left_out(tmp_path):
     path = tmp_path / "h.cfg"
     path.write_text("defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
-                    "frontend f\n    bind 127.0.0.1:9\n    acl tls req.ssl_sni -i x\n    use_backend b if tls\n"
+                    "frontend f\n    bind 127.0.0.1:9\n    acl tls req.ssl_alpn -i x\n    use_backend b if tls\n"
                     "    use_backend b if { path / }\n    default_backend b\nbackend b\n    server s 127.0.0.1:1\n")
     assert [r.line for r in parse(path.read_text()).proxy("f").use_backends] == [10]
     code, _, err = check(str(path), name="h.cfg")
-    assert code == 0 and "[h.cfg:9] : the course engine cannot evaluate fetch 'req.ssl_sni'" in err
+    assert code == 0 and "[h.cfg:9] : the course engine cannot evaluate fetch 'req.ssl_alpn'" in err
 
 
 def test_log_format_names():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..sample import Acl, AclError, Condition, MapStore, parse_acl
 from ..sample import parse_condition as parse_words
-from ..sample.acl import PREDEFINED
+from ..sample.acl import PREDEFINED, expr_fetch
 from .context import Context, Draft
 
 USE_BACKEND_RULE = "frontend use-backend rule"
@@ -64,13 +64,18 @@ def parse_acl_line(p: Context, d: Draft, args: list[str]) -> None:
 
 
 def parse_condition(p: Context, d: Draft, words: list[str], what: str, negate: bool = False,
-                    column: int | None = USE_BACKEND_COLUMN, place: str = USE_BACKEND_RULE) -> Condition | None:
-    """The words after if/unless -> a Condition, or None after HAProxy's alert. Fetches a rule of this
-    kind cannot use get HAProxy's warning ('... will never match because it uses keyword ...')."""
+                    column: int | None = USE_BACKEND_COLUMN, place: str = USE_BACKEND_RULE,
+                    refused: str | None = None) -> Condition | None:
+    """The words after if/unless -> a Condition, or None after HAProxy's alert (``refused``: the alert's
+    text before HAProxy's reason, when the rule words it its own way). Fetches a rule of this kind
+    cannot use get HAProxy's warning ('... will never match because it uses keyword ...')."""
     try:
         cond = parse_words(words, d.acls, maps_of(p), map_where(p), negate, _warn_text(p))
     except AclError as e:
-        p.alert(f"{p.where}error detected while parsing {what} : {e}")
+        if refused is None:
+            p.alert(f"{p.where}error detected while parsing {what} : {e}")
+        else:  # (the callers above add the final '.' AclError's texts carry)
+            p.alert(f"{p.where}{refused}{str(e).removesuffix('.')}")
         return None
     for group in cond.groups:
         for term in group:
@@ -80,28 +85,36 @@ def parse_condition(p: Context, d: Draft, words: list[str], what: str, negate: b
             elif term.name in PREDEFINED and term.name not in d.acls:  # built once per section
                 maps_of(p).reserve(("predefined", id(d), term.name))
     if column is not None:
-        _conflicts(p, cond, column, place)
+        warn_conflicts(p, cond, (column,), place)
     return cond
 
 
-def _conflicts(p: Context, cond: Condition, column: int, place: str) -> None:
-    """cfgparse.c warnif_cond_conflicts: one warning, for the first ACL no fetch of which this rule can
-    use ("will never match"), else for the first fetch it cannot use ("involves")."""
+def warn_conflicts(p: Context, cond: Condition, columns: tuple[int, ...], place: str, rule: str = "") -> None:
+    """cfgparse.c warnif_cond_conflicts, and tcp_rules.c's wording of it (``rule``: 'tcp-request content'):
+    one warning, for the first ACL no fetch of which this rule can use ("will never match"), else for the
+    first fetch it cannot use ("involves"), named by its ACL keyword as written ('shdr_beg', not 'res.hdr').
+    ``columns``: where the rule stands in keywords.FETCHES' "where" (a listen section's tcp-request rule
+    is a frontend's and a backend's: a fetch either may use will do)."""
+    def usable(acl) -> bool:
+        return any(acl.usable_at(c) for c in columns)
+
     terms = [term for group in cond.groups for term in group]
-    never = next((t for t in terms if t.acls and not any(a.usable_at(column) for a in t.acls)), None)
+    within = f" in '{rule}'" if rule else ""
+    never = next((t for t in terms if t.acls and not any(usable(a) for a in t.acls)), None)
     if never is not None:
         if never.name:
-            p.warn(f"{p.where}acl '{never.name}' will never match because it only involves keywords that are "
-                   f"incompatible with '{place}'")
+            p.warn(f"{p.where}acl '{never.name}' will never match{within} because it only involves keywords that "
+                   f"are incompatible with '{place}'")
         else:
-            p.warn(f"{p.where}anonymous acl will never match because it uses keyword '{never.acls[0].expr.fetch}' "
-                   f"which is incompatible with '{place}'")
+            p.warn(f"{p.where}anonymous acl will never match{within} because it uses keyword "
+                   f"'{expr_fetch(never.acls[0].keyword)}' which is incompatible with '{place}'")
         return
-    some = next(((t, a) for t in terms for a in t.acls if not a.usable_at(column)), None)
+    some = next(((t, a) for t in terms for a in t.acls if not usable(a)), None)
     if some is not None:
         term, acl = some
-        who = f"acl '{term.name}' involves keywords" if term.name else "anonymous acl involves keyword"
-        p.warn(f"{p.where}{who} '{acl.expr.fetch}' which is incompatible with '{place}'")
+        who = (f"acl '{term.name}' involves keyword{'' if rule else 's'}" if term.name
+               else "anonymous acl involves keyword")
+        p.warn(f"{p.where}{who} '{expr_fetch(acl.keyword)}' which is incompatible with '{place}'")
 
 
 def uses_l6(cond: Condition) -> bool:

@@ -39,6 +39,11 @@ class Draft:
     http_rules: dict[str, list] = field(default_factory=lambda: {"request": [], "response": []})
     final_rule: dict[str, bool] = field(default_factory=dict)  # side -> a final action without condition seen
     rule_keywords: set[str] = field(default_factory=set)  # 'http-request'/'http-response' written here
+    tcp_rules: list = field(default_factory=list)  # 'tcp-request content' rules (model.TcpRule)
+    tcp_l6: list[int] = field(default_factory=list)  # lines of those whose condition reads layer 6
+    tcp_other: list[str] = field(default_factory=list)  # 'content'/'connection'/'session': rules not kept
+    logformat_line: int = 0  # the line of the last 'option httplog|tcplog' (inherited from defaults)
+    logformat_here: str = ""  # 'httplog'/'tcplog' when this very section set its log format
 
     @property
     def cap_fe(self) -> bool:
@@ -59,8 +64,8 @@ class Draft:
             "mode", "default_backend", "balance", "balance_args", "hash_type", "hash_function",
             "hash_avalanche", "hash_balance_factor", "retries", "redispatch", "redispatch_after", "forwardfor",
             "allbackups", "httpchk", "http_check_expect_status", "httpchk_version", "http_check_headers",
-            "http_check_expect", "log_health_checks", "maxconn", "log_global", "httplog", "dontlognull",
-            "prometheus", "cookie", "persist", "persist_rules")}
+            "http_check_expect", "log_health_checks", "maxconn", "log_global", "httplog", "tcplog", "dontlognull",
+            "prometheus", "cookie", "persist", "persist_rules", "inspect_delay")}
         d.timeouts = {f: None for f in Timeouts.__dataclass_fields__}
         d.stats = {"enabled": False, "uri": "/haproxy?stats", "refresh": None, "auth": [], "admin": False}
         return d
@@ -77,6 +82,7 @@ class Draft:
         d.stats = copy.deepcopy(self.stats)
         d.stats_inherited = True
         d.tunnel_timeout = self.tunnel_timeout
+        d.logformat_line = self.logformat_line
         return d
 
     def finish(self, servers: tuple[ServerConfig, ...]) -> Proxy:
@@ -84,6 +90,7 @@ class Draft:
         return Proxy(kind=self.kind, name=self.name, binds=tuple(self.binds),
                      use_backends=tuple(self.use_backends), acls=tuple(self.acls.items()), servers=servers,
                      http_request=tuple(self.http_rules["request"]), http_response=tuple(self.http_rules["response"]),
+                     tcp_request=tuple(self.tcp_rules),
                      timeouts=Timeouts(**self.timeouts), stats=StatsConfig(**st), line=self.line,
                      **self.values)
 

@@ -93,6 +93,16 @@ class HttpRule:
 
 
 @dataclass(frozen=True)
+class TcpRule:
+    """``tcp-request content accept|reject [if|unless COND]`` (config/tcprules.py parses it, proxy/tcp.py
+    runs it)."""
+
+    action: str  # "accept" | "reject"
+    line: int = 0
+    cond: Any = None  # engine.sample.Condition ('unless' inside it), or None: always
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     name: str
     host: str  # resolved IPv4 address ("localhost" -> "127.0.0.1")
@@ -204,6 +214,7 @@ class Proxy:
     stats: StatsConfig = StatsConfig()
     log_global: bool = False  # 'log global': this proxy logs to the global section's log targets
     httplog: bool = False  # 'option httplog': HAProxy's HTTP log line (else no per-request line)
+    tcplog: bool = False  # 'option tcplog': HAProxy's TCP log line, one per connection (mode tcp)
     dontlognull: bool = False  # 'option dontlognull': no line for connections that sent nothing
     # 'http-request use-service prometheus-exporter [if { path|path_beg P }]': ("always"|"path"|"path_beg", P)
     prometheus: tuple[str, str] | None = None
@@ -212,6 +223,8 @@ class Proxy:
     persist_rules: tuple = ()  # 'force-persist|ignore-persist if|unless COND': (("force"|"ignore", cond), ...)
     http_request: tuple[HttpRule, ...] = ()  # in order (config/actions.py)
     http_response: tuple[HttpRule, ...] = ()
+    inspect_delay: int = 0  # 'tcp-request inspect-delay', ms (0: rules decide on what is there)
+    tcp_request: tuple[TcpRule, ...] = ()  # 'tcp-request content' rules, in order
     line: int = 0
     stick_table: Any = None  # engine.sticktable.TableConfig of its 'stick-table' line (config/stick.py)
     stick_rules: tuple = ()  # config.stick.StickRule: 'stick on|match|store-request', in order

@@ -24,6 +24,7 @@ from .cookie import check_cookie, parse_cookie, parse_persist_rule
 from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
 from .stick import check_stick, kw_stick, kw_stick_table
+from .tcprules import check_tcp_rules, parse_tcp_request
 from .tls import check_tls
 from .words import DIGITS, TimeFormatError, atol, parse_time
 
@@ -291,13 +292,17 @@ def kw_server(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     parse_server(p, d, args)
 
 
+def kw_tcp_request(p: Context, d: Draft, args: list[str], kwm: str) -> None:
+    parse_tcp_request(p, d, args)
+
+
 PROXY_KEYWORDS: dict[str, Handler] = {
     "mode": kw_mode, "bind": kw_bind, "default_backend": kw_default_backend,
     "use_backend": kw_use_backend, "acl": kw_acl, "balance": kw_balance, "hash-type": kw_hash_type,
     "hash-balance-factor": kw_hash_balance_factor,
     "timeout": kw_timeout, "retries": kw_retries, "maxconn": kw_maxconn, "option": kw_option,
     "http-check": kw_http_check, "stats": kw_stats, "server": kw_server, "cookie": parse_cookie,
-    "force-persist": parse_persist_rule, "ignore-persist": parse_persist_rule,
+    "force-persist": parse_persist_rule, "ignore-persist": parse_persist_rule, "tcp-request": kw_tcp_request,
 }
 
 PROXY_KEYWORDS.update({"stick-table": kw_stick_table, "stick": kw_stick})  # stick tables (stick.py)
@@ -350,7 +355,7 @@ def parse_proxy_line(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     elif word in kw.PROXY_KNOWN:
         if word == "errorfile" and not p.errorfile_ok(args):
             return
-        p.ignored(" ".join(args[:2]) if word in ("http-request", "http-response", "tcp-request", "log",
+        p.ignored(" ".join(args[:2]) if word in ("http-request", "http-response", "log",
                                                  "compression", "cookie", "errorfile") else word)
     else:
         best = kw.best_match(word, kw.PROXY_REGISTERED, kw.PROXY_COMMON)
@@ -412,6 +417,7 @@ def check_proxy(p: Context, d: Draft) -> None:
         if l6 and d.values["mode"] == "http":
             p.warn(f"Proxy '{d.name}': L6 sample fetches ignored on HTTP proxies (declared at {f}:{line}).",
                    line=line)
+    check_tcp_rules(p, d)
 
     t = d.timeouts
     if ((d.cap_fe and not t["client"]) or (d.cap_be and d.servers and (
@@ -439,6 +445,9 @@ def check_proxy(p: Context, d: Draft) -> None:
                        "Add 'mode http' to this section (or to the defaults).", line=d.line)
     check_tls(p, d)
     check_stick(p, d)
+    if d.cap_fe and d.kind != "defaults" and d.values["mode"] != "http" and d.values["httplog"]:
+        p.warn(f"parsing [{f}:{d.logformat_line}] : 'option httplog' not usable with {d.type_name} '{d.name}' "
+               "(needs 'mode http'). Falling back to 'option tcplog'.", line=d.logformat_line)
 
 
 __all__ = ["PROXY_KEYWORDS", "parse_proxy_line", "check_proxy"]

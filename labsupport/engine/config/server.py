@@ -290,8 +290,19 @@ def parse_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
             d.values[name] = on
             if name == "redispatch":  # cfgparse-listen.c: -1, or atol() of the interval when one is given
                 d.values["redispatch_after"] = (atol(args[2]) if len(args) > 2 and args[2] else -1) if on else 0
-    elif name in ("httplog", "dontlognull"):
+    elif name in ("httplog", "dontlognull", "tcplog"):
+        if name != "dontlognull" and kwm:
+            p.alert(f"parsing [{p.file}:{p.line}]: negation/default is not supported for option '{name}'.")
+            return
+        if name == "tcplog" and too_many(p, args, 0, 1):
+            return
         d.values[name] = on
+        if name != "dontlognull":  # one log format: the last of httplog and tcplog wins
+            if d.kind == "defaults" and d.logformat_here:
+                p.warn(f"parsing [{p.file}:{p.line}]: 'option {name}' overrides previous 'option "
+                       f"{d.logformat_here}' in 'defaults' section.")
+            d.values["tcplog" if name == "httplog" else "httplog"] = False
+            d.logformat_line, d.logformat_here = p.line, name
         if name == "httplog" and len(args) > 2:
             p.ignored(" ".join(args), "The course engine writes the plain 'option httplog' line.")
     elif name == "log-health-checks":

@@ -8,7 +8,9 @@ An ACL keyword brings its match method (``path_beg`` is ``path -m beg``); a plai
 output type (a string exactly, a number as int, an address as ip, a boolean as bool).
 
 How it works: ``parse_acl`` and ``parse_condition`` return plain objects or raise ``AclError`` with
-HAProxy's text; ``Condition.holds(ctx)`` evaluates on a request (``fetches.Ctx``), fetching lazily. An
+HAProxy's text; ``Condition.holds(ctx)`` evaluates on a request (``fetches.Ctx``), fetching lazily;
+``Condition.test(ctx)`` is acl_exec_cond's three-valued form for rules that may wait for more bytes
+(``tcp-request content``): None while a sample that may still change has not matched. An
 ACL that uses a fetch or converter the engine lacks is ``missing``: the caller warns, and the engine
 never evaluates it (``holds`` treats it as not matching).
 """
@@ -45,6 +47,7 @@ NO_PATTERN_WARNING = ("parsing acl keyword '{0}' :\n"
                       "  If you intended to match only for existence, please use '-m found'.\n"
                       "  If you wanted to force an int to match as a bool, please use '-m bool'.\n")
 USE_BACKEND_COLUMN = 5  # keywords.FETCHES' "where": frontend use-backend rule
+FAIL, MISS, PASS = 0, 1, 3  # enum acl_test_res: AND is '&', OR is '|'
 
 
 class AclError(ValueError):
@@ -67,6 +70,17 @@ class Acl:
             return False
         m = self.matcher
         return any(m.matches(v) for v in self.expr.values(ctx, in_acl=True))
+
+    def test(self, ctx: Ctx) -> int:
+        """acl_exec_cond on one criterion: PASS, FAIL, or MISS when nothing matched but a sample may still
+        change and more bytes may come (``ctx.final`` False)."""
+        if self.missing or self.never:
+            return FAIL
+        ctx.may_change = False
+        m = self.matcher
+        if any(m.matches(v) for v in self.expr.values(ctx, in_acl=True)):
+            return PASS
+        return MISS if ctx.may_change and not ctx.final else FAIL
 
     def usable_at(self, column: int) -> bool:
         return FETCHES[self.expr.fetch][2][column] == "Y"
@@ -171,6 +185,14 @@ class Term:
     def holds(self, ctx: Ctx) -> bool:
         return any(a.holds(ctx) for a in self.acls) != self.negated
 
+    def test(self, ctx: Ctx) -> int:
+        res = FAIL
+        for a in self.acls:  # the lines of a named ACL: any of them
+            res |= a.test(ctx)
+            if res == PASS:
+                break
+        return (3 >> res) if self.negated else res  # acl_neg: MISS stays MISS
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -182,6 +204,22 @@ class Condition:
     def holds(self, ctx: Ctx) -> bool:
         hit = any(all(t.holds(ctx) for t in group) for group in self.groups)
         return hit != self.negate
+
+    def test(self, ctx: Ctx) -> bool | None:
+        """Like ``holds`` ('unless' applied), or None: no answer yet (a MISS: wait for more bytes)."""
+        res = FAIL
+        for group in self.groups:
+            suite = PASS
+            for t in group:
+                suite &= t.test(ctx)
+                if suite == FAIL:
+                    break
+            res |= suite
+            if res == PASS:
+                break
+        if res == MISS:
+            return None
+        return (res == PASS) != self.negate
 
     def missing(self) -> list[tuple[str, str]]:
         """(ACL name or '', what the engine lacks) for every ACL it cannot evaluate."""

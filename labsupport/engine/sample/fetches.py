@@ -1,7 +1,8 @@
 """Sample fetches: what a rule reads from a request, as HAProxy 2.6 reads it.
 
 Follows src/http_fetch.c (path, url, query, base, method, hdr, hdr_cnt, hdr_val, url_param, req.ver),
-src/tcp_sample.c (src, src_port, dst, dst_port) and src/sample.c (str, int, bool, always_true/false).
+src/tcp_sample.c (src, src_port, dst, dst_port) and src/sample.c (str, int, bool, always_true/false);
+the fetches on the raw bytes of a mode tcp connection (req.ssl_sni ...) are in ``clienthello``.
 
 How it works: a ``Ctx`` wraps one request (the client connection's addresses and the parsed ``Req``)
 and computes each fetch at most once, when a rule first asks for it. A fetch returns a list of values
@@ -17,6 +18,7 @@ import re
 from typing import Callable
 
 from ..sticktable import sc_fetch, src_fetch
+from . import clienthello
 from .keywords import FETCHES
 
 Values = list  # of str | int | bool
@@ -25,14 +27,19 @@ Values = list  # of str | int | bool
 class Ctx:
     """One request as the fetches see it (built when the first rule needs it)."""
 
-    __slots__ = ("req", "src", "sport", "dst", "dport", "conn", "fe_name", "_cache")
+    __slots__ = ("req", "src", "sport", "dst", "dport", "conn", "fe_name", "_cache", "payload", "final",
+                 "may_change")
 
     def __init__(self, req, src: str | None, sport: int | None, dst: str | None = None, dport: int | None = None,
-                 conn=None, fe_name: str = "") -> None:
+                 conn=None, fe_name: str = "", payload: bytes | None = None, final: bool = True) -> None:
         # conn: the client connection, for its TLS state (``.ssl_object``, ``.sni``; proxy/session.py)
         self.req, self.src, self.sport, self.dst, self.dport, self.conn = req, src, sport, dst, dport, conn
         self.fe_name = fe_name  # the frontend the request arrived on
         self._cache: dict = {}
+        # mode tcp: the bytes the client sent so far (None in mode http, where HAProxy's payload fetches
+        # find no sample); final: no more will be waited for (SMP_OPT_FINAL); may_change: a payload fetch
+        # said more bytes could change its answer (SMP_F_MAY_CHANGE; acl.py resets and reads it)
+        self.payload, self.final, self.may_change = payload, final, False
 
     def ssl_object(self):
         return None if self.conn is None else self.cached("ssl", lambda: self.conn.ssl_object)
@@ -207,6 +214,18 @@ def _const_bool(args) -> str | None:
 ARG_CHECKS: dict[str, Callable] = {"bool": _const_bool}
 
 
+def _payload(read: Callable) -> Callable:
+    """A fetch on the connection's first bytes (``clienthello``): no sample without a byte buffer."""
+    def fetch(ctx, args, in_acl):
+        if ctx.payload is None:
+            return []
+        value, may_change = read(ctx.payload)
+        if may_change:
+            ctx.may_change = True
+        return _one(value)
+    return fetch
+
+
 def _arg_int(args: list[str], i: int) -> int | None:
     return int(args[i]) if len(args) > i and args[i] != "" else None
 
@@ -262,13 +281,23 @@ IMPLEMENTED: dict[str, Callable] = {
     "ssl_fc_sni": lambda ctx, a, acl: _one(ctx.sni()),
     "ssl_fc_has_sni": lambda ctx, a, acl: [ctx.sni() is not None] if ctx.ssl_object() is not None else [],
     "ssl_fc_protocol": lambda ctx, a, acl: _one(ctx.ssl_object().version() if ctx.ssl_object() else None),
+    "req.ssl_sni": _payload(clienthello.ssl_hello_sni),
+    "req_ssl_sni": _payload(clienthello.ssl_hello_sni),
+    "req.ssl_hello_type": _payload(clienthello.ssl_hello_type),
+    "req_ssl_hello_type": _payload(clienthello.ssl_hello_type),
+    "req.ssl_ver": _payload(clienthello.req_ssl_ver),
+    "req_ssl_ver": _payload(clienthello.req_ssl_ver),
+    "req.len": _payload(clienthello.req_len),
+    "req_len": _payload(clienthello.req_len),
 }
+PAYLOAD = frozenset(("req.ssl_sni", "req_ssl_sni", "req.ssl_hello_type", "req_ssl_hello_type", "req.ssl_ver",
+                     "req_ssl_ver", "req.len", "req_len"))
 
 
 # fetches that need no HTTP request: they give a sample in mode tcp too (the others give none there)
 LAYER4 = frozenset(("src", "src_port", "dst", "dst_port", "str", "int", "bool", "meth", "ipv4", "ipv6", "env",
                     "always_true", "always_false", "fe_name", "ssl_fc", "ssl_fc_sni", "ssl_fc_has_sni",
-                    "ssl_fc_protocol"))
+                    "ssl_fc_protocol")) | PAYLOAD
 
 
 # stick-table counters (engine/sticktable.py): sc_<data>(N[,table]), scN_<data>([table]), src_<data>([table])
