@@ -70,6 +70,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.edge.exercises": ("check_edge_routing", "check_edge_https"),
     "lessons.edge.tls": ("certificates", "server_checks"),
     "lessons.edge.tlscost": ("tls_cost", "tls_cost_figure"),
+    # lesson 08: sessions and stick tables
+    "lessons.sessions.cart": ("Shopper",),
+    "lessons.sessions.stickiness": ("landing", "follow", "moves", "shares"),
     "course.certs": ("LabCA",),
     # display: tables, charts, live loops
     "course.display.table": ("Table",),
