@@ -190,7 +190,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
     # ----- serving one request
     def _start(self, req: Req) -> None:
         self.cur = req
-        self._disarm()
+        self.on_deadline = None  # _disarm, inline (per request)
         fe = self.fe
         # for the log line: start time, bytes sent so far, timers not reached yet (-1), flags
         self.timers.start(now())
@@ -416,7 +416,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
         ms = int((now() - req.t0) * 1000)
         logging = self.fe.name in self.engine.httplog
         self.engine.log_request(self.src, be.name if be else self.fe.name, srv.name if srv else None, status, ms)
-        self._disarm()
+        self.on_deadline = None  # _disarm, inline (per request)
         outcome = self.outcome
         if be is not None:
             if not outcome.untimed:
