@@ -127,7 +127,7 @@ class Algorithm:
         None: no server usable, or (rotating algorithms, random) every candidate is full.
         A hash algorithm may designate a full server: the request then waits in its queue.
         ``avoid``: the server a redispatched request failed on, taken only when no other will do."""
-        s = self._choose(src, uri, self._srv.get(avoid) if avoid is not None else None)
+        s = self._choose(src, uri, None if avoid is None else self._srv.get(avoid))
         return None if s is None else s.name
 
     def pick(self, src: str | None = None, uri: str | None = None) -> str | None:
@@ -156,7 +156,7 @@ class Algorithm:
     def take_if_room(self, name: str) -> bool:
         """``take`` unless ``name`` is full (then False, and nothing counted): is_full + take in one."""
         s = self._srv.get(name) or self._get(name)
-        if s.full:
+        if s.maxconn and s.full:  # (no maxconn: never full, and no property call)
             return False
         s.inflight += 1
         self._took(s)
