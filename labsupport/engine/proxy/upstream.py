@@ -122,10 +122,9 @@ class ServerConn(asyncio.Protocol):
         self.transport = None
         c, self.client = self.client, None
         if c is None:
-            try:
-                self.srv.idle.remove(self)
-            except ValueError:
-                pass
+            idle = self.srv.idle
+            if self in idle:  # (a test, not a ValueError: most connections that end are not idle ones)
+                idle.remove(self)
             return
         if self.fwd:
             c.response_eof(self)
