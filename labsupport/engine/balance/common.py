@@ -121,6 +121,8 @@ class Algorithm:
     # roundrobin, static-rr and first send a new request behind a non-empty backend queue
     # (assign_server: "with certain algos we know it's because all servers are full")
     queue_first = False
+    # leastconn keeps its servers ordered by load: only it hears of each take and release (_took, _dropped)
+    reorders = False
 
     def choose(self, src: str | None = None, uri: str | None = None, avoid: str | None = None) -> str | None:
         """The server HAProxy's assign_server designates, without counting it (see ``take``).
@@ -136,7 +138,8 @@ class Algorithm:
         if s is None or s.full:
             return None
         s.inflight += 1
-        self._took(s)
+        if self.reorders:  # (a test, not a call: most algorithms keep no order by load)
+            self._took(s)
         return s.name
 
     def is_full(self, name: str) -> bool:
@@ -159,7 +162,8 @@ class Algorithm:
         if s.maxconn and s.full:  # (no maxconn: never full, and no property call)
             return False
         s.inflight += 1
-        self._took(s)
+        if self.reorders:  # (a test, not a call: most algorithms keep no order by load)
+            self._took(s)
         return True
 
     def take(self, name: str) -> None:
@@ -167,7 +171,8 @@ class Algorithm:
         straight to the server that freed a slot (process_srv_queue), without the algorithm."""
         s = self._srv.get(name) or self._get(name)
         s.inflight += 1
-        self._took(s)
+        if self.reorders:  # (a test, not a call: most algorithms keep no order by load)
+            self._took(s)
 
     def release(self, name: str) -> None:
         """A connection or request on ``name`` ended."""
@@ -176,7 +181,8 @@ class Algorithm:
             raise UsageError(f"release('{name}') without a matching pick: it has no connection in flight. "
                              "Call release(name) once for each pick() that returned that name.")
         s.inflight -= 1
-        self._dropped(s)
+        if self.reorders:
+            self._dropped(s)
 
     def has_usable(self) -> bool:
         return (self._serving or self._in_use())[0] != ""
