@@ -123,6 +123,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
                 o.termination = "CD" if o.server_status >= 0 else "CH" if srv is not None else "CR"
                 self._log(self.cur, be, srv, o.server_status, int((now() - self.cur.t0) * 1000))
         self.engine.left(self)
+        self.parser = None  # it holds our callbacks: without that cycle the connection is freed now, not by the gc
 
     def pause_writing(self) -> None:  # the client reads slower than the server sends
         if self.conn is not None and self.conn.transport is not None:

@@ -120,6 +120,7 @@ class ServerConn(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.transport = None
+        self.parser = None  # it holds our callbacks: without that cycle the connection is freed now, not by the gc
         c, self.client = self.client, None
         if c is None:
             idle = self.srv.idle
