@@ -24,6 +24,9 @@ Service mode (lesson 07, one address for many services): --name NAME, e.g. ``--n
 --https-only (with --name): the application redirects (302) to https:// unless the request says
     X-Forwarded-Proto: https, as many frameworks do behind a balancer.
 
+Session mode (backends/sessions.py, lesson 08): --sessions adds POST /login?user=NAME, GET and POST /cart,
+POST /logout: a login and a cart kept in this server's memory, keyed by a SESSIONID cookie.
+
 Capacity mode (backends/capacity.py): --workers N --service-ms MS [--service-dist fixed|exp|pareto]
 serves at most N requests of GET / at once, each for a service time of mean MS; the rest wait.
     GET  /admin/capacity             JSON: workers, service time, slowdown, busy, waiting
@@ -44,10 +47,12 @@ import time
 from flask import Flask, jsonify, redirect, request
 
 from capacity import DISTRIBUTIONS, Capacity  # beside this file
+from sessions import register as register_sessions  # beside this file
 
 app = Flask(__name__, static_folder=None)  # no /static/ route of its own: in service mode that path is the balancer's to route
 PORT_NUMBER = "?"
-OPTIONS = argparse.Namespace(delay_ms=0, fail_rate=0.0, host="127.0.0.1", name=None, https_only=False)
+OPTIONS = argparse.Namespace(delay_ms=0, fail_rate=0.0, host="127.0.0.1", name=None, https_only=False,
+                             sessions=False)
 STATE = {"requests": 0, "x_forwarded_for": None, "started": time.time()}
 _lock = threading.Lock()
 CAPACITY = Capacity()  # no limit, no service time until the options say otherwise
@@ -77,7 +82,9 @@ def _answer(extra_delay_ms: float = 0):
 @app.before_request
 def as_a_service():
     """Service mode: every other path answers who served it and what arrived."""
-    if not OPTIONS.name or (request.url_rule is not None and request.url_rule.rule != "/"):
+    own = request.url_rule is not None and request.url_rule.rule != "/" and (
+        OPTIONS.sessions or request.path not in SESSION_PATHS)  # the session routes are the server's in session mode
+    if not OPTIONS.name or own:
         return None  # the server's own endpoints (/health, /info, /slow, /admin/health ...) stay
     if OPTIONS.https_only and request.headers.get("X-Forwarded-Proto", "").lower() != "https":
         _served()
@@ -86,6 +93,18 @@ def as_a_service():
     return jsonify(service=OPTIONS.name, port=int(PORT_NUMBER), method=request.method, path=request.path,
                    query=request.query_string.decode("latin-1"), host=request.headers.get("Host"),
                    headers=[[k, v] for k, v in request.headers.items()])
+
+
+SESSION_PATHS = ("/login", "/cart", "/logout")
+register_sessions(app, lambda: OPTIONS.name or f"server {PORT_NUMBER}", _served)
+
+
+@app.before_request
+def sessions_only_when_asked():
+    """The session routes exist in session mode only: elsewhere they are what they always were."""
+    if not OPTIONS.sessions and request.path in SESSION_PATHS:
+        return "Not Found\n", 404
+    return None
 
 
 @app.route("/")
@@ -201,6 +220,8 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--name", help="service mode: answer every path with this name and what the request carried")
     p.add_argument("--https-only", action="store_true",
                    help="with --name: redirect to https unless X-Forwarded-Proto says https")
+    p.add_argument("--sessions", action="store_true",
+                   help="session mode: a login and a cart in this server's memory (POST /login?user=NAME, /cart)")
     p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate and key")
     p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a listening socket handed over by labsupport
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)

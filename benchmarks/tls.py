@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,51 +30,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from proxy import cpu_seconds, stop, wait_port  # noqa: E402
+from proxy import stop, wait_port  # noqa: E402
 
 from labsupport.course.certs import LabCA  # noqa: E402
+from labsupport.course.cputime import cpu_seconds  # noqa: E402
+from labsupport.lessons.edge.tlscost import client as tls_client  # noqa: E402
 from labsupport.ports import free_ports  # noqa: E402
 
 DEFAULTS = "defaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n"
-REQUEST = b"GET / HTTP/1.1\r\nHost: web.lab\r\n\r\n"
 MODES = ("plain", "new", "keepalive", "resume")
 
 
-def _read_answer(s) -> None:
-    data = b""
-    while b"\r\n\r\n" not in data or not data.endswith(b"ok"):
-        chunk = s.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed before the answer ended")
-        data += chunk
-
-
 def client(port: int, mode: str, ca_file: str, seconds: float, out) -> None:
-    """Send requests one at a time for ``seconds``; put the number answered on ``out``."""
-    ctx = ssl.create_default_context(cafile=ca_file)
-    done, session, conn = 0, None, None
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if mode == "keepalive" and conn is not None:
-            conn.sendall(REQUEST)
-            _read_answer(conn)
-            done += 1
-            continue
-        raw = socket.create_connection(("127.0.0.1", port))
-        if mode == "plain":
-            s = raw
-        else:
-            s = ctx.wrap_socket(raw, server_hostname="web.lab", session=session if mode == "resume" else None)
-        s.sendall(REQUEST)
-        _read_answer(s)
-        done += 1
-        if mode == "resume":
-            session = s.session  # after an answer: the TLSv1.3 ticket has arrived
-        if mode == "keepalive":
-            conn = s
-        else:
-            s.close()
-    out.put(done)
+    """Send requests one at a time for ``seconds`` (lesson 07's client); put the number answered on ``out``."""
+    out.put(tls_client(port, mode, ca_file, seconds, host="web.lab")[0])
 
 
 def run(port: int, pid: int, mode: str, ca_file: str, seconds: float, clients: int) -> tuple[float, float]:

@@ -68,7 +68,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.edge.router": ("Router",),
     "lessons.edge.explain": ("edge_acls",),
     "lessons.edge.exercises": ("check_edge_routing", "check_edge_https"),
-    "lessons.edge.tls": ("certificates",),
+    "lessons.edge.tls": ("certificates", "server_checks"),
+    "lessons.edge.tlscost": ("tls_cost", "tls_cost_figure"),
     "course.certs": ("LabCA",),
     # display: tables, charts, live loops
     "course.display.table": ("Table",),

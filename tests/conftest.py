@@ -58,3 +58,17 @@ def pytest_collection_modifyitems(config, items) -> None:
     if strays:
         raise pytest.UsageError("these tests run real HAProxy (fixture haproxy_bin) but are not in tests/differential/; "
                                 "move them there:\n  " + "\n  ".join(strays))
+
+
+@pytest.fixture
+def headless(monkeypatch):
+    """The course as ``make test`` runs it (LAB_HEADLESS=1: live loops last a moment), also when pytest was
+    started without it: the flag is read once, at import, so the modules that copied it are patched too."""
+    import labsupport.course.display.live as live
+    import labsupport.course.display.progress as progress
+    import labsupport.course.environment as environment
+    import labsupport.lessons.load.experiments as experiments
+
+    monkeypatch.setenv("LAB_HEADLESS", "1")
+    for module in (environment, live, progress, experiments):
+        monkeypatch.setattr(module, "HEADLESS", True)

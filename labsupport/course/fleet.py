@@ -242,6 +242,7 @@ class Fleet:
         name: str | None = None,
         https_only: bool = False,
         tls: tuple[str, str] | None = None,
+        sessions: bool = False,
         timeout: float = 15.0,
     ) -> list[int]:
         """Start servers on ``ports`` (a list, or one port), or ``count`` servers on free ports.
@@ -250,6 +251,8 @@ class Fleet:
         ``name``: service mode (lesson 07): every path answers with this name and what the request
         carried; ``https_only`` makes it redirect to https unless X-Forwarded-Proto says https.
         ``tls=(cert, key)``: the server answers over HTTPS (PEM files, e.g. ``LabCA().cert_and_key("api.lab")``).
+        ``sessions``: session mode (lesson 08, backends/sessions.py): a login and a cart kept in the server's
+        own memory, keyed by a SESSIONID cookie (POST /login?user=NAME, GET and POST /cart?item=X).
 
         Returns the ports, once every server answers HTTP.
         """
@@ -260,7 +263,7 @@ class Fleet:
             ports = [ports]
         opts = {"delay_ms": delay_ms, "fail_rate": fail_rate, "workers": workers, "service_ms": service_ms,
                 "service_dist": service_dist, "name": name, "https_only": https_only,
-                "tls": tuple(map(str, tls)) if tls else None}
+                "tls": tuple(map(str, tls)) if tls else None, "sessions": bool(sessions)}
         lifecycle.rerun_replaces()  # this cell ran before: its earlier servers make way (one line says so)
         started = [self._spawn(host, p, opts) for p in ports]
         deadline = time.time() + timeout
@@ -291,6 +294,8 @@ class Fleet:
             cmd += ["--name", opts["name"]] + (["--https-only"] if opts.get("https_only") else [])
         if opts.get("tls"):
             cmd += ["--tls", *opts["tls"]]
+        if opts.get("sessions"):
+            cmd += ["--sessions"]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     pass_fds=(sock.fileno(),), start_new_session=True)

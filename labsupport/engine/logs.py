@@ -107,6 +107,7 @@ def texts(entries: list[str | Record]) -> list[str]:
     return [x if isinstance(x, str) else x.httplog() for x in entries]
 
 
-def term_flags(cause: str, state: str) -> str:
-    """The 4-char ``%tsc``: who ended the session, at which stage, and '--' (no persistence cookie)."""
-    return f"{cause}{state}--"
+def term_flags(cause: str, state: str, cookie: str = "--") -> str:
+    """The 4-char ``%tsc``: who ended the session, at which stage, and the persistence cookie's two
+    characters (proxy/cookies.py; '--' when the backend has no cookie)."""
+    return f"{cause}{state}{cookie}"

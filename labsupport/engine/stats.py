@@ -85,6 +85,8 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
     if srv.warmup is not None and srv.warmup.running:  # slow start: the ramped weight, and how far it is
         e, wdiv = be.algo.effective_weight(srv.name), be.algo.wscale
         row.update(weight=(e + wdiv - 1) // wdiv, throttle=(100 * e + wdiv - 1) // (wdiv * w) if w else 100)
+    if srv.cfg.cookie is not None:  # 'cookie VALUE' (hidden below level operator, as the address)
+        row["cookie"] = srv.cfg.cookie
     maxconn = be.algo.maxconn(srv.name)
     if maxconn:
         row["slim"] = maxconn
@@ -119,6 +121,8 @@ def backend_row(be, now: float, slim: int) -> dict[str, Any]:
                cache_lookups=0, cache_hits=0, qtime_max=0, ctime_max=0, rtime_max=be.ttime_max,
                ttime_max=be.ttime_max, eint=0, uweight=weight, agg_server_status=0,
                agg_server_check_status=0, agg_check_status=0)
+    if be.cfg.cookie is not None:  # the persistence cookie's name
+        row["cookie"] = be.cfg.cookie.name
     if be.servers:
         down = be.downtime + (now - be.down_since if be.down_since is not None else 0)
         row["downtime"] = int(down)

@@ -62,3 +62,21 @@ def test_slips_get_one_line_that_says_what_to_write(call, message):
     with pytest.raises(UsageError) as e:
         call()
     assert str(e.value).startswith(message), str(e.value)
+
+
+def test_a_service_can_speak_https_itself(tmp_path):
+    from labsupport.course.certs import LabCA
+
+    ca = LabCA(tmp_path)
+    fleet = Fleet()
+    try:
+        table = start_services(fleet, ["vault"], tls={"vault": ca.cert_and_key("vault.lab")})
+        assert table.column("speaks") == ["HTTPS only"]
+        a = ask(f"https://127.0.0.1:{SERVICES['vault']}", "/", host="vault.lab", cafile=str(ca.ca_file))
+        assert (a.status, a.who) == (200, "vault")
+        plain = ask(f"http://127.0.0.1:{SERVICES['vault']}", "/", host="vault.lab")
+        assert plain.status != 200
+    finally:
+        fleet.stop_all()
+    with pytest.raises(UsageError, match="tls= names 'shop', which is not started here"):
+        start_services(None, ["vault"], tls={"shop": ("a", "b")})

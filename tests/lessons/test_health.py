@@ -189,8 +189,7 @@ def test_request_timeline_model_marks_failures():
     assert [(d.label, d.failed) for d in dots] == [("8080", False), ("HTTP 503", True)]
 
 
-def test_timeline_widget_buttons_act_and_the_loop_stops_headless(fleet, monkeypatch):
-    monkeypatch.setenv("LAB_HEADLESS", "1")
+def test_timeline_widget_buttons_act_and_the_loop_stops_headless(headless, fleet, monkeypatch):
     text = (HEAD + "backend b\n" + "".join(f"    server s{i} 127.0.0.1:{p} check inter 100ms\n"
                                            for i, p in enumerate(fleet.ports, 1)))
     with Balancer.from_text(text) as lb:

@@ -20,8 +20,7 @@ backend be
 {servers}"""
 
 
-def test_the_script_acts_the_check_judges_and_restore_undoes(monkeypatch):
-    monkeypatch.setenv("LAB_HEADLESS", "1")
+def test_the_script_acts_the_check_judges_and_restore_undoes(headless, monkeypatch):
     fleet = Fleet()
     ports = fleet.start(count=3)
     names = {f"s{i}": p for i, p in enumerate(ports, 1)}
@@ -57,7 +56,7 @@ def test_needs_three_servers():
         Incident(None, None, {"a": 1, "b": 2}, url="http://x/")
 
 
-def test_its_cell_run_again_undoes_the_earlier_incident_before_the_new_one(monkeypatch, capsys):
+def test_its_cell_run_again_undoes_the_earlier_incident_before_the_new_one(headless, monkeypatch, capsys):
     import threading
 
     from labsupport import lifecycle
@@ -65,7 +64,6 @@ def test_its_cell_run_again_undoes_the_earlier_incident_before_the_new_one(monke
     def as_cell(run: str):  # what ipykernel says: the cell on the kernel's main thread, nothing elsewhere
         return lambda: ("incident-cell", run) if threading.current_thread() is threading.main_thread() else None
 
-    monkeypatch.setenv("LAB_HEADLESS", "1")
     fleet = Fleet()
     ports = fleet.start(count=3)
     names = {f"s{i}": p for i, p in enumerate(ports, 1)}

@@ -114,12 +114,16 @@ class Recorder(RawListener):
                     buf = buf[used:]
                     with self.lock:
                         self.requests.append((number, req))
-                    body = f"{req[0]} {req[1]}\n".encode("latin-1")
-                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+                    conn.sendall(self.answer(req))
         except OSError:
             pass
         finally:
             conn.close()
+
+    def answer(self, req: tuple) -> bytes:
+        """The bytes answering one request (subclasses may add headers): 200 naming the request line."""
+        body = f"{req[0]} {req[1]}\n".encode("latin-1")
+        return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
 
     def reset(self) -> None:
         with self.lock:

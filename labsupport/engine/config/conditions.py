@@ -64,7 +64,7 @@ def parse_acl_line(p: Context, d: Draft, args: list[str]) -> None:
 
 
 def parse_condition(p: Context, d: Draft, words: list[str], what: str, negate: bool = False,
-                    column: int | None = USE_BACKEND_COLUMN) -> Condition | None:
+                    column: int | None = USE_BACKEND_COLUMN, place: str = USE_BACKEND_RULE) -> Condition | None:
     """The words after if/unless -> a Condition, or None after HAProxy's alert. Fetches a rule of this
     kind cannot use get HAProxy's warning ('... will never match because it uses keyword ...')."""
     try:
@@ -79,12 +79,29 @@ def parse_condition(p: Context, d: Draft, words: list[str], what: str, negate: b
                     _reserve(p, acl)
             elif term.name in PREDEFINED and term.name not in d.acls:  # built once per section
                 maps_of(p).reserve(("predefined", id(d), term.name))
-            for acl in term.acls:
-                if column is not None and not acl.usable_at(column):
-                    who = f"acl '{term.name}'" if term.name else "anonymous acl"
-                    p.warn(f"{p.where}{who} will never match because it uses keyword '{acl.expr.fetch}' which is "
-                           f"incompatible with '{USE_BACKEND_RULE}'")
+    if column is not None:
+        _conflicts(p, cond, column, place)
     return cond
+
+
+def _conflicts(p: Context, cond: Condition, column: int, place: str) -> None:
+    """cfgparse.c warnif_cond_conflicts: one warning, for the first ACL no fetch of which this rule can
+    use ("will never match"), else for the first fetch it cannot use ("involves")."""
+    terms = [term for group in cond.groups for term in group]
+    never = next((t for t in terms if t.acls and not any(a.usable_at(column) for a in t.acls)), None)
+    if never is not None:
+        if never.name:
+            p.warn(f"{p.where}acl '{never.name}' will never match because it only involves keywords that are "
+                   f"incompatible with '{place}'")
+        else:
+            p.warn(f"{p.where}anonymous acl will never match because it uses keyword '{never.acls[0].expr.fetch}' "
+                   f"which is incompatible with '{place}'")
+        return
+    some = next(((t, a) for t in terms for a in t.acls if not a.usable_at(column)), None)
+    if some is not None:
+        term, acl = some
+        who = f"acl '{term.name}' involves keywords" if term.name else "anonymous acl involves keyword"
+        p.warn(f"{p.where}{who} '{acl.expr.fetch}' which is incompatible with '{place}'")
 
 
 def uses_l6(cond: Condition) -> bool:

@@ -60,7 +60,7 @@ class Draft:
             "hash_avalanche", "hash_balance_factor", "retries", "redispatch", "redispatch_after", "forwardfor",
             "allbackups", "httpchk", "http_check_expect_status", "httpchk_version", "http_check_headers",
             "http_check_expect", "log_health_checks", "maxconn", "log_global", "httplog", "dontlognull",
-            "prometheus")}
+            "prometheus", "cookie", "persist", "persist_rules")}
         d.timeouts = {f: None for f in Timeouts.__dataclass_fields__}
         d.stats = {"enabled": False, "uri": "/haproxy?stats", "refresh": None, "auth": [], "admin": False}
         return d
@@ -71,6 +71,8 @@ class Draft:
         d.values = copy.deepcopy(self.values)
         if kind == "backend":
             d.values["default_backend"] = None  # haproxy only copies it to frontend-capable proxies
+        elif kind == "frontend":
+            d.values["cookie"] = None  # and the cookie to backend-capable ones
         d.timeouts = dict(self.timeouts)
         d.stats = copy.deepcopy(self.stats)
         d.stats_inherited = True

@@ -120,6 +120,34 @@ class ServerConfig:
     ca_file: str | None = None
     sni: str | None = None  # the literal of 'sni str(NAME)'
     check_sni: str | None = None
+    cookie: str | None = None  # 'cookie VALUE': the persistence cookie's value for this server
+
+
+@dataclass(frozen=True)
+class CookieConfig:
+    """A backend's ``cookie NAME [rewrite|insert|prefix] [indirect] ...`` (config/cookie.py parses it,
+    proxy/cookies.py applies it). ``domain`` and ``attrs`` are already joined as HAProxy writes them."""
+
+    name: str
+    rewrite: bool = False
+    insert: bool = False
+    prefix: bool = False
+    indirect: bool = False
+    nocache: bool = False
+    postonly: bool = False
+    preserve: bool = False
+    httponly: bool = False
+    secure: bool = False
+    domain: str | None = None  # "a.lab; domain=b.lab" for two 'domain' words
+    attrs: str | None = None  # "SameSite=Lax; x" for two 'attr' words
+    maxidle: int = 0  # seconds (the engine warns that it ignores them)
+    maxlife: int = 0
+    dynamic: bool = False
+
+    @property
+    def active(self) -> bool:
+        """HAProxy's PR_CK_ANY: a mode the log reports (passive cookies log '--')."""
+        return self.rewrite or self.insert or self.prefix or self.indirect
 
 
 @dataclass(frozen=True)
@@ -177,6 +205,9 @@ class Proxy:
     dontlognull: bool = False  # 'option dontlognull': no line for connections that sent nothing
     # 'http-request use-service prometheus-exporter [if { path|path_beg P }]': ("always"|"path"|"path_beg", P)
     prometheus: tuple[str, str] | None = None
+    cookie: CookieConfig | None = None  # 'cookie NAME ...' (persistence)
+    persist: bool = False  # 'option persist': a cookie still leads to a DOWN server
+    persist_rules: tuple = ()  # 'force-persist|ignore-persist if|unless COND': (("force"|"ignore", cond), ...)
     http_request: tuple[HttpRule, ...] = ()  # in order (config/actions.py)
     http_response: tuple[HttpRule, ...] = ()
     line: int = 0

@@ -20,6 +20,7 @@ from .actions import defaults_rule, parse_http_rule
 from .checks import parse_http_check
 from .conditions import engine_gaps, maps_of, parse_acl_line, parse_condition, uses_l6
 from .context import IGNORED_HINT, Context, Draft, cap_warning, too_many
+from .cookie import check_cookie, parse_cookie, parse_persist_rule
 from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
 from .tls import check_tls
@@ -294,7 +295,8 @@ PROXY_KEYWORDS: dict[str, Handler] = {
     "use_backend": kw_use_backend, "acl": kw_acl, "balance": kw_balance, "hash-type": kw_hash_type,
     "hash-balance-factor": kw_hash_balance_factor,
     "timeout": kw_timeout, "retries": kw_retries, "maxconn": kw_maxconn, "option": kw_option,
-    "http-check": kw_http_check, "stats": kw_stats, "server": kw_server,
+    "http-check": kw_http_check, "stats": kw_stats, "server": kw_server, "cookie": parse_cookie,
+    "force-persist": parse_persist_rule, "ignore-persist": parse_persist_rule,
 }
 
 
@@ -384,6 +386,7 @@ def check_proxy(p: Context, d: Draft) -> None:
     """Per-proxy checks of haproxy's second stage, in haproxy's order."""
     f = p.file
     where_d = f"{d.values['mode']} {d.type_name} '{d.name}' ({f}:{d.line})"
+    check_cookie(p, d)
     name = d.values["default_backend"] if d.cap_fe else None
     if name:
         target = _backend(p, name)

@@ -86,6 +86,10 @@ def _server_kw(p: Context, d: Draft, s: dict, args: list[str], i: int) -> str | 
         s["id"] = sid
     elif word in ("maxconn", "maxqueue"):
         s[word] = atol(value)
+    elif word == "cookie":
+        if not value:
+            return "'cookie' expects <value> as argument."
+        s["cookie"] = value
     elif word in ("check", "no-check"):
         s["check"] = word == "check"
     elif word in ("backup", "no-backup"):
@@ -272,10 +276,10 @@ def parse_option(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         p.alert(f"parsing [{p.file}:{p.line}]: 'option' expects an option name.")
         return
     name, on = args[1], kwm != "no"
-    if name in ("redispatch", "allbackups", "httpchk"):
+    if name in ("redispatch", "allbackups", "httpchk", "persist"):
         if cap_warning(p, d, name, "be"):
             return
-        if name == "allbackups" and too_many(p, args, 0, 1):
+        if name in ("allbackups", "persist") and too_many(p, args, 0, 1):
             return
         if name == "httpchk":
             rest = args[2:]

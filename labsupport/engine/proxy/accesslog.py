@@ -12,6 +12,7 @@ import time
 from ..logs import Record, term_flags
 from ..prometheus import exposition
 from ..stats import collect
+from .cookies import log_flags
 from .state import now
 
 
@@ -31,7 +32,7 @@ def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> 
         -1 if bad else int((timers.started - req.t0) * 1000), max(timers.queue_ms, -1),
         max(timers.connect_ms, -1), max(timers.response_ms, -1), ms, status,
         fe.bout - o.fe_bout_before if o.logged_bytes is None else o.logged_bytes,
-        term_flags(o.termination[0], o.termination[1]),
+        term_flags(o.termination[0], o.termination[1], log_flags(c, be)),
         eng.cur_conns, fe.scur, be.scur if be is not None else 0, srv.scur if srv is not None else 0,
         f"+{rc}" if o.redispatched else str(rc), o.srv_queue_pos, o.be_queue_pos,
         None if bad else (req.orig or (req.method, req.url)) + (req.version,))  # the line as received

@@ -40,6 +40,7 @@ import httptools
 from ..sample.fetches import Ctx
 from .accesslog import httplog_record, metrics_response
 from .actions import STOP, run_request
+from .cookies import CookieTxn
 from .intercept import RuleAnswers
 from .pages import page
 from .reader import RequestReader
@@ -56,7 +57,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
     __slots__ = ("engine", "fe", "loop", "transport", "src", "sport", "local", "req_ms",  # the connection
                  "closed", "active", "eof", "answered",  # its state
                  "parser", "req", "head_done", "partial", "held", "pending", "buffered",  # reading (reader.py)
-                 "cur", "conn", "reused", "xff", "res_rules")  # the request being served
+                 "cur", "conn", "reused", "xff", "res_rules")  # the request being served (and Session's ck)
 
     def __init__(self, engine, fe) -> None:
         self.engine, self.fe, self.loop = engine, fe, engine.loop
@@ -216,6 +217,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
         be.enter()
         be.req_tot += 1
         bcfg = be.cfg
+        self.ck = CookieTxn(bcfg, self, req) if bcfg.cookie is not None else None  # cookie persistence (cookies.py)
         if bcfg.http_request and bcfg is not cfg:  # the backend's (a listen section's run once)
             verdict = run_request(bcfg.http_request, self, req)
             if verdict is not None and verdict is not STOP:
@@ -230,6 +232,8 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
             self._serve_stats(req)
             return
         self.xff = self.src if (fe.cfg.forwardfor or be.cfg.forwardfor) else None
+        if self.ck is not None:
+            self.ck.request(be, req.headers)
         self._dispatch()
 
     def _sample_ctx(self, req: Req) -> Ctx:

@@ -42,6 +42,9 @@ class RuleAnswers:
             be.count_status(answer.status)
         o = self.outcome
         if answer.kind == "deny":
+            if be is not None and self.ck is not None:  # HAProxy still reads the cookie, for the log
+                self.ck.request(be, self.cur.headers)
+                self.target = self.ck.direct  # (and the log names the server it designates)
             fe.dreq += 1
             if be is not None:
                 be.dreq += 1

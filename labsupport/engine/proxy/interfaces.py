@@ -14,7 +14,7 @@ modules' imports form no circle: this module sits below all of them and imports 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..logs import Logs
 
@@ -50,6 +50,9 @@ class ResponseSink(Protocol):
     fe: ByteCounts
     be: ByteCounts | None
     res_rules: tuple  # http-response rule lists to run on the answer's head (empty: none)
+    ck: Any  # cookies.CookieTxn of the request (None: its backend has no 'cookie')
+    srv: Any  # the server answering
+    cur: Any  # the request being answered (its method)
 
     def response_head(self, status: int) -> None: ...
 

@@ -261,8 +261,9 @@ class Runtime:
             rows = [r for r in rows if r["type"] != 2 or not str(r["status"]).startswith(("DOWN", "MAINT"))]
         if "no-maint" in opts:
             rows = [r for r in rows if r["type"] != 2 or not str(r["status"]).startswith("MAINT")]
-        if lvl < LEVELS["operator"]:  # HAProxy hides server addresses below operator
-            rows = [dict(r, addr=None) if r["type"] == 2 else r for r in rows]
+        if lvl < LEVELS["operator"]:  # HAProxy hides server addresses and cookies below operator
+            rows = [dict(r, addr=None, cookie=None) if r["type"] == 2 else dict(r, cookie=None) if r["type"] == 1
+                    else r for r in rows]
         if "typed" in opts:
             return typed(rows)
         if "json" in opts:

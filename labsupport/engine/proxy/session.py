@@ -44,7 +44,7 @@ class Session:
     engine, fe, loop, transport, closed, src)."""
 
     __slots__ = ("be", "srv", "algo", "failures", "target", "waiter", "timer", "timer_at", "deadline", "on_deadline",
-                 "connecting", "opening", "waiting", "timers", "outcome")
+                 "connecting", "opening", "waiting", "timers", "outcome", "ck")
 
     engine: EngineHooks
     loop: asyncio.AbstractEventLoop
@@ -68,6 +68,7 @@ class Session:
         self.opening = self.waiting = None  # a connection attempt: its coroutine, the future it awaits
         self.timers = Timers()  # the request's stages, for the log
         self.outcome = Outcome()  # what its log line will say
+        self.ck = None  # mode http, a backend with 'cookie': the request's cookies.CookieTxn
 
     # ----- the client connection's TLS state (the fetches ssl_fc, ssl_fc_sni read these)
     @property
@@ -191,6 +192,12 @@ class Session:
         be = self.be
         algo = be.algo
         self.target = None
+        ck = self.ck
+        if ck is not None and ck.direct is not None:
+            if prev is None:
+                self._direct(ck.direct)
+                return
+            ck.direct = None  # a redispatch forgets the cookie (stream_choose_redispatch clears SF_DIRECT)
         if not algo.has_usable():
             self._counted_redispatch(prev, None)
             be.econ += 1  # haproxy counts "no server available" as a failed connection of the backend
@@ -222,6 +229,28 @@ class Session:
             self._enqueue(srv)
             return
         self.algo = algo
+        self._use(srv)
+
+    def _direct(self, srv: ServerRT) -> None:
+        """A persistence cookie chose ``srv`` (SF_DIRECT): no algorithm, no lbtot; it waits in that
+        server's queue when it is full; one its maxqueue refuses goes to the algorithm with
+        ``option redispatch`` (back_handle_st_req), else gets a 503."""
+        be = self.be
+        if not be.algo.take_if_room(srv.name):
+            if srv.cfg.maxqueue > 0 and len(srv.queue) >= srv.cfg.maxqueue:
+                if be.cfg.redispatch and not self.ck.force:  # a force-persist rule (SF_FORCE_PRST) stays
+                    self.ck.direct = None
+                    self._dispatch()
+                    return
+                self.target = srv
+                self.outcome.termination = "SQ"
+                srv.econ += 1
+                be.econ += 1
+                self._no_server()
+                return
+            self._enqueue(srv)
+            return
+        self.algo = be.algo
         self._use(srv)
 
     def _enqueue(self, srv: ServerRT | None) -> None:
@@ -281,6 +310,8 @@ class Session:
         if prev is None:
             return
         if new is not prev:
+            if self.ck is not None and self.ck.req == "V":  # assign_server_and_queue: no longer valid
+                self.ck.req = "D"
             self.outcome.redispatched = True
             prev.wredis += 1
             self.be.wredis += 1
@@ -337,7 +368,11 @@ class Session:
         after = be.cfg.redispatch_after
         every = after if after > 0 else retries + 1 + after if after < 0 else 0  # 0: never by count
         stopped = srv.health.op != "running" or srv.health.admin == "maint"  # cur_state < SRV_ST_RUNNING
-        if be.cfg.redispatch and (stopped or (every and k % every == 0) or (not be.hashed and nact > 1)):
+        ck = self.ck
+        direct = ck is not None and ck.direct is not None  # a cookie's server is not left at once
+        forced = ck is not None and ck.force  # force-persist (SF_FORCE_PRST): never redispatched
+        if be.cfg.redispatch and not forced and (
+                stopped or (every and k % every == 0) or (not direct and not be.hashed and nact > 1)):
             self._release()
             wait = nact <= 1
             step = lambda: self._redispatch(srv)  # noqa: E731 (the server to avoid)

@@ -99,13 +99,15 @@ class ServerConn(asyncio.Protocol):
                 self.held.append(data)
                 data = b"".join(self.held)
                 self.held = []
-            if self.has_conn or self.conn_hdr or c.res_rules:
+            if self.has_conn or self.conn_hdr or c.res_rules or c.ck is not None:
                 i = data.find(b"\r\n\r\n")
                 head = data[:i]
                 if c.res_rules:  # http-response rules (actions.py): the head rewritten, or replaced
                     head = c.rewrite_response(self, head)
                     if head is None:
                         return
+                if c.ck is not None:  # cookie persistence (cookies.py), after the http-response rules
+                    head = c.ck.response(head, c.srv, self.status, c.cur.method)
                 if self.has_conn:
                     head = _CONN_LINE.sub(_conn_line, head)
                 data = head + self.conn_hdr + data[i:]

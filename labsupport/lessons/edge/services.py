@@ -22,7 +22,9 @@ from ...course.display.table import Table
 from ...errors import UsageError
 
 SERVICES: dict[str, int] = {"web": 8101, "api-v1": 8111, "api-v2": 8112, "static": 8121, "admin": 8131,
-                            "shop": 8141}  # shop: part B's application that insists on HTTPS
+                            "shop": 8141,   # part B's application that insists on HTTPS
+                            "vault": 8151}  # part B's service that speaks only HTTPS itself
+PART_B = ("shop", "vault")
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 
 
@@ -49,21 +51,33 @@ class Answer:
         return next((v for k, v in self.reply if k.lower() == name.lower()), None)
 
 
-def start_services(fleet, names: Iterable[str] | None = None, https_only: Iterable[str] = ()) -> Table:
+def start_services(fleet, names: Iterable[str] | None = None, https_only: Iterable[str] = (),
+                   tls: Mapping[str, tuple] | None = None) -> Table:
     """Start the lesson's services (the five of part A, or ``names``) in ``fleet``, each on its own port of
     127.0.0.1 (``SERVICES``). ``https_only``: services that redirect to https unless the balancer says
-    ``X-Forwarded-Proto: https``. Returns a table of the services and their addresses."""
-    chosen = [n for n in SERVICES if n != "shop"] if names is None else list(names)
+    ``X-Forwarded-Proto: https``. ``tls={"vault": (cert, key)}``: services that speak HTTPS themselves
+    (e.g. ``ca.cert_and_key("vault.lab")``). Returns a table of the services and their addresses."""
+    tls = dict(tls or {})
+    chosen = [n for n in SERVICES if n not in PART_B] if names is None else list(names)
     unknown = [n for n in chosen if n not in SERVICES]
     if unknown:
         raise UsageError(f"no service named {', '.join(map(repr, unknown))}; the lesson's services are "
                          f"{', '.join(SERVICES)}")
     strict = set(https_only)
+    odd = [n for n in tls if n not in chosen]
+    if odd:
+        raise UsageError(f"tls= names {', '.join(map(repr, odd))}, which is not started here: give it in names too")
     for name in chosen:
-        fleet.start(SERVICES[name], name=name, https_only=name in strict)
-    return Table([{"service": n, "address": f"127.0.0.1:{SERVICES[n]}",
-                   "redirects plain http": "yes" if n in strict else ""} for n in chosen],
-                 columns=["service", "address"] + (["redirects plain http"] if strict else []))
+        fleet.start(SERVICES[name], name=name, https_only=name in strict, tls=tls.get(name))
+    rows = []
+    for n in chosen:
+        row = {"service": n, "address": f"127.0.0.1:{SERVICES[n]}"}
+        if strict:
+            row["redirects plain http"] = "yes" if n in strict else ""
+        if tls:
+            row["speaks"] = "HTTPS only" if n in tls else "HTTP"
+        rows.append(row)
+    return Table(rows)
 
 
 def ask(url: str, path: str = "/", host: str | None = None, method: str = "GET",

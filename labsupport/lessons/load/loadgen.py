@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ... import lifecycle
+from ...course.cputime import cpu_seconds
 from ...course.display.progress import Progress
 from ...course.display.table import Table
 from ...course.traffic.results import percentile, percentile_table
@@ -323,11 +324,3 @@ def open_loop(url: str, rate: float, seconds: float, *, arrivals: str = "poisson
     return run_together([g], progress, f"{rate:g}/s")[0]
 
 
-def cpu_seconds(pid: int | None = None) -> float:
-    """CPU time (user + system, s) used so far by process ``pid`` (this process when None)."""
-    if pid is None:
-        t = os.times()
-        return t.user + t.system
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
