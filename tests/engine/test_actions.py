@@ -80,7 +80,7 @@ def test_rules_are_read_in_order_with_their_arguments():
     ("http-request set-header X-A %[ssl_c_s_dn]", False),
     ("http-request deny if { ssl_c_s_dn -m found }", True),
     ("http-request tarpit", True),
-    ("http-request track-sc0 src", False),
+    ("http-request sc-set-gpt0(0) 1", False),  # (track-sc0 is carried out: stick tables)
     ("http-request return status 200 content-type text/plain lf-string %[ssl_c_s_dn]", True),
     ("http-response set-header X-A b if { ssl_c_s_dn -m found }", False),
 ])

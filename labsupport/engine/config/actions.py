@@ -23,9 +23,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from ..sample import SampleError
 from .conditions import engine_gaps, map_where, maps_of, parse_condition
 from .context import Context, Draft
 from .model import HttpRule
+from .stick import parse_inc_gpc, parse_track
 from .values import Refused, check_regex, parse_fmt
 
 REQ_ACTIONS = (
@@ -71,13 +73,13 @@ def _known(word: str, names: list[str]) -> bool:
 def _header_set(a: list[str]) -> tuple[dict, int, dict]:
     if len(a) < 2 or not a[0] or not a[1]:
         raise Refused("expects exactly 2 arguments")
-    return {"name": a[0].lower().encode("latin-1")}, 2, {"value": a[1]}
+    return {"name": a[0].lower().encode("utf-8")}, 2, {"value": a[1]}
 
 
 def _del_header(a: list[str]) -> tuple[dict, int, dict]:
     if not a or not a[0]:
         raise Refused("expects at least 1 argument")
-    fields = {"name": a[0].lower().encode("latin-1")}
+    fields = {"name": a[0].lower().encode("utf-8")}
     if a[1:2] == ["-m"]:
         if len(a) < 3 or not a[2]:
             raise Refused("-m flag expects exactly 1 argument")
@@ -86,7 +88,7 @@ def _del_header(a: list[str]) -> tuple[dict, int, dict]:
         fields["match"] = a[2]
         if a[2] == "reg":
             fields["regex"] = check_regex(a[0])
-            fields["name"] = a[0].encode("latin-1")
+            fields["name"] = a[0].encode("utf-8")
         return fields, 3, {}
     return fields, 1, {}
 
@@ -94,7 +96,7 @@ def _del_header(a: list[str]) -> tuple[dict, int, dict]:
 def _replace_header(a: list[str]) -> tuple[dict, int, dict]:
     if len(a) < 3 or not all(a[:3]):
         raise Refused("expects exactly 3 arguments")
-    return {"name": a[0].lower().encode("latin-1"), "regex": check_regex(a[1])}, 3, {"value": a[2]}
+    return {"name": a[0].lower().encode("utf-8"), "regex": check_regex(a[1])}, 3, {"value": a[2]}
 
 
 def _extra(a: list[str], n: int) -> bool:
@@ -121,7 +123,7 @@ def _set_status(a: list[str]) -> tuple[dict, int, dict]:
         raise Refused("expects an integer status code between 100 and 999")
     fields: dict = {"status": int(a[0])}
     if a[1:2] == ["reason"] and len(a) > 2 and a[2] and a[2] not in ("if", "unless"):
-        fields["reason"] = (a[2].encode("latin-1"),)
+        fields["reason"] = (a[2].encode("utf-8"),)
         return fields, 3, {}
     return fields, 1, {}
 
@@ -158,7 +160,7 @@ def _redirect(a: list[str], side: str) -> tuple[dict, int, dict]:
     fields: dict = {"match": kind, "status": code, "flags": tuple(flags)}
     if cookie is not None:
         tail = "; path=/;" if cookie_set else "; path=/; Max-Age=0;"
-        fields["cookie"] = (cookie + tail).encode("latin-1")
+        fields["cookie"] = (cookie + tail).encode("utf-8")
     values = {} if kind == "prefix" and dest == "/" else {"value": dest}  # prefix "/": nothing added
     return fields, i, values
 
@@ -252,7 +254,7 @@ def _reply(p: Context, a: list[str], status: int, errorfile: bool = False) -> tu
         values.pop("errorfiles")
         fields["match"] = "unsupported"  # an http-errors section: the engine keeps no such pages
     if ctype:
-        fields["ctype"] = ctype.encode("latin-1")
+        fields["ctype"] = ctype.encode("utf-8")
     for k, (name, text) in enumerate(hdrs):
         values[f"hdr{k}"] = (name, text)
     return fields, i, values
@@ -292,7 +294,7 @@ def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
         fields, used, texts = _parse_action(p, action, rest, side)
         maps, where = maps_of(p), map_where(p)
         values = {k: parse_fmt(v, maps, where) if isinstance(v, str)
-                  else (v[0].encode("latin-1"), parse_fmt(v[1], maps, where)) for k, v in texts.items()}
+                  else (v[0].encode("utf-8"), parse_fmt(v[1], maps, where)) for k, v in texts.items()}
     except Refused as e:
         text = str(e)
         p.alert(f"{p.where}error detected in {d.type_name} '{d.name}' while parsing '{keyword} {action}' rule : "
@@ -321,7 +323,7 @@ def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
         d.final_rule[side] = True
     what = " ".join(args)
     loud = action in STOPS
-    if action not in IMPLEMENTED[side] or fields.get("match") == "unsupported":
+    if (action not in IMPLEMENTED[side] and not fields.get("stick")) or fields.get("match") == "unsupported":
         _skipped(p, what, loud, "the engine does not implement this action", "The course engine carries out "
                  f"these {keyword} actions: {', '.join(sorted(IMPLEMENTED[side]))}.")
         return
@@ -363,6 +365,15 @@ def _parse_action(p: Context, action: str, a: list[str], side: str) -> tuple[dic
         return _deny(p, a, side)
     if action == "allow":
         return {}, 0, {}
+    if side == "request" and (action[:-1] == "track-sc" or action.startswith(("sc-inc-gpc0", "sc-inc-gpc1"))):
+        try:  # stick tables (stick.py)
+            if action.startswith("sc-inc-gpc"):
+                fields, used = parse_inc_gpc(action, a)
+            else:
+                fields, used = parse_track(action, a, maps_of(p), map_where(p))
+        except SampleError as e:
+            raise Refused(str(e)) from None
+        return fields, used, {}
     if action == "use-service" and a and a[0] and a[0] != "prometheus-exporter":
         raise Refused(f"'{a[0]}' unknown service name.")
     # a valid action the engine does not implement: its arguments run up to the condition

@@ -88,6 +88,8 @@ class HttpRule:
     hdrs: tuple = ()  # return / deny 'hdr NAME FMT': ((name, Fmt), ...)
     flags: tuple = ()  # redirect: "drop-query", "append-slash"; redirect 'set-cookie' value in cookie
     cookie: bytes | None = None  # redirect set-cookie / clear-cookie header value
+    # track-scN: ("track", N, key Expr, table name or None); sc-inc-gpc0/1(N): ("inc-gpc0"|"inc-gpc1", N)
+    stick: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,8 @@ class Proxy:
     http_request: tuple[HttpRule, ...] = ()  # in order (config/actions.py)
     http_response: tuple[HttpRule, ...] = ()
     line: int = 0
+    stick_table: Any = None  # engine.sticktable.TableConfig of its 'stick-table' line (config/stick.py)
+    stick_rules: tuple = ()  # config.stick.StickRule: 'stick on|match|store-request', in order
 
     def __post_init__(self) -> None:
         if any(not s.id for s in self.servers):

@@ -23,6 +23,7 @@ from .context import IGNORED_HINT, Context, Draft, cap_warning, too_many
 from .cookie import check_cookie, parse_cookie, parse_persist_rule
 from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
+from .stick import check_stick, kw_stick, kw_stick_table
 from .tls import check_tls
 from .words import DIGITS, TimeFormatError, atol, parse_time
 
@@ -299,6 +300,8 @@ PROXY_KEYWORDS: dict[str, Handler] = {
     "force-persist": parse_persist_rule, "ignore-persist": parse_persist_rule,
 }
 
+PROXY_KEYWORDS.update({"stick-table": kw_stick_table, "stick": kw_stick})  # stick tables (stick.py)
+
 
 def parse_proxy_line(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     """Dispatch one line of a proxy or defaults section."""
@@ -435,6 +438,7 @@ def check_proxy(p: Context, d: Draft) -> None:
                 p.warn(f"'{keyword}' rules ignored for {d.type_name} '{d.name}' as they require HTTP mode.",
                        "Add 'mode http' to this section (or to the defaults).", line=d.line)
     check_tls(p, d)
+    check_stick(p, d)
 
 
 __all__ = ["PROXY_KEYWORDS", "parse_proxy_line", "check_proxy"]

@@ -90,7 +90,7 @@ def parse_fmt(text: str, maps=None, where: str = "") -> tuple | None:
 def check_regex(pattern: str, lead: str = "") -> str:
     """Compile-check ``pattern`` (Python's re standing for PCRE2); Refused in HAProxy's words."""
     try:
-        re.compile(pattern.encode("latin-1"))
+        re.compile(pattern.encode("utf-8"))
     except re.error as e:
         msg, off = _pcre_error(e, pattern)
         raise Refused(f"{lead}regex '{pattern}' is invalid (error={msg}, erroffset={off})") from None

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from .stick import run_action
+
 STOP = "stop"  # 'allow': this list ends, the request goes on
 
 
@@ -85,7 +87,7 @@ def _name_matches(rule, name: bytes) -> bool:
         return name.endswith(want)
     if m == "sub":
         return want in name
-    return re.search(rule.regex.encode("latin-1"), name) is not None  # 'reg': the name as written, cased
+    return re.search(rule.regex.encode("utf-8"), name) is not None  # 'reg': the name as written, cased
 
 
 def _expand(fmt: bytes, m: re.Match) -> bytes:
@@ -127,7 +129,7 @@ def edit_headers(rule, headers: list[bytes], ctx) -> None:
         else:
             headers[:] = [h for h in headers if not _name_matches(rule, _split(h)[0])]
     else:  # replace-header (the whole value) / replace-value (each comma-separated value)
-        rx = re.compile(rule.regex.encode("latin-1"))
+        rx = re.compile(rule.regex.encode("utf-8"))
         fmt = render(rule.value, ctx)
         for k, line in enumerate(headers):
             name, value = _split(line)
@@ -187,7 +189,7 @@ def edit_line(rule, req, ctx) -> None:
         elif query:
             req.url = url + b"?" + query
     else:  # replace-path (the path) / replace-pathq (path and query) / replace-uri (the whole target)
-        rx = re.compile(rule.regex.encode("latin-1"))
+        rx = re.compile(rule.regex.encode("utf-8"))
         part = url[start:end] if action == "replace-path" else url[start:] if action == "replace-pathq" else url
         m = rx.search(part)
         if m is None:
@@ -332,6 +334,9 @@ def run_request(rules: tuple, c, req) -> Reply | str | None:
             return reply(rule, ctx, "return")
         elif action == "allow":
             return STOP
+        elif rule.stick:  # track-scN, sc-inc-gpc0/1 (stick.py)
+            run_action(c, rule, ctx)
+            continue
         else:
             edit_line(rule, req, ctx)
         ctx = c.sample_ctx(req)

@@ -87,7 +87,7 @@ def check_request(be) -> bytes:
     lines += [f"{name.lower()}: {value}" for name, value in be.http_check_headers]
     if version == "HTTP/1.1":  # HAProxy closes its check connections and says so on HTTP/1.1
         lines.append("connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
 def judge(be, code: int, reason: str, body: bytes) -> tuple[bool, str, str]:

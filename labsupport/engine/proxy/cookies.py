@@ -134,7 +134,7 @@ class CookieTxn:
     # ----- request side
     def request(self, be, headers: list[bytes]) -> None:
         """Read (and edit) the request's Cookie header lines; set ``direct`` and ``req``."""
-        name = self.cfg.name.encode("latin-1")
+        name = self.cfg.name.encode("utf-8")
         out = []
         for line in headers:
             if line[:7].lower() == b"cookie:":
@@ -254,7 +254,7 @@ class CookieTxn:
         if value is not None and self.direct is None and not self.ignore:
             for srv in be.servers.values():
                 cookie = srv.cfg.cookie
-                if cookie is not None and cookie.encode("latin-1") == value:
+                if cookie is not None and cookie.encode("utf-8") == value:
                     up = srv.health.op != "stopped"  # cur_state != SRV_ST_STOPPED: DRAIN is still up
                     if up or self.persist or self.force:
                         self.req = "V" if up else "D"
@@ -271,7 +271,7 @@ class CookieTxn:
             return head
         cfg = self.cfg
         lines = head.split(b"\r\n")
-        name = cfg.name.encode("latin-1")
+        name = cfg.name.encode("utf-8")
         cacheable = method in CACHEABLE_METHODS and status in CACHEABLE_STATUS
         out = [lines[0]]
         for line in lines[1:]:
@@ -299,7 +299,7 @@ class CookieTxn:
                 value += "; Secure"
             if cfg.attrs:
                 value += f"; {cfg.attrs}"
-            out.append(b"set-cookie: " + value.encode("latin-1"))
+            out.append(b"set-cookie: " + value.encode("utf-8"))
             self.res = "U" if srv.cfg.cookie is not None and self.direct is not None else "I"
             if cfg.nocache and cacheable:
                 out.append(b"cache-control: private")
@@ -354,10 +354,10 @@ class CookieTxn:
             self.res = "D"
             return None
         elif srv.cfg.cookie is not None and cfg.rewrite:
-            buf[val_beg:val_end] = srv.cfg.cookie.encode("latin-1")
+            buf[val_beg:val_end] = srv.cfg.cookie.encode("utf-8")
             self.res = "R"
         elif srv.cfg.cookie is not None and cfg.prefix:
-            buf[val_beg:val_beg] = srv.cfg.cookie.encode("latin-1") + b"~"
+            buf[val_beg:val_beg] = srv.cfg.cookie.encode("utf-8") + b"~"
             self.res = "R"
         return line[:colon] + b" " + bytes(buf)
 

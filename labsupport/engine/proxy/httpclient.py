@@ -48,6 +48,8 @@ from .request import Req
 from .session import Session
 from .state import now, status_slot
 from .statspage import stats_response, wants_stats
+from .stick import end as stick_end
+from .stick import sticking_rules
 from .upstream import MAX_IDLE, ServerConn
 
 
@@ -56,6 +58,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
 
     __slots__ = ("engine", "fe", "loop", "transport", "src", "sport", "local", "req_ms",  # the connection
                  "closed", "active", "eof", "answered",  # its state
+                 "stk",  # the request's stick-table state (stick.py), None without one
                  "parser", "req", "head_done", "partial", "held", "pending", "buffered",  # reading (reader.py)
                  "cur", "conn", "reused", "xff", "res_rules")  # the request being served (and Session's ck)
 
@@ -78,6 +81,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
         self.answered = False  # a request of this connection has been served (it is now idle between requests)
         self.xff: str | None = None  # the X-Forwarded-For value the request gets (None: no header)
         self.res_rules: tuple = ()  # the http-response rule lists of the request being served (actions.py)
+        self.stk = None
         t = fe.cfg.timeouts
         self.req_ms = t.http_request or t.client  # also the keep-alive idle delay
         self._init_session()
@@ -106,6 +110,8 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
         if not self.connecting:  # else the timer still bounds the connection attempt
             self._drop_timer()
         if self.cur is not None:  # the client left mid-request
+            if self.stk is not None:
+                stick_end(self, None)
             self._leave_queue()
             conn, self.conn = self.conn, None
             if conn is not None:
@@ -234,6 +240,8 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
         self.xff = self.src if (fe.cfg.forwardfor or be.cfg.forwardfor) else None
         if self.ck is not None:
             self.ck.request(be, req.headers)
+        if bcfg.stick_rules:  # stick match / on / store-request (stick.py), after the cookie as in HAProxy
+            sticking_rules(self, be, self._sample_ctx(req))
         self._dispatch()
 
     def _sample_ctx(self, req: Req) -> Ctx:
@@ -417,6 +425,8 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
             self._reply_error(503)
 
     def _finish(self, status: int, close: bool) -> None:
+        if self.stk is not None:
+            stick_end(self, status)
         req, be, srv = self.cur, self.be, self.srv
         ms = int((now() - req.t0) * 1000)
         logging = self.fe.name in self.engine.httplog

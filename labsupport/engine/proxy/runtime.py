@@ -27,6 +27,7 @@ from ..stats import collect, to_csv
 from ..statsfields import as_json, typed
 from .cli_words import ALWAYS, KEYWORDS
 from .state import Counters
+from .tablecmds import table_command
 
 LEVELS = {"user": 1, "operator": 2, "admin": 3}
 DENIED = "Permission denied\n"
@@ -160,6 +161,8 @@ class Runtime:
             ("show", "map"): self._map, ("get", "map"): self._map, ("set", "map"): self._map,
             ("add", "map"): self._map, ("del", "map"): self._map, ("clear", "map"): self._map,
         }
+        for verb in ("show", "clear", "set"):  # stick tables (tablecmds.py)
+            self.handlers[(verb, "table")] = self._table
 
     # ----- the command loop
     def execute(self, line: str, level: str = "admin") -> str:
@@ -188,7 +191,8 @@ class Runtime:
                 return (f"The course engine does not implement '{' '.join(kw)}' (real HAProxy 2.6 does). It "
                         "answers: help, show info, show stat, show servers state, show cli level, get weight, "
                         "set server, set weight, enable/disable server, enable/disable health, "
-                        "set maxconn server, clear counters, show/get/set/add/del/clear map.\n")
+                        "set maxconn server, clear counters, show/get/set/add/del/clear map, "
+                        "show/clear/set table.\n")
         return usage_message(args)
 
     # ----- the socket
@@ -402,6 +406,10 @@ class Runtime:
         if maps is None:
             return "Unknown map identifier. Please use #<id> or <file>.\n" if len(args) > 2 else "# id (file) description\n"
         return maps.command(args)
+
+    def _table(self, args: list[str], lvl: int) -> str:
+        """The stick-table commands (tablecmds.py): below level operator, heads only and no change."""
+        return table_command(self.engine, args, lvl >= LEVELS["operator"])
 
     def _clear_counters(self, args: list[str], lvl: int) -> str:
         every = len(args) > 2 and args[2] == "all"

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 
+from . import stick
 from .interfaces import EngineHooks
 from .progress import Outcome, Timers
 from .state import BackendRT, ServerRT, Waiter, now
@@ -46,6 +47,7 @@ class Session:
     __slots__ = ("be", "srv", "algo", "failures", "target", "waiter", "timer", "timer_at", "deadline", "on_deadline",
                  "connecting", "opening", "waiting", "timers", "outcome", "ck")
 
+    stk = None  # stick tables' state of the request (stick.py); HttpClient has a slot for it
     engine: EngineHooks
     loop: asyncio.AbstractEventLoop
     be: BackendRT | None
@@ -189,6 +191,8 @@ class Session:
         timers = self.timers
         if not timers.queued:
             timers.queued = now()
+        if self.stk is not None and self.stk.direct is not None and stick.direct(self, prev):
+            return  # a stick table chose the server (stick.py)
         be = self.be
         algo = be.algo
         self.target = None
@@ -369,7 +373,7 @@ class Session:
         every = after if after > 0 else retries + 1 + after if after < 0 else 0  # 0: never by count
         stopped = srv.health.op != "running" or srv.health.admin == "maint"  # cur_state < SRV_ST_RUNNING
         ck = self.ck
-        direct = ck is not None and ck.direct is not None  # a cookie's server is not left at once
+        direct = stick.is_direct(self) or (ck is not None and ck.direct is not None)  # SF_DIRECT: not left at once
         forced = ck is not None and ck.force  # force-persist (SF_FORCE_PRST): never redispatched
         if be.cfg.redispatch and not forced and (
                 stopped or (every and k % every == 0) or (not direct and not be.hashed and nact > 1)):

@@ -32,7 +32,10 @@ def _signature(sig: str) -> tuple[list[str], int]:
     """'string[,integer]' -> (['string', 'integer'], required 1)."""
     required = sig.split("[", 1)[0]
     names = [t for t in sig.replace("[", ",").replace("]", "").split(",") if t]
-    return names, len([t for t in required.split(",") if t])
+    need = [t for t in required.split(",") if t]
+    while need and need[-1] == "table":  # an omitted table is the current proxy's (src_conn_cur)
+        need.pop()
+    return names, len(need)
 
 
 def parse_args(text: str, pos: int, sig: str, stop: str = "") -> tuple[list[str], int]:

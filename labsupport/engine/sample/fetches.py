@@ -16,6 +16,7 @@ import os
 import re
 from typing import Callable
 
+from ..sticktable import sc_fetch, src_fetch
 from .keywords import FETCHES
 
 Values = list  # of str | int | bool
@@ -268,6 +269,31 @@ IMPLEMENTED: dict[str, Callable] = {
 LAYER4 = frozenset(("src", "src_port", "dst", "dst_port", "str", "int", "bool", "meth", "ipv4", "ipv6", "env",
                     "always_true", "always_false", "fe_name", "ssl_fc", "ssl_fc_sni", "ssl_fc_has_sni",
                     "ssl_fc_protocol"))
+
+
+# stick-table counters (engine/sticktable.py): sc_<data>(N[,table]), scN_<data>([table]), src_<data>([table])
+STICK_DATA = ("conn_cnt", "conn_cur", "conn_rate", "sess_cnt", "sess_rate", "http_req_cnt", "http_req_rate",
+              "http_err_cnt", "http_err_rate", "get_gpc0", "get_gpc1", "gpc0_rate", "gpc1_rate", "tracked")
+
+
+def _stick_fetch(name: str) -> Callable:
+    head, _, data = name.partition("_")
+    if head == "src":
+        return lambda ctx, a, acl: _one(None if ctx.conn is None else src_fetch(
+            ctx.conn, ctx.conn.be.name if getattr(ctx.conn, "be", None) is not None else ctx.fe_name, data,
+            a[0] if a else None))
+    if head == "sc":
+        return lambda ctx, a, acl: _one(None if ctx.conn is None else sc_fetch(
+            ctx.conn, int(a[0]), data, a[1] if len(a) > 1 else None))
+    n = int(head[2])
+    return lambda ctx, a, acl: _one(None if ctx.conn is None else sc_fetch(ctx.conn, n, data, a[0] if a else None))
+
+
+for _name in FETCHES:
+    _head, _, _data = _name.partition("_")
+    if _head in ("sc", "sc0", "sc1", "sc2", "src") and _data in STICK_DATA and not (_head == "src" and _data == "tracked"):
+        IMPLEMENTED[_name] = _stick_fetch(_name)
+        LAYER4 = LAYER4 | {_name}
 
 
 def output_type(name: str) -> str:
