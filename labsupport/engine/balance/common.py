@@ -121,13 +121,15 @@ class Algorithm:
     # roundrobin, static-rr and first send a new request behind a non-empty backend queue
     # (assign_server: "with certain algos we know it's because all servers are full")
     queue_first = False
+    # leastconn keeps its servers ordered by load: only it hears of each take and release (_took, _dropped)
+    reorders = False
 
     def choose(self, src: str | None = None, uri: str | None = None, avoid: str | None = None) -> str | None:
         """The server HAProxy's assign_server designates, without counting it (see ``take``).
         None: no server usable, or (rotating algorithms, random) every candidate is full.
         A hash algorithm may designate a full server: the request then waits in its queue.
         ``avoid``: the server a redispatched request failed on, taken only when no other will do."""
-        s = self._choose(src, uri, self._srv.get(avoid) if avoid is not None else None)
+        s = self._choose(src, uri, None if avoid is None else self._srv.get(avoid))
         return None if s is None else s.name
 
     def pick(self, src: str | None = None, uri: str | None = None) -> str | None:
@@ -136,7 +138,8 @@ class Algorithm:
         if s is None or s.full:
             return None
         s.inflight += 1
-        self._took(s)
+        if self.reorders:  # (a test, not a call: most algorithms keep no order by load)
+            self._took(s)
         return s.name
 
     def is_full(self, name: str) -> bool:
@@ -156,10 +159,11 @@ class Algorithm:
     def take_if_room(self, name: str) -> bool:
         """``take`` unless ``name`` is full (then False, and nothing counted): is_full + take in one."""
         s = self._srv.get(name) or self._get(name)
-        if s.full:
+        if s.maxconn and s.full:  # (no maxconn: never full, and no property call)
             return False
         s.inflight += 1
-        self._took(s)
+        if self.reorders:  # (a test, not a call: most algorithms keep no order by load)
+            self._took(s)
         return True
 
     def take(self, name: str) -> None:
@@ -167,7 +171,8 @@ class Algorithm:
         straight to the server that freed a slot (process_srv_queue), without the algorithm."""
         s = self._srv.get(name) or self._get(name)
         s.inflight += 1
-        self._took(s)
+        if self.reorders:  # (a test, not a call: most algorithms keep no order by load)
+            self._took(s)
 
     def release(self, name: str) -> None:
         """A connection or request on ``name`` ended."""
@@ -176,7 +181,8 @@ class Algorithm:
             raise UsageError(f"release('{name}') without a matching pick: it has no connection in flight. "
                              "Call release(name) once for each pick() that returned that name.")
         s.inflight -= 1
-        self._dropped(s)
+        if self.reorders:
+            self._dropped(s)
 
     def has_usable(self) -> bool:
         return (self._serving or self._in_use())[0] != ""

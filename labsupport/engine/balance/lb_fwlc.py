@@ -15,6 +15,7 @@ class LeastConn(Algorithm):
     (tests/vectors/algorithms.md section 3)."""
 
     name = "leastconn"
+    reorders = True
 
     def __init__(self, proxy: Proxy, seed: int | None = None):
         super().__init__(proxy, seed)

@@ -55,11 +55,11 @@ class RoundRobin(Algorithm):
         return a  # a "hole": positions jump ahead
 
     def _choose(self, src: str | None, uri: str | None, avoid: LbServer | None) -> LbServer | None:
-        which, fb = self._in_use()
+        which, fb = self._serving or self._in_use()  # (the attribute first: no call on the usual request)
         if which in ("", "fbck"):
             return None if fb is None or fb.full else fb
         g = self._grp[which == "bck"]
-        switched, full, srv, avoided = False, [], None, None
+        switched, full, srv, avoided = False, (), None, None  # full: a list once a server is skipped
         while True:
             if g.wc == 0:
                 g.pos = g.wc = g.wn
@@ -84,10 +84,12 @@ class RoundRobin(Algorithm):
                 srv.npos += 1
             self._remove(srv)
             g.pos += 1
-            if not srv.full:
+            if not (srv.maxconn and srv.full):  # (no maxconn: never full, and no property call)
                 if srv is not avoid or avoided is not None:
                     break
                 avoided = srv  # the server to avoid: remembered, in case no other has room
+            if not full:
+                full = []
             full.append(srv)  # saturated or avoided: put back afterwards, most recent first (as HAProxy)
         if srv is not None:
             self._queue(g, srv)

@@ -130,6 +130,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
                 o.termination = "CD" if o.server_status >= 0 else "CH" if srv is not None else "CR"
                 self._log(self.cur, be, srv, o.server_status, int((now() - self.cur.t0) * 1000))
         self.engine.left(self)
+        self.parser = None  # it holds our callbacks: without that cycle the connection is freed now, not by the gc
 
     def pause_writing(self) -> None:  # the client reads slower than the server sends
         if self.conn is not None and self.conn.transport is not None:
@@ -197,7 +198,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
     # ----- serving one request
     def _start(self, req: Req) -> None:
         self.cur = req
-        self._disarm()
+        self.on_deadline = None  # _disarm, inline (per request)
         fe = self.fe
         # for the log line: start time, bytes sent so far, timers not reached yet (-1), flags
         self.timers.start(now())
@@ -430,7 +431,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
         ms = int((now() - req.t0) * 1000)
         logging = self.fe.name in self.engine.httplog
         self.engine.log_request(self.src, be.name if be else self.fe.name, srv.name if srv else None, status, ms)
-        self._disarm()
+        self.on_deadline = None  # _disarm, inline (per request)
         outcome = self.outcome
         if be is not None:
             if not outcome.untimed:

@@ -43,7 +43,8 @@ class RequestReader:
 
     def _feed(self, data: bytes) -> None:
         self.fe.bin += len(data)
-        mid_head = self.req is not None and not self.head_done
+        before = self.req
+        mid_head = before is not None and not self.head_done
         while True:
             try:
                 self.parser.feed_data(data)
@@ -58,9 +59,14 @@ class RequestReader:
                 self._refuse(cause.code if isinstance(cause, _Refused) else 400)
                 return
             break
-        if self.req is not None and not self.head_done:
+        req = self.req
+        if req is not None and req is not before and self.cur is None and not self.pending and not self.closed:
+            # a request began in this read and is not complete: timeout http-request from its first
+            # byte (armed here, not in on_message_begin: a request whole in one read never needs it)
+            self._arm(self.req_ms, self._request_timeout)
+        if req is not None and not self.head_done:
             self.partial = self.partial + len(data) if mid_head else 0
-            if self.partial > MAX_PARTIAL or len(self.req.url) > MAX_PARTIAL:
+            if self.partial > MAX_PARTIAL or len(req.url) > MAX_PARTIAL:
                 self._refuse(400)
         elif self.eof and self.cur is None and not self.pending and not self.closed:
             self._end_of_input()
@@ -81,9 +87,7 @@ class RequestReader:
 
     # ----- httptools callbacks (requests)
     def on_message_begin(self) -> None:
-        self.req = Req(now())
-        if self.cur is None and not self.pending:
-            self._arm(self.req_ms, self._request_timeout)
+        self.req = Req(now())  # (its timeout is armed by _feed, if it does not end in this read)
 
     def on_url(self, url: bytes) -> None:
         self.req.url += url

@@ -44,7 +44,7 @@ class Session:
     """Server selection, queueing and retries; subclasses supply the I/O (and the other slots:
     engine, fe, loop, transport, closed, src)."""
 
-    __slots__ = ("be", "srv", "algo", "failures", "target", "waiter", "timer", "deadline", "on_deadline",
+    __slots__ = ("be", "srv", "algo", "failures", "target", "waiter", "timer", "timer_at", "deadline", "on_deadline",
                  "connecting", "opening", "waiting", "timers", "outcome", "ck")
 
     stk = None  # stick tables' state of the request (stick.py); HttpClient has a slot for it
@@ -63,6 +63,7 @@ class Session:
         self.target: ServerRT | None = None  # the server last assigned (the log names it after a failure)
         self.waiter: Waiter | None = None
         self.timer: asyncio.TimerHandle | None = None  # the one TimerHandle, lazily re-armed
+        self.timer_at = 0.0  # when it fires (its when(), without a call)
         self.deadline = 0.0  # when on_deadline is due (the loop's clock)
         self.on_deadline = None  # what to call then (None: no deadline)
         self.connecting = False
@@ -158,10 +159,10 @@ class Session:
         when = self.loop.time() + ms / 1000
         self.deadline, self.on_deadline = when, callback
         h = self.timer
-        if h is None or h.when() > when:  # a handle firing early re-arms itself; only a late one is replaced
+        if h is None or self.timer_at > when:  # a handle firing early re-arms itself; only a late one is replaced
             if h is not None:
                 h.cancel()
-            self.timer = self.loop.call_at(when, self._fire)
+            self.timer, self.timer_at = self.loop.call_at(when, self._fire), when
 
     def _disarm(self) -> None:
         self.on_deadline = None
@@ -179,7 +180,7 @@ class Session:
         if cb is None:
             return
         if self.loop.time() < self.deadline:
-            self.timer = self.loop.call_at(self.deadline, self._fire)
+            self.timer, self.timer_at = self.loop.call_at(self.deadline, self._fire), self.deadline
             return
         self.on_deadline = None
         cb()

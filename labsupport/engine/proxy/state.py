@@ -83,13 +83,14 @@ class Rate:
         self.sec, self.cur, self.prev, self.max = 0, 0, 0, 0
 
     def hit(self) -> None:
-        s = int(time.monotonic())
+        s = int(now())
         if s != self.sec:
             self.prev = self.cur if s == self.sec + 1 else 0
             self.sec, self.cur = s, 0
-        self.cur += 1
-        if self.cur > self.max:
-            self.max = self.cur
+        cur = self.cur + 1  # (each attribute read once: twice a request)
+        self.cur = cur
+        if cur > self.max:
+            self.max = cur
 
     def value(self) -> int:
         s = int(time.monotonic())

@@ -122,12 +122,12 @@ class ServerConn(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.transport = None
+        self.parser = None  # it holds our callbacks: without that cycle the connection is freed now, not by the gc
         c, self.client = self.client, None
         if c is None:
-            try:
-                self.srv.idle.remove(self)
-            except ValueError:
-                pass
+            idle = self.srv.idle
+            if self in idle:  # (a test, not a ValueError: most connections that end are not idle ones)
+                idle.remove(self)
             return
         if self.fwd:
             c.response_eof(self)
