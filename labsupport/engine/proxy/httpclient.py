@@ -38,22 +38,23 @@ import collections
 import httptools
 
 from ..sample.fetches import Ctx
-from .accesslog import httplog_record, metrics_response
+from .accesslog import httplog_record
 from .actions import STOP, run_request
 from .cookies import CookieTxn
 from .intercept import RuleAnswers
+from .localpages import LocalPages, wants_metrics
 from .pages import page
 from .reader import RequestReader
 from .request import Req
 from .session import Session
 from .state import now, status_slot
-from .statspage import stats_response, wants_stats
+from .statspage import wants_stats
 from .stick import end as stick_end
 from .stick import sticking_rules
 from .upstream import MAX_IDLE, ServerConn
 
 
-class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
+class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, LocalPages, Session):
     """A client connection on an http frontend."""
 
     __slots__ = ("engine", "fe", "loop", "transport", "src", "sport", "local", "req_ms",  # the connection
@@ -206,7 +207,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
         self.failures, self.target = 0, None
         fe.req_tot += 1
         prom = fe.cfg.prometheus
-        if prom is not None and _wants_metrics(prom, req.url):
+        if prom is not None and wants_metrics(prom, req.url):
             self._serve_metrics(req)
             return
         cfg = fe.cfg
@@ -400,26 +401,6 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
         o.untimed = True
         self._finish(code, close)
 
-    def _serve_stats(self, req: Req) -> None:
-        code, data = stats_response(self.engine, self.be, req.url, req.headers, not req.keep_alive, req.method,
-                                    req.body)
-        self.transport.write(data)
-        self.fe.bout += len(data)
-        self.fe.count_status(code)
-        self.be.count_status(code)
-        self.outcome.termination = "LR"  # answered locally by the proxy
-        self._finish(code, not req.keep_alive)
-
-    def _serve_metrics(self, req: Req) -> None:
-        """``http-request use-service prometheus-exporter``: the frontend answers by itself."""
-        close = not req.keep_alive
-        data = metrics_response(self.engine, close)
-        self.transport.write(data)
-        self.fe.bout += len(data)
-        self.fe.count_status(200)
-        self.outcome.termination = "LR"
-        self._finish(200, close)
-
     def _no_server(self) -> None:
         if not self.closed:
             self._reply_error(503)
@@ -498,10 +479,3 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, Session):
             self.closed = True
             self.transport.close()
 
-
-def _wants_metrics(rule: tuple[str, str], url: bytes) -> bool:
-    kind, value = rule
-    if kind == "always":
-        return True
-    path = url.split(b"?", 1)[0].decode("latin-1")
-    return path == value if kind == "path" else path.startswith(value)
