@@ -16,7 +16,7 @@ from ...course.exercise import ExerciseResult, answers
 from ...course.haproxy import rewrite
 from ...errors import ConfigError, LabError, UsageError
 from ...ports import free_ports
-from .services import SERVICES, ask
+from .services import PART_B, SERVICES, ask
 
 EDGE_CONFIG = Path(__file__).resolve().parents[3] / "haproxy" / "edge.cfg"
 TLS_CONFIG = Path(__file__).resolve().parents[3] / "haproxy" / "edge-tls.cfg"
@@ -56,7 +56,7 @@ def check_edge_routing(frontend: str, commands: list[str] | tuple[str, ...] = ()
         raise UsageError("my_frontend is the text of a frontend section, starting with 'frontend NAME'")
     if isinstance(commands, str) or not all(isinstance(c, str) for c in commands):
         raise UsageError('my_commands is a list of runtime API commands, e.g. ["set map paths.map /v1/ api_v2"]')
-    down = [name for name, port in SERVICES.items() if name != "shop" and not answers("127.0.0.1", port)]
+    down = [name for name, port in SERVICES.items() if name not in PART_B and not answers("127.0.0.1", port)]
     if down:
         return ExerciseResult(False, title, details=(f"{', '.join(down)} not running: run the first cell "
                                                      "(start_services(fleet)) again",))
