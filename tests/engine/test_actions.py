@@ -79,7 +79,7 @@ def test_rules_are_read_in_order_with_their_arguments():
 @pytest.mark.parametrize("line,loud", [
     ("http-request set-header X-A %[ssl_c_s_dn]", False),
     ("http-request deny if { ssl_c_s_dn -m found }", True),
-    ("http-request tarpit", True),
+    ("http-request silent-drop", True),
     ("http-request sc-set-gpt0(0) 1", False),  # (track-sc0 is carried out: stick tables)
     ("http-request return status 200 content-type text/plain lf-string %[ssl_c_s_dn]", True),
     ("http-response set-header X-A b if { ssl_c_s_dn -m found }", False),
@@ -90,6 +90,17 @@ def test_rules_the_engine_cannot_carry_out_are_skipped_with_a_located_warning(li
     assert len(notes) == 1 and notes[0].line == 8 and notes[0].file == "r.cfg"
     assert ("THE ENGINE FORWARDS THEM" in notes[0].text) == loud
     assert cfg.proxy("fe").http_request == () and cfg.proxy("fe").http_response == ()
+
+
+def test_a_tarpit_answers_500_unless_told_and_waits_timeout_tarpit_else_connect():
+    text = rule_config("http-request tarpit if { path /a }\n    http-request tarpit deny_status 429")
+    cfg = parse(text, "r.cfg")
+    a, b = cfg.proxy("fe").http_request
+    assert (a.action, a.status, a.match, b.status) == ("tarpit", 500, "errorpage", 429)
+    assert cfg.proxy("fe").timeouts.tarpit is None  # a frontend gets no connect timeout from defaults
+    assert cfg.proxy("be").timeouts.tarpit == cfg.proxy("be").timeouts.connect
+    cfg = parse(text.replace("frontend fe\n", "frontend fe\n    timeout tarpit 3s\n"), "r.cfg")
+    assert cfg.proxy("fe").timeouts.tarpit == 3000
 
 
 def test_a_final_rule_without_condition_makes_the_next_ones_noop():

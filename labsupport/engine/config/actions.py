@@ -46,7 +46,7 @@ RES_ACTIONS = (
 IMPLEMENTED = {
     "request": {"redirect", "set-header", "add-header", "del-header", "replace-header", "replace-value",
                 "set-path", "set-pathq", "replace-path", "replace-pathq", "set-query", "set-uri", "replace-uri",
-                "set-method", "return", "deny", "allow"},
+                "set-method", "return", "deny", "tarpit", "allow"},
     "response": {"set-header", "add-header", "del-header", "replace-header", "replace-value", "set-status",
                  "deny", "return", "allow"},
 }
@@ -260,8 +260,9 @@ def _reply(p: Context, a: list[str], status: int, errorfile: bool = False) -> tu
     return fields, i, values
 
 
-def _deny(p: Context, a: list[str], side: str) -> tuple[dict, int, dict]:
-    default = 403 if side == "request" else 502
+def _deny(p: Context, a: list[str], side: str, tarpit: bool = False) -> tuple[dict, int, dict]:
+    """deny and tarpit (parse_http_deny): a tarpit answers 500 unless told, a request deny 403."""
+    default = 500 if tarpit else 403 if side == "request" else 502
     if not a or a[0] in ("if", "unless"):
         return _reply(p, ["default-errorfiles"], default)[0], 0, {}
     if a[0] == "deny_status" and (len(a) < 3 or a[2] in ("if", "unless", "")):
@@ -362,7 +363,7 @@ def _parse_action(p: Context, action: str, a: list[str], side: str) -> tuple[dic
     if action == "return":
         return _reply(p, a, 200)
     if action in ("deny", "tarpit"):
-        return _deny(p, a, side)
+        return _deny(p, a, side, action == "tarpit")
     if action == "allow":
         return {}, 0, {}
     if side == "request" and (action[:-1] == "track-sc" or action.startswith(("sc-inc-gpc0", "sc-inc-gpc1"))):

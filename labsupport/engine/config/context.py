@@ -34,6 +34,7 @@ class Draft:
     servers: list[dict[str, Any]] = field(default_factory=list)
     acls: dict[str, Any] = field(default_factory=dict)
     tunnel_timeout: bool = False
+    connect_here: bool = False  # 'timeout connect' written in this section (not from defaults)
     # (line, address, TlsBind, notes on its versions) of each 'bind ... ssl'
     tls_binds: list[tuple[int, str, Any, list]] = field(default_factory=list)
     http_rules: dict[str, list] = field(default_factory=lambda: {"request": [], "response": []})
@@ -87,11 +88,15 @@ class Draft:
 
     def finish(self, servers: tuple[ServerConfig, ...]) -> Proxy:
         st = dict(self.stats, auth=tuple(self.stats["auth"]))
+        t = dict(self.timeouts)
+        if not t["tarpit"]:  # cfgparse.c: the tarpit timeout falls back to the connect timeout, which
+            # proxy.c copies from defaults to backend-capable proxies only
+            t["tarpit"] = t["connect"] if self.cap_be or self.connect_here else None
         return Proxy(kind=self.kind, name=self.name, binds=tuple(self.binds),
                      use_backends=tuple(self.use_backends), acls=tuple(self.acls.items()), servers=servers,
                      http_request=tuple(self.http_rules["request"]), http_response=tuple(self.http_rules["response"]),
                      tcp_request=tuple(self.tcp_rules),
-                     timeouts=Timeouts(**self.timeouts), stats=StatsConfig(**st), line=self.line,
+                     timeouts=Timeouts(**t), stats=StatsConfig(**st), line=self.line,
                      **self.values)
 
 

@@ -23,6 +23,9 @@ class Timeouts:
     queue: int | None = None
     check: int | None = None
     http_request: int | None = None
+    # 'timeout tarpit', else the proxy's 'timeout connect' (cfgparse.c: "historically inherited from
+    # contimeout"); a frontend gets no connect timeout from defaults (proxy.c), so its tarpit is then 0
+    tarpit: int | None = None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ ANONYMOUS_DEFAULTS_REFUSE = ("acl", "http-request", "http-response", "http-after
 TIMEOUT_CAP = {"client": "fe", "tarpit": "both", "http-keep-alive": "both", "http-request": "both",
                "server": "be", "connect": "be", "check": "be", "queue": "be", "tunnel": "be",
                "client-fin": "fe", "server-fin": "be"}
-ENGINE_TIMEOUTS = ("client", "server", "connect", "check", "queue", "http-request")
+ENGINE_TIMEOUTS = ("client", "server", "connect", "check", "queue", "http-request", "tarpit")
 REMOVED = {
     "redispatch": "keyword '{0}' directive is not supported anymore since HAProxy 2.1. Use 'option redispatch'.",
     "redisp": "keyword '{0}' directive is not supported anymore since HAProxy 2.1. Use 'option redispatch'.",
@@ -250,6 +250,8 @@ def kw_timeout(p: Context, d: Draft, args: list[str], kwm: str) -> None:
                 "Write the unit right after the number, with no space: 10s.")
     if name in ENGINE_TIMEOUTS:
         d.timeouts[field] = value
+        if name == "connect":
+            d.connect_here = True  # (set even where it is ignored, as proxy.c sets it)
     elif name == "tunnel":
         d.tunnel_timeout = True
         p.ignored(f"timeout {name}")

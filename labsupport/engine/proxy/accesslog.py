@@ -29,7 +29,7 @@ def httplog_record(c, req, be, srv, status: int, ms: int, bad: bool = False) -> 
         # %ft: the frontend's name, with a '~' after it when the connection is TLS
         c.src, c.sport, time.time() - (now() - req.t0), fe.name if c.ssl_object is None else fe.name + "~",
         be.name if be is not None else fe.name, name,
-        -1 if bad else int((timers.started - req.t0) * 1000), max(timers.queue_ms, -1),
+        -1 if bad or o.termination == "PT" else int((timers.started - req.t0) * 1000), max(timers.queue_ms, -1),
         max(timers.connect_ms, -1), max(timers.response_ms, -1), ms, status,
         fe.bout - o.fe_bout_before if o.logged_bytes is None else o.logged_bytes,
         term_flags(o.termination[0], o.termination[1], log_flags(c, be)),

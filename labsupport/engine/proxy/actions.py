@@ -3,7 +3,7 @@
 How it works. ``run_request(rules, c, req)`` goes through one proxy's request rules in order: a
 rule whose condition holds edits ``req`` (headers kept as raw ``b"name: value\\r\\n"`` lines, the
 target, the method) or ends the list: ``allow`` stops it (the next proxy's rules still run),
-``redirect``, ``return`` and ``deny`` answer the request (a ``Reply``). httpclient.py runs the
+``redirect``, ``return``, ``deny`` and ``tarpit`` answer the request (a ``Reply``; a tarpit's waits). httpclient.py runs the
 frontend's list, routes, then the backend's list (never twice for a listen section), as
 src/http_ana.c's http_process_req_common does for AN_REQ_HTTP_PROCESS_FE then _BE.
 ``run_response(rules, c, req, head)`` rewrites a response head (status line and header lines,
@@ -28,7 +28,7 @@ STOP = "stop"  # 'allow': this list ends, the request goes on
 
 
 class Reply:
-    """An answer the proxy makes itself: ``kind`` redirect | return | deny; header lines without
+    """An answer the proxy makes itself: ``kind`` redirect | return | deny | tarpit; header lines without
     ``connection`` (written by ``encode``, which knows whether the client side closes)."""
 
     __slots__ = ("kind", "status", "head", "body")
@@ -328,8 +328,8 @@ def run_request(rules: tuple, c, req) -> Reply | str | None:
             if answer is not None:
                 return answer
             continue
-        elif action == "deny":
-            return reply(rule, ctx, "deny")
+        elif action in ("deny", "tarpit"):  # (a tarpit's answer waits: intercept.py)
+            return reply(rule, ctx, action)
         elif action == "return":
             return reply(rule, ctx, "return")
         elif action == "allow":

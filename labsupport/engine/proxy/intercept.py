@@ -8,6 +8,7 @@ sends ours instead (``_deny_response``). The rules themselves are actions.py's.
 Counters and log flags as src/http_ana.c sets them (HAProxy 2.6, Copyright Willy Tarreau and
 contributors, GPL-2.0-or-later), checked against haproxy 2.6.12 by tests/differential/test_actions.py:
 a request deny counts ``dreq`` on the frontend and on the backend once one is chosen and logs ``PR``;
+a tarpit counts the same at once, holds the request for ``timeout tarpit`` and logs ``PT`` (test_tarpit.py);
 redirect and return log ``LR`` and count ``intercepted`` when the frontend made them; a response deny
 counts ``dresp`` on the frontend, the backend and the server and logs ``PH``, a response return ``LH``;
 set-status moves the frontend's and backend's ``hrsp_*`` to the new status (the server keeps its own).
@@ -15,7 +16,8 @@ set-status moves the frontend's and backend's ``hrsp_*`` to the new status (the 
 from __future__ import annotations
 
 from .actions import Reply, run_response
-from .state import status_slot
+from .state import now, status_slot
+from .stick import count_error
 from .upstream import ServerConn
 
 
@@ -29,9 +31,44 @@ class RuleAnswers:
         return self._sample_ctx(req)
 
     def _intercept(self, answer: Reply, be) -> None:
-        """A redirect, return or deny of an http-request rule: HAProxy's answer, counters and log
-        (src/http_ana.c: deny counts dreq on the frontend and the backend chosen so far, and logs
+        """A redirect, return, deny or tarpit of an http-request rule: HAProxy's answer, counters and
+        log (src/http_ana.c: deny counts dreq on the frontend and the backend chosen so far, and logs
         PR; redirect and return log LR, and count as intercepted when the frontend made them)."""
+        if answer.kind == "tarpit":
+            self._tarpit(answer, be)
+            return
+        if answer.kind == "deny":
+            self._denied(be)
+        self._answer(answer, be)
+
+    def _denied(self, be) -> None:
+        """A deny or tarpit: dreq on the frontend and the backend chosen so far, http_err on the
+        tracked entries, at once (a tarpit's answer comes later)."""
+        self.fe.dreq += 1
+        if be is not None:
+            be.dreq += 1
+        count_error(self)
+
+    def _tarpit(self, answer: Reply, be) -> None:
+        """http-request tarpit (http_ana.c's tarpit label, then http_process_tarpit): counted as a deny
+        at once, the request held for the ``timeout tarpit`` of the proxy whose rule it was (else its
+        ``timeout connect``; 0 answers at once), then the deny status's answer, logged PT with %TR -1
+        and %Tw the time held. A client that leaves meanwhile ends it (connection_lost)."""
+        self._denied(be)
+        self.outcome.termination = "PT"
+        ms = (be or self.fe).cfg.timeouts.tarpit
+        cur = self.cur
+
+        def over() -> None:
+            if self.cur is cur and not self.closed:
+                self.timers.queue_ms = int((now() - cur.t0) * 1000) + 1  # t_queue - t_request, which is -1
+                self._answer(answer, be)
+        if ms:
+            self._arm(ms, over)
+        else:
+            self.loop.call_soon(over)
+
+    def _answer(self, answer: Reply, be) -> None:
         close = not self.cur.keep_alive
         data, logged = answer.encode(close)
         self.transport.write(data)
@@ -41,14 +78,11 @@ class RuleAnswers:
         if be is not None:
             be.count_status(answer.status)
         o = self.outcome
-        if answer.kind == "deny":
+        if answer.kind in ("deny", "tarpit"):
             if be is not None and self.ck is not None:  # HAProxy still reads the cookie, for the log
                 self.ck.request(be, self.cur.headers)
                 self.target = self.ck.direct  # (and the log names the server it designates)
-            fe.dreq += 1
-            if be is not None:
-                be.dreq += 1
-            o.termination = "PR"
+            o.termination = "PR" if answer.kind == "deny" else "PT"
         else:
             if be is None or be.cfg is fe.cfg:
                 fe.intercepted += 1

@@ -4,8 +4,9 @@ How it works. Each request gets a ``StkTxn`` when a rule first needs one (``Http
 - ``http-request track-scN KEY [table T]`` (``track``) finds or makes KEY's entry in T and holds it
   for the rest of the request (its ``use``): conn_cur, conn_cnt, conn_rate, http_req_cnt and
   http_req_rate count at once; ``sc-inc-gpc0(N)`` adds to gpc0 and gpc0_rate of the entry N tracks.
-  When the request ends (``end``), conn_cur goes down again, a 4xx answer counts in http_err_cnt and
-  http_err_rate, and the entry lives ``expire`` ms from then.
+  When the request ends (``end``), conn_cur goes down again, a server's 4xx answer counts in
+  http_err_cnt and http_err_rate (a deny or tarpit counts there at once: ``count_error``), and the
+  entry lives ``expire`` ms from then.
 - The backend's sticking rules (``sticking_rules``, after its http-request rules, before a server is
   chosen): ``stick match``/``on`` look the key up, and when its ``server_key`` (the server's name) or
   else its ``server_id`` names a server of the backend that is not stopped (or ``option persist`` is on) the request goes to that server without
@@ -147,6 +148,19 @@ def direct(c, prev) -> bool:
     return True
 
 
+def count_error(c) -> None:
+    """A deny or a tarpit: stream_inc_http_err_ctr at once, whatever the status (http_ana.c)."""
+    stk = c.stk
+    if stk is None:
+        return
+    for tracked in stk.ctr:
+        if tracked is not None:
+            t, e = tracked
+            t.add(e, "http_err_cnt")
+            t.add(e, "http_err_rate")
+            t.touch(e)
+
+
 def is_direct(c) -> bool:
     """The request goes to a server a table chose (SF_DIRECT): a failed connection is retried there."""
     return c.stk is not None and c.stk.direct is not None
@@ -168,7 +182,8 @@ def end(c, status: int | None) -> None:
                 e.data["server_id"] = srv.cfg.id
                 e.data["server_key"] = srv.name
                 t.touch(e)
-    err = status is not None and 400 <= status < 500
+    # a server's 4xx counts as an error (http_wait_for_response); a deny or tarpit counted already
+    err = status is not None and 400 <= c.outcome.server_status < 500
     for tracked in stk.ctr:
         if tracked is None:
             continue
