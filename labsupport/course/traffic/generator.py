@@ -34,13 +34,13 @@ class TrafficGenerator:
 
     def __init__(self, url: str, rate: float = 10.0, duration: float = 60.0, *, keep_alive: bool = False,
                  source: str | Sequence[str] | None = None, timeout: float = 2.0, workers: int = 8,
-                 maxlen: int = 10_000):
+                 maxlen: int = 10_000, method: str = "GET"):
         if not 0 < duration <= MAX_DURATION:
             raise UsageError(f"duration must be between 0 and {MAX_DURATION:g} seconds, not {duration}")
         if not 1 <= workers <= MAX_CONCURRENCY:
             raise UsageError(f"workers must be between 1 and {MAX_CONCURRENCY}, not {workers}")
         self.url, self.duration, self.keep_alive, self.workers = url, float(duration), keep_alive, workers
-        self._target, self._sources = Target(url, timeout, keep_alive), source_list(source)
+        self._target, self._sources = Target(url, timeout, keep_alive, method), source_list(source)
         self.rate = rate
         self.records: deque[Result] = deque(maxlen=maxlen)
         self.sent = 0

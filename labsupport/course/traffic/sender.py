@@ -42,9 +42,9 @@ _BODY_LIMIT = 1 << 20
 
 
 class Target:
-    """A parsed URL plus how to reach it (source address, timeout, keep-alive)."""
+    """A parsed URL plus how to reach it (source address, timeout, keep-alive) and the method to ask with."""
 
-    def __init__(self, url: str, timeout: float, keep_alive: bool):
+    def __init__(self, url: str, timeout: float, keep_alive: bool, method: str = "GET"):
         parts = urlsplit(url if "://" in url else "http://" + url)
         if parts.scheme != "http":
             raise UsageError(f"only http:// URLs are supported, not {url!r}")
@@ -53,6 +53,9 @@ class Target:
         self.url, self.host, self.port = url, parts.hostname, parts.port or 80
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.timeout, self.keep_alive = timeout, keep_alive
+        if method not in ("GET", "POST", "HEAD"):
+            raise UsageError(f"method must be GET, POST or HEAD, not {method!r}")
+        self.method = method  # a POST goes without a body (Content-Length: 0): /login?user=NAME
         self.headers = {"User-Agent": "labsupport-traffic"}
         if not keep_alive:
             self.headers["Connection"] = "close"
@@ -88,7 +91,7 @@ def request_once(target: Target, n: int, t0: float, source: str | None,
         try:
             if conn is None:
                 conn = target.connect(source)
-            conn.request("GET", target.path, headers=target.headers)
+            conn.request(target.method, target.path, headers=target.headers)
             resp = conn.getresponse()
             body = resp.read(_BODY_LIMIT).decode("utf-8", "replace")
             latency = (time.monotonic() - sent) * 1000
@@ -171,8 +174,8 @@ def stranger_note(host: str, port: int) -> str | None:
 
 def send(url: str, n: int = 10, *, concurrency: int = 1, keep_alive: bool = False,
          source: str | Sequence[str] | None = None, timeout: float = 5.0,
-         progress: bool | None = None) -> Run:
-    """Send ``n`` GET requests to ``url`` and return a :class:`Run`.
+         progress: bool | None = None, method: str = "GET") -> Run:
+    """Send ``n`` requests (GET, or ``method``) to ``url`` and return a :class:`Run`.
 
     ``concurrency`` senders work at once (each with its own connection); ``keep_alive=True`` reuses
     a connection per sender (pinned to one server in ``mode tcp``, balanced per request in
@@ -184,7 +187,7 @@ def send(url: str, n: int = 10, *, concurrency: int = 1, keep_alive: bool = Fals
         raise UsageError(f"n must be between 0 and {MAX_REQUESTS}, not {n}")
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, not {concurrency}")
-    target, sources = Target(url, timeout, keep_alive), source_list(source)
+    target, sources = Target(url, timeout, keep_alive, method), source_list(source)
     note = stranger_note(target.host, target.port) if in_notebook() else None
     if note:
         print(note, flush=True)
