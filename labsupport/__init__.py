@@ -74,6 +74,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.sessions.cart": ("Shopper",),
     "lessons.sessions.stickiness": ("landing", "follow", "moves", "shares"),
     "course.certs": ("LabCA",),
+    # lesson 08: rate limits and abuse
+    "lessons.sessions.ratelimit": ("burst", "when_let_in", "predict_let_in", "LetIn"),
+    "lessons.sessions.abuse": ("brute_force", "user_addresses"),
+    "lessons.sessions.exercises": ("check_login_limit",),
     # display: tables, charts, live loops
     "course.display.table": ("Table",),
     "course.display.charts": ("figure_to_png",),
