@@ -3,6 +3,7 @@ get the right verdicts and specific feedback. The lesson's session servers on 82
 from __future__ import annotations
 
 import pytest
+from support.sessions_lab import LOGIN_SOLUTION, LOGIN_TOO_BROAD
 
 from labsupport.course.fleet import Fleet
 from labsupport.errors import UsageError
@@ -13,26 +14,7 @@ frontend shop
     bind 127.0.0.1:8000
     default_backend carts
 """
-TOO_BROAD = """
-frontend shop
-    bind 127.0.0.1:8000
-    stick-table type ip size 100k expire 30s store http_req_rate(10s)
-    http-request track-sc0 src
-    http-request deny deny_status 429 if { sc_http_req_rate(0) gt 5 }
-    default_backend carts
-"""
-SOLUTION = """
-frontend shop
-    bind 127.0.0.1:8000
-    stick-table type ip size 100k expire 30s store http_req_rate(10s),conn_cur,http_err_rate(10s),gpc0
-    http-request track-sc0 src
-    http-request track-sc1 src table login_table if { path /login } { method POST }
-    http-request deny deny_status 429 if { path /login } { method POST } { sc_http_req_rate(1) gt 5 }
-    default_backend carts
-
-backend login_table
-    stick-table type ip size 100k expire 10s store http_req_rate(10s)
-"""
+TOO_BROAD, SOLUTION = LOGIN_TOO_BROAD, LOGIN_SOLUTION
 TARPIT = SOLUTION.replace("http-request deny deny_status 429", "timeout tarpit 200ms\n    http-request tarpit "
                           "deny_status 429")
 

@@ -1,4 +1,5 @@
-"""Lesson 08's rate-limit setup for tests: ratelimit.cfg on free ports, with the lesson's session servers.
+"""Lesson 08's rate-limit setup for tests: ratelimit.cfg on free ports, with the lesson's session servers;
+the exercise's solution and a too-broad answer.
 
 ``ratelimit_config(port, servers, period="10s")`` is haproxy/ratelimit.cfg with its frontend on ``port``,
 its three servers on ``servers`` and, when asked, a shorter rate period (tests keep their runs short).
@@ -8,6 +9,27 @@ from __future__ import annotations
 from support.paths import ROOT
 
 LESSON_SERVERS = (8201, 8202, 8203)
+# lesson 08's exercise (check_login_limit): the solution, and a limit on every request that catches an office
+LOGIN_SOLUTION = """
+frontend shop
+    bind 127.0.0.1:8000
+    stick-table type ip size 100k expire 30s store http_req_rate(10s),conn_cur,http_err_rate(10s),gpc0
+    http-request track-sc0 src
+    http-request track-sc1 src table login_table if { path /login } { method POST }
+    http-request deny deny_status 429 if { path /login } { method POST } { sc_http_req_rate(1) gt 5 }
+    default_backend carts
+
+backend login_table
+    stick-table type ip size 100k expire 10s store http_req_rate(10s)
+"""
+LOGIN_TOO_BROAD = """
+frontend shop
+    bind 127.0.0.1:8000
+    stick-table type ip size 100k expire 30s store http_req_rate(10s)
+    http-request track-sc0 src
+    http-request deny deny_status 429 if { sc_http_req_rate(0) gt 5 }
+    default_backend carts
+"""
 
 
 def ratelimit_config(port: int, servers, period: str = "10s", extra: str = "") -> str:
