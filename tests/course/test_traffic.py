@@ -269,3 +269,12 @@ def test_percentile_is_nearest_rank():
     assert [percentile(values, p) for p in (50, 90, 99, 100)] == [50, 90, 99, 100]
     assert [percentile(range(1, 11), p) for p in (50, 90)] == [5, 9]
     assert percentile([7], 99) == 7 and percentile([], 50) is None
+
+
+def test_a_target_takes_get_post_or_head_only():
+    from labsupport.course.traffic.sender import Target
+    from labsupport.errors import UsageError
+
+    assert Target("http://127.0.0.1:1/login?user=a", 1.0, False, "POST").method == "POST"
+    with pytest.raises(UsageError, match="method must be GET, POST or HEAD"):
+        Target("http://127.0.0.1:1/", 1.0, False, "DELETE")
