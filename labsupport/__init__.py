@@ -73,6 +73,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     # lesson 08: sessions and stick tables
     "lessons.sessions.cart": ("Shopper",),
     "lessons.sessions.stickiness": ("landing", "follow", "moves", "shares"),
+    "lessons.sessions.tables": ("show_table", "table_names"),
+    "lessons.sessions.tablewatch": ("TableWatch",),
     "course.certs": ("LabCA",),
     # display: tables, charts, live loops
     "course.display.table": ("Table",),
