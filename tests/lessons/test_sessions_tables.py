@@ -70,6 +70,8 @@ def test_ipv6_string_and_integer_keys():
     assert t.column("key") == ["alice", "bob key"] and t.column("exp") == [0.0, 0.0]  # no expire: 0
     assert t.columns[-2:] == ["http_req_rate(2s)", "http_err_cnt"]
     assert tables.parse_show_table(answer("types", "show table per_int")).column("key") == [0, 1, 2]
+    escaped = tables.parse_show_table(answer("escapes", "show table per_key"))
+    assert escaped.column("key") == ["bob key=1\\\\x\tz"] and escaped.column("http_req_rate(2s)") == [1]
 
 
 def test_the_pieces():

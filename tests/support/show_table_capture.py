@@ -55,6 +55,15 @@ backend per_key
 backend per_int
     stick-table type integer size 10 store http_req_cnt
 """
+ESCAPES = """frontend fe
+    bind 127.0.0.1:PORT
+    http-request track-sc1 hdr(x-api-key) table per_key
+    default_backend be
+backend be
+    server s1 @s1
+backend per_key
+    stick-table type string len 16 size 10 store http_req_rate(2s)
+"""
 
 
 def ask(port: int, src: str = "127.0.0.1", path: str = "/", headers: str = "") -> str:
@@ -87,6 +96,10 @@ def keys(port: int, hx: HAProxy) -> None:
     ask(port, "127.0.0.3", "/missing", headers="X-Api-Key: bob key\r\n")
 
 
+def escaped(port: int, hx: HAProxy) -> None:
+    ask(port, headers="X-Api-Key: bob key=1\\\\x\tz\r\n")  # a space, '=', two backslashes, a tab
+
+
 CASES = [
     ("ratelimit", RATE, [burst], ["show table", "show table shop", "show table shop key 127.0.0.2",
                                   "show table shop data.http_req_rate gt 20", "show table nosuch",
@@ -94,6 +107,7 @@ CASES = [
     ("ratelimit-empty", RATE, [], ["show table", "show table shop"]),
     ("stick-on-src", STICK, [clients], ["show table", "show table be"]),
     ("types", TYPES, [keys], ["show table", "show table per_ip", "show table per_key", "show table per_int"]),
+    ("escapes", ESCAPES, [escaped], ["show table per_key"]),
 ]
 
 
