@@ -103,6 +103,15 @@ def test_its_classes_and_the_stop_button(watches):
     assert watch not in lifecycle.running("live")
 
 
+def test_running_its_cell_again_replaces_it(watches, monkeypatch, capsys):
+    monkeypatch.setattr(lifecycle, "current_run", lambda: ("the-cell", "run-1"))
+    watches.append(first := TableWatch(Recorded(), "shop", max_seconds=60, refresh=0.05))
+    monkeypatch.setattr(lifecycle, "current_run", lambda: ("the-cell", "run-2"))
+    watches.append(second := TableWatch(Recorded(), "shop", max_seconds=60, refresh=0.05))
+    assert not first.running and second.running
+    assert capsys.readouterr().out == "restarted the table watch: an earlier run of this cell had started it\n"
+
+
 def test_it_stops_by_itself_headless(headless, watches):
     watches.append(watch := TableWatch(Recorded(), "shop", refresh=0.05))  # max_seconds 600, headless: 3 s
     assert watch.loop.max_seconds <= 3
