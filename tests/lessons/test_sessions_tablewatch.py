@@ -86,7 +86,7 @@ def test_its_text_form(watches):
     watches.append(watch := TableWatch(Recorded(), "shop", limit=20, max_seconds=0))
     text = repr(watch).splitlines()
     assert text[0] == "table shop: rate = http_req_rate(10s), over 20 gets 429"
-    assert text[1].split() == ["key", "rate", "status", "use", "exp", "gpc0", "conn_cur", "http_err_rate(10s)"]
+    assert text[1].split() == ["key", "rate", "status", "use", "gpc0", "conn_cur", "http_err_rate(10s)"]
     assert text[3].split()[:3] == ["127.0.0.2", "25", "429"] and text[4].split()[:3] == ["127.0.0.3", "3", "ok"]
     assert text[-1] == "answers in the last 10 s: none logged (the log needs 'option httplog')"
 

@@ -223,9 +223,10 @@ class TableWatch:
     stop = close
 
     def text(self) -> Table:
-        """What the panel shows now, as a Table (its text form)."""
+        """What the panel shows now, as a Table (its text form; without ``exp``, which differs from run to run,
+        so that a notebook's reference output stays the same)."""
         limit = f", over {self.limit:g} gets 429" if self.limit is not None else ""
-        others = [c for c in self.last.columns if c not in ("key", self.rate)]
+        others = [c for c in self.last.columns if c not in ("key", "exp", self.rate)]
         return Table(self.rows(), ["key", "rate", "status"] + others,
                      title=f"table {self.table}: rate = {self.rate}{limit}")
 
