@@ -73,6 +73,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     # lesson 08: sessions and stick tables
     "lessons.sessions.cart": ("Shopper",),
     "lessons.sessions.stickiness": ("landing", "follow", "moves", "shares"),
+    "lessons.sessions.tables": ("show_table", "table_names"),
+    "lessons.sessions.tablewatch": ("TableWatch",),
     "course.certs": ("LabCA",),
     # lesson 08: rate limits and abuse
     "lessons.sessions.ratelimit": ("burst", "when_let_in", "predict_let_in", "LetIn"),

@@ -160,3 +160,10 @@ ROUTER_HOST = ".lab-route-host input"
 ROUTER_PATH = ".lab-route-path input"
 ROUTER_METHOD = ".lab-route-method select"
 ROUTER_OUT = ".lab-route-out"
+
+# ----------------------------------------------------------------------------- lesson 08's table watch
+TABLEWATCH = ".lab-tablewatch"
+TABLEWATCH_ROW = ".lab-tablewatch-row"  # data-key: the table's key, data-status: "429" or "ok"
+TABLEWATCH_ANSWERS = ".lab-tablewatch-answers"
+TABLEWATCH_STOP = ".lab-tablewatch-stop"
+TABLEWATCH_CLOCK = ".lab-tablewatch-clock"
