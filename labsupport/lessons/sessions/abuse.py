@@ -49,9 +49,11 @@ def user_addresses(users: int, office: bool = False) -> list[str]:
 
 
 def brute_force(balancer, users: int = 20, attacker_rate: float | None = None, seconds: float | None = None, *,
-                office: bool = False, attacker_workers: int = 8, path_prefix: str = "") -> Table:
+                office: bool = False, attacker_workers: int = 8, path_prefix: str = "",
+                browse_rate: float = BROWSE_RATE) -> Table:
     """Run ordinary users and a login brute force through ``balancer`` (the engine's Balancer or
-    HAProxy) for ``seconds`` (default 3 headless, 10 otherwise) and count what happened to each."""
+    HAProxy) for ``seconds`` (default 3 headless, 10 otherwise) and count what happened to each.
+    ``browse_rate``: the users' pages per second, all together."""
     seconds = (3.0 if SHORT else 10.0) if seconds is None else float(seconds)
     attacker_rate = (50.0 if SHORT else 100.0) if attacker_rate is None else float(attacker_rate)
     if not 1 <= users <= MAX_USERS:
@@ -60,6 +62,8 @@ def brute_force(balancer, users: int = 20, attacker_rate: float | None = None, s
         raise UsageError(f"seconds must be between 0 and {MAX_SECONDS:g}, not {seconds}")
     if not 0 <= attacker_rate <= MAX_ATTACK_RATE:
         raise UsageError(f"attacker_rate must be between 0 and {MAX_ATTACK_RATE:g} per second, not {attacker_rate}")
+    if not 0 < browse_rate <= MAX_ATTACK_RATE:
+        raise UsageError(f"browse_rate must be between 0 and {MAX_ATTACK_RATE:g} per second, not {browse_rate}")
     if not 1 <= attacker_workers <= 64:
         raise UsageError(f"attacker_workers must be between 1 and 64, not {attacker_workers}")
     if not balancer.running:
@@ -67,7 +71,7 @@ def brute_force(balancer, users: int = 20, attacker_rate: float | None = None, s
     base = balancer.urls[0].rstrip("/") + path_prefix
     pid = balancer.pid if isinstance(balancer, HAProxy) else None  # the engine runs in this process
     plan = {"base": base, "seconds": seconds, "sources": user_addresses(users, office),
-            "attacker_rate": attacker_rate, "attacker_workers": attacker_workers}
+            "attacker_rate": attacker_rate, "attacker_workers": attacker_workers, "browse_rate": browse_rate}
     c0 = cpu_seconds(pid)
     counts = _run_child(plan)
     cpu = cpu_seconds(pid) - c0
@@ -108,7 +112,8 @@ def _clients(plan: dict) -> dict:
 
     base, seconds, sources = plan["base"], plan["seconds"], plan["sources"]
     gens = {
-        "browse": TrafficGenerator(base + "/cart", BROWSE_RATE, seconds, source=sources, timeout=TIMEOUT, workers=8),
+        "browse": TrafficGenerator(base + "/cart", plan.get("browse_rate", BROWSE_RATE), seconds, source=sources,
+                                   timeout=TIMEOUT, workers=8),
         "login": TrafficGenerator(base + "/login?user=shopper", LOGIN_RATE, seconds, source=sources,
                                   timeout=TIMEOUT, workers=4, method="POST"),
     }
