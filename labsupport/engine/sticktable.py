@@ -255,7 +255,7 @@ class StickTable:
 
     def line(self, e: Entry) -> str:
         """table_dump_entry_to_buffer."""
-        key = e.key.hex() if isinstance(e.key, bytes) else e.key
+        key = e.key.hex() if isinstance(e.key, bytes) else dump_text(e.key) if isinstance(e.key, str) else e.key
         exp = max(e.expire - now_ms(), 0) if self.cfg.expire else 0
         parts = [f"0x{e.addr:x}: key={key} use={e.use} exp={exp}"]
         for name in DATA_TYPES:
@@ -272,6 +272,26 @@ class StickTable:
             else:
                 parts.append(f"{name}={e.data[name] if e.data[name] != '' else '-'}")  # no server_key: '-'
         return " ".join(parts) + "\n"
+
+
+_ESCAPED = {" ": " ", "=": "=", "\\": "\\", "\t": "t", "\n": "n", "\r": "r", "\x1b": "e"}
+
+
+def dump_text(text: str) -> str:
+    """A text key as 'show table' prints it (src/tools.c dump_text): printable ASCII as it is but space, '='
+    and backslash, which get a backslash before them; tab, newline, CR and ESC as \\t \\n \\r \\e; any
+    other byte as \\xHH; the key ends at its first NUL."""
+    out = []
+    for c in text:
+        if c == "\0":
+            break
+        if c in _ESCAPED:
+            out.append("\\" + _ESCAPED[c])
+        elif " " < c <= "~":
+            out.append(c)
+        else:
+            out.extend(f"\\x{b:02x}" for b in c.encode("latin-1", "replace"))
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------- the engine's tables and fetches

@@ -47,3 +47,32 @@ def test_a_full_table_drops_its_oldest_unused_entry_or_refuses_with_nopurge():
     assert list(t.entries) == ["10.0.0.1", "10.0.0.3"]
     full = StickTable(TableConfig("fe", "ip", 1, nopurge=True))
     assert full.get("10.0.0.1") is not None and full.get("10.0.0.2") is None
+
+
+def test_text_keys_are_escaped_as_haproxys_show_table_prints_them():
+    """tests/vectors/show-table.json, case 'escapes': HAProxy 2.6.12's answer for the key that
+    tests/support/show_table_capture.py sent (a space, '=', two backslashes, a tab)."""
+    import json
+    import re
+    import socket
+
+    from support.paths import ROOT
+
+    from labsupport.engine.balancer import Balancer
+    from labsupport.engine.sticktable import dump_text
+    from labsupport.ports import free_ports
+
+    vector = next(v for v in json.loads((ROOT / "tests" / "vectors" / "show-table.json").read_text())["vectors"]
+                  if v["case"] == "escapes")
+    assert dump_text("bob key=1\\\\x\tz") == "bob\\ key\\=1\\\\\\\\x\\tz" and dump_text("a\x01\x1bb\0c") == "a\\x01\\eb"
+    port, = free_ports(1)
+    text = ("defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
+            + vector["config"].replace("PORT", str(port)).replace("@s1", "127.0.0.1:1"))
+    with Balancer.from_text(text) as lb:
+        with socket.create_connection(("127.0.0.1", port), 5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Api-Key: bob key=1\\\\x\tz\r\nConnection: close\r\n\r\n")
+            while s.recv(65536):
+                pass
+        answer = lb.command(vector["command"])
+    pointer = re.compile(r"^0x[0-9a-f]+:", re.M)
+    assert pointer.sub("0x:", answer) == pointer.sub("0x:", vector["answer"])
