@@ -3,10 +3,9 @@ of what the health checks found, and the TLS cost measurement."""
 from __future__ import annotations
 
 import pytest
-from support.paths import ROOT, lesson_certificates
+from support.edge_lab import edge_lab
+from support.paths import ROOT
 
-from labsupport.course.fleet import Fleet
-from labsupport.engine.balancer import Balancer
 from labsupport.errors import UsageError
 from labsupport.lessons.edge.services import route_table, start_services
 from labsupport.lessons.edge.tls import server_checks
@@ -19,19 +18,10 @@ CONFIG = ROOT / "haproxy" / "edge-reencrypt.cfg"
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """The lesson's certificates in a LAB_RUN of their own, web and the vault over TLS, edge-reencrypt.cfg."""
-    run = tmp_path_factory.mktemp("run")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LAB_RUN", str(run))
-    ca = lesson_certificates(run)
-    fleet = Fleet()
-    try:
+    def start(fleet, ca):
         start_services(fleet, ["web", "vault"], tls={"vault": ca.cert_and_key("vault.lab")})
-        lb = Balancer.from_file(CONFIG).start()
-        yield ca, lb
-        lb.stop()
-    finally:
-        fleet.stop_all()
-        mp.undo()
+    with edge_lab(tmp_path_factory, "edge-reencrypt.cfg", start) as lab:
+        yield lab
 
 
 def test_the_vault_is_checked_over_tls_and_refused_with_the_wrong_ca(lab):

@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.paths import ROOT, lesson_certificates
+from support.edge_lab import edge_lab
 
 from labsupport.course.certs import LabCA
 from labsupport.course.fleet import Fleet
-from labsupport.engine.balancer import Balancer
 from labsupport.errors import UsageError
 from labsupport.lessons.edge.exercises import check_edge_https
 from labsupport.lessons.edge.services import ask, route_table, start_services
@@ -29,20 +28,11 @@ frontend exercise
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """The lesson's certificates in a LAB_RUN of their own, its services, and edge-tls.cfg on the engine."""
-    run = tmp_path_factory.mktemp("run")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LAB_RUN", str(run))
-    ca = lesson_certificates(run)
-    fleet = Fleet()
-    try:
+    def start(fleet, ca):
         start_services(fleet, ["web", "api-v2"])
         start_services(fleet, ["shop"], https_only=["shop"])
-        lb = Balancer.from_file(ROOT / "haproxy" / "edge-tls.cfg").start()
-        yield ca, lb
-        lb.stop()
-    finally:
-        fleet.stop_all()
-        mp.undo()
+    with edge_lab(tmp_path_factory, "edge-tls.cfg", start) as lab:
+        yield lab
 
 
 def test_each_name_gets_its_certificate_and_a_browser_says_why_not(lab):

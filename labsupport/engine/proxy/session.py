@@ -224,11 +224,7 @@ class Session:
             be.lbtot += 1
         if not algo.take_if_room(name):  # full: it waits (or is refused), else it holds a slot now
             if srv.cfg.maxqueue > 0 and len(srv.queue) >= srv.cfg.maxqueue:  # SRV_STATUS_FULL
-                self.target = srv
-                self.outcome.termination = "SQ"
-                srv.econ += 1
-                be.econ += 1
-                self._no_server()
+                self._refuse_full(srv)
                 return
             self._enqueue(srv)
             return
@@ -239,23 +235,34 @@ class Session:
         """A persistence cookie chose ``srv`` (SF_DIRECT): no algorithm, no lbtot; it waits in that
         server's queue when it is full; one its maxqueue refuses goes to the algorithm with
         ``option redispatch`` (back_handle_st_req), else gets a 503."""
+        if not self._persistent(srv, self.be.cfg.redispatch and not self.ck.force):  # force-persist stays
+            self.ck.direct = None
+            self._dispatch()
+
+    def _persistent(self, srv: ServerRT, may_redispatch: bool) -> bool:
+        """Use ``srv``, chosen by persistence (a cookie, a stick table: SF_DIRECT), or wait in its queue, or
+        be refused when its maxqueue is full; False, doing nothing, when that refusal should rather go to
+        the algorithm (``may_redispatch``: ``option redispatch``, back_handle_st_req)."""
         be = self.be
         if not be.algo.take_if_room(srv.name):
             if srv.cfg.maxqueue > 0 and len(srv.queue) >= srv.cfg.maxqueue:
-                if be.cfg.redispatch and not self.ck.force:  # a force-persist rule (SF_FORCE_PRST) stays
-                    self.ck.direct = None
-                    self._dispatch()
-                    return
-                self.target = srv
-                self.outcome.termination = "SQ"
-                srv.econ += 1
-                be.econ += 1
-                self._no_server()
-                return
+                if may_redispatch:
+                    return False
+                self._refuse_full(srv)
+                return True
             self._enqueue(srv)
-            return
+            return True
         self.algo = be.algo
         self._use(srv)
+        return True
+
+    def _refuse_full(self, srv: ServerRT) -> None:
+        """The server's queue is at its maxqueue (SRV_STATUS_FULL): a 503 with SQ."""
+        self.target = srv
+        self.outcome.termination = "SQ"
+        srv.econ += 1
+        self.be.econ += 1
+        self._no_server()
 
     def _enqueue(self, srv: ServerRT | None) -> None:
         be = self.be

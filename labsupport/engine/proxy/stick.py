@@ -129,23 +129,10 @@ def direct(c, prev) -> bool:
         stk.direct = None
         return False
     c.target = None
-    srv, be = stk.direct, c.be
-    if not be.algo.take_if_room(srv.name):
-        if srv.cfg.maxqueue > 0 and len(srv.queue) >= srv.cfg.maxqueue:
-            if be.cfg.redispatch:  # back_handle_st_req: a full persistent server is left for another one
-                stk.direct = None
-                return False
-            c.target = srv
-            c.outcome.termination = "SQ"
-            srv.econ += 1
-            be.econ += 1
-            c._no_server()
-            return True
-        c._enqueue(srv)
+    if c._persistent(stk.direct, c.be.cfg.redispatch):  # session.py: use it, wait for it, or a 503
         return True
-    c.algo = be.algo
-    c._use(srv)
-    return True
+    stk.direct = None  # back_handle_st_req: a full persistent server is left for another one
+    return False
 
 
 def count_error(c) -> None:
