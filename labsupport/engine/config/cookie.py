@@ -4,9 +4,9 @@
 ``cookie NAME [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve] [httponly]
 [secure] [domain D]* [maxidle T] [maxlife T] [dynamic] [attr V]*`` becomes a ``CookieConfig``
 (model.py) that proxy/cookies.py applies. A new ``cookie`` line starts over (its options, domains,
-maxidle and maxlife) but keeps the previous line's ``attr`` values, as HAProxy does. The engine
-does not date cookies nor derive them from a key: ``maxidle``, ``maxlife`` and ``dynamic`` are
-parsed and checked, then reported as ignored.
+maxidle and maxlife) but keeps the previous line's ``attr`` values, as HAProxy does. ``maxidle`` and
+``maxlife`` (dated cookies) are applied by proxy/cookies.py; the engine does not derive cookies from a
+key: ``dynamic`` is parsed and checked, then reported as ignored.
 
 Follows HAProxy 2.6's src/cfgparse-listen.c (the "cookie" branch of cfg_parse_listen) and
 src/tools.c (invalid_domainchar), Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this
@@ -19,14 +19,14 @@ from dataclasses import replace
 from .conditions import engine_gaps, parse_condition
 from .context import IGNORED_HINT, Context, Draft, cap_warning
 from .model import CookieConfig
-from .words import TimeFormatError, parse_time
+from .words import TimeFormatError, parse_time_s, timer_tail_warning
 
 FLAGS = ("rewrite", "indirect", "insert", "nocache", "postonly", "preserve", "prefix", "httponly", "secure")
 UNKNOWN = ("'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', "
            "'maxidle', 'dynamic', 'maxlife' and 'attr' options.")
 HINT = "Persistence by cookie: e.g. 'cookie SERVERID insert indirect nocache', and 'cookie s1' on each server."
-IGNORED = ("The course engine does not date its cookies nor derive them from a key: it inserts and reads "
-           "plain 'NAME=VALUE' cookies, as without this option.")
+IGNORED = ("The course engine does not derive cookies from a key: servers without a 'cookie' value get none, "
+           "as without this option.")
 
 
 def _domain_char(name: str) -> str | None:
@@ -38,14 +38,17 @@ def _domain_char(name: str) -> str | None:
 
 
 def _seconds(p: Context, word: str, value: str) -> int | None:
-    """maxidle / maxlife: a time in seconds (a bare number is seconds)."""
+    """maxidle / maxlife: a time in whole seconds (a bare number is seconds, 500ms is 1)."""
     where = f"parsing [{p.file}:{p.line}]: "
     if not value:
         what = "idletime" if word == "maxidle" else "lifetime"
         p.alert(f"{where}'{word}' expects <{what}> in seconds as argument.", HINT)
         return None
+    tail = timer_tail_warning(value)
+    if tail is not None:
+        p.warn(tail, "Write one number and one unit, e.g. '90m' rather than '1h30m'.")
     try:
-        ms = parse_time(value, unit="s")
+        seconds = parse_time_s(value)
     except TimeFormatError as e:
         if e.kind == "char":
             p.alert(f"{where}unexpected character '{e.char}' in argument to <{word}>.", HINT)
@@ -56,7 +59,7 @@ def _seconds(p: Context, word: str, value: str) -> int | None:
             p.alert(f"{where}timer underflow in argument <{value}> to <{word}>, minimum non-null value is 1 s.",
                     HINT)
         return None
-    return ms // 1000
+    return seconds
 
 
 def parse_cookie(p: Context, d: Draft, args: list[str], kwm: str) -> None:
@@ -94,7 +97,6 @@ def parse_cookie(p: Context, d: Draft, args: list[str], kwm: str) -> None:
             if seconds is None:
                 return
             ck = replace(ck, **{word: seconds})
-            ignored.append(f"{word} {value}")
             i += 1
         elif word == "dynamic":
             cap_warning(p, d, "dynamic", "be")

@@ -155,7 +155,7 @@ class CookieConfig:
     secure: bool = False
     domain: str | None = None  # "a.lab; domain=b.lab" for two 'domain' words
     attrs: str | None = None  # "SameSite=Lax; x" for two 'attr' words
-    maxidle: int = 0  # seconds (the engine warns that it ignores them)
+    maxidle: int = 0  # seconds (0: cookies without dates)
     maxlife: int = 0
     dynamic: bool = False
 
