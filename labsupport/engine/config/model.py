@@ -223,6 +223,7 @@ class Proxy:
     prometheus: tuple[str, str] | None = None
     cookie: CookieConfig | None = None  # 'cookie NAME ...' (persistence)
     persist: bool = False  # 'option persist': a cookie still leads to a DOWN server
+    dyncookie_key: str | None = None  # 'dynamic-cookie-key K' (for 'cookie ... dynamic')
     persist_rules: tuple = ()  # 'force-persist|ignore-persist if|unless COND': (("force"|"ignore", cond), ...)
     http_request: tuple[HttpRule, ...] = ()  # in order (config/actions.py)
     http_response: tuple[HttpRule, ...] = ()
