@@ -10,9 +10,10 @@ maxidle and maxlife) but keeps the previous line's ``attr`` values, as HAProxy d
 its port (``dynamic_cookie``, worked out once the addresses are resolved); the CLI's ``set
 dynamic-cookie-key`` and ``enable|disable dynamic-cookie`` are not implemented.
 
-Follows HAProxy 2.6's src/cfgparse-listen.c (the "cookie" branch of cfg_parse_listen) and
-src/tools.c (invalid_domainchar), src/server.c (srv_set_dyncookie, srv_check_for_dup_dyncookie), Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this
-project's licence).
+Follows HAProxy 2.6's src/cfgparse-listen.c (the "cookie" and "dynamic-cookie-key" branches of
+cfg_parse_listen), src/tools.c (invalid_domainchar, parse_time_err) and src/server.c (srv_set_dyncookie,
+srv_check_for_dup_dyncookie), Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's
+licence).
 """
 from __future__ import annotations
 
