@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from support.cookie_cases import STEPS, CookieServer, ask, config, cookie_headers
+from support.cookie_cases import STEPS, CookieServer, config, cookie_headers, play
 from support.procs import start_together
 
 from labsupport.balancer import Balancer
@@ -25,23 +25,6 @@ pytestmark = pytest.mark.haproxy
 LABELS = [s[0] for s in STEPS]
 
 
-def _play(port: int, servers: list[CookieServer], proc) -> dict:
-    """Every step on one balancer: (who answered, what it received, the answer) per label."""
-    out = {}
-    for label, method, path, extra, commands in STEPS:
-        for command in commands:
-            proc.command(command)
-        before = [len(s.seen()) for s in servers]
-        answer = ask(port, method, path, extra)
-        deadline = time.monotonic() + 2  # a request the backend got is recorded before its answer
-        while time.monotonic() < deadline and b" 200 " in answer[:13] and \
-                [len(s.seen()) for s in servers] == before:
-            time.sleep(0.01)
-        got = [(s.name, r) for s, n in zip(servers, before) for r in s.seen()[n:]]
-        out[label] = (got, answer)
-    return out
-
-
 @pytest.fixture(scope="module")
 def both(haproxy_bin):
     """The script through haproxy, then through the engine: answers, what each server saw, logs, stats."""
@@ -54,7 +37,7 @@ def both(haproxy_bin):
     try:
         out = []
         for port, group, proc in zip(ports, servers, procs):
-            played = _play(port, group, proc)
+            played = play(port, group, proc, STEPS)
             read = (lambda p=proc: p.log_tail(400).splitlines()) if isinstance(proc, HAProxy) else \
                 (lambda p=proc: p.logs()[0])
             deadline = time.monotonic() + 5
@@ -141,7 +124,15 @@ COOKIE_LINES = [
     "cookie SRV insert domain", "cookie SRV insert domain lab", "cookie SRV insert domain a/b.c",
     "cookie SRV insert domain .a.lab domain .b.lab", "cookie SRV insert attr", "cookie SRV insert attr a;b",
     "cookie SRV insert maxidle", "cookie SRV insert maxidle 10x", "cookie SRV insert maxidle 30m maxlife 8h",
-    "cookie SRV insert maxlife 99999999999", "cookie SRV insert dynamic", "cookie SRV prefix indirect postonly httponly secure",
+    "cookie SRV insert maxlife 99999999999", "cookie SRV insert maxidle 500ms", "cookie SRV insert maxlife 0",
+    "cookie SRV insert maxidle -1", "cookie SRV insert maxlife 2147483648", "cookie SRV insert maxidle 1d maxlife",
+    "cookie SRV insert maxlife 1h5m", "cookie SRV insert maxidle 10 maxidle 20x", "cookie SRV insert maxidle 5usz",
+    "cookie SRV insert maxlife 30d", "cookie SRV insert maxlife 24856d", "cookie SRV insert maxidle 1dx2",
+    "cookie SRV insert maxlife 99999999999msx", "dynamic-cookie-key", "dynamic-cookie-key k\n    cookie SRV insert dynamic",
+    "dynamic-cookie-key k\n    cookie SRV insert dynamic\n    server t 127.0.0.1:1",
+    "dynamic-cookie-key k\n    cookie SRV insert dynamic\n    server t 127.0.0.1:1 disabled",
+    "dynamic-cookie-key k\n    cookie SRV insert dynamic\n    server t 127.0.0.1:1 cookie 92db2edd06cfbffe",
+    "cookie SRV insert dynamic\n    server t 127.0.0.1:1", "cookie SRV insert dynamic", "cookie SRV prefix indirect postonly httponly secure",
     "option persist", "option persist x", "no option persist",
     "force-persist", "force-persist foo", "force-persist if", "ignore-persist unless", "force-persist if nosuch",
     "ignore-persist if { path_beg /a }", "force-persist if { res.hdr(x) -m found }", "ignore-persist if { nosuch }",
@@ -159,6 +150,8 @@ def _config(be_line: str = "", server: str = "", mode: str = "http", fe_line: st
 CONFIGS = ([_config(line) for line in COOKIE_LINES] + [_config(server=w) for w in SERVER_WORDS] + [
     _config("cookie SRV insert", "cookie s1", mode="tcp"),  # both of haproxy's 'needs mode http' warnings
     _config(fe_line="cookie X insert"),  # a frontend has no backend capability
+    _config(fe_line="dynamic-cookie-key k"),
+    _config("cookie SRV insert dynamic").replace("defaults\n", "defaults\n    dynamic-cookie-key k\n"),
     _config(fe_line="cookie X insert", mode="tcp"),
     _config("cookie A insert attr x=1\n    cookie B prefix"),  # a second line starts over
     _config(fe_line="force-persist if TRUE"),
@@ -180,10 +173,11 @@ def test_cookie_lines_get_haproxys_messages(haproxy_bin, tmp_path, text):
     assert run_engine(path) == run_haproxy(haproxy_bin, path)
 
 
-def test_unimplemented_options_are_located_warnings(tmp_path):
-    """maxidle, maxlife and dynamic are checked as HAProxy does, then reported as ignored, with file:line."""
-    text = _config("cookie SRV insert maxidle 30m maxlife 8h dynamic")
+def test_every_option_is_applied(tmp_path):
+    """maxidle, maxlife (tests/differential/test_cookie_dates.py) and dynamic (test_cookie_dynamic.py) are
+    applied, not reported as ignored."""
+    text = _config("dynamic-cookie-key k\n    cookie SRV insert maxidle 30m maxlife 8h dynamic")
     cfg = parse(text, path=str(tmp_path / "c.cfg"))
-    notes = [m for m in cfg.warnings if "ignored by the course engine" in m.text]
-    assert [m.line for m in notes] == [11, 11, 11]
-    assert "'cookie SRV maxidle 30m'" in notes[0].text and "'cookie SRV dynamic'" in notes[2].text
+    assert not [m for m in cfg.warnings if "course engine" in m.text]
+    be = cfg.proxy("b")
+    assert (be.cookie.maxidle, be.cookie.maxlife, be.servers[0].cookie) == (1800, 28800, "92db2edd06cfbffe")

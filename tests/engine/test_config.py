@@ -177,7 +177,7 @@ def test_backend_maxconn_warning_and_located_warnings():
 
 
 @pytest.mark.parametrize("line", [
-    "cookie SRV insert maxidle 30m", "http-request set-log-level silent",
+    "http-request set-log-level silent",
     "compression algo gzip", "errorfile 503 /etc/haproxy/errors/503.http",
     "timeout tunnel 1h", "balance url_param id", "option forwardfor except 10.0.0.0/8",
 ])

@@ -3,12 +3,13 @@ receives, the server a cookie designates, the answer's Set-Cookie and Cache-Cont
 are what HAProxy 2.6.12 did (tests/differential/test_cookies.py plays them on both)."""
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace as NS
 
 import pytest
 
 from labsupport.engine.config import parse
-from labsupport.engine.proxy.cookies import CookieTxn, b64tos30, del_value
+from labsupport.engine.proxy.cookies import CookieTxn, b64tos30, del_value, s30tob64
 
 
 def _backend(cookie_line: str, extra: str = "", s3_cookie: bool = True):
@@ -129,3 +130,48 @@ def test_a_second_cookie_line_starts_over_but_keeps_the_attributes():
     ck = cfg.proxy("b").cookie
     assert (ck.name, ck.prefix, ck.insert, ck.httponly, ck.domain, ck.attrs) == ("B", True, False, False, None, "x=1; y=2")
     assert cfg.proxy("f").cookie is None
+
+
+def _ago(seconds: int) -> str:
+    """A cookie date (5 base64 digits, 4-second units) ``seconds`` before now (negative: ahead)."""
+    return s30tob64(int(time.time() - seconds) >> 2)
+
+
+@pytest.mark.parametrize("value,flag,server", [
+    (f"s1|{_ago(-3600)}", "V", "s1"),  # seen an hour ahead: fine
+    (f"s1|{_ago(600)}", "E", None),  # idle 10 minutes, maxidle 60s
+    (f"s1|{_ago(-2 * 86400)}", "E", None),  # more than a day ahead
+    (f"s1|{_ago(-3600)}|{_ago(7200)}", "O", None),  # first seen 2 hours ago, maxlife 1h
+    (f"s1|{_ago(600)}|{_ago(7200)}", "O", None),  # too old is said before idle
+    ("s1|ab=de", "V", "s1"),  # not a date
+])
+def test_dated_cookies_expire(value, flag, server):
+    cfg, be = _backend("cookie SERVERID insert indirect maxidle 60s maxlife 1h")
+    ck = CookieTxn(cfg)
+    ck.request(be, [b"Cookie: SERVERID=" + value.encode() + b"\r\n"])
+    assert (ck.req, ck.direct.name if ck.direct else None) == (flag, server)
+
+
+def test_dated_cookies_are_written_with_the_dates():
+    """last|first, the time rounded up to 4 seconds; a kept first date is copied; none refreshed ahead."""
+    cfg, be = _backend("cookie SERVERID insert indirect maxidle 60s maxlife 1h")
+    ck = CookieTxn(cfg)
+    first = _ago(100).encode()
+    ck.request(be, [b"Cookie: SERVERID=s1|" + _ago(20).encode() + b"|" + first + b"\r\n"])
+    t = time.time()
+    line = ck.response(HEAD, be.servers["s1"], 200, b"GET").split(b"\r\n")[-1]
+    assert line.startswith(b"set-cookie: SERVERID=s1|") and line.endswith(b"|" + first + b"; path=/")
+    assert ck.log_flags() == "VU"
+    assert abs((b64tos30(line[24:29]) << 2) - t) <= 8
+    ck = CookieTxn(cfg)
+    ck.request(be, [b"Cookie: SERVERID=s1|" + _ago(-3600).encode() + b"|" + _ago(100).encode() + b"\r\n"])
+    assert ck.response(HEAD, be.servers["s1"], 200, b"GET") == HEAD and ck.log_flags() == "VN"
+    assert s30tob64(1) == "AAAAB" and b64tos30(s30tob64(0x3FFFFFFF).encode()) == 0x3FFFFFFF
+
+
+@pytest.mark.parametrize("value,seconds", [("90", 90), ("500ms", 1), ("1500ms", 2), ("5us", 1), ("30d", 2592000),
+                                           ("1h5m", 3600)])
+def test_maxidle_is_whole_seconds_rounded_up(value, seconds):
+    """parse_time_err with TIME_UNIT_S (what haproxy then compares cookie dates with)."""
+    cfg, _ = _backend(f"cookie SERVERID insert maxidle {value} maxlife {value}")
+    assert (cfg.cookie.maxidle, cfg.cookie.maxlife) == (seconds, seconds)

@@ -11,6 +11,7 @@ Every request has its own path, so log lines are matched to requests by their re
 from __future__ import annotations
 
 import socket
+import time
 
 from support.recorder import Recorder, read_all
 
@@ -55,15 +56,16 @@ NO_COOKIE_ON_S3 = ("plain",)  # s3 has no 'cookie' value: insert sends an expire
 CHECKED = ("state", "staterd", "persist", "persistrd", "forced")  # 'check' (so 'set server ... health' applies)
 
 
-def config(port: int, servers: tuple[int, int, int], dead: int) -> str:
+def config(port: int, servers: tuple[int, int, int], dead: int, backends: dict = BACKENDS,
+           no_cookie_on_s3: tuple = NO_COOKIE_ON_S3) -> str:
     routes, blocks = [], []
-    for name, lines in BACKENDS.items():
+    for name, lines in backends.items():
         routes.append(f"    use_backend {name} if {{ path_beg /{name}/ }}")
         block = [f"backend {name}"] + [f"    {line}" for line in lines]
         for i, port_i in enumerate(servers, 1):
             if name.startswith("dead") and i == 2:  # (deadrd, deadforce too)
                 port_i = dead
-            cookie = "" if (name in NO_COOKIE_ON_S3 and i == 3) else f" cookie s{i}"
+            cookie = "" if (name in no_cookie_on_s3 and i == 3) else f" cookie s{i}"
             check = " check inter 30s" if name in CHECKED else ""
             block.append(f"    server s{i} 127.0.0.1:{port_i}{cookie}{check}")
         blocks.append("\n".join(block))
@@ -188,6 +190,23 @@ class CookieServer(Recorder):
                 extra += f"{name}: {value}\r\n".encode("latin-1")
         return (b"HTTP/1.1 %s\r\nx-server: %s\r\n%scontent-length: %d\r\n\r\n%s"
                 % (status, self.name.encode(), extra, len(body), b"" if req[0] == "HEAD" else body))
+
+
+def play(port: int, servers: list[CookieServer], proc, steps: list) -> dict:
+    """Every step on one balancer: (who answered, what it received, the answer) per label."""
+    out = {}
+    for label, method, path, extra, commands in steps:
+        for command in commands:
+            proc.command(command)
+        before = [len(s.seen()) for s in servers]
+        answer = ask(port, method, path, extra)
+        deadline = time.monotonic() + 2  # a request the backend got is recorded before its answer
+        while time.monotonic() < deadline and b" 200 " in answer[:13] and \
+                [len(s.seen()) for s in servers] == before:
+            time.sleep(0.01)
+        got = [(s.name, r) for s, n in zip(servers, before) for r in s.seen()[n:]]
+        out[label] = (got, answer)
+    return out
 
 
 def ask(port: int, method: str, path: str, extra: str) -> bytes:

@@ -66,7 +66,7 @@ class Draft:
             "hash_avalanche", "hash_balance_factor", "retries", "redispatch", "redispatch_after", "forwardfor",
             "allbackups", "httpchk", "http_check_expect_status", "httpchk_version", "http_check_headers",
             "http_check_expect", "log_health_checks", "maxconn", "log_global", "httplog", "tcplog", "dontlognull",
-            "prometheus", "cookie", "persist", "persist_rules", "inspect_delay")}
+            "prometheus", "cookie", "persist", "persist_rules", "dyncookie_key", "inspect_delay")}
         d.timeouts = {f: None for f in Timeouts.__dataclass_fields__}
         d.stats = {"enabled": False, "uri": "/haproxy?stats", "refresh": None, "auth": [], "admin": False}
         return d

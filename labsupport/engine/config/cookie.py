@@ -4,29 +4,33 @@
 ``cookie NAME [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve] [httponly]
 [secure] [domain D]* [maxidle T] [maxlife T] [dynamic] [attr V]*`` becomes a ``CookieConfig``
 (model.py) that proxy/cookies.py applies. A new ``cookie`` line starts over (its options, domains,
-maxidle and maxlife) but keeps the previous line's ``attr`` values, as HAProxy does. The engine
-does not date cookies nor derive them from a key: ``maxidle``, ``maxlife`` and ``dynamic`` are
-parsed and checked, then reported as ignored.
+maxidle and maxlife) but keeps the previous line's ``attr`` values, as HAProxy does. ``maxidle`` and
+``maxlife`` (dated cookies) are applied by proxy/cookies.py. With ``dynamic`` and the backend's
+``dynamic-cookie-key K``, a server without a ``cookie`` value gets one derived from K, its address and
+its port (``dynamic_cookie``, worked out once the addresses are resolved); the CLI's ``set
+dynamic-cookie-key`` and ``enable|disable dynamic-cookie`` are not implemented.
 
-Follows HAProxy 2.6's src/cfgparse-listen.c (the "cookie" branch of cfg_parse_listen) and
-src/tools.c (invalid_domainchar), Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this
-project's licence).
+Follows HAProxy 2.6's src/cfgparse-listen.c (the "cookie" and "dynamic-cookie-key" branches of
+cfg_parse_listen), src/tools.c (invalid_domainchar, parse_time_err) and src/server.c (srv_set_dyncookie,
+srv_check_for_dup_dyncookie), Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this project's
+licence).
 """
 from __future__ import annotations
 
+import socket
+import struct
 from dataclasses import replace
 
+from ..xxh64 import xxh64
 from .conditions import engine_gaps, parse_condition
 from .context import IGNORED_HINT, Context, Draft, cap_warning
 from .model import CookieConfig
-from .words import TimeFormatError, parse_time
+from .words import TimeFormatError, parse_time_s, timer_tail_warning
 
 FLAGS = ("rewrite", "indirect", "insert", "nocache", "postonly", "preserve", "prefix", "httponly", "secure")
 UNKNOWN = ("'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', "
            "'maxidle', 'dynamic', 'maxlife' and 'attr' options.")
 HINT = "Persistence by cookie: e.g. 'cookie SERVERID insert indirect nocache', and 'cookie s1' on each server."
-IGNORED = ("The course engine does not date its cookies nor derive them from a key: it inserts and reads "
-           "plain 'NAME=VALUE' cookies, as without this option.")
 
 
 def _domain_char(name: str) -> str | None:
@@ -38,14 +42,17 @@ def _domain_char(name: str) -> str | None:
 
 
 def _seconds(p: Context, word: str, value: str) -> int | None:
-    """maxidle / maxlife: a time in seconds (a bare number is seconds)."""
+    """maxidle / maxlife: a time in whole seconds (a bare number is seconds, 500ms is 1)."""
     where = f"parsing [{p.file}:{p.line}]: "
     if not value:
         what = "idletime" if word == "maxidle" else "lifetime"
         p.alert(f"{where}'{word}' expects <{what}> in seconds as argument.", HINT)
         return None
+    tail = timer_tail_warning(value)
+    if tail is not None:
+        p.warn(tail, "Write one number and one unit, e.g. '90m' rather than '1h30m'.")
     try:
-        ms = parse_time(value, unit="s")
+        seconds = parse_time_s(value)
     except TimeFormatError as e:
         if e.kind == "char":
             p.alert(f"{where}unexpected character '{e.char}' in argument to <{word}>.", HINT)
@@ -56,7 +63,7 @@ def _seconds(p: Context, word: str, value: str) -> int | None:
             p.alert(f"{where}timer underflow in argument <{value}> to <{word}>, minimum non-null value is 1 s.",
                     HINT)
         return None
-    return ms // 1000
+    return seconds
 
 
 def parse_cookie(p: Context, d: Draft, args: list[str], kwm: str) -> None:
@@ -69,7 +76,6 @@ def parse_cookie(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     ck = CookieConfig(args[1], attrs=previous.attrs if previous is not None else None)
     d.values["cookie"] = ck  # set at once: an error below leaves it half done, as in HAProxy (fatal anyway)
     where = f"parsing [{p.file}:{p.line}]: "
-    ignored = []
     i = 2
     while i < len(args):
         word = args[i]
@@ -94,12 +100,10 @@ def parse_cookie(p: Context, d: Draft, args: list[str], kwm: str) -> None:
             if seconds is None:
                 return
             ck = replace(ck, **{word: seconds})
-            ignored.append(f"{word} {value}")
             i += 1
         elif word == "dynamic":
             cap_warning(p, d, "dynamic", "be")
             ck = replace(ck, dynamic=True)
-            ignored.append(word)
         elif word == "attr":
             if not value:
                 p.alert(f"{where}'attr' expects <value> as argument.", HINT)
@@ -121,8 +125,40 @@ def parse_cookie(p: Context, d: Draft, args: list[str], kwm: str) -> None:
         p.alert(f"{p.where}cookie 'rewrite', 'insert' and 'prefix' modes are incompatible.", HINT)
     if ck.preserve and not (ck.insert or ck.indirect):
         p.alert(f"{p.where}cookie 'preserve' requires at least 'insert' or 'indirect'.", HINT)
-    for what in ignored:
-        p.ignored(f"cookie {args[1]} {what}", IGNORED)
+
+
+def parse_dyncookie_key(p: Context, d: Draft, args: list[str], kwm: str) -> None:
+    """``dynamic-cookie-key K``: the secret ``cookie ... dynamic`` derives server cookies from."""
+    cap_warning(p, d, args[0], "be")
+    if len(args) < 2 or not args[1]:
+        p.alert(f"{p.where}'{args[0]}' expects <secret_key> as argument.",
+                "Write e.g. 'dynamic-cookie-key MYSECRET' (the same on every load balancer).")
+        return
+    d.values["dyncookie_key"] = args[1]
+
+
+def dynamic_cookie(key: str, ip: str, port: int) -> str:
+    """srv_set_dyncookie: XXH64 of the key, the IPv4 address and the port (4 bytes, network order)."""
+    return "%016x" % xxh64(key.encode("utf-8") + socket.inet_aton(ip) + struct.pack(">I", port))
+
+
+def dynamic_cookies(p: Context, d: Draft, servers: list) -> list:
+    """The servers of a ``cookie ... dynamic`` backend with a key, those without a ``cookie`` value given
+    the derived one; HAProxy's warning when two servers get the same (a server in maintenance is not
+    compared)."""
+    ck, key = d.values.get("cookie"), d.values.get("dyncookie_key")
+    if ck is None or not ck.dynamic or key is None:
+        return servers
+    out = []
+    for s in servers:
+        if s.cookie is None:
+            s = replace(s, cookie=dynamic_cookie(key, s.host, s.port))
+            for o in [] if s.disabled else out + servers[len(out) + 1:]:
+                if o.cookie == s.cookie and not o.disabled:
+                    p.warn(f"We generated two equal cookies for two different servers.\n"
+                           f"Please change the secret key for '{d.name}'.", "Two servers share an address and port.")
+        out.append(s)
+    return out
 
 
 def parse_persist_rule(p: Context, d: Draft, args: list[str], kwm: str) -> None:
@@ -162,4 +198,5 @@ def check_cookie(p: Context, d: Draft) -> None:
                    "Cookie persistence reads HTTP headers: add 'mode http'.", line=s["line"])
 
 
-__all__ = ["parse_cookie", "parse_persist_rule", "check_cookie"]
+__all__ = ["parse_cookie", "parse_persist_rule", "check_cookie", "parse_dyncookie_key", "dynamic_cookie",
+           "dynamic_cookies"]

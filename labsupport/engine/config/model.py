@@ -155,7 +155,7 @@ class CookieConfig:
     secure: bool = False
     domain: str | None = None  # "a.lab; domain=b.lab" for two 'domain' words
     attrs: str | None = None  # "SameSite=Lax; x" for two 'attr' words
-    maxidle: int = 0  # seconds (the engine warns that it ignores them)
+    maxidle: int = 0  # seconds (0: cookies without dates)
     maxlife: int = 0
     dynamic: bool = False
 
@@ -223,6 +223,7 @@ class Proxy:
     prometheus: tuple[str, str] | None = None
     cookie: CookieConfig | None = None  # 'cookie NAME ...' (persistence)
     persist: bool = False  # 'option persist': a cookie still leads to a DOWN server
+    dyncookie_key: str | None = None  # 'dynamic-cookie-key K' (for 'cookie ... dynamic')
     persist_rules: tuple = ()  # 'force-persist|ignore-persist if|unless COND': (("force"|"ignore", cond), ...)
     http_request: tuple[HttpRule, ...] = ()  # in order (config/actions.py)
     http_response: tuple[HttpRule, ...] = ()

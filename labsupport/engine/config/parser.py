@@ -17,6 +17,7 @@ from ...errors import Message
 from . import keywords as kw
 from .conditions import maps_of
 from .context import IGNORED_HINT, Context, Draft
+from .cookie import dynamic_cookies
 from .directives import Blocks
 from .model import Config, ServerConfig
 from .proxy import check_proxy, parse_proxy_line
@@ -390,6 +391,7 @@ class Parser(Context):
                 fields = {k: v for k, v in s.items() if k in ServerConfig.__dataclass_fields__}
                 fields.update(host=resolved.get(id(s), s["host"]))
                 servers.append(ServerConfig(**fields))
+            servers = dynamic_cookies(self, d, servers)
             proxies.append(d.finish(tuple(servers)))  # Proxy numbers the servers without an id
         return Config(proxies=tuple(proxies), maxconn=self.global_maxconn, stats_socket=self.stats_socket,
                       warnings=tuple(m for m in self.messages if m.level != "ALERT" or not self.fatal),

@@ -20,7 +20,7 @@ from .actions import defaults_rule, parse_http_rule
 from .checks import parse_http_check
 from .conditions import engine_gaps, maps_of, parse_acl_line, parse_condition, uses_l6
 from .context import IGNORED_HINT, Context, Draft, cap_warning, too_many
-from .cookie import check_cookie, parse_cookie, parse_persist_rule
+from .cookie import check_cookie, parse_cookie, parse_dyncookie_key, parse_persist_rule
 from .model import ALGORITHMS, UseBackend
 from .server import parse_bind, parse_option, parse_server, parse_stats
 from .stick import check_stick, kw_stick, kw_stick_table
@@ -305,6 +305,7 @@ PROXY_KEYWORDS: dict[str, Handler] = {
     "timeout": kw_timeout, "retries": kw_retries, "maxconn": kw_maxconn, "option": kw_option,
     "http-check": kw_http_check, "stats": kw_stats, "server": kw_server, "cookie": parse_cookie,
     "force-persist": parse_persist_rule, "ignore-persist": parse_persist_rule, "tcp-request": kw_tcp_request,
+    "dynamic-cookie-key": parse_dyncookie_key,
 }
 
 PROXY_KEYWORDS.update({"stick-table": kw_stick_table, "stick": kw_stick})  # stick tables (stick.py)

@@ -208,6 +208,52 @@ def parse_time(value: str, unit: str = "ms") -> int:
     return result
 
 
+def _time_unit(rest: str) -> str:
+    """The unit word at the start of ``rest`` (after the digits), as parse_time_err reads it."""
+    return "us" if rest.startswith("us") else "ms" if rest.startswith("ms") else rest[:1]
+
+
+def parse_time_s(value: str) -> int:
+    """haproxy's ``parse_time_err`` with TIME_UNIT_S: whole seconds, a bare number being seconds and a
+    fraction rounding up (``500ms`` -> 1); values must stay below 2^31 s. Raises ``TimeFormatError``
+    ("char", "over", "under") as ``parse_time`` does."""
+    if not value or value[0] not in DIGITS:
+        raise TimeFormatError(value, "char", value[:1])
+    i = 0
+    while i < len(value) and value[i] in DIGITS:
+        i += 1
+    number, rest = int(value[:i]), value[i:]
+    if not rest:
+        result = number
+    else:
+        u = _time_unit(rest)
+        if u not in _UNITS_US:
+            raise TimeFormatError(value, "char", rest[0])
+        result = -(-number * _UNITS_US[u] // 1_000_000)
+    if result >= 1 << 31:
+        raise TimeFormatError(value, "over")
+    if result == 0 and number:
+        raise TimeFormatError(value, "under")
+    return result
+
+
+def timer_tail_warning(value: str) -> str | None:
+    """haproxy 2.6's warning (printed by parse_time_err itself, unlocated) for characters after a
+    time's unit (``1h5m``: only the ``h`` counts), or None."""
+    i = 0
+    while i < len(value) and value[i] in DIGITS:
+        i += 1
+    if i == 0 or i == len(value):
+        return None
+    u = _time_unit(value[i:])
+    tail = value[i + len(u):]
+    if u not in _UNITS_US or not tail:
+        return None
+    return (f"unexpected character '{tail[0]}' after the timer value '{value}', only "
+            "(us=microseconds,ms=milliseconds,s=seconds,m=minutes,h=hours,d=days) are supported. "
+            "This will be reported as an error in next versions.")
+
+
 _HOSTS_CACHE: dict[str, str] | None = None
 
 

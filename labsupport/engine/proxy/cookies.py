@@ -7,7 +7,10 @@ How it works. A backend with a ``cookie`` line gives each request a ``CookieTxn`
    walked cookie by cookie as HAProxy does (``NAME=VALUE`` separated by ``;`` or ``,``, quotes
    respected, ``$attributes`` skipped, spaces around ``=`` removed). The first cookie with the
    backend's name picks the first server whose ``cookie`` value matches (in prefix mode, the part
-   before ``~``; otherwise the part before a ``|`` date). That server is used directly, without the
+   before ``~``; otherwise the part before a ``|`` date). With ``maxlife`` / ``maxidle``, a cookie whose
+   first date (``NAME=SRV|last|first``) is more than maxlife seconds old, or whose last date is more than
+   maxidle seconds old (or either more than a day ahead), is not read at all (the log says O, then E)
+   and the algorithm chooses. That server is used directly, without the
    algorithm, when it is not DOWN (UP, DRAIN, weight 0 ... all count), or when ``option persist``
    holds; a DOWN one is skipped (the log says D) and the algorithm chooses. Then ``insert indirect``
    deletes the persistence cookie from the header (the header itself when nothing else is left in
@@ -21,14 +24,16 @@ How it works. A backend with a ``cookie`` line gives each request a ``CookieTxn`
    with ``SRV~`` (``prefix``). Then ``insert`` adds ``NAME=VALUE; path=/`` (with ``; domain=D``,
    ``; HttpOnly``, ``; Secure``, ``; ATTR`` in that order) unless the request came direct (or is
    not a POST under ``postonly``); a server without a ``cookie`` value gets an expired, empty one.
+   With ``maxidle`` or ``maxlife`` the value carries dates, ``NAME=SRV|last|first`` (first only with
+   maxlife), each 5 base64 digits of the Unix time in 4-second units, rounded up; it is written again
+   for a direct request once the cookie's last date is past (so at most once per 4 seconds), or to add or
+   drop the first date.
    ``nocache`` then adds ``Cache-control: private`` when the answer is still cacheable: a GET,
    HEAD, OPTIONS or TRACE request, a status cacheable by default, no ``private``/``no-cache``/...
    in the answer's own Cache-Control or Pragma, and something a cache could keep it by (max-age,
    s-maxage, Expires, ETag or Last-Modified), or ``public``.
 
-Not done by the engine (warned when the config is read): ``maxidle``/``maxlife`` dates (a date
-a client's cookie carries is read only to write the cookie again without it, as HAProxy does then),
-``dynamic`` cookies, ``Set-Cookie2`` headers. ``force-persist`` / ``ignore-persist`` rules are
+Not done by the engine (warned when the config is read): ``dynamic`` cookies, ``Set-Cookie2`` headers. ``force-persist`` / ``ignore-persist`` rules are
 read when the CookieTxn is made (the backend is known, as in HAProxy's process_switching_rules).
 
 Follows HAProxy 2.6's src/http_ana.c (http_manage_client_side_cookies,
@@ -123,7 +128,7 @@ class CookieTxn:
                     else:
                         self.ignore = True
                     break
-        self.req = "N"  # sess_cookie: N I D V (E O U: not produced by the engine)
+        self.req = "N"  # sess_cookie: N I D V E O U
         self.res = "N"  # sess_set_cookie: N P D I R (U: not produced)
         self.direct = None  # the ServerRT the cookie designates (SF_DIRECT), None: the algorithm chooses
         self.last_date = self.first_date = 0  # dates a cookie carried (NAME=SRV|last|first), Unix seconds
@@ -213,6 +218,8 @@ class CookieTxn:
                         delim = val_end
                     else:
                         self._dates(buf, delim + 1, val_end)
+                if self._expired():
+                    delim = val_beg  # as if there were no cookie
                 self._choose(be, bytes(buf[val_beg:delim]) if delim != val_beg else None)
                 if cfg.prefix and delim != val_end:  # SRV~VALUE -> VALUE: the application's cookie stays
                     delta = val_beg - (delim + 1)
@@ -237,8 +244,7 @@ class CookieTxn:
         return buf if hdr_end != hdr_beg else None
 
     def _dates(self, buf: bytearray, v1: int, val_end: int) -> None:
-        """The dates after the server's value: kept only to know the cookie must be rewritten without
-        them (the engine has no maxidle/maxlife to check them against)."""
+        """The dates after the server's value: its last and first dates (0: none, or invalid)."""
         if val_end - v1 >= 5:
             val = b64tos30(buf[v1:v1 + 5])
             if val > 0:
@@ -248,6 +254,20 @@ class CookieTxn:
             val = b64tos30(buf[v2 + 1:v2 + 6])
             if val > 0:
                 self.first_date = _int32(val << 2)
+
+    def _expired(self) -> bool:
+        """Too old (maxlife since the first date: O) or idle too long (maxidle since the last: E); a date
+        more than a day ahead counts as expired too. The dates are forgotten then."""
+        cfg, now = self.cfg, int(time.time())
+        first, last = self.first_date, self.last_date
+        if first and cfg.maxlife and (_int32(now - first) > cfg.maxlife or _int32(first - now) > 86400):
+            self.req = "O"
+        elif last and cfg.maxidle and (_int32(now - last) > cfg.maxidle or _int32(last - now) > 86400):
+            self.req = "E"
+        else:
+            return False
+        self.first_date = self.last_date = 0
+        return True
 
     def _choose(self, be, value: bytes | None) -> None:
         """The server a persistence cookie's ``value`` designates (the first usable one that has it)."""
@@ -282,15 +302,23 @@ class CookieTxn:
             out.append(line)
         if cfg.nocache:
             cacheable = _cacheable(out, cacheable)
-        # (with neither maxidle nor maxlife, a date the client's cookie carries is in the past, or a
-        # first date at all, has the cookie written again, without them)
+        now = int(time.time())
+        last, first = self.last_date, self.first_date
         if (cfg.insert and not (self.res == "P" and cfg.preserve)
-                and (self.direct is None or (self.last_date and self.last_date < time.time()) or self.first_date)
+                and (self.direct is None
+                     or ((cfg.maxidle or last) and (not last or last < now))  # the last date is past
+                     or (cfg.maxlife and not first)  # a first date to set
+                     or (not cfg.maxlife and first))  # one to drop
                 and (not cfg.postonly or method == b"POST") and not self.ignore):
             if srv.cfg.cookie is None:
                 value = cfg.name + EXPIRED
             else:
-                value = f"{cfg.name}={srv.cfg.cookie}; path=/"
+                value = f"{cfg.name}={srv.cfg.cookie}"
+                if cfg.maxidle or cfg.maxlife:
+                    value += "|" + s30tob64((now + 3) >> 2)
+                    if cfg.maxlife:
+                        value += "|" + s30tob64(first >> 2 if first else (now + 3) >> 2)
+                value += "; path=/"
             if cfg.domain:
                 value += f"; domain={cfg.domain}"
             if cfg.httponly:
@@ -368,6 +396,11 @@ def _int32(n: int) -> int:
     return n - (1 << 32) if n >= 1 << 31 else n
 
 
+def s30tob64(n: int) -> str:
+    """base64.c s30tob64: the low 30 bits of ``n`` as 5 base64 digits."""
+    return "".join(chr(_B64[(n >> shift) & 0x3F]) for shift in (24, 18, 12, 6, 0))
+
+
 def b64tos30(digits: bytes | bytearray) -> int:
     """base64.c b64tos30: 5 base64 digits (A-Z a-z 0-9 + /, no padding) as a 30-bit number, -1 if invalid."""
     out = 0
@@ -418,4 +451,4 @@ def log_flags(c, be) -> str:
     return ck.log_flags() if ck is not None else "--"
 
 
-__all__ = ["CookieTxn", "log_flags"]
+__all__ = ["CookieTxn", "log_flags", "s30tob64", "b64tos30"]
