@@ -294,8 +294,10 @@ def parse_http_rule(p: Context, d: Draft, args: list[str]) -> None:
     try:
         fields, used, texts = _parse_action(p, action, rest, side)
         maps, where = maps_of(p), map_where(p)
-        values = {k: parse_fmt(v, maps, where) if isinstance(v, str)
-                  else (v[0].encode("utf-8"), parse_fmt(v[1], maps, where)) for k, v in texts.items()}
+        # the place the values' fetches must suit (http_act.c: a frontend's request, a backend's response)
+        col = _COLUMNS[(side, ("fe" if d.cap_fe else "be") if side == "request" else ("be" if d.cap_be else "fe"))][0]
+        values = {k: parse_fmt(v, maps, where, col) if isinstance(v, str)
+                  else (v[0].encode("utf-8"), parse_fmt(v[1], maps, where, col)) for k, v in texts.items()}
     except Refused as e:
         text = str(e)
         p.alert(f"{p.where}error detected in {d.type_name} '{d.name}' while parsing '{keyword} {action}' rule : "

@@ -8,6 +8,8 @@ alerts ("error detected while parsing ACL 'x' : unknown fetch method ..."), and 
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..sample import Acl, AclError, Condition, MapStore, parse_acl
 from ..sample import parse_condition as parse_words
 from ..sample.acl import PREDEFINED, expr_fetch
@@ -115,6 +117,14 @@ def warn_conflicts(p: Context, cond: Condition, columns: tuple[int, ...], place:
         who = (f"acl '{term.name}' involves keyword{'' if rule else 's'}" if term.name
                else "anonymous acl involves keyword")
         p.warn(f"{p.where}{who} '{expr_fetch(acl.keyword)}' which is incompatible with '{place}'")
+
+
+def never_outside(cond: Condition, column: int) -> Condition:
+    """The condition with each ACL whose fetch cannot be used at ``column`` marked ``never`` (it never
+    matches, as warn_conflicts said)."""
+    groups = tuple(tuple(replace(term, acls=tuple(a if a.usable_at(column) else replace(a, never=True)
+                                                  for a in term.acls)) for term in group) for group in cond.groups)
+    return replace(cond, groups=groups)
 
 
 def uses_l6(cond: Condition) -> bool:

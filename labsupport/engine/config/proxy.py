@@ -18,7 +18,7 @@ from ..sample.logformat import FormatError, is_dynamic, parse_logformat
 from . import keywords as kw
 from .actions import defaults_rule, parse_http_rule
 from .checks import parse_http_check
-from .conditions import engine_gaps, maps_of, parse_acl_line, parse_condition, uses_l6
+from .conditions import USE_BACKEND_COLUMN, engine_gaps, maps_of, parse_acl_line, parse_condition, uses_l6
 from .context import IGNORED_HINT, Context, Draft, cap_warning, too_many
 from .cookie import check_cookie, parse_cookie, parse_dyncookie_key, parse_persist_rule
 from .model import ALGORITHMS, UseBackend
@@ -109,7 +109,7 @@ def _dynamic_rules(p: Context, d: Draft) -> None:
         if is_dynamic(rule.backend):
             where = f"file '{p.file}' line {rule.line}"
             try:
-                dynamic = parse_logformat(rule.backend, maps_of(p), where)
+                dynamic = parse_logformat(rule.backend, maps_of(p), where, USE_BACKEND_COLUMN)
             except FormatError as e:
                 p.alert(f"Parsing [{p.file}:{rule.line}]: failed to parse use_backend rule '{rule.backend}' : {e}",
                         line=rule.line)

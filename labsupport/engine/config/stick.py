@@ -1,13 +1,14 @@
-"""``stick-table``, ``stick on|match|store-request`` and the ``track-sc``/``sc-inc-gpc`` actions, read and
+"""``stick-table``, ``stick on|match|store-request|store-response`` and the ``track-sc``/``sc-inc-gpc`` actions, read and
 checked as HAProxy 2.6 reads them.
 
 How it works: ``kw_stick_table`` reads a proxy's table (one per proxy, named after it) into
-``sticktable.TableConfig``; ``kw_stick`` reads a sticking rule into ``StickRule``. Both sit in the
+``sticktable.TableConfig``; ``kw_stick`` reads a sticking rule into ``StickRule``, refusing a fetch
+the rule cannot use (a response's in a rule on the request, a request's in ``store-response``). Both sit in the
 section's ``values`` and reach ``model.Proxy`` as ``stick_table`` and ``stick_rules``. The actions'
 arguments (``parse_track``, ``parse_inc_gpc``) are read for config/actions.py. ``check_stick`` is the
 check stage: every table a rule names must exist (HAProxy's alerts), and a table that sticking rules
 use stores ``server_id`` and ``server_key``. What the engine does not do is a located warning:
-``peers`` (tables are not shared), ``stick store-response``, data it does not count.
+``peers`` (tables are not shared), data it does not count.
 
 Follows HAProxy 2.6's src/stick_table.c (parse_stick_table, stktable_parse_type, the store options,
 the track-sc and sc-inc-gpc action parsers), src/cfgparse-listen.c ("stick" rules) and src/cfgparse.c
@@ -21,8 +22,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..sample import SampleError, parse_expr
+from ..sample.keywords import fetch_source, usable_at
 from ..sticktable import ARRAYS, COUNTED, DATA_TYPES, RATES, TYPES, TableConfig
-from .conditions import engine_gaps, map_where, maps_of, parse_condition
+from .conditions import engine_gaps, map_where, maps_of, never_outside, parse_condition
 from .context import Context, Draft, cap_warning
 from .words import TimeFormatError, parse_time, split_words
 
@@ -32,9 +34,9 @@ DEFAULT_LEN = 32
 
 @dataclass(frozen=True)
 class StickRule:
-    """``stick on|match|store-request <expr> [table T] [if|unless cond]``."""
+    """``stick on|match|store-request|store-response <expr> [table T] [if|unless cond]``."""
 
-    kind: str  # "on" | "match" | "store-request"
+    kind: str  # "on" | "match" | "store-request" | "store-response"
     expr: Any  # engine.sample.Expr
     table: str | None = None  # None: the proxy's own
     cond: Any = None
@@ -47,6 +49,18 @@ class StickRule:
     @property
     def stores(self) -> bool:
         return self.kind in ("on", "store-request")
+
+    @property
+    def on_response(self) -> bool:
+        return self.kind == "store-response"
+
+
+# where keywords.FETCHES says a fetch may be used (SMP_VAL_BE_SET_SRV, SMP_VAL_BE_STO_RUL), HAProxy's names
+# for those places in its warnings, and what its alert says a rule there has none of (an ACL there that
+# reads what the rule has not never matches, as HAProxy warns)
+REQUEST_COLUMN, RESPONSE_COLUMN = 9, 14
+REQUEST_PLACE, RESPONSE_PLACE = "backend use-server, balance or stick-match rule", "backend stick-store rule"
+_NONE_OF = {REQUEST_COLUMN: "during request", RESPONSE_COLUMN: "for 'store-response'"}
 
 
 def _size(text: str) -> tuple[int, str]:
@@ -185,15 +199,24 @@ def kw_stick(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     except SampleError as e:
         p.alert(f"{p.where}'stick': {e}")
         return
+    column = RESPONSE_COLUMN if kind == "store-response" else REQUEST_COLUMN
+    if not usable_at(expr.fetch, column):
+        p.alert(f"{p.where}'stick': fetch method '{expr.fetch}' extracts information from "
+                f"'{fetch_source(expr.fetch)}', none of which is available {_NONE_OF[column]}.",
+                "A rule on the request reads the request (req.cook, req.hdr ...); 'stick store-response' "
+                "reads the response (res.cook, res.hdr ...).")
+        return
     table, cond, i = None, None, 3
     while i < len(args) and args[i]:
         if args[i] == "table":
             table = args[i + 1] if i + 1 < len(args) else ""
             i += 2
         elif args[i] in ("if", "unless"):
-            cond = parse_condition(p, d, args[i + 1:], "sticking rule", negate=args[i] == "unless", column=None)
+            cond = parse_condition(p, d, args[i + 1:], "sticking rule", negate=args[i] == "unless", column=column,
+                                   place=RESPONSE_PLACE if column == RESPONSE_COLUMN else REQUEST_PLACE)
             if cond is None:
                 return
+            cond = never_outside(cond, column)
             break
         else:
             p.alert(f"{p.where}'stick': unknown keyword '{args[i]}'.")
@@ -202,12 +225,11 @@ def kw_stick(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     d.values.setdefault("stick_rules", [])
     what = " ".join(args)
     gaps = expr.missing or (engine_gaps(cond) if cond is not None else "")
-    if kind == "store-response" or gaps:
-        why = "the engine does not store from responses" if kind == "store-response" else f"it lacks {gaps}"
-        p.warn(f"{p.where}'{what}' is accepted by HAProxy but skipped by the course engine ({why}).",
-               "The course engine carries out 'stick on', 'stick match' and 'stick store-request' with the "
+    if gaps:
+        p.warn(f"{p.where}'{what}' is accepted by HAProxy but skipped by the course engine (it lacks {gaps}).",
+               "The course engine carries out 'stick on|match|store-request|store-response' with the "
                "fetches it implements. Run this file on real HAProxy to see the rule act.")
-        d.values.setdefault("stick_refs", []).append((table or d.name, p.line))
+        d.values.setdefault("stick_refs", []).append((table or d.name, p.line, kind == "store-response"))
         return
     d.values["stick_rules"].append(rule)
 
@@ -273,12 +295,13 @@ def check_stick(p: Context, d: Draft) -> None:
                    "ignored by the course engine: the table is not shared and a reload empties it.", line=peers[1])
     tables = _tables(p)
     rules = d.values.get("stick_rules") or []
-    refs = [(r.table or d.name, r.line) for r in rules] + list(d.values.get("stick_refs") or [])
+    refs = [(r.table or d.name, r.line, r.on_response) for r in rules] + list(d.values.get("stick_refs") or [])
+    refs.sort(key=lambda ref: ref[2])  # the sticking rules' tables first, then store-response's (cfgparse.c)
     rules = [r if r.table else replace(r, table=d.name) for r in rules]
-    for name, line in refs:
+    for name, line, on_response in refs:
         target = tables.get(name)
         if target is None:
-            p.alert(f"Proxy '{d.name}': unable to find stick-table '{name}'.",
+            p.alert(f"Proxy '{d.name}': unable to find {'store table' if on_response else 'stick-table'} '{name}'.",
                     f"Add 'stick-table type ip size 100k' to {d.type_name} '{name}'.", line=line)
         else:
             target.values["stick_table"] = target.values["stick_table"].with_data("server_id", "server_key")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from ..sample import SampleError, parse_expr
+from ..sample.keywords import fetch_source, usable_at
 
 LOG_VARIABLES = frozenset(
     "o B CC CS H ID ST T Ta Tc Th Ti Tl Tq Tr TR Td Ts Tt Tu Tw U ac b bc bi bp bq ci cp f fc fi fp ft hr hrl "
@@ -25,11 +26,12 @@ class Refused(Exception):
     """An action's arguments HAProxy refuses: the message after 'rule : '."""
 
 
-def parse_fmt(text: str, maps=None, where: str = "") -> tuple | None:
+def parse_fmt(text: str, maps=None, where: str = "", column: int | None = None) -> tuple | None:
     """A log-format string -> its parts (bytes; a variable's name; an engine/sample ``Expr`` for
     ``%[...]``); None when the engine cannot render it (a fetch or converter it lacks, a log variable
     it does not have, %{...} options). Raises Refused where HAProxy refuses the string: an unknown
-    variable, a bad sample expression (src/log.c parse_logformat_string)."""
+    variable, a bad sample expression, a fetch that cannot be used at ``column`` of keywords.FETCHES'
+    "where" (src/log.c parse_logformat_string, add_sample_to_logformat_list)."""
     parts: list = []
     lit = bytearray()
     i, n = 0, len(text)
@@ -55,6 +57,9 @@ def parse_fmt(text: str, maps=None, where: str = "") -> tuple | None:
                 raise Refused(f"failed to parse sample expression <{text[i + 2:]}> : {msg}") from None
             if end >= n or text[end] != "]":
                 raise Refused(f"missing ']' after '{text[i + 2:end]}'")
+            if column is not None and not usable_at(expr.fetch, column):
+                raise Refused(f"sample fetch <{text[i + 2:]}> may not be reliably used here because it needs "
+                              f"'{fetch_source(expr.fetch)}' which is not available here")
             if lit:
                 parts.append(bytes(lit))
                 lit = bytearray()

@@ -354,8 +354,8 @@ def _host(headers: list[bytes]) -> bytes | None:
 def run_response(rules: tuple, c, req, status_line: bytes, headers: list[bytes]) -> tuple[bytes, Reply | None]:
     """One proxy's http-response rules on a response head; returns the (maybe new) status line and,
     when ``deny`` or ``return`` replaces the answer, that Reply. 'allow' ends the list. Conditions
-    and values read the request (the engine's fetches know no response)."""
-    ctx = c.sample_ctx(req)
+    and values read the request and the response (res.hdr, status ...), as each rule leaves it."""
+    ctx = c.sample_ctx(req).response(int(status_line.split(b" ", 2)[1]), headers)
     for rule in rules:
         if rule.cond is not None and not rule.cond.holds(ctx):
             continue
@@ -363,6 +363,7 @@ def run_response(rules: tuple, c, req, status_line: bytes, headers: list[bytes])
         if action == "set-status":
             why = rule.reason[0] if rule.reason else reason(rule.status)
             status_line = b"%s %d %s\r\n" % (status_line.split(b" ", 1)[0], rule.status, why)
+            ctx.response(rule.status, headers)
         elif action == "deny":
             return status_line, reply(rule, ctx, "deny")
         elif action == "return":
@@ -371,4 +372,5 @@ def run_response(rules: tuple, c, req, status_line: bytes, headers: list[bytes])
             break
         else:
             edit_headers(rule, headers, ctx)
+            ctx.response(ctx.res[0], headers)
     return status_line, None

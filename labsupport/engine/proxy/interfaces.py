@@ -51,10 +51,13 @@ class ResponseSink(Protocol):
     be: ByteCounts | None
     res_rules: tuple  # http-response rule lists to run on the answer's head (empty: none)
     ck: Any  # cookies.CookieTxn of the request (None: its backend has no 'cookie')
+    stk: Any  # stick.StkTxn of the request (None: no stick rule or counter); its on_res: store-response rules
     srv: Any  # the server answering
     cur: Any  # the request being answered (its method)
 
     def response_head(self, status: int) -> None: ...
+
+    def sample_ctx(self, req) -> Any: ...
 
     def rewrite_response(self, conn, head: bytes) -> bytes | None: ...
 

@@ -12,6 +12,10 @@ How it works. Each request gets a ``StkTxn`` when a rule first needs one (``Http
   else its ``server_id`` names a server of the backend that is not stopped (or ``option persist`` is on) the request goes to that server without
   the algorithm (``direct``, called from session.py's ``_dispatch``). ``stick store-request``/``on``
   remember the key; once the chosen server has answered, ``end`` stores its id and name there.
+- ``stick store-response`` (``store_response``, called by upstream.py on the server's answer head, before
+  the http-response rules and the cookie, as AN_RES_STORE_RULES comes first) reads its key from the
+  response (``res.cook(SESSIONID)``, ``res.hdr(X)``): the first rule of each table whose condition holds
+  and whose key has a sample gives a key, which ``end`` stores with the server as a request's.
   A redispatch (``option redispatch``) forgets the sticky server, as HAProxy clears SF_DIRECT.
 
 Follows HAProxy 2.6's src/stream.c (process_sticking_rules, process_store_rules), include/haproxy/
@@ -28,12 +32,13 @@ class StkTxn:
     """What one request holds: the entries its counters track (sc0..sc2), the sticky server the table
     gave it, and the keys to store the chosen server under."""
 
-    __slots__ = ("ctr", "direct", "stores")
+    __slots__ = ("ctr", "direct", "stores", "on_res")
 
     def __init__(self) -> None:
         self.ctr: list = [None, None, None]  # (StickTable, Entry) per tracking counter
         self.direct = None  # ServerRT chosen by a stick match (SF_DIRECT)
         self.stores: list = []  # (StickTable, key)
+        self.on_res: tuple = ()  # the backend's store-response rules, to run on the answer's head
 
 
 def _txn(c) -> StkTxn:
@@ -99,6 +104,9 @@ def sticking_rules(c, be, ctx) -> None:
     assigned = ck is not None and ck.direct is not None
     keep = be.cfg.persist or (ck is not None and ck.force)  # option persist, force-persist (SF_FORCE_PRST)
     for rule in be.cfg.stick_rules:
+        if rule.on_response:
+            stk.on_res += (rule,)
+            continue
         t = tables.get(rule.table)
         if t is None:
             continue
@@ -133,6 +141,26 @@ def direct(c, prev) -> bool:
         return True
     stk.direct = None  # back_handle_st_req: a full persistent server is left for another one
     return False
+
+
+def store_response(c, head: bytes, status: int) -> None:
+    """process_store_rules on the answer's head (``head``: status line and headers, without the blank
+    line): each store-response rule in order, skipping a table that already has a store-response key
+    (a store-request's may sit beside it); its condition and key read the response."""
+    stk = c.stk
+    lines = head.split(b"\r\n")[1:]
+    ctx = c.sample_ctx(c.cur).response(status, lines)
+    tables = tables_of(c.engine)
+    nreq = len(stk.stores)
+    for rule in stk.on_res:
+        t = tables.get(rule.table)
+        if t is None or any(s[0] is t for s in stk.stores[nreq:]):
+            continue
+        if rule.cond is not None and not rule.cond.holds(ctx):
+            continue
+        key = t.key(rule.expr.value(ctx))
+        if key is not None:
+            stk.stores.append((t, key))
 
 
 def count_error(c) -> None:

@@ -16,6 +16,7 @@ import re
 import httptools
 
 from .interfaces import ResponseSink
+from .stick import store_response
 
 MAX_IDLE = 64  # idle kept-alive connections kept per server
 _CONN_LINE = re.compile(rb"\r\nconnection:([^\r\n]*)", re.I)
@@ -99,9 +100,13 @@ class ServerConn(asyncio.Protocol):
                 self.held.append(data)
                 data = b"".join(self.held)
                 self.held = []
-            if self.has_conn or self.conn_hdr or c.res_rules or c.ck is not None:
+            stk = c.stk
+            on_res = stk is not None and stk.on_res
+            if self.has_conn or self.conn_hdr or c.res_rules or c.ck is not None or on_res:
                 i = data.find(b"\r\n\r\n")
                 head = data[:i]
+                if on_res:  # stick store-response (stick.py), on the server's own head
+                    store_response(c, head, self.status)
                 if c.res_rules:  # http-response rules (actions.py): the head rewritten, or replaced
                     head = c.rewrite_response(self, head)
                     if head is None:

@@ -1,6 +1,8 @@
 """Sample fetches: what a rule reads from a request, as HAProxy 2.6 reads it.
 
-Follows src/http_fetch.c (path, url, query, base, method, hdr, hdr_cnt, hdr_val, url_param, req.ver),
+Follows src/http_fetch.c (path, url, query, base, method, hdr, hdr_cnt, hdr_val, url_param, req.ver,
+the cookie fetches req.cook/res.cook (smp_fetch_cookie, src/http.c http_extract_cookie_value), the
+response's res.hdr and status),
 src/tcp_sample.c (src, src_port, dst, dst_port) and src/sample.c (str, int, bool, always_true/false);
 the fetches on the raw bytes of a mode tcp connection (req.ssl_sni ...) are in ``clienthello``.
 
@@ -8,7 +10,10 @@ How it works: a ``Ctx`` wraps one request (the client connection's addresses and
 and computes each fetch at most once, when a rule first asks for it. A fetch returns a list of values
 (``[]``: no sample), because in an ACL ``hdr(host)`` tries every occurrence of the header until one
 matches, where a sample expression (``%[req.hdr(host)]``) takes one (the last). Values are ``str``
-(decoded as latin-1, byte for byte), ``int`` or ``bool``; an address stays a ``str``.
+(decoded as latin-1, byte for byte), ``int`` or ``bool``; an address stays a ``str``. A rule that runs
+on a response (``stick store-response``, http-response) sets ``res``: the response's status and header
+lines, which the response fetches read (without it they find no sample); ``hdr`` and ``cookie`` read the
+response there as HAProxy's do (SMP_OPT_DIR_RES).
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ class Ctx:
     """One request as the fetches see it (built when the first rule needs it)."""
 
     __slots__ = ("req", "src", "sport", "dst", "dport", "conn", "fe_name", "_cache", "payload", "final",
-                 "may_change")
+                 "may_change", "res")
 
     def __init__(self, req, src: str | None, sport: int | None, dst: str | None = None, dport: int | None = None,
                  conn=None, fe_name: str = "", payload: bytes | None = None, final: bool = True) -> None:
@@ -40,6 +45,15 @@ class Ctx:
         # find no sample); final: no more will be waited for (SMP_OPT_FINAL); may_change: a payload fetch
         # said more bytes could change its answer (SMP_F_MAY_CHANGE; acl.py resets and reads it)
         self.payload, self.final, self.may_change = payload, final, False
+        self.res: tuple | None = None  # (status, header lines as bytes) when a rule runs on a response
+
+    def response(self, status: int, lines: list[bytes]) -> "Ctx":
+        """Rules now read this response (its header lines as bytes, 'name: value'), read anew after a
+        rule changed it."""
+        self.res = (status, lines)
+        for key in [k for k in self._cache if isinstance(k, tuple) and k[-1] is True]:
+            del self._cache[key]
+        return self
 
     def ssl_object(self):
         return None if self.conn is None else self.cached("ssl", lambda: self.conn.ssl_object)
@@ -81,28 +95,53 @@ class Ctx:
             return url.split("?", 1)[0]
         return self.cached("path", compute)
 
-    def headers(self) -> list[tuple[str, str]]:
-        """(lower-cased name, value) for every header line, in order."""
+    def headers(self, res: bool = False) -> list[tuple[str, str]]:
+        """(lower-cased name, value) for every header line, in order (``res``: the response's)."""
         def compute():
             out = []
-            for line in self.req.headers:
+            for line in (self.res[1] if res else self.req.headers):
                 name, _, value = line.decode("latin-1").partition(":")
                 out.append((name.strip().lower(), value.strip()))
             return out
-        return self.cached("headers", compute)
+        return self.cached(("headers", res), compute)
 
-    def header_values(self, name: str | None, split: bool = True) -> list[str]:
+    def header_values(self, name: str | None, split: bool = True, res: bool = False) -> list[str]:
         """Every value of header ``name`` (all headers when None); ``split``: comma-separated values apart,
-        as http_find_header does for hdr() (not for fhdr())."""
-        key = ("hv", name, split)
+        as http_find_header does for hdr() (not for fhdr()); ``res``: the response's (none without one)."""
+        if res and self.res is None:
+            return []
+        key = ("hv", name, split, res)
 
         def compute():
             out = []
-            for n, v in self.headers():
+            for n, v in self.headers(res):
                 if name is None or n == name:
-                    out.extend(p.strip() for p in v.split(",")) if split else out.append(v)
+                    out.extend(p.strip() for p in _split_values(v)) if split else out.append(v)
             return out
         return self.cached(key, compute)
+
+
+def _split_values(v: str) -> list[str]:
+    """A header's comma-separated values, a comma inside a quoted string (with its backslash pairs) kept
+    (http_find_hdr_value_end)."""
+    if '"' not in v:
+        return v.split(",")
+    out, start, quoted, qdpair = [], 0, False, False
+    for i, c in enumerate(v):
+        if qdpair:
+            qdpair = False
+        elif quoted:
+            if c == "\\":
+                qdpair = True
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c == ",":
+            out.append(v[start:i])
+            start = i + 1
+    out.append(v[start:])
+    return out
 
 
 class _MadeUp:
@@ -168,6 +207,86 @@ def _hdr(ctx, args, in_acl):
     if not args:  # 'hdr' without parentheses finds no sample; 'hdr()' (an empty name) reads every header
         return []
     return _occurrence(ctx.header_values(args[0].lower() if args and args[0] else None), _arg_int(args, 1), in_acl)
+
+
+def _res_hdr(ctx, args, in_acl):
+    """res.hdr / shdr: hdr() on the response."""
+    if not args:
+        return []
+    return _occurrence(ctx.header_values(args[0].lower() if args[0] else None, res=True), _arg_int(args, 1),
+                       in_acl)
+
+
+def _hdr_dir(ctx, args, in_acl):
+    """The sample fetch ``hdr``: the request's header, or the response's in a rule on the response."""
+    return (_res_hdr if ctx.res is not None else _hdr)(ctx, args, in_acl)
+
+
+def _status(ctx, args, in_acl):
+    return [] if ctx.res is None else [ctx.res[0]]
+
+
+def cookie_value(value: str, name: str, is_list: bool, start: int = 0) -> tuple[str, int] | None:
+    """http_extract_cookie_value: the value of cookie ``name`` in one Cookie (``is_list``) or Set-Cookie
+    header value, searched from ``start``; (value, where to go on from) or None. Names compare exactly;
+    '$' attributes and cookies without '=' are skipped; a Set-Cookie has its cookie first, then attributes."""
+    from ..proxy.cookies import value_end  # http_find_cookie_value_end (its one home; imported late: no cycle)
+    buf = value.encode("latin-1")
+    key = name.encode("latin-1")
+    end, att_beg = len(buf), start
+    while att_beg + len(key) + 1 < end:
+        while att_beg < end and buf[att_beg] in (32, 9):
+            att_beg += 1
+        equal = att_end = att_beg
+        while equal < end:
+            c = buf[equal]
+            if c == 61 or c == 59 or (is_list and c == 44):  # '=' ';' ','
+                break
+            equal += 1
+            if c in (32, 9):
+                continue
+            att_end = equal
+        if equal < end and buf[equal] == 61:
+            val_beg = equal + 1
+            while val_beg < end and buf[val_beg] in (32, 9):
+                val_beg += 1
+            nxt = value_end(bytearray(buf), val_beg, end)
+            val_end = nxt
+            while val_end > val_beg and buf[val_end - 1] in (32, 9):
+                val_end -= 1
+        else:
+            val_beg = val_end = nxt = equal
+        if att_beg < end and buf[att_beg] == 36 or equal == nxt:  # '$...', or no '='
+            att_beg = nxt + 1
+            continue
+        if buf[att_beg:att_end] == key:
+            return buf[val_beg:val_end].decode("latin-1"), nxt + 1
+        if not is_list:
+            break
+        att_beg = nxt + 1
+    return None
+
+
+def _cookies(ctx, args, in_acl, res: bool) -> list[str]:
+    """smp_fetch_cookie: every value of the cookie, header line after header line (Cookie lines of the
+    request, Set-Cookie lines of the response), each comma-separated value apart as http_find_header gives
+    them; a rule's sample takes the last one, an ACL tries them all. A value shorter than the name plus one
+    is skipped."""
+    name = args[0] if args else ""
+    if res and ctx.res is None:
+        return []
+    out = []
+    for value in ctx.header_values("set-cookie" if res else "cookie", res=res):
+        if len(value) < len(name) + 1:
+            continue
+        pos = 0
+        while True:
+            found = cookie_value(value, name, not res, pos)
+            if found is None:
+                break
+            out.append(found[0])
+            pos = found[1]
+    return out if in_acl else out[-1:]
 
 
 def _fhdr(ctx, args, in_acl):
@@ -246,7 +365,14 @@ IMPLEMENTED: dict[str, Callable] = {
     "req.ver": lambda ctx, a, acl: [ctx.req.version.decode("latin-1")],
     "req_ver": lambda ctx, a, acl: [ctx.req.version.decode("latin-1")],
     "req.hdr": _hdr,
-    "hdr": _hdr,
+    "hdr": _hdr_dir,
+    "res.hdr": _res_hdr,
+    "shdr": _res_hdr,
+    "status": _status,
+    "req.cook": lambda ctx, a, acl: _cookies(ctx, a, acl, False),
+    "cook": lambda ctx, a, acl: _cookies(ctx, a, acl, False),
+    "res.cook": lambda ctx, a, acl: _cookies(ctx, a, acl, True),
+    "scook": lambda ctx, a, acl: _cookies(ctx, a, acl, True),
     "req.fhdr": _fhdr,
     "req.fhdr_cnt": _fhdr_cnt,
     "hdr_ip": _hdr_ip,

@@ -37,3 +37,23 @@ def _read() -> tuple[dict, dict, dict]:
 
 
 FETCHES, ACL_KEYWORDS, CONVERTERS = _read()
+
+# sample.c fetch_src_names[fetch->use], told apart by where a fetch may be used (the list has no 'use'),
+# for HAProxy's messages about a fetch used where it cannot be ('... extracts information from ...')
+_SOURCES = {"..YYYYYYYYY...........": "HTTP request headers", "...........YYYYYYY.Y..": "HTTP response headers",
+            "...........YYYYYYYYY..": "HTTP response", "..........YYYYYYYYYY..": "server"}
+_BUFFERS = ("payload", "len", "ssl", "rdp_cookie")  # a raw buffer's fetches (SMP_USE_L6REQ/L6RES)
+
+
+def fetch_source(name: str) -> str:
+    """What HAProxy says fetch ``name`` reads: 'HTTP request headers', 'response buffer', 'server' ...
+    (exact for the fetches usable on a request only or on a response only, as those messages need)."""
+    source = _SOURCES.get(FETCHES[name][2], "HTTP request headers")
+    if any(b in name for b in _BUFFERS) and "body" not in name and source.endswith("headers"):
+        return "request buffer" if source.startswith("HTTP request") else "response buffer"
+    return source
+
+
+def usable_at(name: str, column: int) -> bool:
+    """Can fetch ``name`` be used there (a column of FETCHES' "where")?"""
+    return FETCHES[name][2][column] == "Y"

@@ -12,6 +12,7 @@ from typing import Callable
 
 from .expr import Expr, SampleError, parse_expr
 from .fetches import Ctx
+from .keywords import fetch_source, usable_at
 from .maps import MapStore
 
 # log.c's variables the engine renders: name -> the text of a request's value ('-' when there is none)
@@ -55,7 +56,9 @@ class LogFormat:
         return "".join(out)
 
 
-def parse_logformat(text: str, maps: MapStore | None, where: str) -> LogFormat:
+def parse_logformat(text: str, maps: MapStore | None, where: str, column: int | None = None) -> LogFormat:
+    """A log-format string's parts; ``column``: where keywords.FETCHES says each fetch must be usable
+    (add_sample_to_logformat_list refuses one that is not)."""
     parts: list = []
     missing = None
     i, lit = 0, ""
@@ -74,6 +77,9 @@ def parse_logformat(text: str, maps: MapStore | None, where: str) -> LogFormat:
                 raise FormatError(f"failed to parse sample expression <{text[i + 2:]}> : {e}.") from None
             if end >= len(text) or text[end] != "]":
                 raise FormatError(f"missing ']' after '{text[i + 2:end]}'.")
+            if column is not None and not usable_at(expr.fetch, column):
+                raise FormatError(f"sample fetch <{text[i + 2:]}> may not be reliably used here because it needs "
+                                  f"'{fetch_source(expr.fetch)}' which is not available here.")
             parts.append(expr)
             missing = missing or expr.missing
             i = end + 1
