@@ -289,3 +289,25 @@ def test_outline_places_every_line_in_its_section_as_haproxy_reads_it():
     assert rebuilt == '    server "s 1" 127.0.0.1:1 weight 5' and outline(rebuilt)[0].words == (
         "server", "s 1", "127.0.0.1:1", "weight", "5")
     assert lines[2].with_word(0, "quiet") == "    quiet  # a comment"
+
+
+# --------------------------------------------------------------------------- default-server
+def test_default_server_settings_inherit_accumulate_and_yield_to_the_server_line():
+    cfg = parse(HEAD + "    default-server check inter 2s weight 5\n" + FE + "backend be\n"
+                "    default-server fall 2 backup\n    server a 127.0.0.1:1\n"
+                "    server b 127.0.0.1:2 no-check no-backup weight 9\n"
+                "backend other\n    server c 127.0.0.1:3\n", "t.cfg")
+    a, b = cfg.proxy("be").servers
+    assert (a.check, a.inter, a.weight, a.fall, a.backup) == (True, 2000, 5, 2, True)
+    assert (b.check, b.weight, b.backup) == (False, 9, False)
+    c = cfg.proxy("other").servers[0]
+    assert (c.check, c.weight, c.fall, c.backup) == (True, 5, 3, False)  # the backend's own lines stay its own
+
+
+def test_default_server_keyword_the_engine_skips_is_a_located_warning():
+    cfg = parse(HEAD + FE + "backend be\n    default-server send-proxy weight 3\n    server a 127.0.0.1:1\n"
+                "    server b 127.0.0.1:2\n", "t.cfg")
+    notes = [m for m in cfg.warnings if "send-proxy" in m.text]
+    assert [(m.line, m.text) for m in notes] == [
+        (12, "parsing [t.cfg:12] : 'default-server ... send-proxy' is accepted by HAProxy but ignored by the "
+             "course engine.")]

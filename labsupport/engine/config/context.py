@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ...errors import Message
@@ -15,6 +15,10 @@ from .model import Bind, Proxy, ServerConfig, StatsConfig, Timeouts, UseBackend
 
 IGNORED_HINT = ("The bundled engine does not implement this keyword and runs without it; real "
                 "HAProxy applies it. Remove it, or run this file on real HAProxy.")
+# what a server line's keywords may set, with the defaults the model declares (one home: ServerConfig);
+# a proxy's default-server line changes its copy, every server starts from it
+SERVER_DEFAULTS = {f.name: f.default for f in fields(ServerConfig)
+                   if f.name not in ("name", "host", "port", "line", "address")}
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Draft:
     tcp_other: list[str] = field(default_factory=list)  # 'content'/'connection'/'session': rules not kept
     logformat_line: int = 0  # the line of the last 'option httplog|tcplog' (inherited from defaults)
     logformat_here: str = ""  # 'httplog'/'tcplog' when this very section set its log format
+    defsrv: dict[str, Any] = field(default_factory=dict)  # default-server settings
 
     @property
     def cap_fe(self) -> bool:
@@ -68,6 +73,7 @@ class Draft:
             "http_check_expect", "log_health_checks", "maxconn", "log_global", "httplog", "tcplog", "dontlognull",
             "prometheus", "cookie", "persist", "persist_rules", "dyncookie_key", "inspect_delay")}
         d.timeouts = {f: None for f in Timeouts.__dataclass_fields__}
+        d.defsrv = dict(SERVER_DEFAULTS)
         d.stats = {"enabled": False, "uri": "/haproxy?stats", "refresh": None, "auth": [], "admin": False}
         return d
 
@@ -80,6 +86,7 @@ class Draft:
         elif kind == "frontend":
             d.values["cookie"] = None  # and the cookie to backend-capable ones
         d.timeouts = dict(self.timeouts)
+        d.defsrv = copy.deepcopy(self.defsrv)
         d.stats = copy.deepcopy(self.stats)
         d.stats_inherited = True
         d.tunnel_timeout = self.tunnel_timeout

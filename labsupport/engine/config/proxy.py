@@ -22,7 +22,7 @@ from .conditions import USE_BACKEND_COLUMN, engine_gaps, maps_of, parse_acl_line
 from .context import IGNORED_HINT, Context, Draft, cap_warning, too_many
 from .cookie import check_cookie, parse_cookie, parse_dyncookie_key, parse_persist_rule
 from .model import ALGORITHMS, UseBackend
-from .server import parse_bind, parse_option, parse_server, parse_stats
+from .server import parse_bind, parse_default_server, parse_option, parse_server, parse_stats
 from .stick import check_stick, kw_stick, kw_stick_table
 from .tcprules import check_tcp_rules, parse_tcp_request
 from .tls import check_tls
@@ -294,6 +294,10 @@ def kw_server(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     parse_server(p, d, args)
 
 
+def kw_default_server(p: Context, d: Draft, args: list[str], kwm: str) -> None:
+    parse_default_server(p, d, args)
+
+
 def kw_tcp_request(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     parse_tcp_request(p, d, args)
 
@@ -305,7 +309,7 @@ PROXY_KEYWORDS: dict[str, Handler] = {
     "timeout": kw_timeout, "retries": kw_retries, "maxconn": kw_maxconn, "option": kw_option,
     "http-check": kw_http_check, "stats": kw_stats, "server": kw_server, "cookie": parse_cookie,
     "force-persist": parse_persist_rule, "ignore-persist": parse_persist_rule, "tcp-request": kw_tcp_request,
-    "dynamic-cookie-key": parse_dyncookie_key,
+    "dynamic-cookie-key": parse_dyncookie_key, "default-server": kw_default_server,
 }
 
 PROXY_KEYWORDS.update({"stick-table": kw_stick_table, "stick": kw_stick})  # stick tables (stick.py)

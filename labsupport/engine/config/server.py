@@ -1,4 +1,4 @@
-"""Parsers for the multi-word proxy lines: ``server``, ``bind``, ``option`` and ``stats``.
+"""Parsers for the multi-word proxy lines: ``server``, ``default-server``, ``bind``, ``option`` and ``stats``.
 
 Each follows the matching HAProxy 2.6 function (parse_server/_srv_parse_kw, str2listener,
 the 'option' branch of cfg_parse_listen, the 'stats' branch) closely enough to print the
@@ -9,18 +9,15 @@ Follows HAProxy 2.6's src/server.c (parse_server, the server keywords), src/cfgp
 """
 from __future__ import annotations
 
-from dataclasses import fields
+import copy
 
 from . import keywords as kw
 from .conditions import parse_condition
 from .context import Context, Draft, cap_warning, too_many
-from .model import Bind, ServerConfig
+from .model import Bind
 from .tls import BIND_TLS_WORDS, SERVER_TLS_WORDS, based_ca, bind_tls, parse_bind_tls, parse_server_tls
 from .words import DIGITS, SECTION_NAME_CHARS, TimeFormatError, atol, expand_braced, parse_time, resolve
 
-# what a server line's keywords may set, with the defaults the model declares (one home: ServerConfig)
-SERVER_DEFAULTS = {f.name: f.default for f in fields(ServerConfig)
-                   if f.name not in ("name", "host", "port", "line", "address")}
 FD_FAMILIES = ("fd", "sockpair")
 UNIX_FAMILIES = ("unix", "abns")
 IP_FAMILIES = ("ipv4", "ipv6", "tcp", "tcp4", "tcp6")
@@ -186,7 +183,8 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
         p.alert(prefix + err + ("\n" if err.startswith("invalid character") else ""),
                 "A server address is IP:PORT with PORT between 1 and 65535, e.g. 127.0.0.1:8080.")
         return
-    s = dict(SERVER_DEFAULTS, name=name, host=host, port=atol(port), line=p.line, address=addr)
+    # srv_settings_cpy: the proxy's default-server settings first, then this line's own keywords
+    s = dict(copy.deepcopy(d.defsrv), name=name, host=host, port=atol(port), line=p.line, address=addr)
     i = 3
     while i < len(args):
         word = args[i]
@@ -213,6 +211,52 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
         p.warn(f"{prefix}'{word}' is accepted by HAProxy but ignored by the course engine.",
                "The bundled engine does not implement this server keyword and runs without it.")
     d.servers.append(s)
+
+
+# --------------------------------------------------------------------------- default-server
+# Keywords server.c registers with default_ok = 0 (haproxy's alert is not fatal; the words are skipped).
+NOT_IN_DEFAULT_SERVER = ("id", "no-sslv3", "no-tlsv10", "no-tlsv11", "no-tlsv12", "no-tlsv13")
+
+
+def parse_default_server(p: Context, d: Draft, args: list[str]) -> None:
+    """``default-server [keywords...]``: settings the proxy's later servers start from (parse_server
+    with SRV_PARSE_DEFAULT_SERVER); a proxy starts from its defaults section's, and lines accumulate."""
+    loc = f"[{p.file}:{p.line}] : "
+    if not d.cap_be:
+        p.alert(f"{loc}{p.where}'default-server' not allowed because {d.type_name} '{d.name}' has no backend "
+                "capability.", "'default-server' belongs in a backend, listen or defaults section.")
+        return
+    s = d.defsrv
+    s["name"] = "default-server"  # how haproxy names it in its messages
+    ignored: list[str] = []
+    i = 1
+    while i < len(args):
+        word = args[i]
+        if word not in kw.SERVER_KEYWORDS:
+            best = kw.best_match(word, kw.SERVER_KEYWORDS, kw.SERVER_EXTRA)
+            text = f"unknown keyword '{word}'; did you mean '{best}' maybe ?" if best else f"unknown keyword '{word}'."
+            p.alert(f"{loc}{text} Hint: no address was expected for this server.",
+                    "default-server takes server keywords only (check, inter T, weight N ...), no name or address.")
+            break
+        step = 1 if word in kw.SERVER_FLAGS else 2
+        if word in NOT_IN_DEFAULT_SERVER:
+            p.alert(f"{loc}'{word}' option is not accepted in default-server sections",
+                    f"Write '{word}' on the server lines instead.", fatal=False)
+            loc = ""  # haproxy's next message on this line comes without its location
+            i += step
+            continue
+        err = _server_kw(p, d, s, args, i)
+        if err:
+            p.alert(loc + err + ".", None)
+            if err.startswith("Couldn't open the ca-file"):
+                p.alert(f"'ca-file' : unable to load {based_ca(p, args[i + 1])}.", None)
+            break
+        ignored += s.pop("_ignored", [])
+        i += step
+    s.pop("_ignored", None)
+    for word in ignored:
+        p.warn(f"{p.where}'default-server ... {word}' is accepted by HAProxy but ignored by the course engine.",
+               "The bundled engine does not implement this server keyword and runs without it.")
 
 
 # --------------------------------------------------------------------------- bind
