@@ -10,13 +10,13 @@ import time
 
 import pytest
 from support.actions_cases import BAD_RULES, CASES, LISTEN, MODE_CONFIGS, WARNED_RULES, ask, config, rule_config
+from support.httplog import logged_rows
 from support.procs import start_together
 from support.recorder import Recorder
 
 from labsupport.balancer import Balancer
 from labsupport.course.fleet import free_ports
 from labsupport.course.haproxy import HAProxy, parse_stat_csv
-from labsupport.course.logtable import parse_logs
 
 from .test_config import run_engine, run_haproxy
 
@@ -41,12 +41,7 @@ def both(haproxy_bin):
                 while time.monotonic() < deadline and len(rec.seen()) == before and b" 200 " in answers[case[0]][:13]:
                     time.sleep(0.01)
                 seen[case[0]] = rec.seen()[before:]
-            read = (lambda p=proc: p.log_tail(200).splitlines()) if isinstance(proc, HAProxy) else \
-                (lambda p=proc: p.logs()[0])
-            deadline = time.monotonic() + 5
-            while len(parse_logs(read())) < len(CASES) + 2 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            out.append((answers, seen, parse_logs(read()), parse_stat_csv(proc.stats_csv())))
+            out.append((answers, seen, logged_rows(proc, len(CASES) + 2, tail=200), parse_stat_csv(proc.stats_csv())))
         yield out
     finally:
         for p in reversed(procs):

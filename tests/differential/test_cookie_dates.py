@@ -16,12 +16,12 @@ import time
 
 import pytest
 from support.cookie_cases import CookieServer, config, cookie_headers, play
+from support.httplog import logged_rows
 from support.procs import start_together
 
 from labsupport.balancer import Balancer
 from labsupport.course.fleet import free_ports
 from labsupport.course.haproxy import HAProxy
-from labsupport.course.logtable import parse_logs
 from labsupport.engine.proxy.cookies import b64tos30, s30tob64
 
 pytestmark = pytest.mark.haproxy
@@ -150,12 +150,7 @@ def both(haproxy_bin):
         out = []
         for port, group, proc in zip(ports, servers, procs):
             played = _timed_play(port, group, proc, steps)
-            read = (lambda p=proc: p.log_tail(400).splitlines()) if isinstance(proc, HAProxy) else \
-                (lambda p=proc: p.logs()[0])
-            deadline = time.monotonic() + 5
-            while len(parse_logs(read())) < len(steps) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            out.append((played, {r["request"]: r for r in parse_logs(read())}))
+            out.append((played, {r["request"]: r for r in logged_rows(proc, len(steps))}))
         yield (*out, base)
     finally:
         for p in reversed(procs):

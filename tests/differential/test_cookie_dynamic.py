@@ -5,16 +5,14 @@ bytes, in the Set-Cookie headers and in the stats' 'cookie' column; a client com
 straight to its server. (The configuration messages: tests/differential/test_cookies.py.)"""
 from __future__ import annotations
 
-import time
-
 import pytest
 from support.cookie_cases import CookieServer, config, cookie_headers, play
+from support.httplog import logged_rows
 from support.procs import start_together
 
 from labsupport.balancer import Balancer
 from labsupport.course.fleet import free_ports
 from labsupport.course.haproxy import HAProxy, parse_stat_csv
-from labsupport.course.logtable import parse_logs
 from labsupport.engine.config.cookie import dynamic_cookie
 
 pytestmark = pytest.mark.haproxy
@@ -54,12 +52,7 @@ def both(haproxy_bin):
             (proc,) = start_together((make(_config(front, ports)),))
             try:
                 played = play(front, group, proc, steps(ports))
-                read = (lambda p=proc: p.log_tail(400).splitlines()) if isinstance(proc, HAProxy) else \
-                    (lambda p=proc: p.logs()[0])
-                deadline = time.monotonic() + 5
-                while len(parse_logs(read())) < len(played) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                logs = {r["request"]: r for r in parse_logs(read())}
+                logs = {r["request"]: r for r in logged_rows(proc, len(played))}
                 out.append((played, logs, parse_stat_csv(proc.stats_csv())))
             finally:
                 proc.stop()

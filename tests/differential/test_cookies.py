@@ -6,16 +6,14 @@ termination state (its 3rd and 4th characters are the persistence cookie's). The
 HAProxy refuses or warns about: haproxy -c's messages, located."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from support.cookie_cases import STEPS, CookieServer, config, cookie_headers, play
+from support.httplog import logged_rows
 from support.procs import start_together
 
 from labsupport.balancer import Balancer
 from labsupport.course.fleet import free_ports
 from labsupport.course.haproxy import HAProxy, parse_stat_csv
-from labsupport.course.logtable import parse_logs
 from labsupport.engine.config import parse
 
 from .test_config import run_engine, run_haproxy
@@ -38,12 +36,7 @@ def both(haproxy_bin):
         out = []
         for port, group, proc in zip(ports, servers, procs):
             played = play(port, group, proc, STEPS)
-            read = (lambda p=proc: p.log_tail(400).splitlines()) if isinstance(proc, HAProxy) else \
-                (lambda p=proc: p.logs()[0])
-            deadline = time.monotonic() + 5
-            while len(parse_logs(read())) < len(STEPS) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            logs = {r["request"]: r for r in parse_logs(read())}
+            logs = {r["request"]: r for r in logged_rows(proc, len(STEPS))}
             out.append((played, logs, parse_stat_csv(proc.stats_csv())))
         yield out
     finally:

@@ -13,13 +13,13 @@ import socket
 import time
 
 import pytest
+from support.httplog import logged_rows
 from support.procs import start_together
 from support.recorder import Recorder, read_all
 
 from labsupport.balancer import Balancer
 from labsupport.course.fleet import free_ports
 from labsupport.course.haproxy import HAProxy, parse_stat_csv
-from labsupport.course.logtable import parse_logs
 
 from .test_config import run_engine, run_haproxy
 
@@ -101,13 +101,8 @@ def both(haproxy_bin):
         for k, proc in enumerate(procs):
             answers = {name: _ask(ports[3 * k + which], path, keep) for name, which, path, keep, _ in CASES}
             limited = [_ask(ports[3 * k + 2], "/", False)[0].split(b"\r\n", 1)[0] for _ in range(LIMITED)]
-            read = (lambda p=proc: p.log_tail(200).splitlines()) if isinstance(proc, HAProxy) else \
-                (lambda p=proc: p.logs()[0])
-            want = len(CASES) + 1 + LIMITED
-            deadline = time.monotonic() + 5
-            while len(parse_logs(read())) < want and time.monotonic() < deadline:
-                time.sleep(0.05)
-            out.append((answers, limited, parse_logs(read()), parse_stat_csv(proc.stats_csv())))
+            rows = logged_rows(proc, len(CASES) + 1 + LIMITED, tail=200)
+            out.append((answers, limited, rows, parse_stat_csv(proc.stats_csv())))
         yield out
     finally:
         for p in reversed(procs):
