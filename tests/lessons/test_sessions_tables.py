@@ -3,13 +3,11 @@ read into rows, the errors for a table that is not there, and the same reading o
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
+from support.sessions_lab import ratelimit_engine
 
-from labsupport.balancer import Balancer
-from labsupport.course.fleet import Fleet, free_ports
 from labsupport.course.traffic.sender import send
 from labsupport.errors import CommandError, UsageError
 from labsupport.lessons.sessions import tables
@@ -118,25 +116,11 @@ def test_other_answers_are_command_errors():
                          "# contents not dumped due to insufficient privileges\n")
 
 
-CONFIG = (REPO / "haproxy" / "ratelimit.cfg").read_text()
-
-
 @pytest.fixture(scope="module")
 def shop():
     """ratelimit.cfg on the engine, on a free port, its three servers one Flask server."""
-    fleet = Fleet()
-    try:
-        server = fleet.start(count=1)[0]
-        port = free_ports(1)[0]
-        text = re.sub(r"127\.0\.0\.1:820\d", f"127.0.0.1:{server}", CONFIG).replace("127.0.0.1:8000",
-                                                                                   f"127.0.0.1:{port}")
-        lb = Balancer.from_text(text).start()
-        try:
-            yield lb, f"http://127.0.0.1:{port}/"
-        finally:
-            lb.stop()
-    finally:
-        fleet.stop_all()
+    with ratelimit_engine() as lab:
+        yield lab
 
 
 def test_a_live_engine(shop):

@@ -8,10 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support.sessions_lab import ratelimit_engine
 
 from labsupport import lifecycle
-from labsupport.balancer import Balancer
-from labsupport.course.fleet import Fleet, free_ports
 from labsupport.course.traffic.sender import send
 from labsupport.errors import UsageError
 from labsupport.lessons.sessions.tablewatch import TableWatch, over
@@ -148,25 +147,11 @@ def test_a_broken_read_is_said_and_the_last_rows_stay(watches):
     assert len(watch.rows()) == 3
 
 
-CONFIG = (REPO / "haproxy" / "ratelimit.cfg").read_text()
-
-
 @pytest.fixture(scope="module")
 def shop():
     """ratelimit.cfg on the engine, on a free port, its three servers one Flask server."""
-    fleet = Fleet()
-    try:
-        server = fleet.start(count=1)[0]
-        port = free_ports(1)[0]
-        text = re.sub(r"127\.0\.0\.1:820\d", f"127.0.0.1:{server}", CONFIG).replace("127.0.0.1:8000",
-                                                                                   f"127.0.0.1:{port}")
-        lb = Balancer.from_text(text).start()
-        try:
-            yield lb, f"http://127.0.0.1:{port}/"
-        finally:
-            lb.stop()
-    finally:
-        fleet.stop_all()
+    with ratelimit_engine() as lab:
+        yield lab
 
 
 def test_on_a_live_engine_the_rate_rises_and_the_row_turns_429(shop, watches):

@@ -6,6 +6,8 @@ its three servers on ``servers`` and, when asked, a shorter rate period (tests k
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from support.paths import ROOT
 
 LESSON_SERVERS = (8201, 8202, 8203)
@@ -40,3 +42,22 @@ def ratelimit_config(port: int, servers, period: str = "10s", extra: str = "") -
     if extra:
         text = text.replace("    default_backend carts", extra.rstrip() + "\n    default_backend carts")
     return text
+
+
+@contextmanager
+def ratelimit_engine():
+    """ratelimit.cfg on the engine, on a free port, its three servers one Flask server: (lb, its URL)."""
+    from labsupport.balancer import Balancer
+    from labsupport.course.fleet import Fleet, free_ports
+
+    fleet = Fleet()
+    try:
+        server = fleet.start(count=1)[0]
+        port = free_ports(1)[0]
+        lb = Balancer.from_text(ratelimit_config(port, [server] * 3)).start()
+        try:
+            yield lb, f"http://127.0.0.1:{port}/"
+        finally:
+            lb.stop()
+    finally:
+        fleet.stop_all()
