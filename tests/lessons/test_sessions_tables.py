@@ -13,7 +13,6 @@ from labsupport.errors import CommandError, UsageError
 from labsupport.lessons.sessions import tables
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "show-table.json").read_text())["vectors"]
-REPO = Path(__file__).parents[2]
 
 
 def answer(case: str, command: str) -> str:

@@ -16,7 +16,6 @@ from labsupport.errors import UsageError
 from labsupport.lessons.sessions.tablewatch import TableWatch, over
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "show-table.json").read_text())["vectors"]
-REPO = Path(__file__).parents[2]
 LOG = ('127.0.0.{c}:4{n:04d} [07/Dec/2026:13:50:0{n}.123] shop carts/{srv} 0/0/0/1/1 {status} 120 - - ---- '
        '1/1/0/0/0 0/0 "GET / HTTP/1.1"')
 
