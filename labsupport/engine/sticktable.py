@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # HAProxy's data types in its own order (enum STKTABLE_DT_*): 'show table' prints them in this order
 DATA_TYPES = ("server_id", "gpt0", "gpc0", "gpc0_rate", "conn_cnt", "conn_rate", "conn_cur", "sess_cnt",
@@ -93,6 +93,7 @@ class TableConfig:
     nopurge: bool = False
     store: tuple[tuple[str, int], ...] = ()  # (data type, period ms for a rate / count for an array / 0)
     line: int = 0
+    peers: str = ""  # the peers section the table is bound to (config/peers.py), "" when none
 
     def period(self, data: str) -> int | None:
         for name, arg in self.store:
@@ -104,8 +105,7 @@ class TableConfig:
         """The table with ``names`` stored too (stick rules store server_id and server_key)."""
         have = {n for n, _ in self.store}
         extra = tuple((n, 0) for n in names if n not in have)
-        return TableConfig(self.name, self.type, self.size, self.length, self.expire, self.nopurge,
-                           self.store + extra, self.line) if extra else self
+        return replace(self, store=self.store + extra) if extra else self
 
 
 class Entry:
@@ -297,12 +297,15 @@ def dump_text(text: str) -> str:
 # --------------------------------------------------------------------------- the engine's tables and fetches
 def tables_of(engine) -> dict[str, StickTable]:
     """The engine's tables by name, in the order 'show table' lists them (the last declared first).
-    A new configuration (a reload) starts empty tables, as a new HAProxy process does without peers."""
+    A new configuration (a reload) starts empty tables, as a new HAProxy process does; Engine.reload then
+    fills those bound to a peers section from the old ones (proxy/peers.py's carry)."""
     cached = getattr(engine, "_stick_tables", None)
     config = engine.config
     if cached is None or cached[0] is not config:
         tables = {p.name: StickTable(p.stick_table) for p in reversed(config.proxies)
                   if getattr(p, "stick_table", None) is not None}
+        # a peers section's own tables ('table t1 ...' -> 'SECTION/t1', config/peers.py)
+        tables.update((t.name, StickTable(t)) for sec in getattr(config, "peers", ()) for t in sec.tables)
         cached = (config, tables)
         engine._stick_tables = cached
     return cached[1]

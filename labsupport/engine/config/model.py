@@ -279,6 +279,7 @@ class Config:
     stats_sockets: tuple[tuple[str, str], ...] = ()  # every 'stats socket' line: (UNIX path, level)
     log_targets: tuple[str, ...] = ()  # global 'log' lines the engine writes to: "stdout" / "stderr"
     maps: Any = field(default=None, compare=False, repr=False)  # engine.sample.MapStore: the map files read
+    peers: tuple = ()  # config/peers.py's PeersSection: the kept 'peers' sections
 
     def proxy(self, name: str) -> Proxy:
         for p in self.proxies:

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 from ...errors import Message
 from . import keywords as kw
+from . import peers as _peers
 from .conditions import maps_of
 from .context import IGNORED_HINT, Context, Draft
 from .cookie import dynamic_cookies
 from .directives import Blocks
 from .model import Config, ServerConfig
 from .proxy import check_proxy, parse_proxy_line
+from .stick import kw_stick_table, stick_tables
 from .tls import parse_default_bind_options
 from .words import SECTION_NAME_CHARS, LineError, atol, resolve, split_line, split_words
 
@@ -119,8 +121,11 @@ class Parser(Context):
     """One pass over a configuration text; see the module docstring."""
 
     def __init__(self, text: str, path: str | None, from_file: bool = False,
-                 sources: list[tuple[str, str]] | None = None):
+                 sources: list[tuple[str, str]] | None = None, localpeer: str | None = None):
         super().__init__(path)
+        self.localpeer = localpeer  # '-L NAME' (None: the global 'localpeer', else the host name)
+        self.localpeer_cmdline = localpeer is not None
+        self.peers_draft: _peers.PeersDraft | None = None
         self.text, self.from_file = text, from_file
         self.sources = sources or [(self.file, text)]  # (file name, text), in order (-f DIR)
         self.aborted = False
@@ -193,6 +198,9 @@ class Parser(Context):
                 continue
             elif self.section == "http-errors":
                 self._http_errors_line(args)
+            elif self.section == "peers":
+                if self.peers_draft is not None:
+                    _peers.parse_line(self, self.peers_draft, args, stick_tables(self), kw_stick_table)
             elif self.section == "global":
                 self._global_line(args, kwm)
             else:
@@ -221,6 +229,10 @@ class Parser(Context):
         word = args[0]
         if word == "http-errors":
             self.section, self.draft = "http-errors", None
+            return True
+        if word == "peers":
+            self.section, self.draft = "peers", None
+            self.peers_draft = _peers.start_section(self, args)
             return True
         if word in kw.OTHER_SECTIONS:
             self.section, self.draft = "skip", None
@@ -288,6 +300,14 @@ class Parser(Context):
                 self.global_maxconn = atol(args[1])
         elif word == "stats":
             self._global_stats(args)
+        elif word == "localpeer" and len(args) == 2:
+            if self.localpeer_cmdline:
+                self.warn(f"{self.where}'localpeer' ignored since it is already set by using the '-L' command line "
+                          "argument.")
+            elif _peers.drafts(self):
+                self.warn(f"{self.where}'localpeer' ignored since it is used after 'peers' section.")
+            else:
+                self.localpeer = args[1]
         elif word in ("crt-base", "ca-base") and len(args) == 2:
             if getattr(self, word.replace("-", "_")) is not None:
                 self.alert(f"{self.where}'{word}' already specified.")
@@ -366,6 +386,7 @@ class Parser(Context):
         maps_of(self).reserve()
         for d in self.proxies:
             check_proxy(self, d)
+        _peers.check_peers(self)
 
     def addr_stage(self) -> dict[int, str]:
         """Resolve every server address; returns id(server dict) -> IPv4 (alerts otherwise)."""
@@ -397,14 +418,14 @@ class Parser(Context):
                       warnings=tuple(m for m in self.messages if m.level != "ALERT" or not self.fatal),
                       path=self.path, text=self.text, stats_socket_level=self.stats_socket_level,
                       stats_sockets=tuple(self.stats_sockets), log_targets=tuple(self.log_targets),
-                      maps=maps_of(self).finalize())
+                      maps=maps_of(self).finalize(), peers=_peers.finish(self))
 
 
 def analyse(text: str, path: str | None = None, from_file: bool = False,
-            sources: list[tuple[str, str]] | None = None) -> Analysis:
+            sources: list[tuple[str, str]] | None = None, localpeer: str | None = None) -> Analysis:
     """Run all of haproxy's stages on ``text`` (or on each of ``sources``, files read in order);
-    never raises for a bad configuration."""
-    p = Parser(text, path, from_file, sources)
+    never raises for a bad configuration. ``localpeer``: HAProxy's '-L NAME' (config/peers.py)."""
+    p = Parser(text, path, from_file, sources, localpeer)
     p.run()
     if p.aborted:
         return Analysis(None, tuple(p.messages), "abort")

@@ -8,7 +8,7 @@ section's ``values`` and reach ``model.Proxy`` as ``stick_table`` and ``stick_ru
 arguments (``parse_track``, ``parse_inc_gpc``) are read for config/actions.py. ``check_stick`` is the
 check stage: every table a rule names must exist (HAProxy's alerts), and a table that sticking rules
 use stores ``server_id`` and ``server_key``. What the engine does not do is a located warning:
-``peers`` (tables are not shared), data it does not count.
+data it does not count; a table's ``peers`` section is config/peers.py's.
 
 Follows HAProxy 2.6's src/stick_table.c (parse_stick_table, stktable_parse_type, the store options,
 the track-sc and sc-inc-gpc action parsers), src/cfgparse-listen.c ("stick" rules) and src/cfgparse.c
@@ -26,7 +26,8 @@ from ..sample.keywords import fetch_source, usable_at
 from ..sticktable import ARRAYS, COUNTED, DATA_TYPES, RATES, TYPES, TableConfig
 from .conditions import engine_gaps, map_where, maps_of, never_outside, parse_condition
 from .context import Context, Draft, cap_warning
-from .words import TimeFormatError, parse_time, split_words
+from .peers import bound_peers, table_drafts
+from .words import TimeFormatError, parse_time
 
 MAX_SESS_STKCTR = 3
 DEFAULT_LEN = 32
@@ -269,31 +270,22 @@ def parse_inc_gpc(action: str, a: list[str]) -> tuple[dict, int]:
 
 
 # --------------------------------------------------------------------------- check stage
-def _tables(p: Context) -> dict[str, Draft]:
-    return {d.name: d for d in p.proxies if d.values.get("stick_table") is not None}
-
-
-def _peers_sections(p: Context) -> set[str]:
-    names = set()
-    for _, text in getattr(p, "sources", ()):
-        for line in text.split("\n"):
-            words = split_words(line)
-            if len(words) > 1 and words[0] == "peers":
-                names.add(words[1])
-    return names
+def stick_tables(p: Context) -> dict[str, Draft]:
+    """Every table by name: the proxies' and the peers sections' ('SECTION/NAME')."""
+    tables = {d.name: d for d in p.proxies if d.values.get("stick_table") is not None}
+    tables.update((t.name, t) for t in table_drafts(p))
+    return tables
 
 
 def check_stick(p: Context, d: Draft) -> None:
     """check_config_validity's part for tables: what the rules name exists; sticking rules' tables
-    store server_id and server_key; 'peers' are warned (the engine shares no table)."""
+    store server_id and server_key; a table's 'peers' section exists and has a local peer (config/peers.py)."""
     peers = d.values.get("stick_peers")
     if peers is not None:
-        if peers[0] not in _peers_sections(p):
-            p.alert(f"Proxy '{d.name}': unable to find sync peers '{peers[0]}'.", line=peers[1])
-        else:
-            p.warn(f"parsing [{p.file}:{peers[1]}] : stick-table 'peers {peers[0]}' is accepted by HAProxy but "
-                   "ignored by the course engine: the table is not shared and a reload empties it.", line=peers[1])
-    tables = _tables(p)
+        bound = bound_peers(p, d.name, peers[0], peers[1])
+        if bound:
+            d.values["stick_table"] = replace(d.values["stick_table"], peers=bound)
+    tables = stick_tables(p)
     rules = d.values.get("stick_rules") or []
     refs = [(r.table or d.name, r.line, r.on_response) for r in rules] + list(d.values.get("stick_refs") or [])
     refs.sort(key=lambda ref: ref[2])  # the sticking rules' tables first, then store-response's (cfgparse.c)
@@ -324,4 +316,4 @@ def check_stick(p: Context, d: Draft) -> None:
     d.values.pop("stick_refs", None)
 
 
-__all__ = ["StickRule", "kw_stick_table", "kw_stick", "parse_track", "parse_inc_gpc", "check_stick"]
+__all__ = ["StickRule", "kw_stick_table", "kw_stick", "parse_track", "parse_inc_gpc", "check_stick", "stick_tables"]

@@ -21,6 +21,8 @@ from ...errors import ConfigError, Message
 from ..config import Config
 from ..health import first_check_delays
 from ..logs import Logs
+from ..sticktable import tables_of
+from . import peers
 from .checker import Checker
 from .control import Controls
 from .httpclient import HttpClient
@@ -142,6 +144,7 @@ class Engine(Controls):
                     await self._listen(fe, b)
             for path, level in self.config.stats_sockets:
                 await self.runtime.serve(path, level)
+            await peers.serve(self)  # the local peer: where a next process hands its tables over
         except BaseException:
             await self.stop()
             raise
@@ -190,6 +193,7 @@ class Engine(Controls):
         """Close every listener, client and server connection, and stop the checks."""
         self.running = False
         await self.runtime.close()
+        await peers.close(self)
         for c in self.checkers:
             c.cancel()
         self.checkers = []
@@ -207,8 +211,12 @@ class Engine(Controls):
         await asyncio.sleep(0)  # let the aborted transports call connection_lost
 
     async def reload(self, config: Config) -> None:
-        """Swap in a new configuration: backends and algorithms change, listeners stay open."""
+        """Swap in a new configuration: backends and algorithms change, listeners stay open; tables bound
+        to a peers section keep their entries (proxy/peers.py), the others start empty."""
+        old_tables = tables_of(self)
         self._build(config)
+        peers.carry(self, old_tables)
+        await peers.serve(self)
         wanted = {}
         for fe in self.frontends.values():
             for b in fe.cfg.binds:
