@@ -44,6 +44,10 @@ TAILS = [
     'peers lab\n    peer other 10.0.0.5:10000 check\n',
     'peers lab\n    peer me 127.0.0.1:10000\n    table t1 type ip size 1k store http_req_rate(10s)\nfrontend f2\n    bind 127.0.0.1:8001\n    http-request track-sc0 src table lab/t1\n    http-request track-sc1 src table lab/t2\n',
     'peers other\n    peer me 127.0.0.1:10000\n',
+    'peers lab\n    peer me 127.0.0.1:10000 wieght 3\n',
+    'peers lab\n    peer other 127.0.0.2:10000 bogus\n    peer me 127.0.0.1:10000\n',
+    'peers lab\n    peer me 127.0.0.1:10000\n    peer other 127.0.0.2:10000 bogus\n',
+    'peers lab\n    peer me 127.0.0.1:10000 weight 3 check\n',
 ]
 
 

@@ -142,3 +142,22 @@ def test_balancer_reload_keeps_bound_tables_and_empties_the_others():
         lb.reload(_text(web, peer).replace(" peers lab", ""))
         assert "used:0" in lb.command("show table fe")
         assert "used:1" in lb.command("show table lab/t1")
+
+
+def test_a_taken_peer_port_is_a_port_in_use_error_and_nothing_stays_open():
+    from labsupport.errors import PortInUseError
+
+    web, peer = free_ports(2)
+
+    async def main():
+        eng = Engine(parse(_text(web, peer)), asyncio.get_running_loop())
+        try:
+            await eng.start()
+        except PortInUseError as e:
+            return str(e), eng.listeners
+        raise AssertionError("started on a taken port")
+
+    with socket.create_server(("127.0.0.1", peer)):  # taken without SO_REUSEPORT
+        text, listeners = asyncio.run(main())
+    assert "peers section 'lab' cannot listen on it for its local peer" in text and str(peer) in text
+    assert listeners == {}

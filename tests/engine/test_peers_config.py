@@ -118,3 +118,14 @@ def test_check_reports_a_peers_section_as_haproxy_c_does():
     code, out, err = check(HEAD + "peers lab\n    peer other 127.0.0.1:10000\n", pid=1, name="lab.cfg")
     assert (code, out) == (0, "Warnings were found.\nConfiguration file is valid\n")
     assert "[WARNING]  (1) : config : Removing incomplete section 'peers lab' (no peer named 'me').\n" in err
+
+
+def test_parse_and_load_take_the_local_peer_name_as_dash_L(tmp_path):
+    from labsupport.engine.config import load, parse
+
+    text = HEAD.replace("global\n    localpeer me\n", "") + "peers lab\n    peer L 127.0.0.1:10000\n"
+    assert parse(text, localpeer="L").peers[0].local.name == "L"
+    path = tmp_path / "lab.cfg"
+    path.write_text(text)
+    assert load(str(path), localpeer="L").proxy("fe").stick_table.peers == "lab"
+    assert load(str(path)).peers == ()  # the host name is not 'L': the section is removed

@@ -43,19 +43,20 @@ def _config_or_raise(result: Analysis, path: str | None) -> Config:
     return result.config
 
 
-def parse(text: str, path: str | None = None) -> Config:
+def parse(text: str, path: str | None = None, localpeer: str | None = None) -> Config:
     """Parse configuration text; raise ``ConfigError`` listing every ALERT found.
 
     The error's ``stage`` attribute says which stage failed ("parse", "abort", "check" or
-    "addr"): ``format_haproxy`` needs it to print haproxy's trailer lines.
+    "addr"): ``format_haproxy`` needs it to print haproxy's trailer lines. ``localpeer`` is haproxy's
+    ``-L NAME``, the local peer's name in ``peers`` sections (default: ``localpeer``, else the host name).
     """
-    return _config_or_raise(analyse(text, path), path)
+    return _config_or_raise(analyse(text, path, localpeer=localpeer), path)
 
 
-def load(path: str) -> Config:
+def load(path: str, localpeer: str | None = None) -> Config:
     """Read and parse a configuration file, or every ``*.cfg`` of a directory in order, as
     ``haproxy -f`` does (a missing final newline is an error, as in haproxy)."""
-    return _config_or_raise(analyse_path(str(path)), str(path))
+    return _config_or_raise(analyse_path(str(path), localpeer=localpeer), str(path))
 
 
 __all__ = ["ALGORITHMS", "Analysis", "Bind", "Config", "ConfigError", "Proxy", "ServerConfig",

@@ -21,6 +21,7 @@ import socket
 from dataclasses import dataclass, field, replace
 
 from ...errors import Message
+from . import keywords as kw
 from .context import Context
 from .words import SECTION_NAME_CHARS, resolve
 
@@ -200,6 +201,20 @@ def _peer(p: Context, d: PeersDraft, args: list[str]) -> None:
     elif d.bind is not None:
         host, port = d.bind[0], d.bind[1]
     options = args[3:] if (word == "peer" or not local) else args[2:]
+    owner = d.localpeer if d.local_line or local else "(null)"  # HAProxy's peers proxy is named on the local line
+    i = 0
+    while i < len(options):
+        o = options[i]
+        if o not in kw.SERVER_KEYWORDS:
+            best = kw.best_match(o, kw.SERVER_KEYWORDS, kw.SERVER_EXTRA)
+            text = f"unknown keyword '{o}'; did you mean '{best}' maybe ?" if best else f"unknown keyword '{o}'."
+            p.alert(f"[{p.file}:{p.line}] : 'server {owner}/{name}' : {text}",
+                    "A peer line is 'peer NAME IP:PORT'; server keywords after it are read but unused.")
+            return
+        if o not in kw.SERVER_FLAGS and i + 1 >= len(options):  # (HAProxy words this per keyword)
+            p.alert(f"[{p.file}:{p.line}] : 'server {owner}/{name}' : '{o}' expects an argument.")
+            return
+        i += 1 if o in kw.SERVER_FLAGS else 2
     if any(o in IGNORED_FOR_PEERS for o in options):
         p.warn(f"{p.where}'{what}' : init_addr, resolvers, check and agent are ignored for peers.")
     others = [o for o in options if o not in IGNORED_FOR_PEERS]

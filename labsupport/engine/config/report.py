@@ -89,7 +89,7 @@ def read_sources(path: str, shown: str) -> list[tuple[str, str]]:
     return out
 
 
-def analyse_path(path: str, shown: str | None = None) -> Analysis:
+def analyse_path(path: str, shown: str | None = None, localpeer: str | None = None) -> Analysis:
     """Analyse the file or directory ``path`` (messages name it ``shown``); never raises."""
     shown = shown or path
     try:
@@ -99,7 +99,7 @@ def analyse_path(path: str, shown: str | None = None) -> Analysis:
         return Analysis(None, (msg,), "open")
     text = "".join(t for _, t in sources)
     first = sources[0][0] if sources else shown
-    return analyse(text, first, from_file=True, sources=sources)
+    return analyse(text, first, from_file=True, sources=sources, localpeer=localpeer)
 
 
 def run_check(path_or_text: str, name: str | None = None) -> tuple[Analysis, str]:

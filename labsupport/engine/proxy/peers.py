@@ -25,6 +25,7 @@ resync (about 5 s after it started, see shared facts); the engine pushes them wh
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import socket
 
@@ -168,8 +169,16 @@ async def serve(engine) -> None:
         if sock is not None:
             server = await asyncio.start_server(handler, sock=sock, limit=MAX_LINE)
         else:
-            server = await asyncio.start_server(handler, addr[0], addr[1], reuse_address=True,
-                                                reuse_port=hasattr(socket, "SO_REUSEPORT"), limit=MAX_LINE)
+            try:
+                server = await asyncio.start_server(handler, addr[0], addr[1], reuse_address=True,
+                                                    reuse_port=hasattr(socket, "SO_REUSEPORT"), limit=MAX_LINE)
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE:
+                    raise
+                from ...ports import in_use
+
+                raise in_use(addr[1], addr[0], doing=f"peers section '{name}' cannot listen on it for its local "
+                             "peer", instead="change the local 'peer' line's port") from None
         servers[addr] = server
 
 
