@@ -104,7 +104,10 @@ def test_a_garbage_client_is_closed_with_a_located_log_line():
         for junk in (b"hello\n", b"LABPEERS 1 lab\n{not json\n", b"LABPEERS 1 lab\n" + b"x" * 200_000,
                      b"LABPEERS 1 lab\n[1, 2]\n",
                      b'LABPEERS 1 lab\n{"table": "fe", "type": "ip", "key": 12, "data": {}}\n',
-                     b'LABPEERS 1 lab\n{"table": "fe", "type": "ip", "key": "1.2.3.4", "data": {"gpc0": "x"}}\n'):
+                     b'LABPEERS 1 lab\n{"table": "fe", "type": "ip", "key": "1.2.3.4", "data": {"gpc0": "x"}}\n',
+                     b"LABPEERS 1 lab\n" + b"[" * 30000 + b"\n",
+                     b'LABPEERS 1 lab\n{"table": ["fe"], "type": "ip"}\n{"table": "fe", "type": "ip", "key": '
+                     b'"1.2.3.4", "exp": 5, "data": {"gpc0": [1]}}\n'):
             r, w = await asyncio.open_connection("127.0.0.1", peer)
             w.write(junk)
             await w.drain()
@@ -113,19 +116,20 @@ def test_a_garbage_client_is_closed_with_a_located_log_line():
         deadline = loop.time() + 10
         while loop.time() < deadline:
             lines = [line for _, level, line in eng.events.since(0)[0] if level == "WARNING"]
-            if len(lines) >= 6:
+            if len(lines) >= 8:
                 break
             await asyncio.sleep(0.05)
         await eng.stop()
         return answers, lines
 
     answers, lines = asyncio.run(main())
-    assert answers == [b""] * 6  # no OK: each connection closed
-    assert len(lines) == 6
-    assert all(re.search(r"Peers section 'lab': 127\.0\.0\.1:\d+: .+ \(at (its greeting|message 1)\); "
+    assert answers == [b""] * 8  # no OK: each connection closed
+    assert len(lines) == 8
+    assert all(re.search(r"Peers section 'lab': 127\.0\.0\.1:\d+: .+ \(at (its greeting|message [12])\); "
                          r"connection closed\.$", line) for line in lines), lines
     assert "expected 'LABPEERS 1 lab'" in lines[0] and "not a JSON record" in lines[1]
     assert "line longer than 65536 bytes" in lines[2] and "is not a counter" in lines[5]
+    assert "not a JSON record" in lines[6] and "[1] is not a counter (at message 2)" in lines[7]
 
 
 def test_balancer_reload_keeps_bound_tables_and_empties_the_others():

@@ -226,11 +226,12 @@ async def _receive(engine, name: str, reader: asyncio.StreamReader, writer: asyn
                 raise PeerProtocolError(f"more than {limit} entries")
             try:
                 rec = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise PeerProtocolError("not a JSON record") from None
             if not isinstance(rec, dict):
                 raise PeerProtocolError("not a JSON object")
-            t = tables.get(rec.get("table"))  # type: ignore[arg-type]
+            name_in = rec.get("table")
+            t = tables.get(name_in) if isinstance(name_in, str) else None
             if t is None or t.cfg.type != rec.get("type"):
                 continue  # HAProxy skips updates for a table it does not have (or of another key type)
             merged += merge(t, rec, now_ms())
@@ -244,6 +245,9 @@ async def _receive(engine, name: str, reader: asyncio.StreamReader, writer: asyn
         engine.event("WARNING", f"Peers section '{name}': {who}: {e} (at {where}); connection closed.")
     except (ConnectionError, OSError):
         pass
+    except Exception as e:  # noqa: BLE001 - whatever a client sends, a log line, never a traceback
+        engine.event("WARNING", f"Peers section '{name}': {who}: unreadable update ({e.__class__.__name__}) "
+                                f"at message {count}; connection closed.")
     finally:
         writer.close()
 
