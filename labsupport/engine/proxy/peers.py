@@ -245,7 +245,7 @@ async def _receive(engine, name: str, reader: asyncio.StreamReader, writer: asyn
         engine.event("WARNING", f"Peers section '{name}': {who}: {e} (at {where}); connection closed.")
     except (ConnectionError, OSError):
         pass
-    except Exception as e:  # noqa: BLE001 - whatever a client sends, a log line, never a traceback
+    except Exception as e:  # whatever a client sends: a log line, never a traceback
         engine.event("WARNING", f"Peers section '{name}': {who}: unreadable update ({e.__class__.__name__}) "
                                 f"at message {count}; connection closed.")
     finally:
