@@ -3,7 +3,9 @@
 HAProxy 2.6 runs in master-worker mode (``haproxy -W -S master.sock -db -f cfg``): the table is filled
 (requests tracked by ``track-sc0 src`` and ``set table``), ``reload`` goes to the master socket, and
 ``@1 show table`` asks the new worker once the old one has left. Without peers the new worker's table is
-empty; with ``peers lab / peer me 127.0.0.1:PORT`` the entries survive with their counters and expiry.
+empty; with ``peers lab / peer me 127.0.0.1:PORT`` the entries survive with their counters and expiry,
+whether the frontend's table names the section (``stick-table ... peers lab``) or the section declares the
+table itself (``table t1 ...``, which HAProxy names ``lab/t1``).
 HAProxy only hands its tables over once its initial resync is done (``show peers`` says
 ``resync_timeout=<PAST>``, about 5 s after start): the test waits for that, with a deadline.
 
@@ -42,17 +44,27 @@ defaults
     timeout server 5s
 frontend fe
     bind 127.0.0.1:WEB
-    stick-table type ip size 1k expire 5m store gpc0,http_req_cnt,http_req_rate(60s)PEERS
-    http-request track-sc0 src
+    STICK
+    http-request track-sc0 srcTRACK
     http-request return status 200 content-type text/plain string ok
 """
+TABLE = "type ip size 1k expire 5m store gpc0,http_req_cnt,http_req_rate(60s)"
 SECTION = "peers lab\n    peer me 127.0.0.1:PEER\n"
-FILL = ("set table fe key 127.0.0.9 data.gpc0 7", "set table fe key 10.0.0.3 data.http_req_cnt 11")
+MODES = {  # what the frontend writes, the peers section, the table's name
+    "no-peers": (f"stick-table {TABLE}", "", "", "fe"),
+    "bound-to-a-local-peer": (f"stick-table {TABLE} peers lab", "", SECTION, "fe"),
+    "table-of-the-peers-section": ("", " table lab/t1", SECTION + f"    table t1 {TABLE}\n", "lab/t1"),
+}
 
 
-def config(web: int, peer: int, stats: str, with_peers: bool) -> str:
-    text = CFG.replace("PEERS", " peers lab" if with_peers else "") + (SECTION if with_peers else "")
+def config(web: int, peer: int, stats: str, mode: str) -> str:
+    stick, track, section, _ = MODES[mode]
+    text = CFG.replace("STICK", stick).replace("TRACK", track) + section
     return text.replace("WEB", str(web)).replace("PEER", str(peer)).replace("STATS", stats)
+
+
+def fill(table: str) -> tuple[str, ...]:
+    return (f"set table {table} key 127.0.0.9 data.gpc0 7", f"set table {table} key 10.0.0.3 data.http_req_cnt 11")
 
 
 def masked(dump: str) -> list[str]:
@@ -109,21 +121,22 @@ def _wait(what: str, fn, deadline: float = DEADLINE):
     raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
-def haproxy_reload(binary: str, tmp, with_peers: bool) -> tuple[str, str]:
+def haproxy_reload(binary: str, tmp, mode: str) -> tuple[str, str]:
     """(show table fe before the reload, after it, from the new worker) on real HAProxy."""
     web, peer = free_ports(2)
     master_sock, stats = str(tmp / "master.sock"), str(tmp / "stats.sock")
     cfg = tmp / "haproxy.cfg"
-    cfg.write_text(config(web, peer, stats, with_peers))
+    cfg.write_text(config(web, peer, stats, mode))
+    table = MODES[mode][3]
     proc = subprocess.Popen([binary, "-W", "-S", master_sock, "-db", "-f", str(cfg)], cwd=tmp,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait("the worker's stats socket", lambda: os.path.exists(stats) and "fe" in send_command(stats, "show stat"))
         _get(web, 3)
-        for line in FILL:
+        for line in fill(table):
             assert send_command(stats, line) == "\n"
-        before = send_command(stats, "show table fe")
-        if with_peers:
+        before = send_command(stats, f"show table {table}")
+        if mode != "no-peers":
             _wait("the initial resync", lambda: "resync_timeout=<PAST>" in master(master_sock, "@1 show peers"))
         first = workers(master(master_sock, "show proc"))
         assert len(first) == 1, first
@@ -135,46 +148,48 @@ def haproxy_reload(binary: str, tmp, with_peers: bool) -> tuple[str, str]:
             return "# old workers" not in procs and len(now) == 1 and now != first
 
         _wait("a new worker, the old one gone", new_worker_alone)
-        after = master(master_sock, "@1 show table fe")
+        after = master(master_sock, f"@1 show table {table}")
     finally:
         proc.terminate()
         proc.wait(timeout=DEADLINE)
     return before, after
 
 
-def engine_reload(tmp, with_peers: bool) -> tuple[str, str]:
+def engine_reload(tmp, mode: str) -> tuple[str, str]:
     """The same on the engine: two Engine instances, the peer socket handed over, teach on the old one."""
     web, web2, peer = free_ports(3)
+    table = MODES[mode][3]
 
     async def main():
         loop = asyncio.get_running_loop()
         held = socket.create_server(("127.0.0.1", peer))  # the master's copy of the peer socket
-        old = Engine(parse(config(web, peer, str(tmp / "old.sock"), with_peers)), loop)
+        old = Engine(parse(config(web, peer, str(tmp / "old.sock"), mode)), loop)
         old.inherited = {("127.0.0.1", peer): held.dup()}
         await old.start()
         await loop.run_in_executor(None, _get, web, 3)
-        for line in FILL:
+        for line in fill(table):
             assert old.runtime.execute(line) == "\n"
-        before = old.runtime.execute("show table fe")
-        new = Engine(parse(config(web2, peer, str(tmp / "new.sock"), with_peers)), loop)
+        before = old.runtime.execute(f"show table {table}")
+        new = Engine(parse(config(web2, peer, str(tmp / "new.sock"), mode)), loop)
         new.inherited = {("127.0.0.1", peer): held.dup()}
         held.close()
         await new.start()
         await peers.teach(old)
         await old.stop()
-        after = new.runtime.execute("show table fe")
+        after = new.runtime.execute(f"show table {table}")
         await new.stop()
         return before, after
 
     return asyncio.run(main())
 
 
-@pytest.mark.parametrize("with_peers", [False, True], ids=["no-peers", "one-local-peer"])
-def test_a_reload_keeps_the_table_only_with_a_peers_section(haproxy_bin, tmp_path, with_peers):
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_reload_keeps_the_table_only_with_a_peers_section(haproxy_bin, tmp_path, mode):
     (tmp_path / "hx").mkdir()
     (tmp_path / "en").mkdir()
-    hx_before, hx_after = haproxy_reload(haproxy_bin, tmp_path / "hx", with_peers)
-    en_before, en_after = engine_reload(tmp_path / "en", with_peers)
+    hx_before, hx_after = haproxy_reload(haproxy_bin, tmp_path / "hx", mode)
+    en_before, en_after = engine_reload(tmp_path / "en", mode)
+    with_peers = mode != "no-peers"
     assert masked(en_before) == masked(hx_before)
     assert len(masked(hx_before)) == 4  # the header and three keys
     if with_peers:
@@ -182,7 +197,7 @@ def test_a_reload_keeps_the_table_only_with_a_peers_section(haproxy_bin, tmp_pat
         # the expiry went on running across the reload (it was not renewed to 5m)
         assert all(expiries(hx_after)[k] < v for k, v in expiries(hx_before).items())
     else:
-        assert masked(hx_after) == ["# table: fe, type: ip, size:1024, used:0"]
+        assert masked(hx_after) == ["# table: fe, type: ip, size:1024, used:0"]  # HAProxy's record: empty
     assert masked(en_after) == masked(hx_after)
     if with_peers:
         assert all(expiries(en_after)[k] <= v for k, v in expiries(en_before).items())
