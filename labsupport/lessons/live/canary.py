@@ -63,6 +63,8 @@ def canary_weights(percent: float, others: int) -> tuple[int, int]:
     if max(c, w) > MAX_WEIGHT:  # too fine for weights of at most 256: the nearest that fits
         f = MAX_WEIGHT / max(c, w)
         c, w = max(1, round(c * f)), max(1, round(w * f))
+        g = math.gcd(c, w)
+        c, w = c // g, w // g
     return c, w
 
 
