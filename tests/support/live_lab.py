@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 
-from support.paths import ROOT
-
 from labsupport.course.fleet import Fleet
 from labsupport.engine.balancer import Balancer
 from labsupport.lessons.live.deploy import rolling_deploy
 from labsupport.lessons.live.servers import servers
+from support.paths import ROOT
 
 LIVE_CFG = ROOT / "haproxy" / "live.cfg"
 PORTS = [8301, 8302, 8303, 8304]
