@@ -8,7 +8,8 @@ import pytest
 
 from labsupport.course.fleet import Fleet, free_ports
 from labsupport.errors import UsageError
-from labsupport.lessons.live.load import SteadyLoad, _grouped, compare
+from labsupport.lessons.live.load import SteadyLoad, _grouped
+from labsupport.lessons.live.load import compare_runs as compare
 
 
 def wait_for(cond, timeout: float = 10.0):
