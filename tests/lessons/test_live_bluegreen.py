@@ -2,6 +2,8 @@
 which colour answers, one 'set map' to switch, a colour that is no backend refused."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from support.paths import ROOT
 
@@ -9,6 +11,7 @@ from labsupport.course.fleet import Fleet
 from labsupport.engine.balancer import Balancer
 from labsupport.errors import UsageError
 from labsupport.lessons.live.bluegreen import active_colour, switch, which_colour
+from labsupport.lessons.live.load import SteadyLoad
 
 
 def test_switch_blue_to_green_and_back(monkeypatch):
@@ -20,7 +23,23 @@ def test_switch_blue_to_green_and_back(monkeypatch):
         try:
             assert active_colour(lb) == "blue"
             assert which_colour(lb, 10) == {"blue": 10}
-            assert switch(lb, "green") == "blue"
+            load = SteadyLoad(lb.urls[0], rate=60, duration=30).start()
+            try:
+                while len(load.results) < 20:  # bounded by the load's own duration
+                    assert load.running
+                    time.sleep(0.02)
+                assert switch(lb, "green") == "blue"
+                load.mark("switch")
+                seen = len(load.results)
+                while len(load.results) < seen + 20:
+                    assert load.running
+                    time.sleep(0.02)
+            finally:
+                load.stop()
+            s = load.summary()
+            assert s["failed"] == 0 and set(s["versions"]) == {"1", "2"}  # blue runs 1, green 2: none lost
+            assert max(r.t for r in load.results if r.version == "1") <= min(
+                r.t for r in load.results if r.version == "2") + 0.5  # one switch, not a mix
             assert active_colour(lb) == "green"
             assert which_colour(lb, 10) == {"green": 10}
             with pytest.raises(UsageError, match="no backend 'purple'.*blue, green"):
