@@ -73,7 +73,7 @@ class SteadyLoad:
     def mark(self, label: str, at: float | None = None) -> float:
         """Note an event on the timeline, now or at ``at`` (a ``time.monotonic()`` reading); its time in
         seconds since the load started."""
-        t = (time.monotonic() if at is None else at) - self.gen._t0
+        t = self.gen.elapsed - (0.0 if at is None else time.monotonic() - at)
         self.marks.append((round(t, 3), str(label)))
         return t
 
