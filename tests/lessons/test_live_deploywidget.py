@@ -82,3 +82,18 @@ def test_a_wrong_backend_is_one_line(lab):
     lb, fleet = lab
     with pytest.raises(NotFoundError, match="no backend 'apps'"):
         DeployWidget(lb, "apps", fleet)
+
+
+def test_headless_the_panel_prints_its_text(lab, monkeypatch, capsys):
+    from labsupport.course import environment
+
+    lb, fleet = lab
+    monkeypatch.setattr(environment, "HEADLESS", True)
+    panel = DeployWidget(lb, "app", fleet, max_seconds=30)
+    try:
+        panel._ipython_display_()
+    finally:
+        panel.close()
+    out = capsys.readouterr().out
+    assert "backend app\nserver  address         state  version" in out
+    assert re.search(r"s4\s+127\.0\.0\.1:8304\s+UP\s+1\nno deploy yet", out), out
