@@ -15,8 +15,13 @@ behaviour is exactly the article's.
                      (while / keeps answering); without mode: the current mode
     GET /admin/crash-next                 the next GET / kills this process while answering it
     GET /admin/fail-rate?rate=F           from now on, answer / with 500 for a fraction F (0..1) of requests
+    GET /version     the version this server runs (--version), e.g. "1"
 Options: --host ADDR (default 127.0.0.1), --delay-ms N, --fail-rate F (0..1: answer 500),
 --tls CERT KEY (answer over HTTPS with this certificate (and chain) and key, both PEM files).
+
+Versions (lesson 09, changing a live system): --version V (default 1). Every answer carries a header
+``X-Version: V``; given explicitly, the page says it too ("Hi!! from server 8080 (version 2)") and service
+mode's JSON has "version". Without --version the page is exactly the article's.
 
 Service mode (lesson 07, one address for many services): --name NAME, e.g. ``--name api-v2``.
     any path but the endpoints above (/health, /info, /admin/health ...): JSON of who answered and what it saw:
@@ -38,6 +43,7 @@ import argparse
 import errno
 import os
 import random
+import re
 import signal
 import socket
 import sys
@@ -52,7 +58,7 @@ from sessions import register as register_sessions  # beside this file
 app = Flask(__name__, static_folder=None)  # no /static/ route of its own: in service mode that path is the balancer's to route
 PORT_NUMBER = "?"
 OPTIONS = argparse.Namespace(delay_ms=0, fail_rate=0.0, host="127.0.0.1", name=None, https_only=False,
-                             sessions=False)
+                             sessions=False, version=None)
 STATE = {"requests": 0, "x_forwarded_for": None, "started": time.time()}
 _lock = threading.Lock()
 CAPACITY = Capacity()  # no limit, no service time until the options say otherwise
@@ -76,7 +82,18 @@ def _answer(extra_delay_ms: float = 0):
         time.sleep(delay / 1000)
     if OPTIONS.fail_rate and random.random() < OPTIONS.fail_rate:
         return f"Oops!! server {PORT_NUMBER} failed on purpose\n", 500
-    return "Hi!! from server %s" % PORT_NUMBER
+    return "Hi!! from server %s%s" % (PORT_NUMBER, f" (version {OPTIONS.version})" if OPTIONS.version else "")
+
+
+def version() -> str:
+    """The version this server runs: --version, else 1."""
+    return OPTIONS.version or "1"
+
+
+@app.after_request
+def say_version(response):
+    response.headers["X-Version"] = version()
+    return response
 
 
 @app.before_request
@@ -92,7 +109,8 @@ def as_a_service():
     _served()
     return jsonify(service=OPTIONS.name, port=int(PORT_NUMBER), method=request.method, path=request.path,
                    query=request.query_string.decode("latin-1"), host=request.headers.get("Host"),
-                   headers=[[k, v] for k, v in request.headers.items()])
+                   headers=[[k, v] for k, v in request.headers.items()],
+                   **({"version": OPTIONS.version} if OPTIONS.version else {}))
 
 
 SESSION_PATHS = ("/login", "/cart", "/logout")
@@ -113,6 +131,11 @@ def index():
         sys.stdout.flush()
         os._exit(3)
     return _answer()
+
+
+@app.route("/version")
+def version_page():
+    return version() + "\n"
 
 
 @app.route("/slow")
@@ -166,7 +189,7 @@ def info():
     with _lock:
         return jsonify(port=int(PORT_NUMBER), host=OPTIONS.host, pid=os.getpid(),
                        requests=STATE["requests"], x_forwarded_for=STATE["x_forwarded_for"],
-                       uptime_s=round(time.time() - STATE["started"], 3))
+                       uptime_s=round(time.time() - STATE["started"], 3), version=version())
 
 
 @app.route("/admin/capacity")
@@ -222,6 +245,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
                    help="with --name: redirect to https unless X-Forwarded-Proto says https")
     p.add_argument("--sessions", action="store_true",
                    help="session mode: a login and a cart in this server's memory (POST /login?user=NAME, /cart)")
+    p.add_argument("--version", help="the version this server runs, e.g. 2 (default 1): X-Version header, /version")
     p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate and key")
     p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a listening socket handed over by labsupport
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
@@ -240,6 +264,8 @@ def _args(argv: list[str]) -> argparse.Namespace:
         fail("--https-only needs --name NAME (service mode)")
     if a.name is not None and not a.name.strip():
         fail("--name needs a name, e.g. --name api-v1")
+    if a.version is not None and not re.fullmatch(r"[\w.\-]{1,32}", a.version):
+        fail(f"--version {a.version!r}: give a short name like 2 or 1.4.0 (letters, digits, '.', '-', '_')")
     if a.workers < 0 or a.service_ms < 0:
         fail("--workers and --service-ms must be 0 or more")
     if a.tls:

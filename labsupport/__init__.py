@@ -80,6 +80,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.sessions.ratelimit": ("burst", "when_let_in", "predict_let_in", "LetIn"),
     "lessons.sessions.abuse": ("brute_force", "user_addresses"),
     "lessons.sessions.exercises": ("check_login_limit",),
+    # lesson 09: changing a live system
+    "lessons.live.load": ("SteadyLoad", "compare_runs"),
+    "lessons.live.deploy": ("rolling_deploy", "kill_and_restart_deploy", "rolling_steps", "DeployLog"),
+    "lessons.live.deploywidget": ("DeployWidget",),
+    "lessons.live.sticky": ("StickyClients",),
+    "lessons.live.canary": ("set_canary", "measure_shares", "rollback", "shares_figure", "canary_weights"),
+    "lessons.live.bluegreen": ("switch", "active_colour", "which_colour"),
+    "lessons.live.exercises": ("check_rollout",),
     # display: tables, charts, live loops
     "course.display.table": ("Table",),
     "course.display.charts": ("figure_to_png",),

@@ -243,6 +243,7 @@ class Fleet:
         https_only: bool = False,
         tls: tuple[str, str] | None = None,
         sessions: bool = False,
+        version: str | int | None = None,
         timeout: float = 15.0,
     ) -> list[int]:
         """Start servers on ``ports`` (a list, or one port), or ``count`` servers on free ports.
@@ -253,6 +254,7 @@ class Fleet:
         ``tls=(cert, key)``: the server answers over HTTPS (PEM files, e.g. ``LabCA().cert_and_key("api.lab")``).
         ``sessions``: session mode (lesson 08, backends/sessions.py): a login and a cart kept in the server's
         own memory, keyed by a SESSIONID cookie (POST /login?user=NAME, GET and POST /cart?item=X).
+        ``version``: the version the servers run (lesson 09): every answer's ``X-Version`` header, ``/version``.
 
         Returns the ports, once every server answers HTTP.
         """
@@ -263,7 +265,8 @@ class Fleet:
             ports = [ports]
         opts = {"delay_ms": delay_ms, "fail_rate": fail_rate, "workers": workers, "service_ms": service_ms,
                 "service_dist": service_dist, "name": name, "https_only": https_only,
-                "tls": tuple(map(str, tls)) if tls else None, "sessions": bool(sessions)}
+                "tls": tuple(map(str, tls)) if tls else None, "sessions": bool(sessions),
+                "version": None if version is None else str(version)}
         lifecycle.rerun_replaces()  # this cell ran before: its earlier servers make way (one line says so)
         started = [self._spawn(host, p, opts) for p in ports]
         deadline = time.time() + timeout
@@ -296,6 +299,8 @@ class Fleet:
             cmd += ["--tls", *opts["tls"]]
         if opts.get("sessions"):
             cmd += ["--sessions"]
+        if opts.get("version") is not None:
+            cmd += ["--version", opts["version"]]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     pass_fds=(sock.fileno(),), start_new_session=True)
@@ -344,9 +349,9 @@ class Fleet:
         _signal(self._find(port), signal.SIGINT)
 
     def restart(self, port: int | str, timeout: float = 15.0, *, delay_ms: float | None = None,
-                fail_rate: float | None = None) -> int:
+                fail_rate: float | None = None, version: str | int | None = None) -> int:
         """Start a stopped or killed server again on the same address (stopping it first if alive),
-        with its options, or new ones (``delay_ms``, ``fail_rate``) when given."""
+        with its options, or new ones (``delay_ms``, ``fail_rate``, ``version``) when given."""
         old = _usable(self._find(port), replaced_only=True)
         origin = lifecycle.origin_of(old)  # a re-run of the cell that first started it replaces it still
         if old.alive:
@@ -357,6 +362,8 @@ class Fleet:
             options["delay_ms"] = delay_ms
         if fail_rate is not None:
             options["fail_rate"] = fail_rate
+        if version is not None:
+            options["version"] = str(version)
         new = self._spawn(old.host, old.port, options, origin, cell=origin is not None)
         _wait_ready(new, time.time() + timeout)
         return new.port
@@ -434,6 +441,10 @@ class Fleet:
         """The server's next ``GET /`` kills it while it answers: the request was delivered, the
         answer never comes (a balancer then answers 502)."""
         self._admin(port, "/admin/crash-next")
+
+    def version(self, port: int | str) -> str:
+        """The version one server runs, as it says itself (``GET /version``)."""
+        return _asked(_usable(self._find(port)), "/version")[1].decode(errors="replace").strip()
 
     def requests_served(self, server: Server) -> int | None:
         if not server.alive:

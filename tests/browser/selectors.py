@@ -167,3 +167,10 @@ TABLEWATCH_ROW = ".lab-tablewatch-row"  # data-key: the table's key, data-status
 TABLEWATCH_ANSWERS = ".lab-tablewatch-answers"
 TABLEWATCH_STOP = ".lab-tablewatch-stop"
 TABLEWATCH_CLOCK = ".lab-tablewatch-clock"
+
+# ----------------------------------------------------------------------------- lesson 09's deploy panel
+DEPLOY = ".lab-deploy"
+DEPLOY_ROW = ".lab-deploy-row"  # data-server: the server's name, data-state: UP/DRAIN/MAINT/DOWN, data-version
+DEPLOY_STEP = ".lab-deploy-step"
+DEPLOY_STOP = ".lab-deploy-stop"
+DEPLOY_CLOCK = ".lab-deploy-clock"

@@ -19,8 +19,8 @@ def test_engine_accepts_it_without_warnings(path, monkeypatch, tmp_path):
     lesson_certificates(tmp_path)
     cfg = config.load(str(path))
     assert cfg.warnings == ()
-    if path.name.startswith(("edge", "sessions", "ratelimit")):  # lessons 07 and 08: tests/lessons/test_edge_*.py,
-        return                                                      # test_sessions_*.py
+    if path.name.startswith(("edge", "sessions", "ratelimit", "live", "bluegreen")):  # lessons 07-09: their own tests
+        return
     be = cfg.proxy("application_nodes")
     assert [s.name for s in be.servers] == ["server01", "server02", "server03", "server04"]
     assert [(s.host, s.port) for s in be.servers] == [("127.0.0.1", 8080 + i) for i in range(4)]

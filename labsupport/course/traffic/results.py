@@ -52,6 +52,7 @@ class Result:
     error: str | None = None  # "connection refused", "timed out", ... when no response arrived
     source: str | None = None  # client address the socket was bound to, if one was chosen
     answer: str | None = field(default=None, repr=False)  # an error's whole answer (status >= 400), as received
+    version: str | None = None  # the answer's X-Version header (lesson 09's versioned servers), if any
 
     @property
     def ok(self) -> bool:

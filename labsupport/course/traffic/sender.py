@@ -96,7 +96,8 @@ def request_once(target: Target, n: int, t0: float, source: str | None,
             body = resp.read(_BODY_LIMIT).decode("utf-8", "replace")
             latency = (time.monotonic() - sent) * 1000
             result = Result(n, sent - t0, resp.status, server_of(body, resp.getheaders(), resp.status),
-                            latency, None, source, _answer_text(resp, body) if resp.status >= 400 else None)
+                            latency, None, source, _answer_text(resp, body) if resp.status >= 400 else None,
+                            resp.getheader("X-Version"))
             if not target.keep_alive or resp.will_close:
                 conn.close()
                 conn = None
