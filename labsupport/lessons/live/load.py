@@ -14,6 +14,7 @@ counts answers per version. Marks are kept on the generator's clock (seconds sin
 """
 from __future__ import annotations
 
+import textwrap
 import time
 from collections import Counter
 from typing import Iterable, Mapping
@@ -152,7 +153,7 @@ class SteadyLoad:
         ax.set_ylim(0, top * 1.5 if self.marks else top * 1.1)
         ax.set_xlabel("seconds since the load started")
         ax.set_ylabel(f"requests per {width * 1000:g} ms")
-        ax.set_title(title or self._headline(), fontsize=9)
+        ax.set_title("\n".join(textwrap.wrap(title or self._headline(), 105)), fontsize=9)  # long: two lines
         ax.legend(loc="upper right", fontsize=7, ncol=4)
         fig.tight_layout()
         return fig
