@@ -239,6 +239,10 @@ class HAProxy:
                                          self.keep_sockets))
         return copy
 
+    def _program(self) -> list[str]:
+        """The command that runs a configuration (masterworker.py runs the engine's instead)."""
+        return [self.binary]
+
     def _located(self, output: str, copy: str) -> str:
         return output.replace(copy, self.path)
 
@@ -247,7 +251,8 @@ class HAProxy:
         """Run ``haproxy -c -f``; return its messages, or raise ConfigError carrying them."""
         with tempfile.TemporaryDirectory(prefix="lab-haproxy-check-") as folder:
             copy = self._write_copy(folder)
-            done = subprocess.run([self.binary, "-c", "-f", copy], capture_output=True, text=True, timeout=30)
+            done = subprocess.run([*self._program(), "-c", "-f", copy], capture_output=True, text=True,
+                                  timeout=30)
         output = self._located(done.stderr + done.stdout, copy)
         messages = parse_messages(output)
         if done.returncode != 0:
@@ -466,14 +471,17 @@ class HAProxy:
         self._admin(f"disable server {self._server(server)}")
 
 
-def send_command(socket_path: str | os.PathLike, text: str, timeout: float = 5.0) -> str:
+def send_command(socket_path: str | os.PathLike, text: str, timeout: float = 5.0, half_close: bool = False) -> str:
     """One line to a runtime API socket (real haproxy's or the engine's ``stats socket``), its answer:
-    what ``echo "show stat" | socat stdio unix-connect:PATH`` prints."""
+    what ``echo "show stat" | socat stdio unix-connect:PATH`` prints. ``half_close`` ends our side
+    after the line: a master CLI (``-S``) keeps the connection open until the client does."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect(os.fspath(socket_path))
         sock.sendall(text.strip().encode() + b"\n")
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
         chunks, size = [], 0
         while size < 16 << 20:  # haproxy closes after one line; the cap bounds a runaway reply
             chunk = sock.recv(65536)

@@ -314,7 +314,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-c", dest="check", action="store_true", help="only check the configuration")
     ap.add_argument("-q", dest="quiet", action="store_true", help="print nothing but errors")
     ap.add_argument("--host", default="127.0.0.1", help="address for '*' and empty binds (default 127.0.0.1)")
+    ap.add_argument("-W", dest="master", action="store_true", help="master-worker mode (reload without a refused "
+                    "connection: 'reload' on the master CLI, SIGUSR2 or SIGHUP)")
+    ap.add_argument("-S", dest="cli", action="append", default=[], metavar="PATH[,level LEVEL]",
+                    help="the master CLI on this UNIX socket")
+    ap.add_argument("-db", dest="foreground", action="store_true", help="stay in the foreground (always the case)")
+    for flag in ("-sf", "-st"):
+        ap.add_argument(flag, nargs="+", metavar="PID", help=argparse.SUPPRESS)
+    for flag in ("--worker", "--fds", "--ctl", "--ready-fd", "--master-pid"):  # master.py starts workers so
+        ap.add_argument(flag, **({"action": "store_true"} if flag == "--worker" else {}), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.worker:
+        from .worker import run as run_worker
+
+        return run_worker(args.file, args.host, args.fds or "", args.ctl, int(args.ready_fd), int(args.master_pid),
+                          args.quiet)
+    if args.sf or args.st:
+        print("[ALERT]    : -sf/-st (a new standalone process taking over from old ones) is not implemented by "
+              "the course engine; run it with -W (master-worker) and reload instead.", file=sys.stderr)
+        return 1
     check = getattr(_config, "check", None)
     if check is not None:
         code, out, err = check(args.file)
@@ -333,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print("Configuration file is valid")
         return 0
+    if args.master or args.cli or _config.load(args.file).master_worker:
+        from .master import run as run_master
+
+        return run_master(args.file, [(c.split(",")[0], "admin") for c in args.cli], args.host, args.quiet)
     try:
         lb = Balancer.from_file(args.file, host=args.host).start()
     except Exception as e:  # PortInUseError, ConfigError: say it plainly, exit like haproxy

@@ -278,6 +278,8 @@ class Config:
     stats_socket_level: str | None = None  # "user" | "operator" | "admin" when a socket is set
     stats_sockets: tuple[tuple[str, str], ...] = ()  # every 'stats socket' line: (UNIX path, level)
     log_targets: tuple[str, ...] = ()  # global 'log' lines the engine writes to: "stdout" / "stderr"
+    master_worker: bool = False  # global 'master-worker'
+    hard_stop_after: int | None = None  # global 'hard-stop-after' (ms): bounds a soft stop
     maps: Any = field(default=None, compare=False, repr=False)  # engine.sample.MapStore: the map files read
 
     def proxy(self, name: str) -> Proxy:
