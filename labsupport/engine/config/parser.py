@@ -21,9 +21,8 @@ from .cookie import dynamic_cookies
 from .directives import Blocks
 from .model import Config, ServerConfig
 from .proxy import check_proxy, parse_proxy_line
-from .words import parse_time
 from .tls import parse_default_bind_options
-from .words import SECTION_NAME_CHARS, LineError, atol, resolve, split_line, split_words
+from .words import SECTION_NAME_CHARS, LineError, atol, parse_time, resolve, split_line, split_words
 
 OUT_OF_SECTION_HINTS = {
     "global": ("This line comes before any section header, so it belongs to no section. Process-wide "
