@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import lifecycle
 from ..errors import ConfigError, ServerStartError
-from .haproxy import HAProxy, _check_free, _die_with_parent, bind_addresses, parse_messages, rewrite, send_command
+from .haproxy import HAProxy, bind_addresses, check_free, die_with_parent, parse_messages, rewrite, send_command
 
 _ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the labsupport package
 
@@ -79,7 +79,7 @@ class MasterWorker(HAProxy):
         lifecycle.rerun_replaces()
         self.check()
         for host, port in bind_addresses(rewrite(self.text, None, self.port_map)):
-            _check_free(host, port)
+            check_free(host, port)
         copy = self._write_copy()
         for path in (self.socket_path, self.master_socket):
             if os.path.exists(path):
@@ -92,7 +92,7 @@ class MasterWorker(HAProxy):
         self.proc = subprocess.Popen([*self._program(), "-W", "-S", self.master_socket, "-db", "-f", copy],
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True, env=env,
-                                     preexec_fn=_die_with_parent if in_main else None)
+                                     preexec_fn=die_with_parent if in_main else None)
         lifecycle.register("balancer", self, label=f"{self.kind} (master-worker) on {', '.join(self.urls)}")
         try:
             self._wait(lambda: self._current() is not None, timeout, "its first worker did not answer")

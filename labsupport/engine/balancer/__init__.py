@@ -30,6 +30,7 @@ from ..config import Config
 from ..logs import texts
 from ..proxy import CommandError, Engine
 from ..stats import Snapshot, collect
+from .worker import new_loop
 
 __all__ = ["Balancer", "CommandError", "main", "stop_all"]
 
@@ -37,19 +38,6 @@ __all__ = ["Balancer", "CommandError", "main", "stop_all"]
 def stop_all() -> None:
     """Stop every balancer this process started (engines and real haproxy: both register as balancers)."""
     lifecycle.stop_all(("balancer",))
-
-
-def new_loop() -> asyncio.AbstractEventLoop:
-    """The engine's event loop: uvloop when installed (about twice the throughput), else asyncio's.
-    LAB_ENGINE_LOOP=asyncio forces asyncio's own loop."""
-    if os.environ.get("LAB_ENGINE_LOOP", "") != "asyncio":
-        try:
-            import uvloop
-
-            return uvloop.new_event_loop()
-        except ImportError:
-            pass
-    return asyncio.new_event_loop()
 
 
 class Balancer:
@@ -329,10 +317,6 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_worker(args.file, args.host, args.fds or "", args.ctl, int(args.ready_fd), int(args.master_pid),
                           args.quiet)
-    if args.sf or args.st:
-        print("[ALERT]    : -sf/-st (a new standalone process taking over from old ones) is not implemented by "
-              "the course engine; run it with -W (master-worker) and reload instead.", file=sys.stderr)
-        return 1
     check = getattr(_config, "check", None)
     if check is not None:
         code, out, err = check(args.file)
@@ -356,17 +340,31 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_master(args.file, [(c.split(",")[0], "admin") for c in args.cli], args.host, args.quiet)
     try:
-        lb = Balancer.from_file(args.file, host=args.host).start()
+        lb = Balancer.from_file(args.file, host=args.host)
+        # SO_REUSEPORT unless 'noreuseport', as HAProxy binds: a later '-sf PID' process binds beside us
+        lb._engine.reuse_port = not lb.config.noreuseport
+        lb.start()
     except Exception as e:  # PortInUseError, ConfigError: say it plainly, exit like haproxy
         print(f"[ALERT]    : {e}", file=sys.stderr)
         return 1
     if not args.quiet:
         print(f"{lb!r}", file=sys.stderr)
+    soft: list[int] = []
     if threading.current_thread() is threading.main_thread():  # stop on SIGTERM too, like haproxy
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGUSR1, lambda *_: soft.append(1))  # soft stop, as a later '-sf' asks
+    for pid in args.sf or args.st or ():  # listening now: the old processes may go (soft or hard)
+        try:
+            os.kill(int(pid), signal.SIGUSR1 if args.sf else signal.SIGTERM)
+        except (ValueError, OSError) as e:
+            print(f"[WARNING]  ({os.getpid()}) : could not signal old process {pid}: {e}", file=sys.stderr)
     seen = seen_logs = 0
     try:
         while True:
+            if soft:
+                asyncio.run_coroutine_threadsafe(lb._engine.soft_stop(lb.config.hard_stop_after), lb._loop).result()
+                soft.clear()
+                break
             lines, seen = lb.events(seen)
             for line in lines:
                 if not args.quiet:

@@ -19,6 +19,19 @@ from ..logs import texts
 from ..proxy import Engine
 
 
+def new_loop() -> asyncio.AbstractEventLoop:
+    """The engine's event loop: uvloop when installed (about twice the throughput), else asyncio's.
+    LAB_ENGINE_LOOP=asyncio forces asyncio's own loop."""
+    if os.environ.get("LAB_ENGINE_LOOP", "") != "asyncio":
+        try:
+            import uvloop
+
+            return uvloop.new_event_loop()
+        except ImportError:
+            pass
+    return asyncio.new_event_loop()
+
+
 def die_with_parent(master: int) -> None:
     """SIGTERM when the master dies, even by SIGKILL (Linux), as HAProxy's workers do."""
     try:
@@ -95,8 +108,6 @@ async def print_events(engine: Engine, quiet: bool, seen: list[int]) -> None:
 
 def run(path: str, host: str, fds: str, ctl: str, ready_fd: int, master: int, quiet: bool) -> int:
     die_with_parent(master)
-    from . import new_loop
-
     config = _config.load(path)
     loop = new_loop()
     asyncio.set_event_loop(loop)

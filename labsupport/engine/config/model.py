@@ -280,6 +280,7 @@ class Config:
     log_targets: tuple[str, ...] = ()  # global 'log' lines the engine writes to: "stdout" / "stderr"
     master_worker: bool = False  # global 'master-worker'
     hard_stop_after: int | None = None  # global 'hard-stop-after' (ms): bounds a soft stop
+    noreuseport: bool = False  # global 'noreuseport': the standalone command binds without SO_REUSEPORT
     maps: Any = field(default=None, compare=False, repr=False)  # engine.sample.MapStore: the map files read
 
     def proxy(self, name: str) -> Proxy:

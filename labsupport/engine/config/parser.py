@@ -132,6 +132,7 @@ class Parser(Context):
         self.stats_sockets: list[tuple[str, str]] = []
         self.log_targets: list[str] = []
         self.master_worker = False  # global 'master-worker' (run as -W would)
+        self.noreuseport = False  # global 'noreuseport'
         self.hard_stop_after: int | None = None  # global 'hard-stop-after', ms
         self._hints_given: set[str] = set()
         self.mailers: list[str] = []  # mailers sections, by name
@@ -316,6 +317,8 @@ class Parser(Context):
             if len(args) == 2 and args[1] != "no-exit-on-failure":
                 self.alert(f"{self.where}'master-worker' only supports 'no-exit-on-failure' option.")
             self.master_worker = True
+        elif word == "noreuseport" and len(args) == 1:
+            self.noreuseport = True
         elif word == "hard-stop-after" and len(args) == 2:
             try:
                 self.hard_stop_after = parse_time(args[1])
@@ -409,6 +412,7 @@ class Parser(Context):
                       path=self.path, text=self.text, stats_socket_level=self.stats_socket_level,
                       stats_sockets=tuple(self.stats_sockets), log_targets=tuple(self.log_targets),
                       master_worker=self.master_worker, hard_stop_after=self.hard_stop_after,
+                      noreuseport=self.noreuseport,
                       maps=maps_of(self).finalize())
 
 

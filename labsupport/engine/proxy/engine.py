@@ -72,6 +72,7 @@ class Engine(Controls):
         self.stopping = False  # soft_stop() began: each answer then closes its connection
         # listening sockets opened by a master process (master.py), used instead of binding
         self.inherited: dict[tuple[str, int], object] = {}
+        self.reuse_port = False  # SO_REUSEPORT (the command line's, so '-sf' can bind next to an old process)
         self.config = config
         self.runtime = Runtime(self)
         self.logs = Logs(request_log)
@@ -173,7 +174,8 @@ class Engine(Controls):
                                                        backlog=1024)
             else:
                 server = await self.loop.create_server(factory, host, bind.port, ssl=tls, ssl_handshake_timeout=hs,
-                                                       reuse_address=True, backlog=1024)
+                                                       reuse_address=True, reuse_port=self.reuse_port or None,
+                                                       backlog=1024)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 from ...ports import in_use
