@@ -228,3 +228,14 @@ def test_an_invalid_reload_keeps_serving(run, engine):
     mw.reload(good)  # a good file afterwards: HAProxy 2.6 counts failures since the last success
     text = mw.master("show proc")
     assert re.search(r"^\d+ +master +2 \[failed: 0\] ", text, re.M), text
+
+
+def test_master_cli_answers_match(run):
+    """The master CLI's own answers, byte for byte (pids, uptimes and versions masked)."""
+    lines = ["help", "help show", "help foo", "foo", "reloa", "show", "", "show cli level", "operator", "@master",
+             "@1", "@!1 show info", "@2 show info", "quit"]
+    answers = []
+    for engine in (False, True):
+        mw = run(engine)
+        answers.append({line: masked(mw.master(line)) for line in lines} | {"show proc": masked(mw.master("show proc"))})
+    assert answers[0] == answers[1]

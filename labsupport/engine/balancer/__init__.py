@@ -338,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.master or args.cli or _config.load(args.file).master_worker:
         from .master import run as run_master
 
+        for c in args.cli:
+            if "," in c:  # HAProxy reads bind options there (mode, user, level ...)
+                print(f"[WARNING]  ({os.getpid()}) : -S {c}: the course engine ignores the options after the "
+                      "path; its master CLI is at level admin", file=sys.stderr)
         return run_master(args.file, [(c.split(",")[0], "admin") for c in args.cli], args.host, args.quiet)
     try:
         lb = Balancer.from_file(args.file, host=args.host)

@@ -14,7 +14,6 @@ observed on HAProxy 2.6.12.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import os
 import signal
 import socket
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from .. import config as _config
 from ..config import Config
 from ..config.report import engine_version, haproxy_line
+from ..proxy.runtime import usage_message
 
 HELP = [  # the master CLI's commands at admin level, as 'help' lists them (cli.c)
     ("@!<pid>", "send a command to the <pid> process"),
@@ -40,13 +40,9 @@ HELP = [  # the master CLI's commands at admin level, as 'help' lists them (cli.
     ("show version", "show version of the current process"),
     ("user", "lower the level of the current CLI session to user"),
 ]
-ALWAYS = [("help [<command>]", "list matching or all commands"), ("prompt", "toggle interactive mode with prompt"),
-          ("quit", "disconnect")]
+# (words, usage) as cli.c registers them: an '@' prefix is one word
+KEYWORDS = tuple(((c,) if c.startswith("@") else tuple(c.split()), f"{c:<40}: {t}") for c, t in HELP)
 READY_TIMEOUT = 30.0
-
-
-def usage_line(cmd: str, text: str) -> str:
-    return f"  {cmd:<40}: {text}\n"
 
 
 def listen_addresses(config: Config, host: str = "127.0.0.1") -> list[tuple[str, int]]:
@@ -358,20 +354,9 @@ class Master:
                 return "Permission denied\n\n"
             level["level"] = cmd
             return ""
-        if words[:1] == ["help"]:
-            keep = [(c, t) for c, t in HELP if c.split()[:len(words) - 1] == words[1:]] if len(words) > 1 else HELP
-            return ("The following commands are valid at this level:\n"
-                    + "".join(usage_line(c, t) for c, t in keep + ALWAYS) + "\n")
         if cmd == "show cli sockets":
             return "The course engine's master does not implement 'show cli sockets'.\n\n"
-        if not cmd:
-            return ("Unknown command. Please enter one of the following commands only:\n"
-                    + "".join(usage_line(c, t) for c, t in HELP + ALWAYS) + "\n")
-        # HAProxy ranks the commands by a word fingerprint distance (cli.c); difflib comes close
-        scored = sorted(HELP, key=lambda ct: -difflib.SequenceMatcher(None, cmd, ct[0]).ratio())[:5]
-        best = [ct for ct in HELP if ct in scored]
-        return ("Unknown command, but maybe one of the following ones is a better match:\n"
-                + "".join(usage_line(c, t) for c, t in best + ALWAYS) + "\n")
+        return usage_message(words, words[:1] == ["help"], KEYWORDS) + "\n"
 
     async def client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One master CLI connection: lines of commands until the client ends it (HAProxy 2.6 keeps
