@@ -32,10 +32,8 @@ def parse_show_proc(text: str) -> list[dict]:
     """``show proc`` -> rows {'pid', 'type', 'reloads', 'failed' (master only), 'uptime', 'version', 'old'}."""
     rows, old = [], False
     for line in text.splitlines():
-        if line.startswith("#"):
-            old = line.strip() == "# old workers" or (old and line.strip() != "# workers")
-            if line.strip() in ("# programs",):
-                old = False
+        if line.startswith("# "):  # a section: '# workers', '# old workers', '# programs'
+            old = line.strip() == "# old workers"
             continue
         words = line.split()
         if len(words) < 4 or not words[0].isdigit():

@@ -189,6 +189,8 @@ def test_a_slow_download_outlives_the_reload(run, engine):
     t.join(10)
     sock.close()
     assert got["data"].endswith(b"\r\n\r\n" + b"x" * 20), got
+    # the old worker closed the kept-alive connection after the answer, and added no header for it
+    assert "error" not in got and b"connection: close" not in got["data"].lower()
     old = [r for r in mw.show_proc() if r["old"]]
     deadline = time.monotonic() + 10
     while old and time.monotonic() < deadline:  # the old worker leaves once its download ended
