@@ -167,7 +167,10 @@ def test_a_reload_starts_a_new_worker_and_the_old_one_leaves(master, how):
     wait_for(lambda: not master.workers(old=True), what="the old worker to leave")
     assert get(master.port).endswith(b"s1")
     assert re.search(r"master +1 \[failed: 0\]", cli(master.sock, "show proc"))
-    assert f"Former worker ({old}) exited with code 0 (Exit)" in master.out.read_text()
+    out = master.out.read_text()
+    assert f"Former worker ({old}) exited with code 0 (Exit)" in out
+    assert f"[WARNING]  ({old}) : Proxy fe stopped (cumulated conns: FE: 0, BE: 0)." in out
+    assert f"[WARNING]  ({old}) : Proxy be stopped (cumulated conns: FE: 0, BE: 0)." in out
     assert new
 
 

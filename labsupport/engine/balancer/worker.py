@@ -78,6 +78,10 @@ async def serve(engine: Engine, ctl: str, ready_fd: int, quiet: bool) -> int:
     printer = asyncio.ensure_future(print_events(engine, quiet, seen))
     how = await ending
     if how == "soft":
+        for p in engine.config.proxies:  # as HAProxy's old worker says when its proxies stop listening
+            fe, be = engine.frontends.get(p.name), engine.backends.get(p.name)
+            engine.event("WARNING", f"Proxy {p.name} stopped (cumulated conns: FE: {fe.stot if fe else 0}, "
+                                    f"BE: {be.stot if be else 0}).")
         await engine.soft_stop(engine.config.hard_stop_after)
         code = 0
     else:
