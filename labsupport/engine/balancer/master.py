@@ -383,30 +383,31 @@ class Master:
             writer.close()
 
     async def line(self, text: str, state: dict) -> tuple[str, bool]:
+        """One line: '@target rest' sends the rest (every command of it) to that process; a bare
+        prefix sends this connection's later lines there; else ';'-separated master commands."""
+        tgt, words = state["target"], text.split(None, 1)
+        if words and words[0].startswith("@"):
+            tgt = self.target(words[0])
+            if tgt is None:
+                return f"Can't find the target PID matching the prefix '{words[0]}'\n", True
+            if len(words) == 1:
+                state["target"] = tgt
+                return "", False
+            text = words[1]
         out = ""
-        for part in text.split(";") if not text.lstrip().startswith("@") or ";" in text else [text]:
-            words = part.split()
-            tgt = state["target"]
-            if words and words[0].startswith("@"):
-                tgt = self.target(words[0])
-                if tgt is None:
-                    return out + f"Can't find the target PID matching the prefix '{words[0]}'\n", True
-                words = words[1:]
-                if not words:  # a bare prefix: later commands of this connection go there
-                    state["target"] = tgt
-                    continue
-            if words == ["quit"]:
+        for part in text.split(";"):
+            args = part.split()
+            if args == ["quit"]:
                 return out, True
-            if words == ["prompt"]:
+            if args == ["prompt"]:
                 state["prompt"] = not state["prompt"]
-                continue
-            if tgt != "master":
-                out += await self.forward(tgt, " ".join(words))
-                continue
-            if words == ["reload"]:
+            elif tgt != "master":
+                return out + await self.forward(tgt, text), False  # the worker runs every command of the line
+            elif args == ["reload"]:
                 asyncio.ensure_future(self.reload())
                 return out, True  # 2.6 answers nothing and closes
-            out += self.master_command(words, state)
+            else:
+                out += self.master_command(args, state)
         return out, False
 
 
