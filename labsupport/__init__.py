@@ -38,6 +38,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "course.balancerlike": ("BalancerLike",),
     "course.cfgedit": ("edit_backend", "rebind", "section"),
     "course.haproxy": ("HAProxy", "haproxy_available", "haproxy_version", "send_command"),
+    "course.masterworker": ("MasterWorker",),
     "course.traffic.sender": ("send",),
     "course.traffic.generator": ("steady", "TrafficGenerator"),
     "course.traffic.results": ("Run", "Result", "percentile", "percentile_table", "min_samples"),

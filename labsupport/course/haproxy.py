@@ -137,7 +137,7 @@ def bind_addresses(text: str) -> list[tuple[str, int]]:
     return found
 
 
-def _check_free(host: str, port: int) -> None:
+def check_free(host: str, port: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -239,6 +239,8 @@ class HAProxy:
                                          self.keep_sockets))
         return copy
 
+    def _program(self) -> list[str]:  # masterworker.py runs the engine's command instead
+        return [self.binary]
     def _located(self, output: str, copy: str) -> str:
         return output.replace(copy, self.path)
 
@@ -247,7 +249,7 @@ class HAProxy:
         """Run ``haproxy -c -f``; return its messages, or raise ConfigError carrying them."""
         with tempfile.TemporaryDirectory(prefix="lab-haproxy-check-") as folder:
             copy = self._write_copy(folder)
-            done = subprocess.run([self.binary, "-c", "-f", copy], capture_output=True, text=True, timeout=30)
+            done = subprocess.run([*self._program(), "-c", "-f", copy], capture_output=True, text=True, timeout=30)
         output = self._located(done.stderr + done.stdout, copy)
         messages = parse_messages(output)
         if done.returncode != 0:
@@ -291,7 +293,7 @@ class HAProxy:
         lifecycle.rerun_replaces()  # this cell ran before: its earlier haproxy frees the ports first
         self.check()
         for host, port in bind_addresses(rewrite(self.text, None, self.port_map)):
-            _check_free(host, port)
+            check_free(host, port)
         copy = self._write_copy()
         if os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
@@ -300,7 +302,7 @@ class HAProxy:
         in_main = threading.current_thread() is threading.main_thread()
         self.proc = subprocess.Popen([self.binary, "-db", "-f", copy], stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=_die_with_parent if in_main else None)
+                                     preexec_fn=die_with_parent if in_main else None)
         lifecycle.register("balancer", self, label=f"real HAProxy on {', '.join(self.urls)}")
         deadline = time.monotonic() + timeout
         while True:  # bounded by the deadline
@@ -466,14 +468,16 @@ class HAProxy:
         self._admin(f"disable server {self._server(server)}")
 
 
-def send_command(socket_path: str | os.PathLike, text: str, timeout: float = 5.0) -> str:
+def send_command(socket_path: str | os.PathLike, text: str, timeout: float = 5.0, half_close: bool = False) -> str:
     """One line to a runtime API socket (real haproxy's or the engine's ``stats socket``), its answer:
-    what ``echo "show stat" | socat stdio unix-connect:PATH`` prints."""
+    what ``echo "show stat" | socat stdio unix-connect:PATH`` prints. ``half_close``: for a master CLI (-S)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect(os.fspath(socket_path))
         sock.sendall(text.strip().encode() + b"\n")
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
         chunks, size = [], 0
         while size < 16 << 20:  # haproxy closes after one line; the cap bounds a runaway reply
             chunk = sock.recv(65536)
@@ -486,7 +490,7 @@ def send_command(socket_path: str | os.PathLike, text: str, timeout: float = 5.0
     return b"".join(chunks).decode(errors="replace")
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: get SIGTERM when the kernel that started us dies, even by SIGKILL."""
     try:
         import ctypes

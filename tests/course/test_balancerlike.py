@@ -5,7 +5,7 @@ import inspect
 
 import pytest
 
-from labsupport import Balancer, BalancerLike, HAProxy
+from labsupport import Balancer, BalancerLike, HAProxy, MasterWorker
 from labsupport.ports import free_ports
 
 CONFIG = ("defaults\n  mode http\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
@@ -15,6 +15,8 @@ CONFIG = ("defaults\n  mode http\n  timeout connect 1s\n  timeout client 1s\n  t
 def unstarted(cls):
     """One of each, not started (HAProxy's binary is never run here)."""
     text = CONFIG.format(port=free_ports(1)[0])
+    if cls is MasterWorker:
+        return MasterWorker.from_text(text, engine=True)
     return Balancer.from_text(text) if cls is Balancer else HAProxy.from_text(text, binary="/nonexistent/haproxy")
 
 MEMBERS = sorted({n for n in vars(BalancerLike) if not n.startswith("_")} | set(BalancerLike.__annotations__))
@@ -25,7 +27,7 @@ def test_the_protocol_names_what_the_lessons_use():
             "set_state", "reload", "stop"} <= set(MEMBERS)
 
 
-@pytest.mark.parametrize("cls", [Balancer, HAProxy], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [Balancer, HAProxy, MasterWorker], ids=lambda c: c.__name__)
 @pytest.mark.parametrize("name", MEMBERS)
 def test_both_balancers_have_every_member_with_a_compatible_signature(cls, name):
     assert name in dir(unstarted(cls)), f"{cls.__name__} lacks {name}"
@@ -41,7 +43,7 @@ def test_only_the_engine_reloads_its_configuration_in_place():
 
 
 def test_a_running_engine_is_a_balancerlike_and_says_where_it_listens():
-    assert isinstance(unstarted(HAProxy), BalancerLike)
+    assert isinstance(unstarted(HAProxy), BalancerLike) and isinstance(unstarted(MasterWorker), BalancerLike)
     with unstarted(Balancer).start() as lb:
         assert isinstance(lb, BalancerLike)
         assert lb.text.startswith("defaults") and lb.urls and lb.ports

@@ -30,6 +30,7 @@ from ..config import Config
 from ..logs import texts
 from ..proxy import CommandError, Engine
 from ..stats import Snapshot, collect
+from .worker import new_loop
 
 __all__ = ["Balancer", "CommandError", "main", "stop_all"]
 
@@ -37,19 +38,6 @@ __all__ = ["Balancer", "CommandError", "main", "stop_all"]
 def stop_all() -> None:
     """Stop every balancer this process started (engines and real haproxy: both register as balancers)."""
     lifecycle.stop_all(("balancer",))
-
-
-def new_loop() -> asyncio.AbstractEventLoop:
-    """The engine's event loop: uvloop when installed (about twice the throughput), else asyncio's.
-    LAB_ENGINE_LOOP=asyncio forces asyncio's own loop."""
-    if os.environ.get("LAB_ENGINE_LOOP", "") != "asyncio":
-        try:
-            import uvloop
-
-            return uvloop.new_event_loop()
-        except ImportError:
-            pass
-    return asyncio.new_event_loop()
 
 
 class Balancer:
@@ -314,7 +302,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-c", dest="check", action="store_true", help="only check the configuration")
     ap.add_argument("-q", dest="quiet", action="store_true", help="print nothing but errors")
     ap.add_argument("--host", default="127.0.0.1", help="address for '*' and empty binds (default 127.0.0.1)")
+    ap.add_argument("-W", dest="master", action="store_true", help="master-worker mode (reload without a refused "
+                    "connection: 'reload' on the master CLI, SIGUSR2 or SIGHUP)")
+    ap.add_argument("-S", dest="cli", action="append", default=[], metavar="PATH[,level LEVEL]",
+                    help="the master CLI on this UNIX socket")
+    ap.add_argument("-db", dest="foreground", action="store_true", help="stay in the foreground (always the case)")
+    for flag in ("-sf", "-st"):
+        ap.add_argument(flag, nargs="+", metavar="PID", help=argparse.SUPPRESS)
+    for flag in ("--worker", "--fds", "--ctl", "--ready-fd", "--master-pid"):  # master.py starts workers so
+        ap.add_argument(flag, **({"action": "store_true"} if flag == "--worker" else {}), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.worker:
+        from .worker import run as run_worker
+
+        return run_worker(args.file, args.host, args.fds or "", args.ctl, int(args.ready_fd), int(args.master_pid),
+                          args.quiet)
     check = getattr(_config, "check", None)
     if check is not None:
         code, out, err = check(args.file)
@@ -333,18 +335,40 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print("Configuration file is valid")
         return 0
+    if args.master or args.cli or _config.load(args.file).master_worker:
+        from .master import run as run_master
+
+        for c in args.cli:
+            if "," in c:  # HAProxy reads bind options there (mode, user, level ...)
+                print(f"[WARNING]  ({os.getpid()}) : -S {c}: the course engine ignores the options after the "
+                      "path; its master CLI is at level admin", file=sys.stderr)
+        return run_master(args.file, [(c.split(",")[0], "admin") for c in args.cli], args.host, args.quiet)
     try:
-        lb = Balancer.from_file(args.file, host=args.host).start()
+        lb = Balancer.from_file(args.file, host=args.host)
+        # SO_REUSEPORT unless 'noreuseport', as HAProxy binds: a later '-sf PID' process binds beside us
+        lb._engine.reuse_port = not lb.config.noreuseport
+        lb.start()
     except Exception as e:  # PortInUseError, ConfigError: say it plainly, exit like haproxy
         print(f"[ALERT]    : {e}", file=sys.stderr)
         return 1
     if not args.quiet:
         print(f"{lb!r}", file=sys.stderr)
+    soft: list[int] = []
     if threading.current_thread() is threading.main_thread():  # stop on SIGTERM too, like haproxy
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGUSR1, lambda *_: soft.append(1))  # soft stop, as a later '-sf' asks
+    for pid in args.sf or args.st or ():  # listening now: the old processes may go (soft or hard)
+        try:
+            os.kill(int(pid), signal.SIGUSR1 if args.sf else signal.SIGTERM)
+        except (ValueError, OSError) as e:
+            print(f"[WARNING]  ({os.getpid()}) : could not signal old process {pid}: {e}", file=sys.stderr)
     seen = seen_logs = 0
     try:
         while True:
+            if soft:
+                asyncio.run_coroutine_threadsafe(lb._engine.soft_stop(lb.config.hard_stop_after), lb._loop).result()
+                soft.clear()
+                break
             lines, seen = lb.events(seen)
             for line in lines:
                 if not args.quiet:

@@ -278,6 +278,9 @@ class Config:
     stats_socket_level: str | None = None  # "user" | "operator" | "admin" when a socket is set
     stats_sockets: tuple[tuple[str, str], ...] = ()  # every 'stats socket' line: (UNIX path, level)
     log_targets: tuple[str, ...] = ()  # global 'log' lines the engine writes to: "stdout" / "stderr"
+    master_worker: bool = False  # global 'master-worker'
+    hard_stop_after: int | None = None  # global 'hard-stop-after' (ms): bounds a soft stop
+    noreuseport: bool = False  # global 'noreuseport': the standalone command binds without SO_REUSEPORT
     maps: Any = field(default=None, compare=False, repr=False)  # engine.sample.MapStore: the map files read
     peers: tuple = ()  # config/peers.py's PeersSection: the kept 'peers' sections
 

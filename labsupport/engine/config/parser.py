@@ -24,7 +24,7 @@ from .model import Config, ServerConfig
 from .proxy import check_proxy, parse_proxy_line
 from .stick import kw_stick_table, stick_tables
 from .tls import parse_default_bind_options
-from .words import SECTION_NAME_CHARS, LineError, atol, resolve, split_line, split_words
+from .words import SECTION_NAME_CHARS, LineError, atol, parse_time, resolve, split_line, split_words
 
 OUT_OF_SECTION_HINTS = {
     "global": ("This line comes before any section header, so it belongs to no section. Process-wide "
@@ -136,6 +136,9 @@ class Parser(Context):
         self.stats_socket_level: str | None = None
         self.stats_sockets: list[tuple[str, str]] = []
         self.log_targets: list[str] = []
+        self.master_worker = False  # global 'master-worker' (run as -W would)
+        self.noreuseport = False  # global 'noreuseport'
+        self.hard_stop_after: int | None = None  # global 'hard-stop-after', ms
         self._hints_given: set[str] = set()
         self.mailers: list[str] = []  # mailers sections, by name
 
@@ -330,6 +333,17 @@ class Parser(Context):
             if rest[:2] != ["format", "raw"]:
                 self.ignored(" ".join(args), "The course engine writes raw lines ('log stdout format raw "
                              "local0'): no syslog header, whatever the format.")
+        elif word == "master-worker" and len(args) <= 2:
+            if len(args) == 2 and args[1] != "no-exit-on-failure":
+                self.alert(f"{self.where}'master-worker' only supports 'no-exit-on-failure' option.")
+            self.master_worker = True
+        elif word == "noreuseport" and len(args) == 1:
+            self.noreuseport = True
+        elif word == "hard-stop-after" and len(args) == 2:
+            try:
+                self.hard_stop_after = parse_time(args[1])
+            except ValueError:
+                self.alert(f"{self.where}failed to parse hard-stop-after time '{args[1]}'")
         elif word in GLOBAL_FLAGS and len(args) > 1 or word in GLOBAL_ONE_ARG and len(args) > 2:
             n = 1 if word in GLOBAL_FLAGS else 2
             self.alert(f"{self.where}'{word}' cannot handle unexpected argument '{args[n]}'.")
@@ -418,6 +432,8 @@ class Parser(Context):
                       warnings=tuple(m for m in self.messages if m.level != "ALERT" or not self.fatal),
                       path=self.path, text=self.text, stats_socket_level=self.stats_socket_level,
                       stats_sockets=tuple(self.stats_sockets), log_targets=tuple(self.log_targets),
+                      master_worker=self.master_worker, hard_stop_after=self.hard_stop_after,
+                      noreuseport=self.noreuseport,
                       maps=maps_of(self).finalize(), peers=_peers.finish(self))
 
 

@@ -71,6 +71,10 @@ class Engine(Controls):
         self.listeners: dict[tuple[str, int], tuple[FrontendRT, asyncio.base_events.Server]] = {}
         self.bind_tls: dict[tuple[str, int], object] = {}  # each listener's TlsBind (None: clear text)
         self.running = False
+        self.stopping = False  # soft_stop() began: each answer then closes its connection
+        # listening sockets opened by a master process (master.py), used instead of binding
+        self.inherited: dict[tuple[str, int], object] = {}
+        self.reuse_port = False  # SO_REUSEPORT (the command line's, so '-sf' can bind next to an old process)
         self.config = config
         self.runtime = Runtime(self)
         self.logs = Logs(request_log)
@@ -167,8 +171,14 @@ class Engine(Controls):
             # a client that never ends its handshake is bounded by 'timeout client', as in HAProxy 2.6
             # (asyncio's own default, 60 s, when the frontend has none: HAProxy would wait for ever)
             hs = (fe.cfg.timeouts.client or 60000) / 1000 if tls is not None else None
-            server = await self.loop.create_server(factory, host, bind.port, ssl=tls, ssl_handshake_timeout=hs,
-                                                   reuse_address=True, backlog=1024)
+            sock = self.inherited.pop(key, None)
+            if sock is not None:
+                server = await self.loop.create_server(factory, sock=sock, ssl=tls, ssl_handshake_timeout=hs,
+                                                       backlog=1024)
+            else:
+                server = await self.loop.create_server(factory, host, bind.port, ssl=tls, ssl_handshake_timeout=hs,
+                                                       reuse_address=True, reuse_port=self.reuse_port or None,
+                                                       backlog=1024)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 from ...ports import in_use
@@ -209,6 +219,30 @@ class Engine(Controls):
             await server.wait_closed()
         self.listeners.clear()
         await asyncio.sleep(0)  # let the aborted transports call connection_lost
+
+    async def soft_stop(self, hard_after_ms: int | None = None) -> None:
+        """HAProxy's soft stop (SIGUSR1 to an old worker): stop accepting, end idle keep-alive
+        connections, let requests in flight finish (their connection closes after the answer, no
+        header added, as HAProxy 2.6 does), stop the checks; returns when no connection is left,
+        or after ``hard_after_ms`` (global hard-stop-after), closing what remains."""
+        peers = getattr(self, "peers_soft_stop", None)  # before the listeners close: teach the stick tables
+        if peers is not None:
+            await peers()
+        self.stopping = True
+        for _, server in self.listeners.values():
+            server.close()  # our copy only: the master and the new worker keep theirs open
+        self.listeners.clear()
+        for c in self.checkers:
+            c.cancel()
+        self.checkers = []
+        for c in list(self.conns):
+            if getattr(c, "cur", True) is None and getattr(c, "req", True) is None and not c.closed:
+                c.closed = True  # an idle keep-alive connection: closed at once
+                c.transport.close()
+        deadline = None if hard_after_ms is None else self.loop.time() + hard_after_ms / 1000
+        while self.conns and (deadline is None or self.loop.time() < deadline):
+            await asyncio.sleep(0.05)
+        await self.stop()
 
     async def reload(self, config: Config) -> None:
         """Swap in a new configuration: backends and algorithms change, listeners stay open; tables bound

@@ -427,7 +427,7 @@ class HttpClient(asyncio.Protocol, RequestReader, RuleAnswers, LocalPages, Sessi
         self.cur = None
         self.answered = True
         outcome.untimed = False
-        if close:
+        if close or self.engine.stopping:  # a soft stop closes after each answer
             self.closed = True
             self.transport.close()
             return

@@ -108,12 +108,14 @@ def _signature(words) -> Counter:
     return sig
 
 
-def usage_message(args: list[str], is_help: bool = False) -> str:
-    """cli_gen_usage_msg(): the help text, or "Unknown command" with the closest keywords."""
+def usage_message(args: list[str], is_help: bool = False, keywords=KEYWORDS) -> str:
+    """cli_gen_usage_msg(): the help text, or "Unknown command" with the closest keywords (``keywords``:
+    (words, usage) pairs in registration order; the master CLI passes its own)."""
+    registered = _REGISTERED if keywords is KEYWORDS else keywords
     if is_help:
         args = args[1:]
     length = 0
-    for kw, _ in KEYWORDS:
+    for kw, _ in keywords:
         n = 0
         while n < min(len(kw), PREFIX_WORDS) and n < len(args) and kw[n] == args[n]:
             n += 1
@@ -128,7 +130,7 @@ def usage_message(args: list[str], is_help: bool = False) -> str:
     if length < len(args):
         rest = args[length:PREFIX_WORDS]
         word_sig = _signature(rest)
-        for kw, usage in _matching(args, length, _REGISTERED):
+        for kw, usage in _matching(args, length, registered):
             totlen = sum(map(len, rest)) + sum(map(len, kw[length:PREFIX_WORDS]))
             dist = fingerprint_distance(word_sig, _signature(kw[length:PREFIX_WORDS]))
             if dist < 5 * totlen // 2 and (len(matches) < CLI_MAX_MATCHES or dist < matches[-1][0]):
@@ -138,7 +140,7 @@ def usage_message(args: list[str], is_help: bool = False) -> str:
     if matches:
         entries = [u for d, u in matches if d <= 5 * matches[0][0] // 2]
     else:
-        entries = [u for _, u in _matching(args, length)]
+        entries = [u for _, u in _matching(args, length, keywords)]
     return head + "".join(f"  {u}\n" for u in sorted(entries)) + ALWAYS
 
 
