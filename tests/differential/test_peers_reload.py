@@ -9,26 +9,21 @@ table itself (``table t1 ...``, which HAProxy names ``lab/t1``).
 HAProxy only hands its tables over once its initial resync is done (``show peers`` says
 ``resync_timeout=<PAST>``, about 5 s after start): the test waits for that, with a deadline.
 
-The engine's side: until the engine has its own master-worker reload (``python -m labsupport.balancer -W
--S sock``; then ``engine_reload`` becomes that process, driven like ``haproxy_reload``), it is two
-``Engine`` instances in one process, the peer socket handed from one to the other as the master hands it
-over, and ``proxy.peers.teach`` run on the old one as its soft stop does. Dumps are compared with entry
+The engine runs the same way (``python -m labsupport.balancer -W -S master.sock -f cfg``): its master hands
+the peer socket to the new worker, and the old one teaches it its tables as it soft-stops. Dumps are compared with entry
 addresses and expiry masked (expiry is checked apart: it keeps running, it is not renewed)."""
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 
 from labsupport.course.haproxy import send_command
-from labsupport.engine.config import parse
-from labsupport.engine.proxy import peers
-from labsupport.engine.proxy.engine import Engine
 from labsupport.ports import free_ports
 
 pytestmark = pytest.mark.haproxy
@@ -121,14 +116,15 @@ def _wait(what: str, fn, deadline: float = DEADLINE):
     raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
-def haproxy_reload(binary: str, tmp, mode: str) -> tuple[str, str]:
-    """(show table fe before the reload, after it, from the new worker) on real HAProxy."""
+def reload_in_master_worker(program: list[str], tmp, mode: str) -> tuple[str, str]:
+    """(show table before the reload, after it, from the new worker): ``program -W -S master.sock -db -f cfg``,
+    real HAProxy or the engine, driven the same way through the master CLI."""
     web, peer = free_ports(2)
     master_sock, stats = str(tmp / "master.sock"), str(tmp / "stats.sock")
     cfg = tmp / "haproxy.cfg"
     cfg.write_text(config(web, peer, stats, mode))
     table = MODES[mode][3]
-    proc = subprocess.Popen([binary, "-W", "-S", master_sock, "-db", "-f", str(cfg)], cwd=tmp,
+    proc = subprocess.Popen([*program, "-W", "-S", master_sock, "-db", "-f", str(cfg)], cwd=tmp,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait("the worker's stats socket", lambda: os.path.exists(stats) and "fe" in send_command(stats, "show stat"))
@@ -136,7 +132,7 @@ def haproxy_reload(binary: str, tmp, mode: str) -> tuple[str, str]:
         for line in fill(table):
             assert send_command(stats, line) == "\n"
         before = send_command(stats, f"show table {table}")
-        if mode != "no-peers":
+        if mode != "no-peers" and program[0] != sys.executable:  # the engine hands over at once
             _wait("the initial resync", lambda: "resync_timeout=<PAST>" in master(master_sock, "@1 show peers"))
         first = workers(master(master_sock, "show proc"))
         assert len(first) == 1, first
@@ -155,40 +151,12 @@ def haproxy_reload(binary: str, tmp, mode: str) -> tuple[str, str]:
     return before, after
 
 
-def engine_reload(tmp, mode: str) -> tuple[str, str]:
-    """The same on the engine: two Engine instances, the peer socket handed over, teach on the old one."""
-    web, web2, peer = free_ports(3)
-    table = MODES[mode][3]
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        held = socket.create_server(("127.0.0.1", peer))  # the master's copy of the peer socket
-        old = Engine(parse(config(web, peer, str(tmp / "old.sock"), mode)), loop)
-        old.inherited = {("127.0.0.1", peer): held.dup()}
-        await old.start()
-        await loop.run_in_executor(None, _get, web, 3)
-        for line in fill(table):
-            assert old.runtime.execute(line) == "\n"
-        before = old.runtime.execute(f"show table {table}")
-        new = Engine(parse(config(web2, peer, str(tmp / "new.sock"), mode)), loop)
-        new.inherited = {("127.0.0.1", peer): held.dup()}
-        held.close()
-        await new.start()
-        await peers.teach(old)
-        await old.stop()
-        after = new.runtime.execute(f"show table {table}")
-        await new.stop()
-        return before, after
-
-    return asyncio.run(main())
-
-
 @pytest.mark.parametrize("mode", list(MODES))
 def test_a_reload_keeps_the_table_only_with_a_peers_section(haproxy_bin, tmp_path, mode):
     (tmp_path / "hx").mkdir()
     (tmp_path / "en").mkdir()
-    hx_before, hx_after = haproxy_reload(haproxy_bin, tmp_path / "hx", mode)
-    en_before, en_after = engine_reload(tmp_path / "en", mode)
+    hx_before, hx_after = reload_in_master_worker([haproxy_bin], tmp_path / "hx", mode)
+    en_before, en_after = reload_in_master_worker([sys.executable, "-m", "labsupport.balancer"], tmp_path / "en", mode)
     with_peers = mode != "no-peers"
     assert masked(en_before) == masked(hx_before)
     assert len(masked(hx_before)) == 4  # the header and three keys

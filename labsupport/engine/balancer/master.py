@@ -47,13 +47,17 @@ READY_TIMEOUT = 30.0
 
 def listen_addresses(config: Config, host: str = "127.0.0.1") -> list[tuple[str, int]]:
     """Every (host, port) the configuration listens on, as the engine keys its listeners ('*' and ''
-    are ``host``). A later listener (a ``peers`` local peer) adds itself here."""
+    are ``host``), and each kept ``peers`` section's local peer address: the new worker of a reload
+    serves it, so the old one can hand its stick tables over (proxy/peers.py)."""
     out = []
     for fe in config.frontends:
         for b in fe.binds:
             key = (b.host if b.host not in ("", "*", "0.0.0.0", "::") else host, b.port)
             if key not in out:
                 out.append(key)
+    for sec in config.peers:
+        if sec.address is not None and tuple(sec.address) not in out:
+            out.append(tuple(sec.address))
     return out
 
 

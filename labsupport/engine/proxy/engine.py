@@ -225,9 +225,7 @@ class Engine(Controls):
         connections, let requests in flight finish (their connection closes after the answer, no
         header added, as HAProxy 2.6 does), stop the checks; returns when no connection is left,
         or after ``hard_after_ms`` (global hard-stop-after), closing what remains."""
-        peers = getattr(self, "peers_soft_stop", None)  # before the listeners close: teach the stick tables
-        if peers is not None:
-            await peers()
+        await peers.teach(self)  # before the listeners close: the new process learns the stick tables
         self.stopping = True
         for _, server in self.listeners.values():
             server.close()  # our copy only: the master and the new worker keep theirs open
