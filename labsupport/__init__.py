@@ -86,6 +86,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.live.deploy": ("rolling_deploy", "kill_and_restart_deploy", "rolling_steps", "DeployLog"),
     "lessons.live.deploywidget": ("DeployWidget",),
     "lessons.live.sticky": ("StickyClients",),
+    "lessons.live.longrequest": ("LongRequest",),
+    "lessons.live.memory": ("memory",),
     "lessons.live.canary": ("set_canary", "measure_shares", "rollback", "shares_figure", "canary_weights"),
     "lessons.live.bluegreen": ("switch", "active_colour", "which_colour"),
     "lessons.live.exercises": ("check_rollout",),

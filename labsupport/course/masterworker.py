@@ -67,6 +67,11 @@ class MasterWorker(HAProxy):
         return os.path.join(self._workdir(), "master.sock")
 
     @property
+    def url(self) -> str:
+        """The first listener's URL, as ``Balancer.url``: where a lesson sends its requests."""
+        return self.urls[0]
+
+    @property
     def kind(self) -> str:
         return "engine" if self.engine else "haproxy"
 
