@@ -88,6 +88,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.live.sticky": ("StickyClients",),
     "lessons.live.longrequest": ("LongRequest",),
     "lessons.live.memory": ("memory",),
+    "lessons.live.serverwatch": ("ServerWatch",),
     "lessons.live.canary": ("set_canary", "measure_shares", "rollback", "shares_figure", "canary_weights"),
     "lessons.live.bluegreen": ("switch", "active_colour", "which_colour"),
     "lessons.live.exercises": ("check_rollout",),
