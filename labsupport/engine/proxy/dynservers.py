@@ -20,7 +20,7 @@ from __future__ import annotations
 from ..config import ServerConfig
 from ..config import keywords as kw
 from ..config.context import SERVER_DEFAULTS, Context, Draft
-from ..config.server import _port_error, _server_kw
+from ..config.server import port_error, server_keyword
 from ..config.words import SECTION_NAME_CHARS, atol
 from .state import BackendRT, ServerRT, ip_literal
 
@@ -116,7 +116,7 @@ def add_server(engine, args: list[str]) -> str:
                 return f"'id' : custom id {sid} already used at {where} ('server {other.name}').\n"
             s["id"], forced = sid, True
         else:
-            err = _server_kw(p, d, s, args, i)
+            err = server_keyword(p, d, s, args, i)
             if err:
                 return err + ".\n"
             alerts = [m.text for m in p.messages if m.level == "ALERT"]
@@ -158,7 +158,7 @@ def _parse_addr(addr: str) -> tuple[str, int] | str:
         host, _, port = addr.partition(":")
     if port[:1] in ("+", "-"):
         return _not_implemented(f"a port map ('{addr}')")
-    err = _port_error(port, addr, allow_zero=True)
+    err = port_error(port, addr, allow_zero=True)
     if err:
         # haproxy's message for a bad character ends with an extra newline
         return err + ("\n\n" if err.startswith("invalid character") else "\n")
