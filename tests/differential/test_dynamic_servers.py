@@ -283,3 +283,30 @@ def test_a_server_with_a_request_in_flight_is_not_deleted_and_the_request_finish
 
 def row(side, px: str, sv: str) -> dict:
     return next(r for r in parse_stat_csv(ask(side, "show stat")) if r["pxname"] == px and r["svname"] == sv)
+
+
+def test_an_added_servers_checks_start_with_enable_health(pair):
+    """'check' on 'add server': configured but off; 'enable health' starts them, and the server comes UP
+    through its checks once enabled, on both sides."""
+    sides, be = pair
+    assert both(sides, f"add server rr/s3 127.0.0.1:{be[2]} check inter 100 rise 1 fall 1") == \
+        "New server registered.\n\n"
+    both(sides, "enable server rr/s3")
+    same_tables(sides, "enable server")  # no check runs yet: 'no check', in the rotation
+    assert both(sides, "enable health rr/s3") == "\n"
+    for s in ("hx", "en"):
+        deadline = time.monotonic() + 10
+        while row(sides[s], "rr", "s3")["check_status"] != "L4OK":
+            assert time.monotonic() < deadline, f"{s}: s3 was never checked"
+            time.sleep(0.05)
+    same_tables(sides, "enable health")
+    both(sides, f"set server rr/s3 addr 127.0.0.1 port {free_ports(1)[0]}")  # nothing listens there
+    for s in ("hx", "en"):
+        deadline = time.monotonic() + 10
+        while not row(sides[s], "rr", "s3")["status"].startswith("DOWN"):
+            assert time.monotonic() < deadline, f"{s}: s3 never went DOWN at its new address"
+            time.sleep(0.05)
+    assert both(sides, "disable health rr/s3") == "\n"
+    assert both(sides, "disable server rr/s3") == "\n"
+    assert both(sides, "del server rr/s3") == "Server deleted.\n"
+    same_tables(sides, "del server")

@@ -12,6 +12,7 @@ from labsupport.course.fleet import free_ports
 from labsupport.engine import hashing
 from labsupport.engine.balance import make_algorithm
 from labsupport.engine.config import Proxy, ServerConfig
+from labsupport.engine.prometheus import exposition
 from labsupport.engine.proxy.state import BackendRT
 from labsupport.errors import UsageError
 
@@ -175,3 +176,17 @@ def test_an_added_server_gets_the_lowest_free_id_and_goes_with_del(lb):
     state = lb.command("show servers state be").split("\n")[2:-2]
     assert [line.split()[2:4] for line in state] == [["1", "s1"], ["2", "s2"], ["3", "s4"], ["4", "s5"]]
     assert lb.command("del server be/s2") == "Only servers in maintenance mode can be deleted.\n"
+
+
+def test_the_stats_page_metrics_and_snapshot_show_added_servers_and_forget_deleted_ones(lb):
+    for line in ("add server be/s3 127.0.0.1:1 weight 4", "add server be/s4 127.0.0.1:2 check", "enable server be/s3",
+                 "add server be/s5 127.0.0.1:3", "del server be/s5"):
+        assert lb.command(line) in ("New server registered.\n\n", "\n", "Server deleted.\n"), line
+    snap = lb.snapshot()
+    assert [r["svname"] for r in snap["servers"]] == ["s1", "s2", "s3", "s4"]
+    assert snap.server("be", "s3")["status"] == "no check" and snap.server("be", "s4")["status"] == "MAINT"
+    page = snap.html(admin=True)
+    assert ">s3<" in page and ">s4<" in page and ">s5<" not in page
+    metrics = exposition(snap["rows"])
+    assert 'server="s3"' in metrics and 'server="s5"' not in metrics
+    assert "s3" in lb.stats_csv() and "s5" not in lb.stats_csv()
