@@ -4,6 +4,7 @@ Follows HAProxy 2.6's src/cli.c (splitting a line into commands and words, findi
 levels, the "Unknown command" usage message with its fuzzy matches), src/server.c (``set server``,
 ``enable``/``disable server|health``, ``get weight``, ``set maxconn server``, ``show servers
 state``) and src/stats.c (``show stat``, ``show info``, ``clear counters``); copyright Willy Tarreau.
+``add server``, ``del server``, ``set server ... addr|fqdn`` and the agent commands: dynservers.py.
 
 How it works: ``Runtime.execute(line, level)`` is pure command handling on the engine's loop and
 returns the exact text HAProxy sends back: each command's message followed by an empty line
