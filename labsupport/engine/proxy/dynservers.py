@@ -46,6 +46,10 @@ def _not_implemented(what: str) -> str:
             "verify, ca-file, sni.\n")
 
 
+class _Bare(Exception):
+    """An answer HAProxy sends with no empty line after it (cli_err in these handlers)."""
+
+
 def _split(spec: str | None) -> tuple[str, str]:
     be, slash, name = (spec or "").partition("/")
     if not slash or not be or not name:
@@ -58,10 +62,6 @@ def _backend(engine, name: str) -> BackendRT:
     if be is None:
         raise _Bare("No such backend.")
     return be
-
-
-class _Bare(Exception):
-    """An answer HAProxy sends with no empty line after it (cli_err in these handlers)."""
 
 
 def add_server(engine, args: list[str]) -> str:
