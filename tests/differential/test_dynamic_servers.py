@@ -123,10 +123,20 @@ ADD_ERRORS = [
     "add server rr/x 127.0.0.1:1 id 0", "add server rr/x 127.0.0.1:1 id abc",
     "add server rr/x 127.0.0.1:1 inter", "add server rr/x 127.0.0.1:1 inter 0", "add server rr/x 127.0.0.1:1 rise 0",
     "add server rr/x 127.0.0.1:1 usesrc client", "add server rr/x 127.0.0.1:1 check-ssl",
-    "add server rr/a/b 127.0.0.1:1", "add server rr/a@b 127.0.0.1:1",
+    "add server rr/a/b 127.0.0.1:1", "add server rr/a@b 127.0.0.1:1", "add server rr/[::1 127.0.0.1:1",
+    "add server rr/x 127.0.0.1:1 id", "add server rr/x 127.0.0.1:1 inter 5x", "add server rr/x 127.0.0.1:1 rise",
+    "add server rr/x 127.0.0.1:1 fall", "add server rr/x 127.0.0.1:1 on-error", "add server rr/x 127.0.0.1:1 observe",
+    "add server rr/x 127.0.0.1:1 observe layer9", "add server rr/x 127.0.0.1:1 on-marked-down foo",
+    "add server rr/x 127.0.0.1:1 slowstart 1x", "add server rr/x 127.0.0.1:1 verify", "add server rr/x 127.0.0.1:1 ca-file",
+    "add server rr/x 127.0.0.1:1 error-limit 0", "add server rr/x 127.0.0.1:1 inter 99999999999",
+    "add server rr/x 127.0.0.1:1 ssl",
     "del server", "del server rr", "del server nob/s1", "del server rr/zz", "del server rr/s1",
     "enable agent rr/s1", "disable agent rr/s1", "enable agent rr/zz", "set server rr/s1 addr",
     "set server rr/s1 addr bad", "set server rr/s1 fqdn foo.example", "set server rr/s1 port 3",
+    "set server rr/s1 addr 127.0.0.1 port", "set server rr/s1 addr 127.0.0.1 port -5", "set server rr/s1 addr 127.1",
+    "set server rr/s1 addr 127.000.0.1", "set server rr/s1 addr ::ffff:127.0.0.1", "set server rr/s1 addr 0:0:0:0:0:0:0:1",
+    "set server rr/s1 addr 2001:db8::1 port 80", "set server rr/s1 addr 127.0.0.1 port 80x",
+    "set server rr/s1 addr 127.0.0.1 port 0",
 ]
 
 

@@ -145,8 +145,10 @@ def test_set_addr_says_what_changed_and_moves_the_server():
                                                  f"to '{70000 & 0xFFFF}' by 'x'")
     assert srv.addr == ("::1", 70000 & 0xFFFF)
     assert srv.set_addr("nonsense", "1", "x") == "Invalid addr 'nonsense' by 'x'"
-    assert srv.set_addr("::1", "12a", "x") == "no need to change the addr, problem converting port '12a' to an int by 'x'"
-    assert srv.addr == ("::1", 70000 & 0xFFFF)
+    assert srv.set_addr("::1", "a12", "x") == "no need to change the addr, problem converting port 'a12' to an int by 'x'"
+    assert srv.set_addr("::ffff:127.0.0.1", "9x", "x") == ("IP changed from '::1' to '::ffff:127.0.0.1', port changed from "
+                                                          f"'{70000 & 0xFFFF}' to '9' by 'x'")  # strtol reads '9x' as 9
+    assert srv.addr == ("::ffff:127.0.0.1", 9)
 
 
 ODD = ["add server be/x 127.0.0.1:1 weight", "add server be/x 127.0.0.1:1 id", "add server be/x 127.0.0.1:1 id 99999999999",

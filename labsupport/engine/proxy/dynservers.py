@@ -107,8 +107,10 @@ def add_server(engine, args: list[str]) -> str:
         if word not in ENGINE_WORDS:
             return _not_implemented(f"'{word}'")
         if word == "id":  # checked here: the config's message names a file and line, the CLI's "(null):0"
-            sid = atol(value)
-            if sid <= 0:
+            if not value:
+                return "'id' : expects an integer argument.\n"
+            sid = atol(value) & 0xFFFFFFFF  # an int: 99999999999 becomes 1215752191
+            if not 0 < sid < 1 << 31:
                 return "'id' : custom id has to be > 0.\n"
             other = next((o for o in be.servers.values() if o.sid == sid), None)
             if other is not None:
@@ -149,6 +151,8 @@ def add_server(engine, args: list[str]) -> str:
 
 def _parse_addr(addr: str) -> tuple[str, int] | str:
     """ADDR[:PORT] as 'add server' reads it: (ip, port) or the answer refusing it."""
+    if addr.startswith("[") and "]" not in addr:  # 2.6 takes it for a name ('[:' port 1 for '[::1')
+        return _not_implemented(f"a name as address ('{addr}')")
     if addr.startswith("["):
         host, _, port = addr[1:].partition("]")
         port = port[1:]
@@ -196,7 +200,7 @@ def set_addr(srv: ServerRT, args: list[str]) -> str:
     ip = args[4] if len(args) > 4 else ""
     if not ip:
         return "set server <b>/<s> addr requires an address and optionally a port.\n"
-    port = args[6] if len(args) > 6 and args[5] == "port" else None
+    port = (args[6] if len(args) > 6 else "") if len(args) > 5 and args[5] == "port" else None
     return srv.set_addr(ip, port, REASON) + "\n"
 
 

@@ -19,12 +19,13 @@ sends its queue back to the algorithm (pendconn_redistribute). qcur/qmax count e
 from __future__ import annotations
 
 import collections
-import ipaddress
+import socket
 import time
 from typing import Callable
 
 from ..balance import Algorithm, make_algorithm
 from ..config import Proxy, ServerConfig
+from ..config.words import atol
 from ..health import Health
 from .interfaces import PooledConn
 
@@ -35,11 +36,14 @@ now = time.monotonic  # the engine's clock (monotonic seconds); no wrapper: it r
 
 
 def ip_literal(text: str) -> str | None:
-    """An IPv4 or IPv6 literal in its canonical form, or None for anything else (a name, garbage)."""
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return None
+    """An IPv4 or IPv6 literal as inet_ntop writes it back ('::ffff:127.0.0.1', '::1'), or None for
+    anything inet_pton refuses (a name, '127.1', '127.000.0.1')."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return socket.inet_ntop(family, socket.inet_pton(family, text))
+        except (OSError, ValueError):
+            pass
+    return None
 
 
 def status_slot(code: int) -> int:
@@ -181,20 +185,20 @@ class ServerRT(Counters):
                 return f"Invalid addr '{ip}' by '{reason}'"
             if new_ip == ip_literal(host):
                 msg.append("no need to change the addr")
-            else:
-                msg.append(f"IP changed from '{host}' to '{new_ip}'")
+            else:  # (the new address as typed, the old one as inet_ntop writes it)
+                msg.append(f"IP changed from '{host}' to '{ip}'")
                 host, changed = new_ip, True
         if port is not None:
-            if port[:1] in ("+", "-"):
+            if port[:1] in ("+", "-"):  # 2.6 refuses a port map unless a 'port' keyword set the check's port,
+                # which the engine never has (with or without 'check', measured)
                 msg.append("can't change <port> to port map because it is incompatible with current health "
-                           "check port configuration (use 'port' statement from the 'server' directive."
-                           if self.cfg.check else "the course engine does not implement port maps (+N / -N)")
-            elif not (port.isascii() and port.isdigit()):
+                           "check port configuration (use 'port' statement from the 'server' directive.")
+            elif not port[:1].isascii() or not port[:1].isdigit():  # strtol: leading digits ('80x' is 80)
                 msg.append(f"problem converting port '{port}' to an int")
-            elif int(port) & 0xFFFF == cur_port:
+            elif atol(port) & 0xFFFF == cur_port:
                 msg.append("no need to change the port")
             else:
-                new_port = int(port) & 0xFFFF  # HAProxy keeps it in 16 bits: 99999 becomes 34463
+                new_port = atol(port) & 0xFFFF  # HAProxy keeps it in 16 bits: 99999 becomes 34463
                 msg.append(f"port changed from '{cur_port}' to '{new_port}'")
                 cur_port, changed = new_port, True
         if changed:
