@@ -151,11 +151,11 @@ def collect(engine, log_lines: int = 20, requests: int = 1000) -> "Snapshot":
     for fe in engine.frontends.values():
         for name in {b.name for b in [fe.default_backend, *(b for _, b in fe.rules)] if b is not None}:
             fe_maxconn[name] = fe_maxconn.get(name, 0) + fe.maxconn
-    for p in engine.config.proxies:
-        fe = engine.frontends.get(p.name)
+    for p in engine.config.proxies:  # (a frontend and a backend may share a name: each once, by its kind)
+        fe = engine.frontends.get(p.name) if p.kind != "backend" else None
         if fe is not None:
             rows.append(frontend_row(fe, now))
-        be = engine.backends.get(p.name)
+        be = engine.backends.get(p.name) if p.kind != "frontend" else None
         if be is not None:
             rows.extend(server_row(be, s, now) for s in be.servers.values())
             fullconn = getattr(be.cfg, "fullconn", None) or max(1, -(-fe_maxconn.get(be.name, 0) // 10))

@@ -19,7 +19,7 @@ from support.procs import start_together
 from support.rawclient import request, server_of
 
 from labsupport.balancer import Balancer
-from labsupport.course.fleet import free_ports
+from labsupport.course.fleet import Fleet, free_ports
 from labsupport.course.haproxy import HAProxy, parse_stat_csv, send_command
 
 ALGOS = {"rr": "balance roundrobin", "lc": "balance leastconn", "fi": "balance first",
@@ -320,3 +320,47 @@ def test_an_added_servers_checks_start_with_enable_health(pair):
     assert both(sides, "disable server rr/s3") == "\n"
     assert both(sides, "del server rr/s3") == "Server deleted.\n"
     same_tables(sides, "del server")
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    """Three of the course's Flask application servers (backends/app.py), real processes."""
+    with Fleet() as f:
+        f.start(free_ports(3))
+        yield f
+
+
+@pytest.mark.parametrize("balance", ["roundrobin", "leastconn"])
+def test_the_course_fleet_spreads_over_an_added_server_and_leaves_a_deleted_one_as_on_haproxy(
+        haproxy_bin, tmp_path, fleet, balance):
+    """The lesson's setting: Flask servers behind a balancer; the third joins at run time (add server +
+    enable server), then the first leaves (disable + del): the same ~40 requests go to the same servers."""
+    a, b, c = fleet.ports
+    ports = free_ports(2)
+    sides = {}
+    texts = []
+    for name, port in zip(("hx", "en"), ports):
+        (tmp_path / name).mkdir()
+        sides[name] = (tmp_path / name, {"web": port})
+        texts.append(f"global\n    maxconn 500\n    stats socket {tmp_path / name}/admin.sock level admin\n"
+                     "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
+                     f"frontend web\n    bind 127.0.0.1:{port}\n    default_backend web\n"
+                     f"backend web\n    balance {balance}\n    server s1 127.0.0.1:{a}\n    server s2 127.0.0.1:{b}\n")
+    procs = start_together((HAProxy.from_text(texts[0], "fleet.cfg", binary=haproxy_bin, keep_sockets=True),
+                            Balancer.from_text(texts[1])))
+    try:
+        def spread() -> list[list[str]]:
+            return [[body.rsplit(" ", 1)[-1] for body in sequence(sides[s], "web")] for s in ("hx", "en")]
+
+        first = spread()
+        assert first[1] == first[0] and set(first[0]) == {str(a), str(b)}
+        add_and_enable(sides, "web/s3", c)
+        after_add = spread()
+        assert after_add[1] == after_add[0] and str(c) in after_add[0], after_add
+        remove(sides, "web/s1")
+        after_del = spread()
+        assert after_del[1] == after_del[0] and set(after_del[0]) == {str(b), str(c)}, after_del
+        same_tables(sides, "del server web/s1")
+    finally:
+        for p in reversed(procs):
+            p.stop()
