@@ -82,6 +82,8 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
                idle_conn_cur=len(srv.idle), safe_conn_cur=0, used_conn_cur=srv.scur, need_conn_est=0,
                uweight=w, ssl_sess=0, ssl_reused_sess=0, ssl_failed_handshake=0)
     row["-"] = "-"
+    if srv.dynamic in (1, 5):  # 2.6 shows an added server's weight as 1 until its first change
+        row.update(weight=1)
     if srv.warmup is not None and srv.warmup.running:  # slow start: the ramped weight, and how far it is
         e, wdiv = be.algo.effective_weight(srv.name), be.algo.wscale
         row.update(weight=(e + wdiv - 1) // wdiv, throttle=(100 * e + wdiv - 1) // (wdiv * w) if w else 100)
@@ -95,7 +97,8 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
     if h.check:  # configured, and not turned off by 'disable health'
         down = srv.downtime + (now - srv.down_since if srv.down_since is not None else 0)
         row.update(chkfail=h.chkfail, chkdown=h.chkdown, downtime=int(down))
-    if h.check and h.admin != "maint":  # and not paused by maintenance
+    # and not paused by maintenance (an added server is born in maintenance without that pause)
+    if h.check and (h.admin != "maint" or srv.dynamic == 1):
         row.update(check_status=srv.check_status,
                    check_code=srv.check_code if srv.check_code is not None else "",
                    check_duration=srv.check_duration if srv.check_duration is not None else "",
@@ -111,6 +114,9 @@ def backend_row(be, now: float, slim: int) -> dict[str, Any]:
     act = [s for s in usable if not s.cfg.backup]
     bck = [s for s in usable if s.cfg.backup]
     weight = sum(be.algo.weight(s.name) for s in (act or bck))
+    # a server 'add server ... enabled' left out of the algorithm: 2.6 counts it in tot_uweight only
+    unseen = sum(be.algo.weight(s.name) for s in servers if s.dynamic and s.health.usable and not s.cfg.backup
+                 and not be.algo.is_usable(s.name))
     row.update(pxname=be.name, svname="BACKEND", qcur=be.qcur, qmax=be.qmax, slim=slim, dreq=be.dreq, dresp=be.dresp,
                econ=be.econ, eresp=be.eresp, wretr=be.wretr, wredis=be.wredis, status=be.status,
                weight=weight, act=len(act), bck=len(bck), chkdown=be.chkdown, lastchg=int(now - be.lastchg),
@@ -119,7 +125,7 @@ def backend_row(be, now: float, slim: int) -> dict[str, Any]:
                ctime=0, rtime=_avg(be), ttime=_avg(be), mode=be.cfg.mode, algo=be.cfg.balance, wrew=0,
                connect=sum(s.connect for s in servers), reuse=sum(s.reuse for s in servers),
                cache_lookups=0, cache_hits=0, qtime_max=0, ctime_max=0, rtime_max=be.ttime_max,
-               ttime_max=be.ttime_max, eint=0, uweight=weight, agg_server_status=0,
+               ttime_max=be.ttime_max, eint=0, uweight=weight + unseen, agg_server_status=0,
                agg_server_check_status=0, agg_check_status=0)
     if be.cfg.cookie is not None:  # the persistence cookie's name
         row["cookie"] = be.cfg.cookie.name
@@ -145,11 +151,11 @@ def collect(engine, log_lines: int = 20, requests: int = 1000) -> "Snapshot":
     for fe in engine.frontends.values():
         for name in {b.name for b in [fe.default_backend, *(b for _, b in fe.rules)] if b is not None}:
             fe_maxconn[name] = fe_maxconn.get(name, 0) + fe.maxconn
-    for p in engine.config.proxies:
-        fe = engine.frontends.get(p.name)
+    for p in engine.config.proxies:  # (a frontend and a backend may share a name: each once, by its kind)
+        fe = engine.frontends.get(p.name) if p.kind != "backend" else None
         if fe is not None:
             rows.append(frontend_row(fe, now))
-        be = engine.backends.get(p.name)
+        be = engine.backends.get(p.name) if p.kind != "frontend" else None
         if be is not None:
             rows.extend(server_row(be, s, now) for s in be.servers.values())
             fullconn = getattr(be.cfg, "fullconn", None) or max(1, -(-fe_maxconn.get(be.name, 0) // 10))

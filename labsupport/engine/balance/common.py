@@ -44,6 +44,13 @@ class LbServer:
     rw: int = 0
     tree: list | None = None  # the container this server sits in (fwrr, fwlc)
     entry: tuple | None = None
+    # the id its ring points are hashed from (lb_chash.c): its id, but 0 for a server 'add server' gave no
+    # 'id' (2.6 places its points before numbering it)
+    node_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.node_id is None:
+            self.node_id = self.id
 
     @property
     def full(self) -> bool:
@@ -230,6 +237,25 @@ class Algorithm:
             self._up(s)
         elif now and old_e != s.e:
             self._reweight(s, old_e)
+
+    def add_server(self, name: str, sid: int, weight: int, maxconn: int = 0, maxqueue: int = 0,
+                   backup: bool = False, node_id: int | None = None) -> None:
+        """``add server``: a new server, out of the rotation (in maintenance) until ``set_usable``
+        brings it in, as HAProxy's cli_parse_add_server inserts it (server.c)."""
+        if name in self._srv:
+            raise UsageError(f"add_server('{name}'): backend '{self.proxy_name}' already has that server")
+        s = LbServer(name, sid, backup, weight, weight, False, maxconn, maxqueue, node_id=node_id)
+        s.e = self._eweight(s)
+        self._srv[name] = s
+        self._changed()
+
+    def remove_server(self, name: str) -> None:
+        """``del server``: forget a server; it leaves the rotation first if it was in it
+        (HAProxy only deletes servers in maintenance, which are out of it already)."""
+        self.set_usable(name, False)
+        s = self._srv.pop(name)
+        self._remove(s)
+        self._changed()
 
     def effective_weight(self, name: str) -> int:
         """The weight the algorithm works with, in 1/wscale units (HAProxy's cur_eweight)."""

@@ -29,13 +29,13 @@ class ChashBase(Algorithm):
                 tot[s.backup] += s.e
 
     def _up(self, s: LbServer) -> None:
-        self._ring[s.backup].set(s.name, s.id, s.e if self._usable(s) else 0)
+        self._ring[s.backup].set(s.name, s.node_id, s.e if self._usable(s) else 0)
 
     def _reweight(self, s: LbServer, old_e: int) -> None:
         self._up(s)
 
     def _down(self, s: LbServer, old_e: int) -> None:
-        self._ring[s.backup].set(s.name, s.id, 0)
+        self._ring[s.backup].set(s.name, s.node_id, 0)
 
     def _lookup(self, h: int, avoid: LbServer | None = None) -> LbServer | None:
         """chash_get_server_hash: the nearest point; then, clockwise, the first server that is not

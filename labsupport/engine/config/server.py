@@ -25,7 +25,7 @@ ON_ERROR = ("fastinter", "fail-check", "sudden-death", "mark-down")
 TIME_HINT = "Times are whole numbers with an optional unit right after them: us, ms, s, m, h or d."
 
 
-def _port_error(port: str, addr: str, allow_zero: bool) -> str | None:
+def port_error(port: str, addr: str, allow_zero: bool) -> str | None:
     """str2sa_range's complaints about a port (None when it is fine)."""
     # like strtol, haproxy reads the leading digits ("80a" is 80) and only refuses a non-digit start
     if port and port[0] not in DIGITS:
@@ -38,7 +38,7 @@ def _port_error(port: str, addr: str, allow_zero: bool) -> str | None:
 
 
 # --------------------------------------------------------------------------- server
-def _server_kw(p: Context, d: Draft, s: dict, args: list[str], i: int) -> str | None:
+def server_keyword(p: Context, d: Draft, s: dict, args: list[str], i: int) -> str | None:
     """Apply server keyword args[i]; return haproxy's error text (without the final '.')."""
     word = args[i]
     value = args[i + 1] if i + 1 < len(args) else ""
@@ -168,7 +168,7 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
         host, _, port = bare[1:].partition("]")
         port = port[1:]
     if port[:1] in ("+", "-"):  # a port offset: the client's destination port plus or minus N
-        if _port_error(port[1:], addr, allow_zero=True) is None:
+        if port_error(port[1:], addr, allow_zero=True) is None:
             p.warn(f"{prefix}the port offset in '{addr}' is accepted by HAProxy but ignored by the course "
                    "engine.", "Write the server's port, e.g. 127.0.0.1:8080.")
             port = ""
@@ -177,7 +177,7 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
         p.alert(f"{prefix}port range not permitted here in '{addr}'",
                 "A server has one port, e.g. 127.0.0.1:8080.")
         return
-    err = _port_error(port, addr, allow_zero=True)
+    err = port_error(port, addr, allow_zero=True)
     if err:
         # haproxy's message for a bad character really ends with an extra newline
         p.alert(prefix + err + ("\n" if err.startswith("invalid character") else ""),
@@ -194,7 +194,7 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
             p.alert(prefix + text, "Server keywords: weight N, check, inter T, fastinter T, downinter T, "
                     "rise N, fall N, backup, disabled, maxconn N, id N.")
             return
-        err = _server_kw(p, d, s, args, i)
+        err = server_keyword(p, d, s, args, i)
         if err:
             p.alert(prefix + err + ".", None)
             if err.startswith("Couldn't open the ca-file"):  # ssl_store_load_locations_file's own line
@@ -245,7 +245,7 @@ def parse_default_server(p: Context, d: Draft, args: list[str]) -> None:
             loc = ""  # haproxy's next message on this line comes without its location
             i += step
             continue
-        err = _server_kw(p, d, s, args, i)
+        err = server_keyword(p, d, s, args, i)
         if err:
             p.alert(loc + err + ".", None)
             if err.startswith("Couldn't open the ca-file"):
@@ -274,7 +274,7 @@ def parse_bind(p: Context, d: Draft, args: list[str]) -> None:
         host, _, port = part.rpartition(":")
         host = host.strip("[]")
         low, _, high = port.partition("-")
-        err = _port_error(low, part, allow_zero=False) or (high and _port_error(high, part, allow_zero=False))
+        err = port_error(low, part, allow_zero=False) or (high and port_error(high, part, allow_zero=False))
         if err:
             p.alert(f"{p.where}'bind' : {err}", "A port is a number between 1 and 65535.")
             return

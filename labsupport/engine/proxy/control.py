@@ -98,6 +98,7 @@ class Controls:
         h.set_admin(state)  # CommandError with HAProxy's message for an unknown state
         if state == before:
             return
+        srv.dynamic = 2 if srv.dynamic else 0  # an added server's first change (state.py ServerRT.dynamic)
         name = self._name(srv)
 
         def say(xferred: int) -> list[str]:  # srv_update_status's lines (tests/vectors/runtime-api.md)

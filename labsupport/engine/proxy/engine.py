@@ -122,6 +122,7 @@ class Engine(Controls):
                 if (prev.cfg.check, prev.cfg.rise, prev.cfg.fall) != (s.cfg.check, s.cfg.rise, s.cfg.fall):
                     prev.health, prev.check_status, prev.check_desc = s.health, s.check_status, s.check_desc
                 prev.cfg, prev.sid = s.cfg, s.sid
+                prev.dynamic, prev.forced_id = 0, False  # an 'add server' server the new config now declares
                 s = prev
             s.backend = old
             s.sync_lb()  # the new algorithm learns each kept server's health

@@ -4,6 +4,7 @@ Follows HAProxy 2.6's src/cli.c (splitting a line into commands and words, findi
 levels, the "Unknown command" usage message with its fuzzy matches), src/server.c (``set server``,
 ``enable``/``disable server|health``, ``get weight``, ``set maxconn server``, ``show servers
 state``) and src/stats.c (``show stat``, ``show info``, ``clear counters``); copyright Willy Tarreau.
+``add server``, ``del server``, ``set server ... addr|fqdn`` and the agent commands: dynservers.py.
 
 How it works: ``Runtime.execute(line, level)`` is pure command handling on the engine's loop and
 returns the exact text HAProxy sends back: each command's message followed by an empty line
@@ -25,6 +26,7 @@ from ...errors import CommandError
 from ..config.keywords import fingerprint_distance, word_fingerprint
 from ..stats import collect, to_csv
 from ..statsfields import as_json, typed
+from . import dynservers
 from .cli_words import ALWAYS, KEYWORDS
 from .state import Counters
 from .tablecmds import table_command
@@ -159,7 +161,9 @@ class Runtime:
             ("set", "server"): self._set_server, ("enable", "server"): self._enable_server,
             ("disable", "server"): self._disable_server, ("enable", "health"): self._enable_health,
             ("disable", "health"): self._disable_health, ("set", "maxconn", "server"): self._set_maxconn,
-            ("clear", "counters"): self._clear_counters,
+            ("clear", "counters"): self._clear_counters, ("add", "server"): self._add_server,
+            ("del", "server"): self._del_server, ("enable", "agent"): self._enable_agent,
+            ("disable", "agent"): self._disable_agent,
             ("show", "map"): self._map, ("get", "map"): self._map, ("set", "map"): self._map,
             ("add", "map"): self._map, ("del", "map"): self._map, ("clear", "map"): self._map,
         }
@@ -192,7 +196,8 @@ class Runtime:
             if tuple(args[:len(kw)]) == kw:
                 return (f"The course engine does not implement '{' '.join(kw)}' (real HAProxy 2.6 does). It "
                         "answers: help, show info, show stat, show servers state, show cli level, get weight, "
-                        "set server, set weight, enable/disable server, enable/disable health, "
+                        "set server, set weight, enable/disable server, enable/disable health, enable/disable agent, "
+                        "add server, del server, "
                         "set maxconn server, clear counters, show/get/set/add/del/clear map, "
                         "show/clear/set table.\n")
         return usage_message(args)
@@ -318,16 +323,17 @@ class Runtime:
                 h = srv.health
                 admin = ADMIN_STATES[h.admin] | (4 if h.admin == "maint" and srv.cfg.disabled else 0)
                 if srv.cfg.disabled and h.admin == "maint":
-                    admin = 4  # maintenance from the configuration (CMAINT)
+                    admin = (0, 1, 1, 0, 0, 5)[srv.dynamic] or 4  # CMAINT from the config, or 'add server's
                 result = {"": 0, "INI": 0}.get(srv.check_status, None)
                 if result is None:
                     result = 3 if srv.check_status.endswith("OK") else 2
-                chk_state = (2 if srv.cfg.check else 0) | (4 if h.check else 0) | (8 if h.admin == "maint"
-                                                                                   and srv.cfg.check else 0)
+                # checks paused by maintenance; an added server's from birth only with 'disabled'
+                paused = h.admin == "maint" and (srv.cfg.check and srv.dynamic != 1 or srv.dynamic == 5)
+                chk_state = (2 if srv.cfg.check else 0) | (4 if h.check else 0) | (8 if paused else 0)
                 out.append(f"{be.iid} {be.name} {srv.sid} {srv.name} {srv.addr[0]} {OP_STATES[h.op]} {admin} "
                            f"{be.algo.weight(srv.name)} {be.algo.initial_weight(srv.name)} "
                            f"{int(now - srv.lastchg)} {CHECK_STATUS_CODES.get(srv.check_status, 0)} {result} "
-                           f"{h.health} {chk_state} 0 0 0 - {srv.addr[1]} - 0 0 - - 0\n")
+                           f"{h.health} {chk_state} 0 0 {srv.forced_id:d} - {srv.addr[1]} - {srv.cfg.ssl:d} 0 - - 0\n")
         return "".join(out)
 
     # ----- weights and states
@@ -346,6 +352,9 @@ class Runtime:
         if not _is_int(digits, signed=False):
             return "Empty weight string empty or preceded by garbage"  # HAProxy gives no newline here
         self.engine.set_weight(self._spec(srv), value)
+        if srv.dynamic:  # an added server's first weight change brings it into its algorithm (2.6)
+            srv.dynamic = 2
+            srv.sync_lb()
         return ""
 
     def _set_server(self, args: list[str], lvl: int) -> str:
@@ -361,10 +370,14 @@ class Runtime:
         if what == "health":
             self.engine.set_health(self._spec(srv), value)
             return ""
-        if what in ("addr", "agent", "agent-addr", "agent-port", "agent-send", "check-addr", "check-port",
-                    "fqdn", "ssl"):
+        if what == "addr":
+            return dynservers.set_addr(srv, args)
+        if what == "fqdn":
+            return dynservers.set_fqdn(srv, args)
+        if what in ("agent", "agent-addr", "agent-port", "agent-send", "check-addr", "check-port",
+                    "ssl"):
             return (f"The course engine does not implement 'set server ... {what}' (real HAProxy 2.6 does); "
-                    "it implements state, weight and health.\n")
+                    "it implements state, weight, health, addr and fqdn.\n")
         return SET_SERVER_USAGE
 
     def _enable_server(self, args: list[str], lvl: int) -> str:
@@ -388,6 +401,22 @@ class Runtime:
         self._need(lvl, "admin")
         set_checks(self._server(args[2] if len(args) > 2 else None), False)
         return ""
+
+    def _enable_agent(self, args: list[str], lvl: int) -> str:
+        self._need(lvl, "admin")
+        return dynservers.agent(self._server(args[2] if len(args) > 2 else None), True)
+
+    def _disable_agent(self, args: list[str], lvl: int) -> str:
+        self._need(lvl, "admin")
+        return dynservers.agent(self._server(args[2] if len(args) > 2 else None), False)
+
+    def _add_server(self, args: list[str], lvl: int) -> str:
+        self._need(lvl, "admin")
+        return dynservers.add_server(self.engine, args)
+
+    def _del_server(self, args: list[str], lvl: int) -> str:
+        self._need(lvl, "admin")
+        return dynservers.del_server(self.engine, args)
 
     def _set_maxconn(self, args: list[str], lvl: int) -> str:
         self._need(lvl, "admin")

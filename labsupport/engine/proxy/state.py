@@ -19,11 +19,13 @@ sends its queue back to the algorithm (pendconn_redistribute). qcur/qmax count e
 from __future__ import annotations
 
 import collections
+import socket
 import time
 from typing import Callable
 
 from ..balance import Algorithm, make_algorithm
 from ..config import Proxy, ServerConfig
+from ..config.words import atol
 from ..health import Health
 from .interfaces import PooledConn
 
@@ -31,6 +33,17 @@ HASH_ALGOS = ("source", "uri")
 
 
 now = time.monotonic  # the engine's clock (monotonic seconds); no wrapper: it runs ~8 times a request
+
+
+def ip_literal(text: str) -> str | None:
+    """An IPv4 or IPv6 literal as inet_ntop writes it back ('::ffff:127.0.0.1', '::1'), or None for
+    anything inet_pton refuses (a name, '127.1', '127.000.0.1')."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return socket.inet_ntop(family, socket.inet_pton(family, text))
+        except (OSError, ValueError):
+            pass
+    return None
 
 
 def status_slot(code: int) -> int:
@@ -104,7 +117,7 @@ class ServerRT(Counters):
 
     __slots__ = ("name", "backend", "cfg", "addr", "sid", "health", "idle", "lastchg", "down_since",
                  "downtime", "check_status", "check_code", "check_duration", "check_desc", "last_chk",
-                 "checker", "queue", "queue_idx", "errors", "sessions", "warmup")
+                 "checker", "queue", "queue_idx", "errors", "sessions", "warmup", "dynamic", "forced_id")
 
     def __init__(self, backend: "BackendRT", cfg: ServerConfig, sid: int) -> None:
         super().__init__()
@@ -126,6 +139,10 @@ class ServerRT(Counters):
         self.errors = 0  # consecutive errors seen by 'observe' (passive checks)
         self.warmup = None  # warmup.Warmup while a slow start ramps the weight up
         self.sessions: set = set()  # client sessions using this server now (on-marked-down shutdown-sessions)
+        self.forced_id = False  # its id came from an 'id' keyword ('show servers state' srv_f_forced_id)
+        # added by 'add server': 1 (in maintenance) or 5 (with 'disabled': CMAINT too) until its admin state
+        # first changes, then 2; 0 for a server of the configuration
+        self.dynamic = 0
 
     @property
     def status(self) -> str:
@@ -153,6 +170,41 @@ class ServerRT(Counters):
                 self.down_since = None
         elif self.down_since is None:
             self.down_since = t
+
+    def set_addr(self, ip: str | None, port: str | None, reason: str) -> str:
+        """Move the server to ``ip`` and/or ``port`` (text as typed) and say what changed, as HAProxy
+        2.6's srv_update_addr_port words it (server.c): "IP changed from 'A' to 'B', port changed from
+        'P' to 'Q' by 'REASON'". The one place a server's address changes (the runtime API's
+        ``set server addr``; DNS resolution may call it too). Requests in flight keep their connection;
+        idle ones to the old address are closed, so the next request connects to the new one."""
+        msg, changed = [], False
+        host, cur_port = self.addr
+        if ip is not None:
+            new_ip = ip_literal(ip)
+            if new_ip is None:
+                return f"Invalid addr '{ip}' by '{reason}'"
+            if new_ip == ip_literal(host):
+                msg.append("no need to change the addr")
+            else:  # (the new address as typed, the old one as inet_ntop writes it)
+                msg.append(f"IP changed from '{host}' to '{ip}'")
+                host, changed = new_ip, True
+        if port is not None:
+            if port[:1] in ("+", "-"):  # 2.6 refuses a port map unless a 'port' keyword set the check's port,
+                # which the engine never has (with or without 'check', measured)
+                msg.append("can't change <port> to port map because it is incompatible with current health "
+                           "check port configuration (use 'port' statement from the 'server' directive.")
+            elif not port[:1].isascii() or not port[:1].isdigit():  # strtol: leading digits ('80x' is 80)
+                msg.append(f"problem converting port '{port}' to an int")
+            elif atol(port) & 0xFFFF == cur_port:
+                msg.append("no need to change the port")
+            else:
+                new_port = atol(port) & 0xFFFF  # HAProxy keeps it in 16 bits: 99999 becomes 34463
+                msg.append(f"port changed from '{cur_port}' to '{new_port}'")
+                cur_port, changed = new_port, True
+        if changed:
+            self.addr = (host, cur_port)
+            self.close_idle()
+        return ", ".join(msg) + f" by '{reason}'"
 
     def close_idle(self) -> None:
         for c in self.idle:
@@ -188,6 +240,27 @@ class BackendRT(Counters):
     @property
     def hashed(self) -> bool:
         return self.cfg.balance in HASH_ALGOS
+
+    def add_server(self, cfg: ServerConfig, forced_id: bool = False) -> ServerRT:
+        """``add server``: a server that joins at run time, in maintenance unless ``cfg`` says 'enabled'
+        (``forced_id``: its id came from an 'id' keyword)."""
+        srv = ServerRT(self, cfg, cfg.id)
+        srv.forced_id = forced_id
+        self.algo.add_server(cfg.name, cfg.id, cfg.weight, cfg.maxconn, cfg.maxqueue, cfg.backup,
+                             node_id=cfg.id if forced_id else 0)
+        self.servers[cfg.name] = srv
+        # no sync_lb: HAProxy 2.6 leaves a server added with 'enabled' out of its algorithm's trees,
+        # UP but without traffic, until a state change brings it in
+        return srv
+
+    def remove_server(self, name: str) -> ServerRT:
+        """``del server``: the server leaves the backend and its algorithm (its checker stops)."""
+        srv = self.servers.pop(name)
+        self.algo.remove_server(name)
+        if srv.checker is not None:
+            srv.checker.cancel()
+        srv.close_idle()
+        return srv
 
     def active_usable(self) -> int:
         return sum(1 for s in self.servers.values() if not s.cfg.backup and self.algo.is_usable(s.name))
