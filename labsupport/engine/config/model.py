@@ -136,6 +136,10 @@ class ServerConfig:
     sni: str | None = None  # the literal of 'sni str(NAME)'
     check_sni: str | None = None
     cookie: str | None = None  # 'cookie VALUE': the persistence cookie's value for this server
+    resolvers: str | None = None  # 'resolvers NAME': DNS keeps this server's address (config/resolvers.py)
+    fqdn: str | None = None  # the name those resolvers ask for (None: an IP address)
+    resolve_prefer: str = "ipv6"  # 'resolve-prefer': the family asked first
+    template: str | None = None  # 'server-template' PREFIX this server comes from
 
 
 @dataclass(frozen=True)
@@ -279,6 +283,7 @@ class Config:
     stats_sockets: tuple[tuple[str, str], ...] = ()  # every 'stats socket' line: (UNIX path, level)
     log_targets: tuple[str, ...] = ()  # global 'log' lines the engine writes to: "stdout" / "stderr"
     maps: Any = field(default=None, compare=False, repr=False)  # engine.sample.MapStore: the map files read
+    resolvers: tuple[Any, ...] = ()  # config.resolvers.ResolversConfig: the 'resolvers' sections
 
     def proxy(self, name: str) -> Proxy:
         for p in self.proxies:

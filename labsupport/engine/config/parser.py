@@ -21,6 +21,7 @@ from .cookie import dynamic_cookies
 from .directives import Blocks
 from .model import Config, ServerConfig
 from .proxy import check_proxy, parse_proxy_line
+from .resolvers import finish_sections, init_address, resolvers_line, start_section
 from .tls import parse_default_bind_options
 from .words import SECTION_NAME_CHARS, LineError, atol, resolve, split_line, split_words
 
@@ -191,6 +192,8 @@ class Parser(Context):
                 self.alert(f"parsing [{self.file}:{number}]: unknown keyword '{args[0]}' out of section.", hint)
             elif self.section == "skip":
                 continue
+            elif self.section == "resolvers":
+                resolvers_line(self, args)
             elif self.section == "http-errors":
                 self._http_errors_line(args)
             elif self.section == "global":
@@ -221,6 +224,9 @@ class Parser(Context):
         word = args[0]
         if word == "http-errors":
             self.section, self.draft = "http-errors", None
+            return True
+        if word == "resolvers":
+            start_section(self, args)
             return True
         if word in kw.OTHER_SECTIONS:
             self.section, self.draft = "skip", None
@@ -370,8 +376,17 @@ class Parser(Context):
     def addr_stage(self) -> dict[int, str]:
         """Resolve every server address; returns id(server dict) -> IPv4 (alerts otherwise)."""
         resolved: dict[int, str] = {}
+        self.resolvers = finish_sections(self)
+        failed = False
         for d in self.proxies:
             for s in d.servers:
+                if s.get("resolvers") or "init_addr" in s:
+                    ip = init_address(self, d.name, s, self.resolvers)
+                    failed |= ip is None
+                    if ip is not None:
+                        resolved[id(s)] = ip
+                        s["fqdn"] = s["host"] if resolve(s["host"]) != s["host"] else None
+                    continue
                 ip = resolve(s["host"])
                 if ip is None:
                     self.alert(f"[{self.file}:{s['line']}] : 'server {d.name}/{s['name']}' : could not "
@@ -381,6 +396,8 @@ class Parser(Context):
                                "0..255, e.g. 127.0.0.1:8080.", line=s["line"])
                 else:
                     resolved[id(s)] = ip
+        if failed and any(m.level == "ALERT" and "could not resolve" in m.text for m in self.messages):
+            self.alert("Failed to initialize server(s) addr.")
         return resolved
 
     def build(self, resolved: dict[int, str]) -> Config:
@@ -397,7 +414,7 @@ class Parser(Context):
                       warnings=tuple(m for m in self.messages if m.level != "ALERT" or not self.fatal),
                       path=self.path, text=self.text, stats_socket_level=self.stats_socket_level,
                       stats_sockets=tuple(self.stats_sockets), log_targets=tuple(self.log_targets),
-                      maps=maps_of(self).finalize())
+                      maps=maps_of(self).finalize(), resolvers=tuple(self.resolvers.values()))
 
 
 def analyse(text: str, path: str | None = None, from_file: bool = False,

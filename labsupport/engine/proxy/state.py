@@ -111,6 +111,8 @@ class ServerRT(Counters):
         self.name, self.backend, self.cfg, self.sid = cfg.name, backend, cfg, sid
         self.addr = (cfg.host, cfg.port)
         self.health = Health(cfg.rise, cfg.fall, cfg.check, cfg.disabled)
+        if not cfg.host:  # 'init-addr none' (or no address found): MAINT (resolution) until DNS answers
+            self.health.set_rmaint(True)
         self.idle: list[PooledConn] = []  # kept-alive connections ready for the next request
         self.lastchg = now()
         self.down_since: float | None = now() if not self.health.usable else None
@@ -153,6 +155,20 @@ class ServerRT(Counters):
                 self.down_since = None
         elif self.down_since is None:
             self.down_since = t
+
+    def set_addr(self, ip: str | None, port: int | None = None, reason: str = "") -> str | None:
+        """Send new connections to ``ip`` (None: no address) and ``port`` (None: unchanged); kept-alive
+        connections to the old address close. Returns HAProxy's log line for the change ("web/web1
+        changed its IP from (none) to 127.0.0.12 by lab/ns1."), or None when nothing changed."""
+        new = (ip or "", self.addr[1] if port is None else port)
+        if new == self.addr:
+            return None
+        old, self.addr = self.addr, new
+        self.close_idle()
+        line = f"{self.backend.name}/{self.name} changed its IP from {old[0] or '(none)'} to {new[0] or '(none)'}"
+        if new[1] != old[1]:
+            line += f", port from {old[1]} to {new[1]}"
+        return line + (f" by {reason}." if reason else ".")
 
     def close_idle(self) -> None:
         for c in self.idle:
