@@ -21,7 +21,7 @@ from .cookie import dynamic_cookies
 from .directives import Blocks
 from .model import Config, ServerConfig
 from .proxy import check_proxy, parse_proxy_line
-from .resolvers import finish_sections, init_address, resolvers_line, start_section
+from .resolvers import check_servers, finish_sections, init_address, resolvers_line, start_section
 from .tls import parse_default_bind_options
 from .words import SECTION_NAME_CHARS, LineError, atol, resolve, split_line, split_words
 
@@ -372,17 +372,16 @@ class Parser(Context):
         maps_of(self).reserve()
         for d in self.proxies:
             check_proxy(self, d)
+        self.resolvers = finish_sections(self)
+        check_servers(self, self.resolvers)
 
     def addr_stage(self) -> dict[int, str]:
         """Resolve every server address; returns id(server dict) -> IPv4 (alerts otherwise)."""
         resolved: dict[int, str] = {}
-        self.resolvers = finish_sections(self)
-        failed = False
         for d in self.proxies:
             for s in d.servers:
                 if s.get("resolvers") or "init_addr" in s:
-                    ip = init_address(self, d.name, s, self.resolvers)
-                    failed |= ip is None
+                    ip = init_address(self, d.name, s)
                     if ip is not None:
                         resolved[id(s)] = ip
                         s["fqdn"] = s["host"] if resolve(s["host"]) != s["host"] else None
@@ -396,8 +395,6 @@ class Parser(Context):
                                "0..255, e.g. 127.0.0.1:8080.", line=s["line"])
                 else:
                     resolved[id(s)] = ip
-        if failed and any(m.level == "ALERT" and "could not resolve" in m.text for m in self.messages):
-            self.alert("Failed to initialize server(s) addr.")
         return resolved
 
     def build(self, resolved: dict[int, str]) -> Config:

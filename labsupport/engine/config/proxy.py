@@ -31,7 +31,7 @@ from .words import DIGITS, SECTION_NAME_CHARS, TimeFormatError, atol, parse_time
 
 Handler = Callable[[Context, Draft, list, str], None]
 
-NOT_IN_DEFAULTS = ("bind", "use_backend", "dispatch", "id", "monitor", "server-template", "acl")
+NOT_IN_DEFAULTS = ("bind", "use_backend", "dispatch", "id", "monitor", "acl")
 ANONYMOUS_DEFAULTS_REFUSE = ("acl", "http-request", "http-response", "http-after-response")
 TIMEOUT_CAP = {"client": "fe", "tarpit": "both", "http-keep-alive": "both", "http-request": "both",
                "server": "be", "connect": "be", "check": "be", "queue": "be", "tunnel": "be",
@@ -297,6 +297,10 @@ def kw_server(p: Context, d: Draft, args: list[str], kwm: str) -> None:
 
 def kw_server_template(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     """``server-template PREFIX NUM|LOW-HIGH ADDR[:PORT] [keywords...]``."""
+    if d.kind == "defaults":
+        p.alert(f"[{p.file}:{p.line}] : 'server-template' not allowed in 'defaults' section.",
+                "Servers belong in a backend (or listen) section.")
+        return
     if len(args) < 4:
         p.alert(f"[{p.file}:{p.line}] : 'server-template' expects <prefix> <nb | range> <addr>[:<port>] as "
                 "arguments.", "Write e.g. 'server-template web 1-6 app.lab:8080 resolvers lab init-addr none'.")

@@ -107,7 +107,7 @@ def _nameserver(p, r: dict, args: list[str]) -> None:
         port = port[1:]
     ip = resolve(host)
     if ip is None or host in ("", "*"):
-        p.alert(f"{p.where}'nameserver {name}' : invalid address: '{host}' in '{addr}'",
+        p.alert(f"{p.where}'nameserver {name}' : invalid address: '{host}' in '{addr}'\n",
                 "A nameserver is IP:PORT, e.g. 127.0.0.1:5353.")
         return
     if port and (port[0] not in DIGITS or not 0 < atol(port) <= 65535):
@@ -239,13 +239,19 @@ def template_range(text: str) -> tuple[int, int] | None:
     return (lo, hi) if 0 < lo <= hi else None
 
 
-def init_address(p, proxy: str, s: dict, sections: dict) -> str | None:
+def check_servers(p, sections: dict) -> None:
+    """The check stage: every server's ``resolvers`` must name a section (HAProxy's message)."""
+    for d in p.proxies:
+        for s in d.servers:
+            if s.get("resolvers") and s["resolvers"] not in sections:
+                p.alert(f"backend '{d.name}', server '{s['name']}': unable to find required resolvers "
+                        f"'{s['resolvers']}'", "Name a resolvers section declared in this file (e.g. 'resolvers "
+                        "lab').", line=s["line"])
+
+
+def init_address(p, proxy: str, s: dict) -> str | None:
     """The address a server starts with (``""``: none, MAINT (resolution)); None after an alert."""
     host = s["host"]
-    if s.get("resolvers") and s["resolvers"] not in sections:
-        p.alert(f"backend '{proxy}', server '{s['name']}': unable to find required resolvers '{s['resolvers']}'",
-                "Name a resolvers section declared in this file (e.g. 'resolvers lab').", line=s["line"])
-        return None
     explicit = "init_addr" in s
     for method in s.get("init_addr", ("last", "libc")):
         if method == "last":
