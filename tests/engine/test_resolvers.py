@@ -10,6 +10,7 @@ import pytest
 from labsupport.engine.config.parser import analyse
 from labsupport.engine.health import Health
 from labsupport.engine.proxy.resolver import Resolution, assign
+from labsupport.engine.xxh64 import xxh32
 
 HOLD = {"nx": 1000, "other": 1000, "refused": 1000, "timeout": 3000, "valid": 1000, "obsolete": 2000}
 CFG = """resolvers lab
@@ -82,12 +83,32 @@ def test_refused_resolvers_lines(line, message):
 
 
 # ----------------------------------------------------------------------------- the rules
-def test_assign_keeps_addresses_and_fills_slots_in_order():
-    assert assign([None, None, None], ["a", "b"]) == ["a", "b", None]
-    assert assign(["b", None, None], ["a", "b"]) == ["b", "a", None]  # b stays where it is
-    assert assign(["a", "b", "c"], ["a", "c"]) == ["a", None, "c"]  # b's slot is left empty
-    assert assign(["a", None, "c"], ["a", "c", "d"]) == ["a", "d", "c"]  # a newcomer takes a free slot
-    assert assign(["x", "y"], ["z"]) == ["z", None]
+def ips(*last: int) -> list[str]:
+    return [f"127.0.0.{n}" for n in last]
+
+
+def test_assign_follows_haproxys_answer_tree():
+    """Vectors from HAProxy 2.6.12 (server-template web 1-6, the lab DNS server answering in a fixed order,
+    hold obsolete 0s): each row is the answer, then web1..web6's addresses once HAProxy applied it."""
+    slots: list[str | None] = [None] * 6
+    steps = [
+        (ips(11, 12, 13, 14), ips(13, 12, 14, 11) + [None, None]),
+        (ips(11, 12, 13, 14, 15, 16), ips(13, 12, 14, 11, 16, 15)),
+        (ips(11, 13, 15), [ips(13)[0], None, None, ips(11)[0], None, ips(15)[0]]),
+        (ips(17, 11, 13, 15, 18), ips(13, 18, 17, 11) + [None, ips(15)[0]]),
+        (ips(21, 22), ips(21, 22) + [None] * 4),
+    ]
+    for answer, want in steps:
+        slots = assign(slots, answer)
+        assert slots == want, answer
+    assert assign([None, None], ips(11, 12)) == ips(12, 11)  # not the order of the answer
+    assert assign([None, None], ips(12, 11)) == ips(12, 11)
+
+
+def test_xxh32_reference_vectors():
+    assert xxh32(b"") == 0x02CC5D05
+    assert xxh32(b"a" * 40, 7) != xxh32(b"a" * 40, 8)
+    assert xxh32(b"abc") == 0x32D153FF
 
 
 def test_a_vanished_address_is_kept_for_hold_obsolete():
@@ -105,7 +126,9 @@ def test_an_error_keeps_the_addresses_for_its_hold_then_drops_them(status, hold)
     r.update(10.0, "valid", ["a"])
     assert r.update(10.0 + hold - 0.1, status) == ["a"]
     assert r.update(10.0 + hold, status) is None
-    assert r.records == {}
+    assert list(r.records) == ["a"]  # kept for the next valid answer, which applies hold obsolete
+    back = 10.0 + hold + 0.5  # the name answers again: "a" was last seen hold + 0.5 s ago
+    assert r.update(back, "valid", ["b"]) == (["a", "b"] if hold + 0.5 <= HOLD["obsolete"] / 1000 else ["b"])
     assert Resolution(HOLD, "x").update(0.0, status) is None  # never valid: nothing to keep
 
 

@@ -7,10 +7,14 @@ that asks for that name, in configuration order. The decisions are plain functio
 - ``Resolution.update(now, status, ips)``: a valid answer refreshes each address's "last seen"; an
   address missing from the answers is kept until ``hold obsolete`` has passed since it was last seen.
   An error (nx, timeout, refused, other) keeps every address until ``hold <status>`` has passed since
-  the last valid answer, then drops them all (None: every server goes to MAINT (resolution)).
-- ``assign(current, addresses)``: each server keeps its address while it is still there; a server
-  without one takes the first address no other server uses (HAProxy's default prevent-dup-ip); a
-  server left without any goes to MAINT (resolution) ("No IP for server").
+  the last valid answer, then takes them from the servers (None: every server goes to MAINT
+  (resolution)); the records themselves stay until a valid answer finds them obsolete, so a name
+  back within ``hold obsolete`` gives the servers its old addresses first (observed on 2.6.12).
+- ``assign(current, addresses)``: each server, in order, keeps its address while it is still there;
+  a server without one takes the first address no other server uses (HAProxy's default
+  prevent-dup-ip), "first" in HAProxy's answer tree: ordered by XXH32 of the address bytes, seeded
+  with the record type (A 1, AAAA 28) -- not the order of the answer, so 127.0.0.11 and .12 go to
+  web2 and web1. A server left without any goes to MAINT (resolution) ("No IP for server").
 
 ``ResolverTask`` is the asyncio part: it asks (dnspython's async UDP client) the preferred family first
 (AAAA unless ``resolve-prefer ipv4``), then the other one; ``resolve_retries`` tries of ``timeout retry``
@@ -24,6 +28,7 @@ srv_update_addr), Copyright Willy Tarreau <w@1wt.eu>, GPL-2.0-or-later (this pro
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from dataclasses import dataclass, field
 
@@ -32,6 +37,8 @@ import dns.exception
 import dns.message
 import dns.rcode
 import dns.rdatatype
+
+from ..xxh64 import xxh32
 
 # the reason HAProxy gives when an error's hold period ends (snr_update_srv_status)
 ERROR_REASONS = {"nx": "DNS NX status", "timeout": "DNS timeout status", "refused": "DNS refused status",
@@ -60,23 +67,26 @@ class Resolution:
             self.records = {ip: seen for ip, seen in self.records.items() if now - seen <= obsolete}
             return list(self.records)
         if self.last_valid is None or now - self.last_valid >= self.hold[status] / 1000:
-            self.records.clear()
-            return None
+            return None  # the records stay: the next valid answer may still find them (hold obsolete)
         return list(self.records)
 
 
+def answer_key(ip: str) -> int:
+    """Where HAProxy files an address record in its answer tree (resolv_validate_dns_response)."""
+    a = ipaddress.ip_address(ip)
+    return xxh32(a.packed, dns.rdatatype.A if a.version == 4 else dns.rdatatype.AAAA)
+
+
 def assign(current: list[str | None], addresses: list[str]) -> list[str | None]:
-    """The address of each server (in order) after an answer: see the module docstring."""
-    taken = {ip for ip in current if ip in addresses}
-    out: list[str | None] = []
-    for ip in current:
-        if ip is not None and ip in addresses:
-            out.append(ip)
+    """The address of each server (in order) after an answer: see the module docstring
+    (resolv_get_ip_from_response: a server's own address scores 3, a free one 2, a used one is skipped)."""
+    tree = sorted(addresses, key=answer_key)
+    out = [ip if ip in addresses else None for ip in current]
+    for i, ip in enumerate(out):
+        if ip is not None:
             continue
-        free = next((a for a in addresses if a not in taken), None)
-        if free is not None:
-            taken.add(free)
-        out.append(free)
+        used = set(out[:i] + out[i + 1:])
+        out[i] = next((a for a in tree if a not in used), None)
     return out
 
 
