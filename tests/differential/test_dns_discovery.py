@@ -9,6 +9,7 @@ leave times are printed (pytest -s), never asserted: a busy machine stretches th
 from __future__ import annotations
 
 import re
+import socket
 import time
 
 import pytest
@@ -124,3 +125,56 @@ def test_servers_join_and_leave_with_the_records_as_in_haproxy(pair):
     assert ev["engine"] == ev["haproxy"], "\n".join(ev["haproxy"]) + "\n----\n" + "\n".join(ev["engine"])
     assert "Server web/web1 is going DOWN for maintenance (No IP for server ). 2 active and 0 backup servers left. " \
            "0 sessions active, 0 requeued, 0 remaining in queue." in ev["engine"]
+
+
+def test_checked_slots_and_a_silent_nameserver_as_in_haproxy(haproxy_bin):
+    """``check`` on the template's servers (an address from DNS, then health checks), ``resolve-prefer
+    ipv4``, and the nameserver going silent: after resolve_retries tries and ``hold timeout`` the slots
+    go to MAINT (resolution) with "DNS timeout status"."""
+    ports = free_ports(5)
+    app = ports[4]
+    listeners = []
+    for ip in ("127.0.0.11", "127.0.0.12"):  # health checks only connect: a listening socket answers them
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((ip, app))
+        s.listen(64)
+        listeners.append(s)
+    template = f"server-template web 1-3 app.lab:{app} resolvers lab init-addr none resolve-prefer ipv4 check inter 300"
+    servers = {who: DNSServer({"app.lab.": ["127.0.0.11", "127.0.0.12"]}, ttl=1, order="fixed", port=p).start()
+               for who, p in (("engine", ports[0]), ("haproxy", ports[1]))}
+    both = {"engine": Balancer.from_text(config(ports[0], ports[2]).replace(
+                f"server-template web 1-{SLOTS} app.lab:8080 resolvers lab init-addr none", template)),
+            "haproxy": HAProxy.from_text(config(ports[1], ports[3]).replace(
+                f"server-template web 1-{SLOTS} app.lab:8080 resolvers lab init-addr none", template),
+                "dns.cfg", binary=haproxy_bin)}
+    try:
+        start_together(tuple(both.values()))
+        for label, want, status in (("resolved and checked", {"127.0.0.11", "127.0.0.12"}, "UP"),
+                                    ("nameserver silent", set(), None)):
+            if not want:
+                for s in servers.values():
+                    s.stop()
+            took = settle(both, want, timeout=30)
+            deadline = time.monotonic() + 10
+            while True:
+                rows = {who: state(b) for who, b in both.items()}
+                up = all(r[-2] == status for r in rows["engine"] + rows["haproxy"] if r[4] != "-")
+                if (rows["engine"] == rows["haproxy"] and up) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            print(f"{label}: settled after {took} s", [(r[3], r[4], r[-2]) for r in rows["haproxy"]])
+            assert rows["engine"] == rows["haproxy"], label
+        deadline = time.monotonic() + 5
+        while (ev := {who: events(b) for who, b in both.items()})["engine"] != ev["haproxy"] \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ev["engine"] == ev["haproxy"], "\n".join(ev["haproxy"]) + "\n----\n" + "\n".join(ev["engine"])
+        assert any("(DNS timeout status)" in line for line in ev["engine"])
+    finally:
+        for b in both.values():
+            b.stop()
+        for s in servers.values():
+            s.stop()
+        for s in listeners:
+            s.close()

@@ -117,26 +117,28 @@ class ResolverTask:
                                         ignore_unexpected=True)
 
     async def _resolve(self, fqdn: str, prefer: str) -> tuple[str, list[str], str]:
-        """(status, addresses, nameserver name) of one resolution."""
-        families = (dns.rdatatype.AAAA, dns.rdatatype.A) if prefer == "ipv6" else (dns.rdatatype.A, dns.rdatatype.AAAA)
+        """(status, addresses, nameserver name) of one resolution: ``resolve_retries`` queries in all,
+        the preferred family first; an answer without addresses moves on to the other family, silence
+        asks the same again (resolv_process_resolvers, resolv_process_responses)."""
+        families = [dns.rdatatype.AAAA, dns.rdatatype.A] if prefer == "ipv6" else [dns.rdatatype.A, dns.rdatatype.AAAA]
         servers = [(n, ip, port) for n, ip, port, ok in self.cfg.nameservers if ok]
         name = fqdn if fqdn.endswith(".") else fqdn + "."
         status = "timeout"
-        for rdtype in families:
-            for _ in range(max(1, self.cfg.resolve_retries)):
-                replies = await asyncio.gather(*(self._ask(name, rdtype, ip, port) for _, ip, port in servers),
-                                               return_exceptions=True)
-                got = [(servers[i][0], r) for i, r in enumerate(replies) if isinstance(r, dns.message.Message)]
-                if not got:
-                    status = "timeout"
-                    continue
-                for ns, r in got:
-                    ips = [rd.address for rrset in r.answer if rrset.rdtype == rdtype for rd in rrset]
-                    if r.rcode() == dns.rcode.NOERROR and ips:
-                        return "valid", ips, ns
-                rcode = got[0][1].rcode()
-                status = {dns.rcode.NXDOMAIN: "nx", dns.rcode.REFUSED: "refused"}.get(rcode, "other")
-                break  # an answer without addresses: ask for the other family
+        for _ in range(max(1, self.cfg.resolve_retries)):
+            rdtype = families[0]
+            replies = await asyncio.gather(*(self._ask(name, rdtype, ip, port) for _, ip, port in servers),
+                                           return_exceptions=True)
+            got = [(servers[i][0], r) for i, r in enumerate(replies) if isinstance(r, dns.message.Message)]
+            if not got:
+                continue  # silence: the same question again
+            for ns, r in got:
+                ips = [rd.address for rrset in r.answer if rrset.rdtype == rdtype for rd in rrset]
+                if r.rcode() == dns.rcode.NOERROR and ips:
+                    return "valid", ips, ns
+            status = {dns.rcode.NXDOMAIN: "nx", dns.rcode.REFUSED: "refused"}.get(got[0][1].rcode(), "other")
+            if len(families) == 1:
+                break
+            families.pop(0)  # an answer without addresses: ask for the other family
         return status, [], ""
 
     # ----- acting on servers
