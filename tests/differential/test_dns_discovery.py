@@ -178,3 +178,38 @@ def test_checked_slots_and_a_silent_nameserver_as_in_haproxy(haproxy_bin):
             s.stop()
         for s in listeners:
             s.close()
+
+
+@pytest.mark.parametrize("init_addr,answers", [
+    ("127.0.0.9", True), ("last,libc,none", True), ("127.0.0.9", False), ("none", False)])
+def test_init_addr_at_start_as_in_haproxy(haproxy_bin, init_addr, answers):
+    """Where the slots start (an address of their own, or none) and what the first answer (or the silence
+    of the nameserver, then ``hold timeout``) makes of them."""
+    ports = free_ports(4)
+    servers = {who: DNSServer({"app.lab.": ["127.0.0.11", "127.0.0.12"]}, ttl=1, order="fixed", port=p)
+               for who, p in (("engine", ports[0]), ("haproxy", ports[1]))}
+    if answers:
+        for s in servers.values():
+            s.start()
+    texts = {who: config(ports[i], ports[i + 2]).replace("init-addr none", f"init-addr {init_addr}")
+             for i, who in enumerate(("engine", "haproxy"))}
+    both = {"engine": Balancer.from_text(texts["engine"]),
+            "haproxy": HAProxy.from_text(texts["haproxy"], "dns.cfg", binary=haproxy_bin)}
+    try:
+        start_together(tuple(both.values()))
+        settle(both, {"127.0.0.11", "127.0.0.12"} if answers else set(), timeout=30)
+        deadline = time.monotonic() + 5
+        while (rows := {who: state(b) for who, b in both.items()})["engine"] != rows["haproxy"] \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rows["engine"] == rows["haproxy"]
+        deadline = time.monotonic() + 5
+        while (ev := {who: events(b) for who, b in both.items()})["engine"] != ev["haproxy"] \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ev["engine"] == ev["haproxy"], "\n".join(ev["haproxy"]) + "\n----\n" + "\n".join(ev["engine"])
+    finally:
+        for b in both.values():
+            b.stop()
+        for s in servers.values():
+            s.stop()
