@@ -2,6 +2,7 @@
 resolve again), stop ends the asking, and a nameserver off this machine is never asked."""
 from __future__ import annotations
 
+import asyncio
 import time
 
 from labsupport.course.dnsserver import DNSServer
@@ -34,14 +35,18 @@ def test_reload_resolves_again_and_stop_ends_the_asking():
         b = Balancer.from_text(_config(f"127.0.0.1:{dns_port}", bind)).start()
         try:
             assert _wait(b, ["127.0.0.12", "127.0.0.11", "-"]) == ["127.0.0.12", "127.0.0.11", "-"]
+            (before,) = b._engine.resolving
             b.reload(_config(f"127.0.0.1:{dns_port}", bind).replace("web 3", "web 4"))
             dns.set("app.lab.", ["127.0.0.13"])
             assert _wait(b, ["127.0.0.13", "-", "-", "-"]) == ["127.0.0.13", "-", "-", "-"]
+            assert all(task.done() for task in before.tasks)  # the old configuration's asking ended
+            # the engine stops while its loop keeps running (the loop's end would stop any task anyway)
+            asyncio.run_coroutine_threadsafe(b._engine.stop(), b._loop).result(10)
+            asked = dns.queries
+            time.sleep(1.5)  # longer than hold valid (1 s): a task still running would have asked again
+            assert dns.queries == asked
         finally:
             b.stop()
-        asked = dns.queries
-        time.sleep(1.5)  # longer than hold valid (1 s): a task still running would have asked again
-        assert dns.queries == asked
 
 
 def test_a_nameserver_off_this_machine_is_never_asked():
