@@ -212,8 +212,9 @@ def server_resolve_kw(s: dict, word: str, value: str) -> str | None:
             if opt not in RESOLVE_OPTS:
                 return (f"'resolve-opts' : unknown resolve-opts option '{opt}', supported methods are "
                         "'allow-dup-ip', 'ignore-weight', and 'prevent-dup-ip'.")
-        if "allow-dup-ip" in value.split(","):
-            s.setdefault("_ignored", []).append("resolve-opts allow-dup-ip")
+        for opt in ("allow-dup-ip", "ignore-weight"):  # prevent-dup-ip is what the engine does anyway
+            if opt in value.split(","):
+                s.setdefault("_ignored", []).append(f"resolve-opts {opt}")
     elif word == "init-addr":
         methods = []
         for m in value.split(","):
@@ -252,6 +253,10 @@ def check_servers(p, sections: dict) -> None:
 def init_address(p, proxy: str, s: dict) -> str | None:
     """The address a server starts with (``""``: none, MAINT (resolution)); None after an alert."""
     host = s["host"]
+    if s.get("resolvers") and host.startswith("_"):
+        p.warn(f"[{p.file}:{s['line']}] : 'server {proxy}/{s['name']}' : '{host}' is an SRV name: the course "
+               "engine asks for A and AAAA records only, so this server gets no address from it.",
+               "Name the servers' A records (e.g. app.lab:8080) instead.", line=s["line"])
     explicit = "init_addr" in s
     for method in s.get("init_addr", ("last", "libc")):
         if method == "last":
