@@ -106,8 +106,14 @@ class ResolverTask:
     async def _run(self, key: tuple[str, str]) -> None:
         res = self.resolutions[key]
         while True:
-            status, ips, ns = await self._resolve(key[0], key[1])
-            self.apply(self.groups[key], res.update(time.monotonic(), status, ips), res.status, ns)
+            try:
+                status, ips, ns = await self._resolve(key[0], key[1])
+                self.apply(self.groups[key], res.update(time.monotonic(), status, ips), res.status, ns)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # an engine bug costs one resolution, never the asking (nor a traceback)
+                status = "other"
+                self.engine.event("ALERT", f"resolvers '{self.cfg.name}': resolving '{key[0]}' failed: {e!r}")
             wait = max(self.cfg.hold["valid"], self.cfg.timeout_resolve) if status == "valid" else self.cfg.timeout_resolve
             await asyncio.sleep(wait / 1000)
 
