@@ -162,10 +162,13 @@ class ResolverTask:
                 if not srv.health.rmaint:
                     self._to_maint(srv, NO_IP)
                 continue
-            line = srv.set_addr(ip, None, f"{self.cfg.name}/{ns}" if first and ns else "DNS cache")
+            reason = f"{self.cfg.name}/{ns}" if first and ns else "DNS cache"
             first = False
-            if line:
-                self.engine.event("WARNING", line)  # a notice in the log; stderr says [WARNING]
+            old = srv.addr[0]
+            if ip != old:  # srv_update_addr's line (a notice in the log; stderr says [WARNING])
+                srv.set_addr(ip, None, reason)
+                self.engine.event("WARNING", f"{srv.backend.name}/{srv.name} changed its IP from "
+                                             f"{old or '(none)'} to {ip} by {reason}.")
             if srv.health.rmaint:
                 self._from_maint(srv)
 
@@ -173,7 +176,8 @@ class ResolverTask:
         engine, h = self.engine, srv.health
         was, down_before = h.usable, h.op == "stopped"
         h.set_rmaint(True)
-        srv.set_addr(None)
+        srv.addr = ("", srv.addr[1])  # no address at all: nothing 'set server addr' can say
+        srv.close_idle()
         name = engine._name(srv)
 
         def say(xferred: int) -> list[str]:

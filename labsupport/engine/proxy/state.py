@@ -156,19 +156,23 @@ class ServerRT(Counters):
         elif self.down_since is None:
             self.down_since = t
 
-    def set_addr(self, ip: str | None, port: int | None = None, reason: str = "") -> str | None:
-        """Send new connections to ``ip`` (None: no address) and ``port`` (None: unchanged); kept-alive
-        connections to the old address close. Returns HAProxy's log line for the change ("web/web1
-        changed its IP from (none) to 127.0.0.12 by lab/ns1."), or None when nothing changed."""
-        new = (ip or "", self.addr[1] if port is None else port)
-        if new == self.addr:
-            return None
-        old, self.addr = self.addr, new
-        self.close_idle()
-        line = f"{self.backend.name}/{self.name} changed its IP from {old[0] or '(none)'} to {new[0] or '(none)'}"
-        if new[1] != old[1]:
-            line += f", port from {old[1]} to {new[1]}"
-        return line + (f" by {reason}." if reason else ".")
+    def set_addr(self, ip: str | None, port: str | None, reason: str) -> str:
+        """Move the server to ``ip`` and/or ``port`` (None: unchanged); idle connections to the old address
+        close. Returns what changed as HAProxy's srv_update_addr_port words it ("IP changed from 'A' to
+        'B' by 'REASON'"). The same contract as the dynamic-servers helper's (``set server addr``), which
+        also checks the text of ``ip`` and ``port``: when both branches meet, keep that one."""
+        host, cur_port = self.addr
+        msg = []
+        if ip is not None and ip != host:
+            msg.append(f"IP changed from '{host}' to '{ip}'")
+            host = ip
+        if port is not None and int(port) != cur_port:
+            msg.append(f"port changed from '{cur_port}' to '{int(port)}'")
+            cur_port = int(port)
+        if (host, cur_port) != self.addr:
+            self.addr = (host, cur_port)
+            self.close_idle()
+        return ", ".join(msg or ["no need to change the addr"]) + f" by '{reason}'"
 
     def close_idle(self) -> None:
         for c in self.idle:
