@@ -73,7 +73,7 @@ def client(host: str, port: int, seconds: float, concurrency: int) -> None:
 
 
 def run(seconds: float, concurrency: int, cache: bool) -> None:
-    from labsupport.lessons.dnslab.server import DNSServer
+    from labsupport.course.dnsserver import DNSServer
 
     with DNSServer(cache=cache) as server:
         out = subprocess.run([sys.executable, __file__, "--client", server.host, str(server.port),

@@ -22,7 +22,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "course.workspace": ("your_copies",),
     "lifecycle": ("stop_all",),
     # lesson 01: DNS
-    "lessons.dnslab.server": ("DNSServer", "LAB_ADDRESSES", "CONTINENTS"),
+    "course.dnsserver": ("DNSServer", "LAB_ADDRESSES", "CONTINENTS"),
     "lessons.dnslab.client": ("dig", "DigResult", "dig_repeat", "dig_live", "real_dig", "LabResolver", "LabSites",
                               "start_lab_servers", "loopback_aliases_work", "visit", "Visit", "spread", "Spread"),
     "lessons.dnslab.exercises": ("check_rotation",),

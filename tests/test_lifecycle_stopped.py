@@ -10,13 +10,13 @@ import threading
 import pytest
 
 from labsupport import lifecycle
+from labsupport.course.dnsserver import DNSServer
 from labsupport.course.fleet import Fleet
 from labsupport.course.traffic.generator import TrafficGenerator
 from labsupport.engine.balancer import Balancer
 from labsupport.errors import LabError, NotRunningError, ServerNotRunningError
 from labsupport.lessons.balancing.dashboard import Dashboard
 from labsupport.lessons.dnslab.client import dig
-from labsupport.lessons.dnslab.server import DNSServer
 from labsupport.ports import free_ports
 
 

@@ -12,7 +12,10 @@ How it works. Three independent pieces of state:
   (out of service, checks paused). Entering maint stops the server; leaving it restarts a
   checked server at health = rise ("UP 1/3", checked again at once).
 
-The server takes new traffic (``usable``) only when admin is "ready" and op is "running".
+- ``rmaint``: maintenance because DNS gave the server no address (HAProxy's SRV_ADMF_RMAINT, "MAINT
+  (resolution)"); set and cleared by the resolvers (proxy/resolver.py), independent of ``admin``.
+
+The server takes new traffic (``usable``) only when admin is "ready", op is "running" and not rmaint.
 The tables below hold the rules; the methods only look them up.
 """
 from __future__ import annotations
@@ -77,6 +80,7 @@ class Health:
         self.admin = "maint" if disabled else "ready"
         self.chkfail = 0  # failed checks (while health > 0)
         self.chkdown = 0  # changes into DOWN
+        self.rmaint = False  # no address from DNS (see set_rmaint)
 
     @property
     def max(self) -> int:
@@ -85,15 +89,17 @@ class Health:
     @property
     def usable(self) -> bool:
         """True when the load balancer may send new traffic here."""
-        return self.admin == "ready" and self.op == "running"
+        return self.admin == "ready" and self.op == "running" and not self.rmaint
 
     @property
     def checks_paused(self) -> bool:
         """Maintenance, or ``disable health``, pauses the health checks (the checker skips the server)."""
-        return self.admin == "maint" or not self.check
+        return self.admin == "maint" or self.rmaint or not self.check
 
     @property
     def status(self) -> str:
+        if self.rmaint:
+            return "MAINT (resolution)"
         if self.admin == "maint":
             return "MAINT"
         if self.op == "stopped":
@@ -108,7 +114,7 @@ class Health:
     # ----- events
     def _set_op(self, op: str) -> str | None:
         """Change the operational state unless in maintenance; the transition's name or None."""
-        if self.admin == "maint" or op == self.op:
+        if self.admin == "maint" or self.rmaint or op == self.op:
             return None
         change = TRANSITIONS[(self.op, op)]
         self.op = op
@@ -127,7 +133,7 @@ class Health:
     def check_passed(self, nolb: bool = False) -> str | None:
         """A check succeeded (``nolb``: it asked for no new traffic, e.g. disable-on-404).
         Returns "UP", "NOLB" or None. Ignored in maintenance (checks are paused)."""
-        if self.admin == "maint":
+        if self.admin == "maint" or self.rmaint:
             return None
         self._count("pass")
         if self.health >= self.rise:
@@ -136,7 +142,7 @@ class Health:
 
     def check_failed(self) -> str | None:
         """A check failed. Returns "DOWN" when the server just went down, else None."""
-        if self.admin == "maint":
+        if self.admin == "maint" or self.rmaint:
             return None
         self._count("fail")
         return self._set_op("stopped") if self.health == 0 else None
@@ -161,6 +167,23 @@ class Health:
             if not self.check or self.health >= self.rise:
                 return self._set_op("running")
         return None
+
+    def set_rmaint(self, on: bool) -> str | None:
+        """DNS took the server's address away (``on``) or gave it one: like entering and leaving
+        maintenance, but apart from ``admin``. Returns "UP" / "DOWN" when the op state changed."""
+        if on == self.rmaint:
+            return None
+        if on:
+            change = self._set_op("stopped")
+            self.health = 0
+            self.rmaint = True
+            return change
+        self.rmaint = False
+        if self.admin == "maint":
+            return None
+        if self.check:
+            self.health = self.rise
+        return self._set_op("running")
 
     def force(self, state: str) -> str | None:
         """``set server be/s health up|stopping|down``: set the check result by hand."""

@@ -76,7 +76,7 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
                act=0 if srv.cfg.backup else 1, bck=1 if srv.cfg.backup else 0,
                lastchg=int(now - srv.lastchg), iid=be.iid, sid=srv.sid, lbtot=srv.lbtot, type=2,
                cli_abrt=srv.cli_abrt, srv_abrt=srv.srv_abrt, lastsess=_since(srv.lastsess, now),
-               qtime=0, ctime=0, rtime=_avg(srv), ttime=_avg(srv), addr=f"{srv.addr[0]}:{srv.addr[1]}",
+               qtime=0, ctime=0, rtime=_avg(srv), ttime=_avg(srv), addr=f"{srv.addr[0]}:{srv.addr[1]}" if srv.addr[0] else "",
                mode=be.cfg.mode, wrew=0, connect=srv.connect, reuse=srv.reuse, srv_icur=len(srv.idle),
                qtime_max=0, ctime_max=0, rtime_max=srv.ttime_max, ttime_max=srv.ttime_max, eint=0,
                idle_conn_cur=len(srv.idle), safe_conn_cur=0, used_conn_cur=srv.scur, need_conn_est=0,
@@ -98,7 +98,7 @@ def server_row(be, srv, now: float) -> dict[str, Any]:
         down = srv.downtime + (now - srv.down_since if srv.down_since is not None else 0)
         row.update(chkfail=h.chkfail, chkdown=h.chkdown, downtime=int(down))
     # and not paused by maintenance (an added server is born in maintenance without that pause)
-    if h.check and (h.admin != "maint" or srv.dynamic == 1):
+    if h.check and (h.admin != "maint" or srv.dynamic == 1) and not h.rmaint:
         row.update(check_status=srv.check_status,
                    check_code=srv.check_code if srv.check_code is not None else "",
                    check_duration=srv.check_duration if srv.check_duration is not None else "",

@@ -15,6 +15,7 @@ import dns.rcode
 import dns.resolver
 import pytest
 
+from labsupport.course.dnsserver import LAB_ADDRESSES, DNSServer, stop_all_dns
 from labsupport.course.fleet import Fleet
 from labsupport.errors import LabError, PortInUseError
 from labsupport.lessons.dnslab.client import (
@@ -29,7 +30,6 @@ from labsupport.lessons.dnslab.client import (
     visit,
 )
 from labsupport.lessons.dnslab.exercises import check_rotation
-from labsupport.lessons.dnslab.server import LAB_ADDRESSES, DNSServer, stop_all_dns
 
 CONTINENT_SITES = {"127.0.0.2": "Asia", "127.0.0.3": "Europe", "127.0.0.4": "America"}
 needs_aliases = pytest.mark.skipif(not loopback_aliases_work(), reason="cannot bind 127.0.0.2+ here (macOS?)")

@@ -136,6 +136,10 @@ class ServerConfig:
     sni: str | None = None  # the literal of 'sni str(NAME)'
     check_sni: str | None = None
     cookie: str | None = None  # 'cookie VALUE': the persistence cookie's value for this server
+    resolvers: str | None = None  # 'resolvers NAME': DNS keeps this server's address (config/resolvers.py)
+    fqdn: str | None = None  # the name those resolvers ask for (None: an IP address)
+    resolve_prefer: str = "ipv6"  # 'resolve-prefer': the family asked first
+    template: str | None = None  # 'server-template' PREFIX this server comes from
 
 
 @dataclass(frozen=True)
@@ -283,6 +287,7 @@ class Config:
     noreuseport: bool = False  # global 'noreuseport': the standalone command binds without SO_REUSEPORT
     maps: Any = field(default=None, compare=False, repr=False)  # engine.sample.MapStore: the map files read
     peers: tuple = ()  # config/peers.py's PeersSection: the kept 'peers' sections
+    resolvers: tuple[Any, ...] = ()  # config.resolvers.ResolversConfig: the 'resolvers' sections
 
     def proxy(self, name: str) -> Proxy:
         for p in self.proxies:

@@ -23,6 +23,7 @@ from .directives import Blocks
 from .model import Config, ServerConfig
 from .proxy import check_proxy, parse_proxy_line
 from .stick import kw_stick_table, stick_tables
+from .resolvers import check_servers, finish_sections, init_address, resolvers_line, start_section
 from .tls import parse_default_bind_options
 from .words import SECTION_NAME_CHARS, LineError, atol, parse_time, resolve, split_line, split_words
 
@@ -199,6 +200,8 @@ class Parser(Context):
                 self.alert(f"parsing [{self.file}:{number}]: unknown keyword '{args[0]}' out of section.", hint)
             elif self.section == "skip":
                 continue
+            elif self.section == "resolvers":
+                resolvers_line(self, args)
             elif self.section == "http-errors":
                 self._http_errors_line(args)
             elif self.section == "peers":
@@ -236,6 +239,9 @@ class Parser(Context):
         if word == "peers":
             self.section, self.draft = "peers", None
             self.peers_draft = _peers.start_section(self, args)
+            return True
+        if word == "resolvers":
+            start_section(self, args)
             return True
         if word in kw.OTHER_SECTIONS:
             self.section, self.draft = "skip", None
@@ -401,12 +407,20 @@ class Parser(Context):
         for d in self.proxies:
             check_proxy(self, d)
         _peers.check_peers(self)
+        self.resolvers = finish_sections(self)
+        check_servers(self, self.resolvers)
 
     def addr_stage(self) -> dict[int, str]:
         """Resolve every server address; returns id(server dict) -> IPv4 (alerts otherwise)."""
         resolved: dict[int, str] = {}
         for d in self.proxies:
             for s in d.servers:
+                if s.get("resolvers") or "init_addr" in s:
+                    ip = init_address(self, d.name, s)
+                    if ip is not None:
+                        resolved[id(s)] = ip
+                        s["fqdn"] = s["host"] if resolve(s["host"]) != s["host"] else None
+                    continue
                 ip = resolve(s["host"])
                 if ip is None:
                     self.alert(f"[{self.file}:{s['line']}] : 'server {d.name}/{s['name']}' : could not "
@@ -434,7 +448,8 @@ class Parser(Context):
                       stats_sockets=tuple(self.stats_sockets), log_targets=tuple(self.log_targets),
                       master_worker=self.master_worker, hard_stop_after=self.hard_stop_after,
                       noreuseport=self.noreuseport,
-                      maps=maps_of(self).finalize(), peers=_peers.finish(self))
+                      maps=maps_of(self).finalize(), peers=_peers.finish(self),
+                      resolvers=tuple(self.resolvers.values()))
 
 
 def analyse(text: str, path: str | None = None, from_file: bool = False,

@@ -22,15 +22,16 @@ from .conditions import USE_BACKEND_COLUMN, engine_gaps, maps_of, parse_acl_line
 from .context import IGNORED_HINT, Context, Draft, cap_warning, too_many
 from .cookie import check_cookie, parse_cookie, parse_dyncookie_key, parse_persist_rule
 from .model import ALGORITHMS, UseBackend
+from .resolvers import template_range
 from .server import parse_bind, parse_default_server, parse_option, parse_server, parse_stats
 from .stick import check_stick, kw_stick, kw_stick_table
 from .tcprules import check_tcp_rules, parse_tcp_request
 from .tls import check_tls
-from .words import DIGITS, TimeFormatError, atol, parse_time
+from .words import DIGITS, SECTION_NAME_CHARS, TimeFormatError, atol, parse_time
 
 Handler = Callable[[Context, Draft, list, str], None]
 
-NOT_IN_DEFAULTS = ("bind", "use_backend", "dispatch", "id", "monitor", "server-template", "acl")
+NOT_IN_DEFAULTS = ("bind", "use_backend", "dispatch", "id", "monitor", "acl")
 ANONYMOUS_DEFAULTS_REFUSE = ("acl", "http-request", "http-response", "http-after-response")
 TIMEOUT_CAP = {"client": "fe", "tarpit": "both", "http-keep-alive": "both", "http-request": "both",
                "server": "be", "connect": "be", "check": "be", "queue": "be", "tunnel": "be",
@@ -294,6 +295,28 @@ def kw_server(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     parse_server(p, d, args)
 
 
+def kw_server_template(p: Context, d: Draft, args: list[str], kwm: str) -> None:
+    """``server-template PREFIX NUM|LOW-HIGH ADDR[:PORT] [keywords...]``."""
+    if d.kind == "defaults":
+        p.alert(f"[{p.file}:{p.line}] : 'server-template' not allowed in 'defaults' section.",
+                "Servers belong in a backend (or listen) section.")
+        return
+    if len(args) < 4:
+        p.alert(f"[{p.file}:{p.line}] : 'server-template' expects <prefix> <nb | range> <addr>[:<port>] as "
+                "arguments.", "Write e.g. 'server-template web 1-6 app.lab:8080 resolvers lab init-addr none'.")
+        return
+    bad = next((c for c in args[1] if c not in SECTION_NAME_CHARS), None)
+    if bad:
+        p.alert(f"[{p.file}:{p.line}] : character '{bad}' is not permitted in server-template prefix '{args[1]}'.")
+        return
+    span = template_range(args[2])
+    if span is None:
+        p.alert(f"[{p.file}:{p.line}] : Wrong server-template number or range arg '{args[2]}'.",
+                "Give a count (6: servers 1 to 6) or a range (3-8).")
+        return
+    parse_server(p, d, ["server", args[1], *args[3:]], template=span)
+
+
 def kw_default_server(p: Context, d: Draft, args: list[str], kwm: str) -> None:
     parse_default_server(p, d, args)
 
@@ -307,7 +330,7 @@ PROXY_KEYWORDS: dict[str, Handler] = {
     "use_backend": kw_use_backend, "acl": kw_acl, "balance": kw_balance, "hash-type": kw_hash_type,
     "hash-balance-factor": kw_hash_balance_factor,
     "timeout": kw_timeout, "retries": kw_retries, "maxconn": kw_maxconn, "option": kw_option,
-    "http-check": kw_http_check, "stats": kw_stats, "server": kw_server, "cookie": parse_cookie,
+    "http-check": kw_http_check, "stats": kw_stats, "server": kw_server, "server-template": kw_server_template, "cookie": parse_cookie,
     "force-persist": parse_persist_rule, "ignore-persist": parse_persist_rule, "tcp-request": kw_tcp_request,
     "dynamic-cookie-key": parse_dyncookie_key, "default-server": kw_default_server,
 }

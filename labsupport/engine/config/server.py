@@ -15,6 +15,7 @@ from . import keywords as kw
 from .conditions import parse_condition
 from .context import Context, Draft, cap_warning, too_many
 from .model import Bind
+from .resolvers import RESOLVE_WORDS, server_resolve_kw
 from .tls import BIND_TLS_WORDS, SERVER_TLS_WORDS, based_ca, bind_tls, parse_bind_tls, parse_server_tls
 from .words import DIGITS, SECTION_NAME_CHARS, TimeFormatError, atol, expand_braced, parse_time, resolve
 
@@ -45,6 +46,8 @@ def server_keyword(p: Context, d: Draft, s: dict, args: list[str], i: int) -> st
     name = s["name"]
     if word in SERVER_TLS_WORDS:
         return parse_server_tls(p, s, args, i)
+    if word in RESOLVE_WORDS:
+        return server_resolve_kw(s, word, value)
     if word == "weight":
         w = atol(value)
         if w < 0 or w > 256:
@@ -130,8 +133,9 @@ def server_keyword(p: Context, d: Draft, s: dict, args: list[str], i: int) -> st
     return None
 
 
-def parse_server(p: Context, d: Draft, args: list[str]) -> None:
-    """``server NAME ADDR[:PORT] [keywords...]``."""
+def parse_server(p: Context, d: Draft, args: list[str], template: tuple[int, int] | None = None) -> None:
+    """``server NAME ADDR[:PORT] [keywords...]`` (``template``: the range of a server-template, whose
+    args come as ``server PREFIX FQDN ...``; config/resolvers.py parses the rest of that line)."""
     loc = f"[{p.file}:{p.line}] : "
     if d.kind == "defaults":
         p.alert(f"{loc}'server' not allowed in 'defaults' section.",
@@ -151,7 +155,7 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
         p.alert(f"{loc}character '{bad}' is not permitted in server name '{name}'.",
                 "Server names use letters, digits and . _ - : only.")
         return
-    prefix = f"{loc}'server {d.name}/{name}' : "
+    prefix = f"{loc}'server {d.name}/{name if template is None else '(null)'}' : "
     family, at, rest = addr.partition("@")
     if at and family in FD_FAMILIES:
         p.alert(f"{prefix}a file descriptor is not acceptable here in '{addr}'\n",
@@ -210,7 +214,11 @@ def parse_server(p: Context, d: Draft, args: list[str]) -> None:
     for word in s.pop("_ignored", []):
         p.warn(f"{prefix}'{word}' is accepted by HAProxy but ignored by the course engine.",
                "The bundled engine does not implement this server keyword and runs without it.")
-    d.servers.append(s)
+    if template is None:
+        d.servers.append(s)
+        return
+    for n in range(template[0], template[1] + 1):  # PREFIX1 .. PREFIXn, each with the line's settings
+        d.servers.append(dict(copy.deepcopy(s), name=f"{name}{n}", template=name))
 
 
 # --------------------------------------------------------------------------- default-server

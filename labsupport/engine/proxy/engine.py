@@ -26,6 +26,7 @@ from . import peers
 from .checker import Checker
 from .control import Controls
 from .httpclient import HttpClient
+from .resolver import start_resolvers, stop_resolvers
 from .runtime import Runtime
 from .state import BackendRT, FrontendRT
 from .tcp import TcpClient
@@ -68,6 +69,7 @@ class Engine(Controls):
         self.event_hooks: list[Callable[[float, str, str], None]] = []
         self.requests = Log(request_log)
         self.checkers: list[Checker] = []
+        self.resolving: list = []  # resolver.ResolverTask, one per resolvers section in use
         self.listeners: dict[tuple[str, int], tuple[FrontendRT, asyncio.base_events.Server]] = {}
         self.bind_tls: dict[tuple[str, int], object] = {}  # each listener's TlsBind (None: clear text)
         self.running = False
@@ -155,6 +157,7 @@ class Engine(Controls):
             raise
         self.running = True
         self._start_checkers()
+        self.resolving = start_resolvers(self, self.resolving)
 
     async def _listen(self, fe: FrontendRT, bind) -> None:
         host = bind.host if bind.host not in ("", "*", "0.0.0.0", "::") else self.host
@@ -208,6 +211,8 @@ class Engine(Controls):
         for c in self.checkers:
             c.cancel()
         self.checkers = []
+        stop_resolvers(self.resolving)
+        self.resolving = []
         for _, server in self.listeners.values():
             server.close()
         for c in list(self.conns):
@@ -267,6 +272,7 @@ class Engine(Controls):
             if key not in self.listeners:
                 await self._listen(fe, b)
         self._start_checkers()
+        self.resolving = start_resolvers(self, self.resolving)
         self.event("NOTICE", "Configuration reloaded: " + ", ".join(f"backend '{b}' ({be.algo.name})"
                                                                   for b, be in self.backends.items()))
 

@@ -324,16 +324,18 @@ class Runtime:
                 admin = ADMIN_STATES[h.admin] | (4 if h.admin == "maint" and srv.cfg.disabled else 0)
                 if srv.cfg.disabled and h.admin == "maint":
                     admin = (0, 1, 1, 0, 0, 5)[srv.dynamic] or 4  # CMAINT from the config, or 'add server's
+                admin |= 0x20 if h.rmaint else 0  # no address from DNS (RMAINT)
                 result = {"": 0, "INI": 0}.get(srv.check_status, None)
                 if result is None:
                     result = 3 if srv.check_status.endswith("OK") else 2
                 # checks paused by maintenance; an added server's from birth only with 'disabled'
-                paused = h.admin == "maint" and (srv.cfg.check and srv.dynamic != 1 or srv.dynamic == 5)
+                paused = h.admin == "maint" and (srv.cfg.check and srv.dynamic != 1 or srv.dynamic == 5) or (
+                    h.rmaint and srv.cfg.check)  # or no address from DNS (RMAINT)
                 chk_state = (2 if srv.cfg.check else 0) | (4 if h.check else 0) | (8 if paused else 0)
-                out.append(f"{be.iid} {be.name} {srv.sid} {srv.name} {srv.addr[0]} {OP_STATES[h.op]} {admin} "
+                out.append(f"{be.iid} {be.name} {srv.sid} {srv.name} {srv.addr[0] or '-'} {OP_STATES[h.op]} {admin} "
                            f"{be.algo.weight(srv.name)} {be.algo.initial_weight(srv.name)} "
                            f"{int(now - srv.lastchg)} {CHECK_STATUS_CODES.get(srv.check_status, 0)} {result} "
-                           f"{h.health} {chk_state} 0 0 {srv.forced_id:d} - {srv.addr[1]} - {srv.cfg.ssl:d} 0 - - 0\n")
+                           f"{h.health} {chk_state} 0 0 {srv.forced_id:d} {srv.cfg.fqdn or '-'} {srv.addr[1]} - {srv.cfg.ssl:d} 0 - - 0\n")
         return "".join(out)
 
     # ----- weights and states

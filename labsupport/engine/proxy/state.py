@@ -124,6 +124,8 @@ class ServerRT(Counters):
         self.name, self.backend, self.cfg, self.sid = cfg.name, backend, cfg, sid
         self.addr = (cfg.host, cfg.port)
         self.health = Health(cfg.rise, cfg.fall, cfg.check, cfg.disabled)
+        if not cfg.host:  # 'init-addr none' (or no address found): MAINT (resolution) until DNS answers
+            self.health.set_rmaint(True)
         self.idle: list[PooledConn] = []  # kept-alive connections ready for the next request
         self.lastchg = now()
         self.down_since: float | None = now() if not self.health.usable else None

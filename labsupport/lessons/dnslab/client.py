@@ -27,9 +27,9 @@ import dns.rcode
 import dns.rdatatype
 
 from ...course.display.table import Table
+from ...course.dnsserver import LAB_ADDRESSES, DNSServer
 from ...course.environment import find_tool
 from ...errors import LabError, ToolMissingError
-from .server import LAB_ADDRESSES, DNSServer
 
 LIVE_NAMES = ("google.com", "facebook.com", "outlook.com", "yahoo.com")
 

@@ -7,9 +7,9 @@ the queries measured, so a PASS always stands beside figures that meet the state
 """
 from __future__ import annotations
 
+from ...course.dnsserver import LAB_ADDRESSES, DNSServer
 from ...course.exercise import ExerciseResult
 from .client import dig
-from .server import LAB_ADDRESSES, DNSServer
 
 
 def check_rotation(server: DNSServer, name: str, addresses: tuple[str, ...] = LAB_ADDRESSES,

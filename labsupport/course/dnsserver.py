@@ -1,4 +1,5 @@
-"""A local DNS server for the DNS load-balancing lesson (its clients are in client.py).
+"""A local DNS server for the lessons: DNS round robin (lesson 01, clients in lessons/dnslab/client.py)
+and DNS service discovery (lesson 09, HAProxy's ``resolvers`` asking it).
 
 How it works: ``DNSServer`` is a tiny authoritative server for a lab zone (``shop.lab.`` answers
 with three A records). It runs asyncio (UDP and TCP on the same port) in its own thread, so a busy
@@ -38,10 +39,10 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from ... import lifecycle
-from ...course.display.table import Table
-from ...errors import LabError
-from ...ports import in_use
+from .. import lifecycle
+from ..errors import LabError
+from ..ports import in_use
+from .display.table import Table
 
 LAB_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 CONTINENTS = {"Asia": "127.0.1.0/24", "Europe": "127.0.2.0/24", "America": "127.0.3.0/24"}
