@@ -22,8 +22,8 @@ from .cookie import dynamic_cookies
 from .directives import Blocks
 from .model import Config, ServerConfig
 from .proxy import check_proxy, parse_proxy_line
-from .stick import kw_stick_table, stick_tables
 from .resolvers import check_servers, finish_sections, init_address, resolvers_line, start_section
+from .stick import kw_stick_table, stick_tables
 from .tls import parse_default_bind_options
 from .words import SECTION_NAME_CHARS, LineError, atol, parse_time, resolve, split_line, split_words
 
