@@ -421,7 +421,7 @@ class HAProxy:
         """The stats as a table for a notebook."""
         rows = parse_stat_csv(self.stats_csv())
         return Table([{c: "" if r.get(c) is None else r.get(c) for c in columns} for r in rows], list(columns),
-                     title=f"haproxy stats for {self.path}")
+                     title=f"{getattr(self, 'kind', 'haproxy')} stats for {self.path}")
 
     def _server(self, server: str) -> str:
         """'be/srv' as given; a bare 'srv' is found in the backends when exactly one has it."""

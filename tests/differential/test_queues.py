@@ -40,11 +40,14 @@ class Side:
         return {r["svname"]: r for r in parse_stat_csv(self.target.stats_csv()) if r["pxname"] == backend}
 
     def wait_placed(self, backend: str, n: int) -> dict[str, dict]:
-        """Wait until ``n`` requests are on ``backend`` (serving or queued); its stats rows."""
+        """Wait until ``n`` requests are on ``backend`` (serving or queued), and each one a server counts
+        has reached it (under load a gate may note a request after the next one: the balancer counts
+        it on its server at connect time); its stats rows."""
         deadline = time.monotonic() + 10
         while True:
             rows = self.rows(backend)
-            if self.placed(rows) >= n or time.monotonic() > deadline:
+            serving = sum(r["scur"] for k, r in rows.items() if k not in ("BACKEND", "FRONTEND"))
+            if self.placed(rows) >= n and len(self.arrivals) >= serving or time.monotonic() > deadline:
                 return rows
             time.sleep(0.005)
 
