@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from typing import Iterable, Mapping
 
+from matplotlib.colors import is_color_like
 from matplotlib.figure import Figure
 
 from ...course.display.charts import FAILURE_COLOR, PALETTE
@@ -139,7 +140,9 @@ class SteadyLoad:
         ax = fig.add_subplot()
         bottom = [0] * len(starts)
         for i, (version, counts) in enumerate(versions.items()):
-            ax.bar(starts, counts, width=width, bottom=bottom, align="edge", color=PALETTE[i % len(PALETTE)],
+            named = version.isalpha() and is_color_like(version)  # blue-green: each version in its own colour
+            ax.bar(starts, counts, width=width, bottom=bottom, align="edge",
+                   color=version if named else PALETTE[i % len(PALETTE)],
                    label=f"version {version}", linewidth=0)
             bottom = [b + c for b, c in zip(bottom, counts)]
         if any(failed):
