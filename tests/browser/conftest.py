@@ -170,3 +170,25 @@ def pytest_runtest_makereport(item, call):
                 pass
         elif isinstance(longrepr, str):
             rep.longrepr = f"{longrepr}\n{note}"
+
+
+def scratch_notebook(browser, lab, name: str, cells: list[str], until: str, selector: str):
+    """A notebook of ``cells`` written next to the student's copies, opened and run down to the cell holding
+    ``until`` until ``selector`` shows; yields the Notebook, then closes the page and deletes the file."""
+    import nbformat
+
+    from .notebook import Notebook
+
+    path = lab.folder / name
+    kernel = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}}
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells], metadata=kernel),
+                   path)
+    page = open_page(browser)
+    try:
+        notebook = Notebook(page, lab, name).open()
+        notebook.run_through(until)
+        page.wait_for_selector(selector, timeout=30_000)
+        yield notebook
+        close_page(page, lab)
+    finally:
+        path.unlink(missing_ok=True)

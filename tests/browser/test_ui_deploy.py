@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import re
 
-import nbformat
 import pytest
 
 from . import selectors as sel
-from .conftest import close_page, console_errors, open_page
-from .notebook import Notebook
+from .conftest import console_errors, scratch_notebook
 from .ui import text, within
 
 NOTEBOOK = "scratch-deploy.ipynb"
@@ -58,19 +56,7 @@ _OBSERVE_JS = """([row, name]) => {
 @pytest.fixture(scope="module")
 def nb(browser, lab):
     """A scratch notebook next to the student's copies: the lesson's balancer, fleet and panel, live."""
-    path = lab.folder / NOTEBOOK
-    kernel = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}}
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS], metadata=kernel),
-                   path)
-    page = open_page(browser)
-    try:
-        notebook = Notebook(page, lab, NOTEBOOK).open()
-        notebook.run_through("DeployWidget(lb")
-        page.wait_for_selector(sel.DEPLOY, timeout=30_000)
-        yield notebook
-        close_page(page, lab)
-    finally:
-        path.unlink(missing_ok=True)
+    yield from scratch_notebook(browser, lab, NOTEBOOK, CELLS, "DeployWidget(lb", sel.DEPLOY)
 
 
 def row(page) -> dict:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import socket
 import time
 
-import nbformat
 import pytest
 
 from . import selectors as sel
-from .conftest import close_page, console_errors, open_page
-from .notebook import Notebook
+from .conftest import console_errors, scratch_notebook
 from .ui import text, within
 
 NOTEBOOK = "scratch-tablewatch.ipynb"
@@ -66,19 +64,7 @@ def ask(src: str) -> int:
 @pytest.fixture(scope="module")
 def nb(browser, lab):
     """A scratch notebook next to the student's copies: the lesson's balancer and the widget, live."""
-    path = lab.folder / NOTEBOOK
-    kernel = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}}
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS], metadata=kernel),
-                   path)
-    page = open_page(browser)
-    try:
-        notebook = Notebook(page, lab, NOTEBOOK).open()
-        notebook.run_through("TableWatch(lb")
-        page.wait_for_selector(sel.TABLEWATCH, timeout=30_000)
-        yield notebook
-        close_page(page, lab)
-    finally:
-        path.unlink(missing_ok=True)
+    yield from scratch_notebook(browser, lab, NOTEBOOK, CELLS, "TableWatch(lb", sel.TABLEWATCH)
 
 
 def test_a_clients_rate_rises_and_its_row_turns_429_within_a_second(nb):

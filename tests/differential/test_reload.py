@@ -241,3 +241,31 @@ def test_master_cli_answers_match(run):
         mw = run(engine)
         answers.append({line: masked(mw.master(line)) for line in lines} | {"show proc": masked(mw.master("show proc"))})
     assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize("engine", KINDS)
+def test_a_connection_accepted_before_the_reload_is_still_served(run, engine):
+    """A client connected to the old worker but had not sent its request yet when the reload came: the old
+    worker serves it (and closes the connection after the answer); only connections idle after an answer
+    are closed at once. (A reload under load once cut such a request on the engine.)"""
+    mw = run(engine)
+    port = mw.ports[0]
+
+    def frontend_sessions() -> int:
+        row = next(line for line in mw.command("show stat").splitlines() if line.startswith("fe,FRONTEND,"))
+        return int(row.split(",")[4])
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        deadline = time.monotonic() + 10
+        while frontend_sessions() != 1:  # the worker has accepted it
+            assert time.monotonic() < deadline, "the worker never counted the connection"
+            time.sleep(0.02)
+        mw.reload()
+        time.sleep(0.3)  # the old worker's soft stop has begun: an idle connection would be closed by now
+        c.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = c.recv(65536)
+            assert chunk, f"{mw.kind}: closed without an answer ({answer!r})"
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:100]

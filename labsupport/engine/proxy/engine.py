@@ -240,8 +240,10 @@ class Engine(Controls):
             c.cancel()
         self.checkers = []
         for c in list(self.conns):
-            if getattr(c, "cur", True) is None and getattr(c, "req", True) is None and not c.closed:
-                c.closed = True  # an idle keep-alive connection: closed at once
+            # an idle keep-alive connection (answered, nothing asked since) is closed at once; one accepted
+            # but whose first request has not arrived yet is served, then closed after its answer
+            if getattr(c, "answered", False) and c.cur is None and not c.pending and not c.buffered and not c.closed:
+                c.closed = True
                 c.transport.close()
         deadline = None if hard_after_ms is None else self.loop.time() + hard_after_ms / 1000
         while self.conns and (deadline is None or self.loop.time() < deadline):
