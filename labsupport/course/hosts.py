@@ -144,6 +144,14 @@ def _inner_pid(pid: int) -> int | None:
     return None
 
 
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def _wait_for(what: str, test, timeout: float = 20.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -310,8 +318,9 @@ class Lab:
                                  f"{next(h.name for h in self.hosts.values() if h.address == str(ip))}")
             self._proc.stdin.write(name + "\n")
             inner = int(self._proc.stdout.readline())
+            # the holder counts once it runs sleep: before, unshare may not have left the switch's namespace yet
             holder = _wait_for(f"host {name}'s process", lambda: next(
-                (p for p in _children(self.init) if _inner_pid(p) == inner), None))
+                (p for p in _children(self.init) if _inner_pid(p) == inner and _command(p) == "sleep"), None))
             link = f"h-{name}"
             self._switch(["link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", str(holder)])
             self._switch(["link", "set", link, "master", BRIDGE, "up"])

@@ -205,3 +205,52 @@ def test_root_works_without_a_user_namespace(netns, monkeypatch):
         assert lab.topology()["user_namespace"] is False
         assert b.run(["ip", "-o", "-4", "addr"]).stdout.count(b.address) == 1
         assert a.run(["id", "-u"]).stdout.strip() == "0"
+
+
+KEEPALIVED = """\
+global_defs {{
+    router_id {name}
+}}
+vrrp_instance VI_1 {{
+    state {state}
+    interface eth0
+    virtual_router_id 51
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        10.0.0.100/24 dev eth0
+    }}
+}}
+"""
+
+
+def test_vrrp_moves_the_shared_address_when_its_holder_is_cut_off(lab, tmp_path):
+    """keepalived in two hosts: the address 10.0.0.100 answers from lb1; unplug lb1 and lb2 takes it over."""
+    keepalived = hosts._tool("keepalived")
+    if keepalived is None:
+        reason = "'keepalived' is not installed (sudo apt-get install keepalived)"
+        if os.environ.get("LAB_REQUIRE_KEEPALIVED") == "1":
+            pytest.fail(f"LAB_REQUIRE_KEEPALIVED=1 but {reason}")
+        pytest.skip(reason + "; set LAB_REQUIRE_KEEPALIVED=1 to make this a failure")
+    client = lab.host("client", "10.0.0.5")
+    balancers = [lab.host("lb1", "10.0.0.2"), lab.host("lb2", "10.0.0.3")]
+    for host, state, priority in zip(balancers, ("MASTER", "BACKUP"), (150, 100)):
+        site = tmp_path / host.name
+        site.mkdir()
+        (site / "index.html").write_text(host.name)
+        (tmp_path / f"{host.name}.conf").write_text(KEEPALIVED.format(name=host.name, state=state, priority=priority))
+        host.popen([sys.executable, "-m", "http.server", "8000", "--directory", str(site)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        host.popen([keepalived, "--dont-fork", "--log-console", "--no-syslog", "--vrrp",
+                    "--use-file", str(tmp_path / f"{host.name}.conf"), "--pid", str(tmp_path / f"{host.name}.pid"),
+                    "--vrrp_pid", str(tmp_path / f"{host.name}.vrrp.pid")],
+                   stdout=(tmp_path / f"{host.name}.log").open("w"), stderr=subprocess.STDOUT)
+
+    def holders() -> list[str]:
+        return [h.name for h in balancers if " 10.0.0.100/24 " in h.run(["ip", "-o", "-4", "addr", "show", "dev", "eth0"]).stdout]
+
+    _wait_until("lb1 holding 10.0.0.100", lambda: holders() == ["lb1"], timeout=60)
+    assert _wait_until("lb1 answering on 10.0.0.100", lambda: _fetch(client, "http://10.0.0.100:8000/")) == "lb1"
+    balancers[0].unplug()
+    _wait_until("lb2 holding 10.0.0.100", lambda: "lb2" in holders(), timeout=60)
+    assert _wait_until("lb2 answering on 10.0.0.100", lambda: _fetch(client, "http://10.0.0.100:8000/")) == "lb2"
