@@ -252,12 +252,13 @@ class Lab:
         if flags is None:
             raise NamespacesUnavailableError(f"no lab network on this machine: {why}")
         self.flags = flags
+        lifecycle.rerun_replaces()  # this cell ran before: the lab it made then stops (one line says so)
         self.subnet = ipaddress.ip_network(subnet)
         self.hosts: dict[str, Host] = {}
         self._lock = threading.Lock()
         self._proc = subprocess.Popen([_tool("unshare"), *flags, "--kill-child", sys.executable, "-c", _INIT],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-        lifecycle.register("child", self, label="the lab network", cell=False)
+        lifecycle.register("child", self, label="the lab network")
         try:
             if self._proc.stdout.readline().strip() != "ready":
                 raise LabError(f"the lab's first process ended at once (exit {self._proc.wait(10)})")

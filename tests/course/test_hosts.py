@@ -157,6 +157,20 @@ def test_stop_all_removes_the_lab(netns):
         web.run("true")
 
 
+def test_a_cell_run_again_replaces_its_lab(netns, monkeypatch, capsys):
+    monkeypatch.setattr(lifecycle, "current_run", lambda: ("cell-1", "run-1"))
+    first = Lab()
+    holder = first.host("web1").holder
+    assert capsys.readouterr().out == ""
+    monkeypatch.setattr(lifecycle, "current_run", lambda: ("cell-1", "run-2"))
+    second = Lab()
+    try:
+        assert capsys.readouterr().out == "restarted the lab network: an earlier run of this cell had started it\n"
+        assert not first.running and second.running
+        _wait_until("the first lab's host gone", lambda: not _alive(holder))
+    finally:
+        second.stop()
+
 OWNER = textwrap.dedent("""\
     import json, subprocess, sys, time
     sys.path.insert(0, sys.argv[1])
