@@ -48,7 +48,9 @@ from labsupport.errors import LabError, NotFoundError, UsageError
 SUBNET = "10.0.0.0/24"
 BRIDGE = "br0"
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,12}\Z")
-_TOOLS = ("unshare", "nsenter", "ip")
+_TOOLS = ("unshare", "nsenter", "ip", "sleep")
+# what runs in a host runs as its root: its PATH has the system folders an ordinary user's PATH may lack (ip)
+_SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 
 # pid 1 of the lab: one holder per line read; exits (and so ends the whole lab) when its input closes.
 _INIT = """\
@@ -62,7 +64,7 @@ def reap(*_):
 signal.signal(signal.SIGCHLD, reap)
 print("ready", flush=True)
 for line in sys.stdin:
-    holder = subprocess.Popen(["unshare", "--net", "--", "sleep", "infinity"], stdin=subprocess.DEVNULL)
+    holder = subprocess.Popen([sys.argv[1], "--net", "--", sys.argv[2], "infinity"], stdin=subprocess.DEVNULL)
     print(holder.pid, flush=True)
 """
 
@@ -205,14 +207,23 @@ class Host:
             raise LabError(f"host {self.name} is gone: its lab was stopped")
         return self._enter() + (["sh", "-c", cmd] if isinstance(cmd, str) else [str(c) for c in cmd])
 
+    @staticmethod
+    def _environment(kw: dict) -> dict:
+        if "env" not in kw:
+            path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep)
+            kw["env"] = {**os.environ, "PATH": os.pathsep.join(path + [d for d in _SBIN if d not in path])}
+        return kw
+
     def run(self, cmd: str | Sequence[str], timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess:
         """Run ``cmd`` in this host to its end; its output as text (``.stdout``, ``.stderr``, ``.returncode``)."""
+        self._environment(kw)
         kw.setdefault("capture_output", True)
         kw.setdefault("text", True)
         return subprocess.run(self.command(cmd), timeout=timeout, **kw)
 
     def popen(self, cmd: str | Sequence[str], **kw: Any) -> HostProcess:
         """Start ``cmd`` in this host and return at once; it ends when stopped, or with its lab."""
+        self._environment(kw)
         kw.setdefault("stdin", subprocess.DEVNULL)
         return HostProcess(self.command(cmd), **kw)
 
@@ -256,7 +267,8 @@ class Lab:
         self.subnet = ipaddress.ip_network(subnet)
         self.hosts: dict[str, Host] = {}
         self._lock = threading.Lock()
-        self._proc = subprocess.Popen([_tool("unshare"), *flags, "--kill-child", sys.executable, "-c", _INIT],
+        self._proc = subprocess.Popen([_tool("unshare"), *flags, "--kill-child", sys.executable, "-c", _INIT,
+                                       _tool("unshare"), _tool("sleep")],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         lifecycle.register("child", self, label="the lab network")
         try:
@@ -326,11 +338,10 @@ class Lab:
             self._switch(["link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", str(holder)])
             self._switch(["link", "set", link, "master", BRIDGE, "up"])
             host = Host(self, name, str(ip), holder)
-            for step in (f"ip addr add {ip}/{self.subnet.prefixlen} dev eth0", "ip link set eth0 up",
-                         "ip link set lo up"):
-                done = host.run(step.split(), timeout=30)
+            for step in (f"addr add {ip}/{self.subnet.prefixlen} dev eth0", "link set eth0 up", "link set lo up"):
+                done = host.run([_tool("ip"), *step.split()], timeout=30)
                 if done.returncode != 0:
-                    raise LabError(f"host {name}: {step}: {done.stderr.strip()}")
+                    raise LabError(f"host {name}: ip {step}: {done.stderr.strip()}")
             self.hosts[name] = host
             return host
 

@@ -268,3 +268,12 @@ def test_vrrp_moves_the_shared_address_when_its_holder_is_cut_off(lab, tmp_path)
     balancers[0].unplug()
     _wait_until("lb2 holding 10.0.0.100", lambda: "lb2" in holders(), timeout=60)
     assert _wait_until("lb2 answering on 10.0.0.100", lambda: _fetch(client, "http://10.0.0.100:8000/")) == "lb2"
+
+
+def test_an_ordinary_users_path_is_enough(netns, monkeypatch):
+    """Debian gives an ordinary user no /usr/sbin on PATH, where ip and keepalived live: hosts still find them."""
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    with Lab() as lab:
+        host = lab.host("web1", "10.0.0.11")
+        done = host.run("ip -o -4 addr show dev eth0")
+        assert done.returncode == 0 and "10.0.0.11/24" in done.stdout, done.stderr
