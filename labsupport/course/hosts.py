@@ -196,16 +196,16 @@ class Host:
     def __init__(self, lab: Lab, name: str, address: str, holder: int):
         self.lab, self.name, self.address, self.holder = lab, name, address, holder
 
-    def _enter(self) -> list[str]:
-        user = ["-U", "--preserve-credentials"] if "--user" in self.lab.flags else []
-        mount = ["-m"] if "--mount" in self.lab.flags else []
-        return [_tool("nsenter"), "-t", str(self.holder), *user, "-n", "-p", *mount, "--"]
-
-    def command(self, cmd: str | Sequence[str]) -> list[str]:
-        """The argument list that runs ``cmd`` (a list, or a string for ``sh -c``) in this host."""
+    def command(self, cmd: str | Sequence[str], cwd: str | os.PathLike | None = None) -> list[str]:
+        """The argument list that runs ``cmd`` (a list, or a string for ``sh -c``) in this host, in folder
+        ``cwd`` (default: this process's; entering a mount namespace would otherwise start it in /)."""
         if not self.lab.running:
             raise LabError(f"host {self.name} is gone: its lab was stopped")
-        return self._enter() + (["sh", "-c", cmd] if isinstance(cmd, str) else [str(c) for c in cmd])
+        user = ["-U", "--preserve-credentials"] if "--user" in self.lab.flags else []
+        mount = ["-m"] if "--mount" in self.lab.flags else []
+        folder = os.path.abspath(cwd if cwd is not None else os.getcwd())
+        return ([_tool("nsenter"), "-t", str(self.holder), *user, "-n", "-p", *mount, f"--wd={folder}", "--"]
+                + (["sh", "-c", cmd] if isinstance(cmd, str) else [str(c) for c in cmd]))
 
     @staticmethod
     def _environment(kw: dict) -> dict:
@@ -219,13 +219,13 @@ class Host:
         self._environment(kw)
         kw.setdefault("capture_output", True)
         kw.setdefault("text", True)
-        return subprocess.run(self.command(cmd), timeout=timeout, **kw)
+        return subprocess.run(self.command(cmd, kw.pop("cwd", None)), timeout=timeout, **kw)
 
     def popen(self, cmd: str | Sequence[str], **kw: Any) -> HostProcess:
         """Start ``cmd`` in this host and return at once; it ends when stopped, or with its lab."""
         self._environment(kw)
         kw.setdefault("stdin", subprocess.DEVNULL)
-        return HostProcess(self.command(cmd), **kw)
+        return HostProcess(self.command(cmd, kw.pop("cwd", None)), **kw)
 
     def unplug(self) -> None:
         """Pull this host's cable: its switch port goes down (what runs in it keeps running, cut off)."""

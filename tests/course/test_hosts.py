@@ -277,3 +277,15 @@ def test_an_ordinary_users_path_is_enough(netns, monkeypatch):
         host = lab.host("web1", "10.0.0.11")
         done = host.run("ip -o -4 addr show dev eth0")
         assert done.returncode == 0 and "10.0.0.11/24" in done.stdout, done.stderr
+
+
+def test_commands_start_in_this_process_folder_or_the_one_given(netns, tmp_path, monkeypatch):
+    """Relative paths (``backends/app.py``) mean what they mean in the notebook."""
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with Lab() as lab:
+        host = lab.host("web1")
+        assert host.run("pwd").stdout.strip() == str(tmp_path)
+        assert host.run(["pwd"], cwd="here").stdout.strip() == str(tmp_path / "here")
+        process = host.popen("pwd; ls", cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+        assert process.communicate(timeout=30)[0].split() == [str(tmp_path), "here"]
