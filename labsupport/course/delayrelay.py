@@ -1,6 +1,7 @@
 """Distance in the lab: a TCP relay that delivers every byte a fixed time after it arrived.
 
     python labsupport/course/delayrelay.py 10.0.0.50:8080 10.0.0.11:8080 --delay-ms 40
+    python labsupport/course/delayrelay.py unix:/run/user/1000/lab-course/portal.sock 10.0.0.11:8080 --delay-ms 0
 
 Why a relay: the usual tool, ``tc qdisc add dev eth0 root netem delay 40ms``, needs the kernel's sch_netem,
 and many kernels (this course's CI machine among them: CONFIG_NET_SCH_NETEM is not set, and there are no
@@ -23,7 +24,10 @@ import sys
 import time
 
 
-def _address(text: str) -> tuple[str, int]:
+def _address(text: str) -> tuple[str, int | str]:
+    """ADDRESS:PORT, or unix:PATH (a UNIX socket: how a process outside the lab's namespaces gets in)."""
+    if text.startswith("unix:") and len(text) > 5:
+        return "unix", text[5:]
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r}: expected ADDRESS:PORT, e.g. 10.0.0.50:8080")
@@ -61,12 +65,13 @@ async def _carry(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
         reading.cancel()
 
 
-async def _relay(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, target: tuple[str, int],
+async def _relay(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, target: tuple[str, int | str],
                  delay: float) -> None:
     try:
         await asyncio.sleep(delay)  # the connection's first packet travels too
         try:
-            server_r, server_w = await asyncio.open_connection(*target)
+            server_r, server_w = await (asyncio.open_unix_connection(target[1]) if target[0] == "unix"
+                                        else asyncio.open_connection(*target))
         except OSError:
             return
         try:
@@ -79,8 +84,12 @@ async def _relay(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter,
             await client_w.wait_closed()
 
 
-async def serve(listen: tuple[str, int], target: tuple[str, int], delay: float) -> None:
-    server = await asyncio.start_server(lambda r, w: _relay(r, w, target, delay), *listen)
+async def serve(listen: tuple[str, int | str], target: tuple[str, int | str], delay: float) -> None:
+    def relay(r: asyncio.StreamReader, w: asyncio.StreamWriter):
+        return _relay(r, w, target, delay)
+
+    server = await (asyncio.start_unix_server(relay, listen[1]) if listen[0] == "unix"
+                    else asyncio.start_server(relay, *listen))
     print(f"relaying {listen[0]}:{listen[1]} -> {target[0]}:{target[1]} with {delay * 1000:g} ms each way",
           flush=True)
     async with server:
@@ -89,8 +98,8 @@ async def serve(listen: tuple[str, int], target: tuple[str, int], delay: float) 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="delayrelay.py", description="TCP relay with a one-way delay each way.")
-    p.add_argument("listen", type=_address, help="where to listen, ADDRESS:PORT")
-    p.add_argument("target", type=_address, help="where to connect, ADDRESS:PORT")
+    p.add_argument("listen", type=_address, help="where to listen, ADDRESS:PORT or unix:PATH")
+    p.add_argument("target", type=_address, help="where to connect, ADDRESS:PORT or unix:PATH")
     p.add_argument("--delay-ms", type=float, default=40.0, help="one-way delay in ms (default 40)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     if args.delay_ms < 0:
