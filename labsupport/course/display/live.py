@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
+from ... import lifecycle
 from ..environment import HEADLESS
 
 
@@ -48,3 +49,22 @@ class LiveLoop:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
+
+
+class LivePanel:
+    """What every live widget offers its notebook: ``running`` while its ``LiveLoop`` (``self.loop``) redraws
+    it, and ``close()`` (also ``stop()``) to stop redrawing; what it watches goes on."""
+
+    loop: LiveLoop
+
+    @property
+    def running(self) -> bool:
+        return self.loop.running
+
+    def close(self) -> None:
+        """Stop redrawing (what the panel watches goes on)."""
+        lifecycle.unregister(self)
+        self.loop.stop()
+
+    def stop(self) -> None:
+        self.close()

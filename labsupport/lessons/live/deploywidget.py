@@ -27,14 +27,14 @@ import ipywidgets as w
 from ... import lifecycle
 from ...course import environment
 from ...course.display.charts import FAILURE_COLOR, STATS_PAGE_COLORS, state_class
-from ...course.display.live import LiveLoop
+from ...course.display.live import LiveLoop, LivePanel
 from ...course.display.table import Table
 from ...errors import LabError, UsageError
 from .deploy import DeployLog, Step, kill_and_restart_deploy, rolling_deploy
 from .servers import ServerRow, servers
 
 
-class DeployWidget:
+class DeployWidget(LivePanel):
     """The servers of ``backend`` on ``balancer`` (their processes in ``fleet``), redrawn every ``refresh`` s."""
 
     def __init__(self, balancer, backend: str, fleet, refresh: float = 0.2, max_seconds: float = 600) -> None:
@@ -137,17 +137,6 @@ class DeployWidget:
         return log
 
     # ------------------------------------------------------------------ control and display
-    @property
-    def running(self) -> bool:
-        return self.loop.running
-
-    def close(self) -> None:
-        """Stop redrawing (the balancer and the servers go on)."""
-        lifecycle.unregister(self)
-        self.loop.stop()
-
-    stop = close
-
     def text(self) -> Table:
         """What the panel shows now, as a Table (without the sessions, which differ from run to run, so that
         a notebook's reference output stays the same)."""

@@ -18,11 +18,11 @@ import ipywidgets as w
 from ... import lifecycle
 from ...course.balancerlike import BalancerLike
 from ...course.display.charts import figure_to_png
-from ...course.display.live import LiveLoop
+from ...course.display.live import LiveLoop, LivePanel
 from .plots import MonitorHistory, monitor_figure
 
 
-class MonitorDashboard:
+class MonitorDashboard(LivePanel):
     """Requests/s, 5xx/s, p99 per server, their states over time and the queue, live."""
 
     def __init__(self, target: BalancerLike, backend: str | None = None, refresh: float = 1.0, points: int = 120,
@@ -60,14 +60,6 @@ class MonitorDashboard:
             parts.append(f"<b>{html.escape(name)}</b> {last.get('state', '?')} "
                          f"{fmt(last.get('rate'))} req/s, p99 {fmt(last.get('p99'), ' ms')}")
         self.summary.value = " &nbsp;|&nbsp; ".join(parts) + f" <i>({time.strftime('%H:%M:%S')})</i>"
-
-    @property
-    def running(self) -> bool:
-        return self.loop.running
-
-    def close(self) -> None:
-        lifecycle.unregister(self)
-        self.loop.stop()
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -29,7 +29,7 @@ import ipywidgets as w
 from ... import lifecycle
 from ...course import environment
 from ...course.display.charts import FAILURE_COLOR
-from ...course.display.live import LiveLoop
+from ...course.display.live import LiveLoop, LivePanel
 from ...course.display.table import Table
 from ...course.logtable import parse_httplog
 from ...errors import LabError, UsageError
@@ -46,7 +46,7 @@ def over(rate: Any, limit: float | None) -> bool:
     return limit is not None and isinstance(rate, (int, float)) and rate > limit
 
 
-class TableWatch:
+class TableWatch(LivePanel):
     """``show table`` of ``table`` on ``balancer``, redrawn every ``refresh`` s for at most ``max_seconds``."""
 
     def __init__(self, balancer, table: str | None = None, refresh: float = 0.5, max_seconds: float = 600, *,
@@ -211,17 +211,6 @@ class TableWatch:
         self.stop_button.disabled = True
 
     # ------------------------------------------------------------------ control and display
-    @property
-    def running(self) -> bool:
-        return self.loop.running
-
-    def close(self) -> None:
-        """Stop redrawing (the table and the balancer go on)."""
-        lifecycle.unregister(self)
-        self.loop.stop()
-
-    stop = close
-
     def text(self) -> Table:
         """What the panel shows now, as a Table (its text form; without ``exp``, which differs from run to run,
         so that a notebook's reference output stays the same)."""
