@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from ...errors import Message
 from . import keywords as kw
 from .context import Context
+from .server import unknown_server_keyword
 from .words import SECTION_NAME_CHARS, resolve
 
 IGNORED_FOR_PEERS = ("check", "agent-check", "resolvers", "init-addr")
@@ -206,9 +207,7 @@ def _peer(p: Context, d: PeersDraft, args: list[str]) -> None:
     while i < len(options):
         o = options[i]
         if o not in kw.SERVER_KEYWORDS:
-            best = kw.best_match(o, kw.SERVER_KEYWORDS, kw.SERVER_EXTRA)
-            text = f"unknown keyword '{o}'; did you mean '{best}' maybe ?" if best else f"unknown keyword '{o}'."
-            p.alert(f"[{p.file}:{p.line}] : 'server {owner}/{name}' : {text}",
+            p.alert(f"[{p.file}:{p.line}] : 'server {owner}/{name}' : {unknown_server_keyword(o)}",
                     "A peer line is 'peer NAME IP:PORT'; server keywords after it are read but unused.")
             return
         if o not in kw.SERVER_FLAGS and i + 1 >= len(options):  # (HAProxy words this per keyword)

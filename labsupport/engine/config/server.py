@@ -133,6 +133,12 @@ def server_keyword(p: Context, d: Draft, s: dict, args: list[str], i: int) -> st
     return None
 
 
+def unknown_server_keyword(word: str) -> str:
+    """HAProxy's words for a word that is no server keyword, with its closest keyword when there is one."""
+    best = kw.best_match(word, kw.SERVER_KEYWORDS, kw.SERVER_EXTRA)
+    return f"unknown keyword '{word}'; did you mean '{best}' maybe ?" if best else f"unknown keyword '{word}'."
+
+
 def parse_server(p: Context, d: Draft, args: list[str], template: tuple[int, int] | None = None) -> None:
     """``server NAME ADDR[:PORT] [keywords...]`` (``template``: the range of a server-template, whose
     args come as ``server PREFIX FQDN ...``; config/resolvers.py parses the rest of that line)."""
@@ -193,8 +199,7 @@ def parse_server(p: Context, d: Draft, args: list[str], template: tuple[int, int
     while i < len(args):
         word = args[i]
         if word not in kw.SERVER_KEYWORDS:
-            best = kw.best_match(word, kw.SERVER_KEYWORDS, kw.SERVER_EXTRA)
-            text = f"unknown keyword '{word}'; did you mean '{best}' maybe ?" if best else f"unknown keyword '{word}'."
+            text = unknown_server_keyword(word)
             p.alert(prefix + text, "Server keywords: weight N, check, inter T, fastinter T, downinter T, "
                     "rise N, fall N, backup, disabled, maxconn N, id N.")
             return
@@ -241,8 +246,7 @@ def parse_default_server(p: Context, d: Draft, args: list[str]) -> None:
     while i < len(args):
         word = args[i]
         if word not in kw.SERVER_KEYWORDS:
-            best = kw.best_match(word, kw.SERVER_KEYWORDS, kw.SERVER_EXTRA)
-            text = f"unknown keyword '{word}'; did you mean '{best}' maybe ?" if best else f"unknown keyword '{word}'."
+            text = unknown_server_keyword(word)
             p.alert(f"{loc}{text} Hint: no address was expected for this server.",
                     "default-server takes server keywords only (check, inter T, weight N ...), no name or address.")
             break
