@@ -37,7 +37,9 @@ def test_bad_capacity_values_are_clear():
 
 
 def test_one_worker_serves_one_at_a_time_in_order():
-    cap = Capacity(1, 30)
+    # 250 ms each: the first request must still be served while the three others start and queue (with 30 ms,
+    # a busy machine started them after it had ended, and CI saw busy 0)
+    cap = Capacity(1, 250)
     order, lock = [], threading.Lock()
 
     def one(i):
