@@ -76,4 +76,4 @@ def if_installed() -> Iterator[None]:
     try:
         yield
     except ToolMissingError as missing:
-        print(f"{missing}\nCarrying on without it: the rest of this notebook does not need it.")
+        print(f"{missing}\n{getattr(missing, 'carry_on', 'Carrying on without it: the rest of this notebook does not need it.')}")

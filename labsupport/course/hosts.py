@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from labsupport import lifecycle
-from labsupport.errors import LabError, NotFoundError, UsageError
+from labsupport.errors import LabError, NotFoundError, ToolMissingError, UsageError
 
 SUBNET = "10.0.0.0/24"
 BRIDGE = "br0"
@@ -69,9 +69,40 @@ for line in sys.stdin:
 """
 
 
-class NamespacesUnavailableError(LabError):
+class NamespacesUnavailableError(ToolMissingError):
     """This machine lets this account make no network namespaces (or lacks the programs to); the message
-    says why and what would allow it."""
+    says why and what would allow it. A kind of missing tool, so ``with if_installed():`` carries on past it."""
+
+    carry_on = "Carrying on without hosts: this cell stops here; the cells that run on loopback still run."
+
+    def __init__(self, message: str):
+        self.tool, self.install = "network namespaces", ""
+        LabError.__init__(self, message)
+
+
+class NoLab:
+    """What ``Lab.if_possible()`` gives where no lab can be made: every use says why, as one error that
+    ``with if_installed():`` turns into a message (so a lesson runs on, doing what works without hosts)."""
+
+    running = False
+    hosts: dict = {}
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def _refuse(self, *args: Any, **kw: Any):
+        raise NamespacesUnavailableError(f"no lab network on this machine: {self.why}")
+
+    host = topology = __getitem__ = _refuse
+
+    def stop(self) -> None:
+        pass
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"<no lab here: {self.why}>"
 
 
 def _tool(name: str) -> str | None:
@@ -86,6 +117,9 @@ def _probe() -> tuple[list[str] | None, str]:
     """(the unshare flags that work here, '') or (None, why not); tried once per process."""
     global _probed
     if _probed is not None:
+        return _probed
+    if os.environ.get("LAB_NO_NETNS") == "1":  # to see a lesson as a machine without namespaces shows it
+        _probed = (None, "LAB_NO_NETNS=1 is set, as on a machine where they are refused")
         return _probed
     missing = [t for t in _TOOLS if _tool(t) is None]
     if sys.platform != "linux":
@@ -280,6 +314,16 @@ class Lab:
         except BaseException:
             self.stop()
             raise
+
+    @classmethod
+    def if_possible(cls, subnet: str = SUBNET) -> Lab | NoLab:
+        """A new lab where this machine allows one; elsewhere a ``NoLab`` that says why at its first use."""
+        flags, why = _probe()
+        if flags is None:
+            print(f"No hosts on this machine: {why}.\nThe cells that need them say so and carry on; the ones "
+                  "that run on loopback still run.")
+            return NoLab(why)
+        return cls(subnet)
 
     @staticmethod
     def available() -> bool:

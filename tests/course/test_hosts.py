@@ -289,3 +289,27 @@ def test_commands_start_in_this_process_folder_or_the_one_given(netns, tmp_path,
         assert host.run(["pwd"], cwd="here").stdout.strip() == str(tmp_path / "here")
         process = host.popen("pwd; ls", cwd=tmp_path, stdout=subprocess.PIPE, text=True)
         assert process.communicate(timeout=30)[0].split() == [str(tmp_path), "here"]
+
+
+def test_without_namespaces_a_lesson_carries_on_past_each_cell_that_needs_hosts(monkeypatch, capsys):
+    """Lab.if_possible() gives a stand-in whose first use is one message; if_installed() carries on after it."""
+    from labsupport import if_installed
+
+    monkeypatch.setattr(hosts, "_probed", (None, "refused here (demo)"))
+    lab = Lab.if_possible()
+    assert not lab and not lab.running and repr(lab) == "<no lab here: refused here (demo)>"
+    ran = []
+    with if_installed():
+        lab.host("web1")
+        ran.append("past the host")  # never reached
+    lab.stop()  # nothing to stop, and no error
+    out = capsys.readouterr().out
+    assert ran == []
+    assert "No hosts on this machine: refused here (demo)." in out
+    assert "no lab network on this machine: refused here (demo)\nCarrying on without hosts" in out
+
+
+def test_lab_no_netns_shows_the_lesson_as_a_machine_without_namespaces(monkeypatch):
+    monkeypatch.setattr(hosts, "_probed", None)
+    monkeypatch.setenv("LAB_NO_NETNS", "1")
+    assert not Lab.available() and "LAB_NO_NETNS=1" in Lab.why_not()
