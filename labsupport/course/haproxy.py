@@ -292,17 +292,16 @@ class HAProxy:
             return self
         lifecycle.rerun_replaces()  # this cell ran before: its earlier haproxy frees the ports first
         self.check()
-        for host, port in bind_addresses(rewrite(self.text, None, self.port_map)):
-            check_free(host, port)
+        self._check_ports()
         copy = self._write_copy()
         if os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
         log_path = os.path.join(self._workdir(), "haproxy.log")
         self._log = open(log_path, "wb")
         in_main = threading.current_thread() is threading.main_thread()
-        self.proc = subprocess.Popen([self.binary, "-db", "-f", copy], stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=die_with_parent if in_main else None)
+        self.proc = self._launch([*self._program(), "-db", "-f", copy], stdin=subprocess.DEVNULL,
+                                 stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=die_with_parent if in_main else None)
         lifecycle.register("balancer", self, label=f"real HAProxy on {', '.join(self.urls)}")
         deadline = time.monotonic() + timeout
         while True:  # bounded by the deadline
@@ -316,6 +315,15 @@ class HAProxy:
             if time.monotonic() > deadline:
                 self._fail_start(f"haproxy did not open its stats socket within {timeout:g} s")
             time.sleep(0.02)
+
+    def _check_ports(self) -> None:
+        """A port taken on this machine fails here, naming who holds it, before haproxy starts."""
+        for host, port in bind_addresses(rewrite(self.text, None, self.port_map)):
+            check_free(host, port)
+
+    def _launch(self, argv: list[str], **kw) -> subprocess.Popen:
+        """Start the process; a subclass runs it elsewhere (in a lab host: lessons/beyond/balancerhost.py)."""
+        return subprocess.Popen(argv, **kw)
 
     def _fail_start(self, message: str) -> None:
         tail = self.log_tail()  # read before stop() deletes the log
