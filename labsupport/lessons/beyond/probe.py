@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from labsupport import lifecycle
 from labsupport.course.display.table import Table
@@ -59,6 +60,9 @@ class Probe:
             raise UsageError(f"count={count}: send between 1 and 20000 requests")
         if interval < 0 or not 0 < timeout <= 30 or not 0 < max_seconds <= 600:
             raise UsageError("interval >= 0, timeout in (0, 30] s and max_seconds in (0, 600] s")
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme != "http" or not parts.hostname:
+            raise UsageError(f"{url!r}: a probe sends plain HTTP; give http://ADDRESS[:PORT]/PATH, e.g. http://10.0.0.11/")
         self.host, self.url, self.count, self.interval, self.dns = host, url, count, interval, dns
         self.results: list[Shot] = []
         self._done = threading.Event()
