@@ -184,7 +184,8 @@ def build_site(lab: Lab, servers: int = 4, *, client: str = CLIENT_ADDRESS, firs
         raise UsageError(f"port={port}: a TCP port is 1-65535")
     base = lab.subnet.network_address
     addresses = {f"web{k}": str(base + first + k - 1) for k in range(1, servers + 1)}
-    if ipaddress.ip_address(addresses[f"web{servers}"]) not in lab.subnet:
+    last = ipaddress.ip_address(addresses[f"web{servers}"])
+    if not isinstance(first, int) or first < 1 or last not in lab.subnet or last == lab.subnet.broadcast_address:
         raise UsageError(f"first={first}: web{servers} would be outside the lab's network {lab.subnet}")
     taken = [n for n in ["client", *addresses] if n in lab.hosts]
     if taken:
