@@ -180,12 +180,14 @@ def build_site(lab: Lab, servers: int = 4, *, client: str = CLIENT_ADDRESS, firs
         raise UsageError(f"build_site() needs a Lab (lab = Lab()), not {type(lab).__name__}")
     if not isinstance(servers, int) or not 1 <= servers <= MAX_SERVERS:
         raise UsageError(f"servers={servers!r}: a site has 1 to {MAX_SERVERS} servers")
-    if not 1 <= port <= 65535:
-        raise UsageError(f"port={port}: a TCP port is 1-65535")
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        raise UsageError(f"port={port!r}: a TCP port is 1-65535")
+    if not isinstance(first, int) or first < 1:
+        raise UsageError(f"first={first!r}: the last number of web1's address, e.g. 11 for 10.0.0.11")
     base = lab.subnet.network_address
     addresses = {f"web{k}": str(base + first + k - 1) for k in range(1, servers + 1)}
     last = ipaddress.ip_address(addresses[f"web{servers}"])
-    if not isinstance(first, int) or first < 1 or last not in lab.subnet or last == lab.subnet.broadcast_address:
+    if last not in lab.subnet or last == lab.subnet.broadcast_address:
         raise UsageError(f"first={first}: web{servers} would be outside the lab's network {lab.subnet}")
     taken = [n for n in ["client", *addresses] if n in lab.hosts]
     if taken:
