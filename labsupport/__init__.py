@@ -92,6 +92,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.live.canary": ("set_canary", "measure_shares", "rollback", "shares_figure", "canary_weights"),
     "lessons.live.bluegreen": ("switch", "active_colour", "which_colour"),
     "lessons.live.exercises": ("check_rollout",),
+    # lesson 10: beyond one machine (hosts, distance)
+    "lessons.beyond.labsite": ("build_site", "Site"),
+    "lessons.beyond.topology": ("topology_figure", "topology_table"),
+    "lessons.beyond.distance": ("far", "FarLink", "round_trips", "page_cost", "near_and_far"),
     # display: tables, charts, live loops
     "course.display.table": ("Table",),
     "course.display.charts": ("figure_to_png",),

@@ -48,7 +48,6 @@ _TRAILERS = ("haproxy version is", "path to executable is", "Error(s) found in c
              "Fatal errors found in configuration")
 
 
-
 def find_haproxy() -> str | None:
     """Path of the haproxy binary (PATH, then /usr/sbin and /usr/local/sbin), or None."""
     return find_tool("haproxy")
@@ -197,6 +196,7 @@ class HAProxy:
     """
 
     reloads_config = False  # BalancerLike: a changed file needs a restart (stop, then start)
+    runs_in = None  # a lab Host (course/hosts.py) to start haproxy in, instead of this machine (lessons/beyond)
 
     def __init__(self, text: str, path: str | os.PathLike | None = None, *, port_map: dict[int, int] | None = None,
                  binary: str | None = None, keep_sockets: bool = False):
@@ -292,16 +292,17 @@ class HAProxy:
             return self
         lifecycle.rerun_replaces()  # this cell ran before: its earlier haproxy frees the ports first
         self.check()
-        self._check_ports()
+        for host, port in bind_addresses(rewrite(self.text, None, self.port_map)) if self.runs_in is None else ():
+            check_free(host, port)  # in a lab host, its ports are its own: haproxy reports a taken one itself
         copy = self._write_copy()
         if os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
         log_path = os.path.join(self._workdir(), "haproxy.log")
         self._log = open(log_path, "wb")
         in_main = threading.current_thread() is threading.main_thread()
-        self.proc = self._launch([*self._program(), "-db", "-f", copy], stdin=subprocess.DEVNULL,
-                                 stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-                                 preexec_fn=die_with_parent if in_main else None)
+        self.proc = (self.runs_in.popen if self.runs_in else subprocess.Popen)(
+            [*self._program(), "-db", "-f", copy], stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent if in_main else None)
         lifecycle.register("balancer", self, label=f"real HAProxy on {', '.join(self.urls)}")
         deadline = time.monotonic() + timeout
         while True:  # bounded by the deadline
@@ -315,15 +316,6 @@ class HAProxy:
             if time.monotonic() > deadline:
                 self._fail_start(f"haproxy did not open its stats socket within {timeout:g} s")
             time.sleep(0.02)
-
-    def _check_ports(self) -> None:
-        """A port taken on this machine fails here, naming who holds it, before haproxy starts."""
-        for host, port in bind_addresses(rewrite(self.text, None, self.port_map)):
-            check_free(host, port)
-
-    def _launch(self, argv: list[str], **kw) -> subprocess.Popen:
-        """Start the process; a subclass runs it elsewhere (in a lab host: lessons/beyond/balancerhost.py)."""
-        return subprocess.Popen(argv, **kw)
 
     def _fail_start(self, message: str) -> None:
         tail = self.log_tail()  # read before stop() deletes the log

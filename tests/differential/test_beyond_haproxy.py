@@ -10,7 +10,7 @@ from labsupport.course.hosts import Lab
 from labsupport.errors import ConfigError
 from labsupport.lessons.beyond.balancerhost import HostBalancer
 from labsupport.lessons.beyond.distance import balancer_config, near_and_far
-from labsupport.lessons.beyond.site import build_site
+from labsupport.lessons.beyond.labsite import build_site
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from labsupport.errors import LabError, ToolMissingError, UsageError
 from labsupport.lessons.beyond import balancerhost, distance
 from labsupport.lessons.beyond.balancerhost import HostBalancer
 from labsupport.lessons.beyond.distance import FarLink, far, near_and_far, page_cost, round_trips
-from labsupport.lessons.beyond.site import Site, build_site
+from labsupport.lessons.beyond.labsite import Site, build_site
 
 DELAY = 30.0
 

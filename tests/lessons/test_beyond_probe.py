@@ -13,8 +13,8 @@ from support.netns import require_netns, wait_until
 from labsupport import lifecycle
 from labsupport.course.hosts import Lab
 from labsupport.errors import LabError, UsageError
+from labsupport.lessons.beyond.labsite import serve, url_of, wait_answering
 from labsupport.lessons.beyond.probe import Probe
-from labsupport.lessons.beyond.site import serve, url_of, wait_answering
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):

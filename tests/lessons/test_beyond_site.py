@@ -1,4 +1,4 @@
-"""Lesson 10's site (labsupport/lessons/beyond/site.py): a client host and web servers on port 80 of their own
+"""Lesson 10's site (labsupport/lessons/beyond/labsite.py): a client host and web servers on port 80 of their own
 addresses, reached from other hosts and never from this process; wrong arguments refused plainly."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from support.netns import require_netns
 
 from labsupport.course.hosts import Lab
 from labsupport.errors import LabError, UsageError
-from labsupport.lessons.beyond import site as site_module
-from labsupport.lessons.beyond.site import Site, build_site, fetch
+from labsupport.lessons.beyond import labsite as site_module
+from labsupport.lessons.beyond.labsite import Site, build_site, fetch
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,9 @@
 
 Why a subclass and not a new runner: ``course/haproxy.py`` already checks a configuration (``haproxy -c``,
 messages under the student's file name), writes the copy with the course's stats socket, waits until that
-socket answers and stops the process; only *where* the process starts differs. So this class changes two
-things: ``_launch`` starts it through ``Host.popen`` (nsenter into the host's namespaces), and
-``_check_ports`` checks nothing, since a port in a host is that host's own and the kernel's machine says
-nothing about it. The stats socket is a file in this user's temporary folder: files are shared with the
+socket answers and stops the process; only *where* the process starts differs. ``HAProxy.runs_in`` says
+where: with a host there, it starts through ``Host.popen`` (nsenter into the host's namespaces), and it
+leaves out its check that the ports are free on this machine (a port in a host is that host's own). The stats socket is a file in this user's temporary folder: files are shared with the
 lab's hosts (only the network is theirs), so ``command``/``stats``/``set_weight`` work from the notebook.
 
 The engine runs the same command line as ``haproxy`` (``-db -f COPY``) through ``labsupport.balancer``'s
@@ -37,7 +36,7 @@ class HostBalancer(HAProxy):
             raise ToolMissingError("haproxy", INSTALL, "the course's engine can run this balancer instead "
                                                        "(engine=None picks it when haproxy is missing)")
         self.engine = binary is None
-        self.host = host
+        self.host = self.runs_in = host
         super().__init__(text, name, binary=sys.executable if self.engine else binary)
 
     @property
@@ -51,12 +50,6 @@ class HostBalancer(HAProxy):
         # the engine imports this checkout's labsupport, wherever the notebook's folder is (check() runs it too)
         return [self.binary, "-c", f"import sys; sys.path.insert(0, {_ROOT!r}); from labsupport.balancer import main; "
                                    "sys.exit(main())"]
-
-    def _check_ports(self) -> None:
-        """Nothing to check here: the host's ports are its own (haproxy reports a taken one itself)."""
-
-    def _launch(self, argv: list[str], **kw):
-        return self.host.popen(argv, **kw)
 
     def __repr__(self) -> str:
         where = ", ".join(self.urls)

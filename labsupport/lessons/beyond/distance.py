@@ -44,8 +44,8 @@ from ...course.hosts import Host, HostProcess, Lab
 from ...course.traffic.results import percentile
 from ...errors import LabError, UsageError
 from .balancerhost import HostBalancer
+from .labsite import Site, url_of
 from .probe import Probe, Shot
-from .site import Site, url_of
 
 RELAY = Path(__file__).resolve().parents[2] / "course" / "delayrelay.py"
 MECHANISMS = ("auto", "relay", "netem")
