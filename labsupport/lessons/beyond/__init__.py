@@ -3,4 +3,9 @@
 ``probe`` sends a bounded stream of requests from a host of the lab and records every one (which address
 answered, how long it took, what failed), so an outage has a length in seconds and a count of failed
 requests; ``probeclient.py`` is the script that runs inside the host.
+
+``labsite`` makes the lesson's standard hosts (a client and web servers on port 80 of their own addresses);
+``topology`` draws the lab as the kernel reports it; ``distance`` makes a server far (netem where the kernel
+has it, else a delaying relay) and measures what that costs, behind a balancer too; ``balancerhost`` runs real
+HAProxy (or the course's engine) in a host.
 """
