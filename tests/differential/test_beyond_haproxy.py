@@ -3,9 +3,12 @@ inside the host, its runtime API answers from this process, and over two near an
 sends the far ones fewer requests than roundrobin does, as the engine does (tests/lessons/test_beyond_distance.py)."""
 from __future__ import annotations
 
-import pytest
-from support.netns import require_netns
+import os
 
+import pytest
+from support.netns import require_netns, wait_until
+
+from labsupport import lifecycle
 from labsupport.course.hosts import Lab
 from labsupport.errors import ConfigError
 from labsupport.lessons.beyond.balancerhost import HostBalancer
@@ -54,3 +57,16 @@ def test_near_and_far_on_real_haproxy(site):
     assert result.failed("roundrobin") == result.failed("leastconn") == 0
     assert result.far_share("leastconn") < result.far_share("roundrobin") == 0.5
     assert result.mean_ms("leastconn") < result.mean_ms("roundrobin")
+
+
+def test_stop_all_ends_haproxy_in_its_host(haproxy_bin):
+    """Last in this file: stop_all() also ends the module's lab (its fixture's stop() then does nothing)."""
+    require_netns()
+    with Lab() as lab:
+        lb = lab.host("lb", "10.0.0.5")
+        hx = HostBalancer(lb, balancer_config(lb.address, {"web1": "10.0.0.11:80"}, "roundrobin"), engine=False).start()
+        target = hx.proc.target()
+        assert hx in lifecycle.running("balancer") and target in lb.processes()
+        lifecycle.stop_all()
+        assert not hx.running and not lab.running
+        wait_until("haproxy gone", lambda: not os.path.exists(f"/proc/{target}"))
