@@ -136,3 +136,18 @@ def test_a_real_lab_is_drawn_from_what_the_kernel_reports(lab):
     lab["web2"].plug()
     assert boxes(topology_figure(lab))["web2"].get_label() == "web2 UP"
     assert [r["state"] for r in topology_table(lab)] == ["UP"] * 4
+
+
+def test_without_namespaces_each_function_says_why(monkeypatch):
+    from labsupport.course import hosts
+    from labsupport.course.hosts import NamespacesUnavailableError
+    from labsupport.lessons.beyond.distance import far
+    from labsupport.lessons.beyond.labsite import build_site
+
+    monkeypatch.setattr(hosts, "_probed", (None, "this account may not create namespaces here (demo)"))
+    nolab = Lab.if_possible()
+    for call in (lambda: topology_figure(nolab), lambda: topology_table(nolab), lambda: build_site(nolab),
+                 lambda: far(nolab, "10.0.0.13")):
+        with pytest.raises(NamespacesUnavailableError) as caught:
+            call()
+        assert str(caught.value) == "no lab network on this machine: this account may not create namespaces here (demo)"

@@ -27,7 +27,7 @@ from matplotlib.patches import FancyBboxPatch
 
 from ...course.display.charts import show_figures_inline
 from ...course.display.table import Table
-from ...course.hosts import Lab
+from ...course.hosts import Lab, NoLab
 from ...errors import UsageError
 
 GID = "lab-topology"
@@ -56,8 +56,8 @@ def role_of(name: str) -> str:
 
 
 def _snapshot(lab: Lab | Mapping) -> Mapping:
-    if isinstance(lab, Lab):
-        return lab.topology()
+    if isinstance(lab, (Lab, NoLab)):
+        return lab.topology()  # a NoLab says why this machine has no hosts
     if isinstance(lab, Mapping) and "hosts" in lab:
         return lab
     raise UsageError(f"give a Lab (or what lab.topology() returned), not {type(lab).__name__}")
