@@ -11,6 +11,15 @@ notebook cell never stalls it. dnspython parses and renders the messages; the se
              puts that region's servers first; the ECS option is echoed with its scope (RFC 7871)
     limits   an answer bigger than 512 bytes (or the EDNS size) is cut: TC set, empty answer;
              the client retries over TCP, as dig does
+    views    (lesson 10) a region may have records of its own for a name: its clients get those, in
+             that order (nearest first), instead of the zone's
+    health   (lesson 10) ``health={"port": 80, "inter": 0.5, "fall": 2, "rise": 2}`` answers an address
+             only while a TCP connection to it succeeds (PowerDNS's ``ifportup``, HAProxy's timing:
+             course/dnshealth.py); when every address of a name is down, all of them are answered
+    pick     "all" answers every (healthy) address; "first" only the first one, e.g. the nearest
+             healthy region's balancer when views list regions nearest first
+
+``python -m labsupport.course.dnsprocess`` runs this server as a process of its own (inside a lab host).
 
 A packet never kills the server: junk with a readable id gets FORMERR, shorter junk is dropped.
 Rendered answers are cached per (query bytes, record order, scope), and only the id is patched,
@@ -27,6 +36,7 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dns.edns
@@ -43,10 +53,12 @@ from .. import lifecycle
 from ..errors import LabError
 from ..ports import in_use
 from .display.table import Table
+from .dnshealth import HealthChecker
 
 LAB_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 CONTINENTS = {"Asia": "127.0.1.0/24", "Europe": "127.0.2.0/24", "America": "127.0.3.0/24"}
 ORDERS = ("cyclic", "random", "fixed")
+PICKS = ("all", "first")
 _ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.ANY)
 _CACHE_LIMIT = 4096  # entries per cache; cleared when full, so junk traffic cannot grow memory
 
@@ -85,7 +97,9 @@ class DNSServer:
     def __init__(self, zone: dict[str, list[str]] | None = None, *, ttl: int = 30, order: str = "cyclic",
                  regions: dict[str, str | list[str]] | None = None, sites: dict[str, str] | None = None,
                  origin: str = "lab.", host: str = "127.0.0.1", port: int = 0, seed: int | None = None,
-                 cache: bool = True):
+                 cache: bool = True, views: dict[str, dict[str, list[str]]] | None = None,
+                 health: dict | HealthChecker | None = None, pick: str = "all",
+                 on_log: Callable[[dict], object] | None = None):
         self.cache = cache  # False: parse and render every query (for the benchmark's comparison)
         self.host, self.requested_port, self.port = host, port, 0
         self.origin = dns.name.from_text(origin)
@@ -97,6 +111,28 @@ class DNSServer:
         self.order = order
         self.regions = dict(CONTINENTS if regions is None else regions)
         self.sites: dict[str, str] = dict(sites or {})  # server address -> region it stands in
+        if pick not in PICKS:
+            raise LabError(f"unknown pick {pick!r} (expected one of: {', '.join(PICKS)})")
+        self.pick = pick
+        self.views: dict[str, dict[dns.name.Name, list[str]]] = {}
+        for region, records in (views or {}).items():
+            if region not in self.regions:
+                raise LabError(f"view for region {region!r}: no such region (regions: {', '.join(self.regions) or 'none'})")
+            self.views[region] = {}
+            for name, addresses in records.items():
+                if dns.name.from_text(name) not in self._records:
+                    raise LabError(f"view for region {region!r}: {name} is not in the zone; give the zone a record "
+                                   "for it too (what clients outside every region get)")
+                self.views[region][dns.name.from_text(name)] = self._addresses(name, addresses)
+        self.on_log = on_log  # called with each query's log entry as a dict (dnsprocess prints them)
+        if isinstance(health, dict):
+            try:
+                health = HealthChecker(**health)
+            except TypeError as e:
+                raise LabError(f"health: {e} (give port, inter, fall, rise, timeout, addr)") from None
+        self.health: HealthChecker | None = health
+        if health is not None:
+            health.watch(self._all_addresses())
         self._rng = random.Random(seed)
         self._turn: dict[tuple, int] = {}
         self._plans: dict[bytes, _Plan | bytes | None] = {}
@@ -109,6 +145,14 @@ class DNSServer:
     # ------------------------------------------------------------------ zone
     def set(self, name: str, addresses: list[str] | str, ttl: int | None = None) -> None:
         """Give ``name`` these A (and AAAA) records, in this order; replaces what it had."""
+        addresses = self._addresses(name, addresses)
+        self._records[dns.name.from_text(name)] = (addresses, self.default_ttl if ttl is None else int(ttl))
+        self._version += 1  # answers rendered before this change never match again
+        if getattr(self, "health", None) is not None:
+            self.health.watch(addresses)
+
+    @staticmethod
+    def _addresses(name: str, addresses: list[str] | str) -> list[str]:
         addresses = [addresses] if isinstance(addresses, str) else list(addresses)
         for a in addresses:
             try:
@@ -117,8 +161,20 @@ class DNSServer:
                 raise LabError(f"DNS record for {name}: {a!r} is not an IP address (e.g. '127.0.0.2')") from None
         if not addresses:
             raise LabError(f"DNS record for {name}: give at least one address (use remove() to delete the name)")
-        self._records[dns.name.from_text(name)] = (addresses, self.default_ttl if ttl is None else int(ttl))
-        self._version += 1  # answers rendered before this change never match again
+        return addresses
+
+    def _all_addresses(self) -> list[str]:
+        found = [a for addrs, _ in self._records.values() for a in addrs]
+        found += [a for view in self.views.values() for addrs in view.values() for a in addrs]
+        return list(dict.fromkeys(found))
+
+    def set_ttl(self, ttl: int) -> None:
+        """Give every name this TTL from now on (answers already cached by clients keep theirs)."""
+        if not isinstance(ttl, int) or not 0 <= ttl <= 2**31 - 1:
+            raise LabError(f"ttl {ttl!r}: give whole seconds from 0 up")
+        self.default_ttl = ttl
+        self._records = {n: (addrs, ttl) for n, (addrs, _) in self._records.items()}
+        self._version += 1
 
     def remove(self, name: str) -> None:
         self._records.pop(dns.name.from_text(name), None)
@@ -253,13 +309,22 @@ class DNSServer:
             scope = 0  # RFC 7871: scope 0 says "this answer is the same for every client"
         if entry is not None and plan.rdtype in _ADDRESS_TYPES:
             addrs, ttl = entry
-            if any(a in self.sites for a in addrs):  # GeoDNS applies to this name
+            viewed = any(plan.name in view for view in self.views.values())
+            if viewed or any(a in self.sites for a in addrs):  # GeoDNS applies to this name
                 if plan.ecs is None:
                     region = self.region_of(client[0])[0]
                 elif plan.ecs.prefixlen > 0:  # a /0 subnet means "do not use my address"
                     region, used = self.region_of(plan.ecs)
                     scope = used or plan.ecs.prefixlen
-            ordered = self._ordered(plan.name, addrs, region)
+            if viewed and plan.name in self.views.get(region, {}):
+                ordered = list(self.views[region][plan.name])  # the region's own list, nearest first
+            else:
+                ordered = self._ordered(plan.name, addrs, region)
+            if self.health is not None:
+                healthy = [a for a in ordered if self.health.up(a)]
+                ordered = healthy or ordered  # all down: answer all, as if unchecked (see dnshealth.py)
+            if self.pick == "first":
+                ordered = ordered[:1]
         elif entry is not None:
             ttl = entry[1]
         limit = 65535 if tcp else (512 if plan.query.edns < 0 else min(max(512, plan.query.payload), 4096))
@@ -270,7 +335,12 @@ class DNSServer:
                 self._answers = {}
             reply, what = self._render(plan, ordered, ttl, scope, limit)
             hit = self._answers[akey] = (reply, what, dns.rcode.to_text(reply[3] & 0xF))
-        self._log.append((time.time(), client, tcp, plan.name, plan.rdtype, hit[2], hit[1], region))
+        now = time.time()
+        self._log.append((now, client, tcp, plan.name, plan.rdtype, hit[2], hit[1], region))
+        if self.on_log is not None:
+            self.on_log({"time": now, "event": "query", "client": client[0], "proto": "tcp" if tcp else "udp",
+                         "name": plan.name.to_text(), "type": dns.rdatatype.to_text(plan.rdtype),
+                         "status": hit[2], "answer": hit[1], "region": region, "ttl": ttl})
         return wire[:2] + hit[0][2:]
 
     # ------------------------------------------------------------------ log
@@ -286,6 +356,12 @@ class DNSServer:
                 "status": rcode, "answer": _short(what), "region": (geo[0] if geo else None) or "-"})
         return Table(rows, ["time", "client", "proto", "name", "type", "status", "answer", "region"],
                      title="DNS query log")
+
+    def health_log(self) -> Table:
+        """When each checked address went DOWN or came back UP (empty without ``health``)."""
+        if self.health is None:
+            return Table([], ["time", "address", "now", "after", "last error"], title="no health checks")
+        return self.health.changes()
 
     def reset_rotation(self) -> None:
         """Start every rotation again from the first address, as a freshly loaded zone does."""
@@ -364,6 +440,8 @@ class DNSServer:
             self._thread = None
             raise LabError(f"the DNS server on {self.host}:{self.port} could not start: "
                            f"{failed[0] if failed else 'no answer from its thread within 5 s'}")
+        if self.health is not None:
+            self.health.start()
         lifecycle.register("dns", self, label=f"the DNS server on {self.host}:{self.port}")
         return self
 
@@ -388,6 +466,8 @@ class DNSServer:
     def stop(self) -> None:
         """Stop answering and release the port (safe to call twice)."""
         lifecycle.unregister(self)
+        if self.health is not None:
+            self.health.stop()
         if self._loop is not None and self.running:
             def shutdown() -> None:
                 for close in self._closers:

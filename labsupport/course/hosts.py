@@ -32,6 +32,7 @@ nsenter forks when it enters a pid namespace and does not pass signals on, so ``
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import re
 import shutil
@@ -349,7 +350,7 @@ class Lab:
 
     def _next_address(self) -> str:
         taken = {h.address for h in self.hosts.values()}
-        for candidate in list(self.subnet.hosts())[9:]:
+        for candidate in itertools.islice(self.subnet.hosts(), 9, None):  # lazily: a /16 has 65534
             if str(candidate) not in taken:
                 return str(candidate)
         raise UsageError(f"no free address left in {self.subnet}")
