@@ -143,13 +143,15 @@ def main(argv: list[str] | None = None) -> int:
                                                         "fall": server.health.fall, "rise": server.health.rise}})
     try:
         for line in sys.stdin:  # commands; the end of stdin ends the server
+            command = None
             try:
                 command = json.loads(line)
                 if "ttl" in command:
                     server.set_ttl(command["ttl"])
                 emit({"event": "command", "time": time.time(), "ok": True, **command})
             except (ValueError, TypeError, LabError) as e:
-                emit({"event": "command", "time": time.time(), "ok": False, "error": str(e)})
+                asked = command.get("id") if isinstance(command, dict) else None
+                emit({"event": "command", "time": time.time(), "ok": False, "error": str(e), "id": asked})
     except KeyboardInterrupt:
         pass
     finally:
@@ -172,6 +174,7 @@ class DNSProcess:
         self.host, self.config = host, {**config, "listen": listen}
         self.events: deque = deque(maxlen=50_000)
         self._changed = threading.Condition()
+        self._commands = 0
         command = [sys.executable, "-m", "labsupport.course.dnsprocess", "--config-json", json.dumps(self.config)]
         root = cwd or str(Path(__file__).resolve().parents[2])  # where `-m labsupport...` is found
         kw = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
@@ -234,10 +237,11 @@ class DNSProcess:
 
     def set_ttl(self, ttl: int, timeout: float = 5.0) -> None:
         """Every name's TTL from now on (clients keep the answers they cached until theirs runs out)."""
-        since = time.time()
-        self._proc.stdin.write(json.dumps({"ttl": ttl}) + "\n")
+        self._commands += 1
+        ask = self._commands
+        self._proc.stdin.write(json.dumps({"ttl": ttl, "id": ask}) + "\n")
         self._proc.stdin.flush()
-        done = self.wait_for(lambda e: e.get("event") == "command" and e["time"] >= since - 1 and "ttl" in e,
+        done = self.wait_for(lambda e: e.get("event") == "command" and e.get("id") == ask,
                              timeout, "answer to the TTL change")
         if not done["ok"]:
             raise LabError(f"TTL {ttl!r}: {done['error']}")
