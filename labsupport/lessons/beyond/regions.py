@@ -402,6 +402,7 @@ class Regions:
 
     def __repr__(self) -> str:
         down = f", down: {', '.join(self.killed)}" if self.killed else ""
+        ttl = self.dns.ttl if getattr(self, "dns", None) is not None else self.ttl
         return (f"<Regions {', '.join(f'{r} {self.subnets[r]}' for r in NAMES)}; balancers on {self.engine}, "
-                f"DNS {self.dns_address} TTL {self.ttl} s, check every {self.inter:g} s fall {self.fall} "
+                f"DNS {self.dns_address} TTL {ttl} s, check every {self.inter:g} s fall {self.fall} "
                 f"rise {self.rise}{down}>")
