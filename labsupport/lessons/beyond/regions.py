@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shutil
 import sys
 import textwrap
 import time
@@ -385,7 +386,7 @@ class Regions:
         if dns is not None:
             dns.stop()
         if self.own_lab:
-            self.lab.stop()
+            self.lab.stop()  # every process in it ends with it
         elif self.lab.running:
             for proc in self._procs.values():
                 if proc.poll() is None:
@@ -395,6 +396,7 @@ class Regions:
                     proc.wait(5)
                 except Exception:
                     proc.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)  # the configs and the processes' logs
 
     @property
     def running(self) -> bool:
