@@ -14,6 +14,11 @@ s, so between ``(fall - 1) * inter`` and ``fall * inter`` after the kill, plus a
 balancer is unplugged rather than stopped), and the client's cached answer has run out (up to ``ttl`` s
 later). The next nearest region answers from then on, through its relay (one way slower).
 
+Phase matters: the client asked at its first request (t = 0), so its answer runs out at t = ttl, 2 ttl, ...;
+killing at ``before`` s puts the health change somewhere in that cycle. With TTL 2 s and a kill at 1 s the
+answer runs out just after the health change (short gap); with TTL 5 s the client keeps the dead answer
+for almost 4 s more. Change ``before`` to try other phases.
+
 The cost side: every client asks again each time its TTL runs out, so the DNS server gets about
 ``clients / ttl`` queries per second. ``ttl_cost`` counts them in the DNS server's own log.
 """
@@ -132,6 +137,7 @@ def measure_region_failover(regions: Regions, client_region: str, ttl: int | Non
     if not 0.01 <= interval <= 1 or not 0 <= before <= 10 or not 0 <= after <= 10:
         raise UsageError("interval in [0.01, 1] s, before and after in [0, 10] s")
     inter, fall = regions.inter, regions.fall
+    regions.wait_answered(client_region)  # e.g. just restored: its clients must be at home before the kill
     limit = before + fall * inter + inter + ttl + 1.0 + after + (0.5 if how == "unplug" else 0)  # generous bound
     count = int(limit / interval) + 1
     client = regions.client(client_region)
@@ -141,10 +147,12 @@ def measure_region_failover(regions: Regions, client_region: str, ttl: int | Non
     home = client_region
     try:
         deadline = time.monotonic() + before + 5
-        while not (probe.results and any(s.ok for s in probe.results) and probe.results[-1].t >= before):
+        while not (probe.results and probe.results[-1].t >= before
+                   and _answered_region(regions, probe.results[-1]) == home):
             if time.monotonic() > deadline or not probe.running:
-                raise LabError(f"the probe from {client_region} got no answer before the kill: "
-                               f"{probe.results[-1].error if probe.results else 'no request sent'}")
+                last = probe.results[-1] if probe.results else None
+                raise LabError(f"the probe from {client_region} was not answered by {home} before the kill: "
+                               + (f"{last.address or last.error}" if last else "no request sent"))
             time.sleep(0.02)
         killed_wall = regions.kill(client_region, how)
         killed_at = killed_wall - wall0

@@ -341,6 +341,22 @@ class Regions:
         else:
             self.lab[f"{s}-lb"].plug()
         self._wait_ready([self.balancer(region)], timeout)
+        self.wait_answered(region, timeout)
+
+    def in_answers(self, region: str) -> bool:
+        """Whether the DNS server answers with ``region`` now: its balancer's last health change was not DOWN."""
+        lb = self.balancer(region)
+        changes = [e["state"] for e in self.dns.health_events() if e["address"] == lb]
+        return not changes or changes[-1] != "DOWN"
+
+    def wait_answered(self, region: str, timeout: float = 15.0) -> None:
+        """Wait until the DNS server's health check has put ``region`` back (``rise`` checks passed)."""
+        deadline = time.monotonic() + timeout
+        while not self.in_answers(region):
+            if time.monotonic() > deadline:
+                raise LabError(f"the DNS health check did not bring {region} back within {timeout:g} s "
+                               f"(it needs {self.rise} passed checks, one every {self.inter:g} s)")
+            time.sleep(0.05)
 
     def dns_log(self, last: int | None = 20) -> Table:
         """The DNS server's latest queries: who asked, what it answered, which region it saw."""
