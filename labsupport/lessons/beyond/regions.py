@@ -9,7 +9,7 @@
 The layout (one lab network, each region one /24 of it; ``N`` = 10.0.1 europe, 10.0.2 america, 10.0.3 asia):
 
     N.10       xx-lb       the region's balancer: real HAProxy (/usr/sbin/haproxy) when installed, else the
-                           course engine (python -m labsupport.balancer); ``engine`` says which runs
+                           course engine (balancerhost.HostBalancer); ``kind`` says which runs
     N.11, .12  xx-web1/2   backends/app.py on ports 80R1 and 80R2 (R the region's number), so a page says
                            which region and server answered: "Hi!! from server 8021" is america's first
     N.100      xx-client   where the region's users are
@@ -46,10 +46,11 @@ from pathlib import Path
 from labsupport import lifecycle
 from labsupport.course.display.table import Table
 from labsupport.course.dnsprocess import DNSProcess
-from labsupport.course.haproxy import find_haproxy
 from labsupport.course.hosts import Host, HostProcess, Lab
 from labsupport.errors import LabError, NotFoundError, UsageError
 from labsupport.rundir import run_dir
+
+from .balancerhost import HostBalancer
 
 ROOT = Path(__file__).resolve().parents[3]
 APP = ROOT / "backends" / "app.py"
@@ -136,13 +137,15 @@ def _distance(a: str, b: str, table: dict[tuple[str, str], float]) -> float:
 class Regions:
     """europe, america and asia in ``lab`` (default: a new ``Lab(subnet="10.0.0.0/16")``), with GeoDNS and
     health checks in front. ``ttl``, ``inter`` (s), ``fall``, ``rise``: the DNS side; ``distance_ms``: one-way
-    delay between each pair of regions; ``engine``: "auto", "haproxy" or "course"."""
+    delay between each pair of regions; ``engine``: None real HAProxy when installed, else the course's engine;
+    True the engine; False HAProxy or an error saying how to install it."""
 
     def __init__(self, lab: Lab | None = None, *, ttl: int = 2, inter: float = 0.5, fall: int = 2, rise: int = 2,
-                 distance_ms: dict[tuple[str, str], float] | None = None, engine: str = "auto",
+                 distance_ms: dict[tuple[str, str], float] | None = None, engine: bool | None = None,
                  timeout: float = 30.0):
-        if engine not in ("auto", "haproxy", "course"):
-            raise UsageError(f"engine {engine!r}: expected 'auto', 'haproxy' or 'course'")
+        if engine not in (None, True, False):
+            raise UsageError(f"engine={engine!r}: None (HAProxy when installed), True (the course's engine) "
+                             "or False (HAProxy only)")
         self.distance_ms = dict(DISTANCE_MS if distance_ms is None else distance_ms)
         for a in NAMES:
             for b in NAMES:
@@ -154,12 +157,8 @@ class Regions:
                                          f"{{('{a}', '{b}'): 40}}") from None
                     if not 0 <= d <= 2000:
                         raise UsageError(f"distance {a}-{b} {d!r} ms: give 0 to 2000 ms")
-        binary = find_haproxy()
-        if engine == "haproxy" and binary is None:
-            raise LabError("engine='haproxy' but haproxy is not installed (sudo apt-get install haproxy); "
-                           "engine='course' runs the course's engine instead")
-        self.engine = "haproxy" if binary and engine != "course" else "course"
-        self._binary = binary
+        self.engine = engine
+        self.balancers: dict[str, HostBalancer] = {}
         self.ttl, self.inter, self.fall, self.rise = ttl, inter, fall, rise
         self.own_lab = lab is None
         self.lab = lab if lab is not None else Lab(subnet="10.0.0.0/16")
@@ -219,11 +218,10 @@ class Regions:
         return region
 
     # ---------------------------------------------------------------- building
-    def _balancer_command(self, region: str) -> list[str]:
-        cfg = self.folder / f"{region}.cfg"
-        if self.engine == "haproxy":
-            return [self._binary, "-db", "-f", str(cfg)]
-        return [sys.executable, "-m", "labsupport.balancer", "-f", str(cfg)]
+    @property
+    def kind(self) -> str:
+        """Which balancer runs in the regions: 'haproxy' (real HAProxy) or 'engine' (the course's)."""
+        return next(iter(self.balancers.values())).kind if self.balancers else "none yet"
 
     def _start(self, key: str, host: Host, command: list[str]) -> HostProcess:
         log = open(self.folder / f"{key}.log", "w")
@@ -252,10 +250,10 @@ class Regions:
             for k, port in enumerate(ports, 1):
                 self._start(f"{s}-web{k}", hosts[f"{s}-web{k}"],
                             [sys.executable, str(APP), str(port), "--host", self._at(region, 10 + k)])
-            (self.folder / f"{region}.cfg").write_text(_CONFIG.format(
-                address=self.balancer(region), web1=self._at(region, 11), web2=self._at(region, 12),
-                port1=ports[0], port2=ports[1]))
-            self._start(f"{s}-lb", hosts[f"{s}-lb"], self._balancer_command(region))
+            text = _CONFIG.format(address=self.balancer(region), web1=self._at(region, 11),
+                                  web2=self._at(region, 12), port1=ports[0], port2=ports[1])
+            self.balancers[region] = HostBalancer(hosts[f"{s}-lb"], text, f"{region}.cfg", engine=self.engine)
+            self.balancers[region].start()
             for other in NAMES:
                 if other != region:
                     self._start(f"{s}-to-{SHORT[other]}", hosts[f"{s}-gw"],
@@ -316,13 +314,7 @@ class Regions:
             raise UsageError(f"{region} is already down ({self.killed[region][0]}); restore('{region}') first")
         s = SHORT[region]
         if how == "stop":
-            proc = self._procs[f"{s}-lb"]
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except Exception:
-                proc.kill()
-                proc.wait(5)
+            self.balancers[region].stop()
         else:
             self.lab[f"{s}-lb"].unplug()
         when = time.time()
@@ -337,7 +329,7 @@ class Regions:
         how, _ = self.killed.pop(region)
         s = SHORT[region]
         if how == "stop":
-            self._start(f"{s}-lb", self.lab[f"{s}-lb"], self._balancer_command(region))
+            self.balancers[region].start()
         else:
             self.lab[f"{s}-lb"].plug()
         self._wait_ready([self.balancer(region)], timeout)
@@ -401,6 +393,8 @@ class Regions:
         dns = getattr(self, "dns", None)
         if dns is not None:
             dns.stop()
+        for balancer in getattr(self, "balancers", {}).values():
+            balancer.stop()
         if self.own_lab:
             self.lab.stop()  # every process in it ends with it
         elif self.lab.running:
@@ -421,6 +415,6 @@ class Regions:
     def __repr__(self) -> str:
         down = f", down: {', '.join(self.killed)}" if self.killed else ""
         ttl = self.dns.ttl if getattr(self, "dns", None) is not None else self.ttl
-        return (f"<Regions {', '.join(f'{r} {self.subnets[r]}' for r in NAMES)}; balancers on {self.engine}, "
+        return (f"<Regions {', '.join(f'{r} {self.subnets[r]}' for r in NAMES)}; balancers on {self.kind}, "
                 f"DNS {self.dns_address} TTL {ttl} s, check every {self.inter:g} s fall {self.fall} "
                 f"rise {self.rise}{down}>")
