@@ -23,6 +23,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lifecycle": ("stop_all",),
     # lesson 01: DNS
     "course.dnsserver": ("DNSServer", "LAB_ADDRESSES", "CONTINENTS"),
+    "course.dnsprocess": ("DNSProcess",),
     "lessons.dnslab.client": ("dig", "DigResult", "dig_repeat", "dig_live", "real_dig", "LabResolver", "LabSites",
                               "start_lab_servers", "loopback_aliases_work", "visit", "Visit", "spread", "Spread"),
     "lessons.dnslab.exercises": ("check_rotation",),
@@ -96,6 +97,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.beyond.labsite": ("build_site", "Site"),
     "lessons.beyond.topology": ("topology_figure", "topology_table"),
     "lessons.beyond.distance": ("far", "FarLink", "round_trips", "page_cost", "near_and_far"),
+    "lessons.beyond.regions": ("Regions",),
+    "lessons.beyond.regionfailover": ("measure_region_failover", "ttl_cost", "RegionFailover"),
     # display: tables, charts, live loops
     "course.display.table": ("Table",),
     "course.display.charts": ("figure_to_png",),

@@ -72,6 +72,18 @@ class HealthChecker:
         self.checks = 0
         self.started = False
 
+    @classmethod
+    def of(cls, setting: dict | HealthChecker | None) -> HealthChecker | None:
+        """A checker from a DNSServer's ``health=`` setting: a dict of this class's arguments, a checker, None."""
+        if setting is None or isinstance(setting, HealthChecker):
+            return setting
+        if not isinstance(setting, dict):
+            raise UsageError(f"health={setting!r}: give a dict, e.g. {{'port': 80, 'inter': 0.5, 'fall': 2}}")
+        try:
+            return cls(**setting)
+        except TypeError as e:
+            raise UsageError(f"health: {e} (give port, inter, fall, rise, timeout, addr)") from None
+
     # ------------------------------------------------------------------ what is checked
     def target(self, address: str) -> str:
         """Where ``address`` is checked: itself, or what ``addr`` says."""

@@ -11,15 +11,10 @@ notebook cell never stalls it. dnspython parses and renders the messages; the se
              puts that region's servers first; the ECS option is echoed with its scope (RFC 7871)
     limits   an answer bigger than 512 bytes (or the EDNS size) is cut: TC set, empty answer;
              the client retries over TCP, as dig does
-    views    (lesson 10) a region may have records of its own for a name: its clients get those, in
-             that order (nearest first), instead of the zone's
-    health   (lesson 10) ``health={"port": 80, "inter": 0.5, "fall": 2, "rise": 2}`` answers an address
-             only while a TCP connection to it succeeds (PowerDNS's ``ifportup``, HAProxy's timing:
-             course/dnshealth.py); when every address of a name is down, all of them are answered
-    pick     "all" answers every (healthy) address; "first" only the first one, e.g. the nearest
-             healthy region's balancer when views list regions nearest first
-
-``python -m labsupport.course.dnsprocess`` runs this server as a process of its own (inside a lab host).
+    views    a region's own records for a name (nearest first), instead of the zone's (lesson 10)
+    health   an address is answered only while a TCP connect to it succeeds; all of them when all
+             fail (PowerDNS's ``ifportup``, HAProxy's inter/fall/rise: dnshealth.py); ``pick``
+             "first" answers only the first healthy one. dnsprocess.py runs it as a process.
 
 A packet never kills the server: junk with a readable id gets FORMERR, shorter junk is dropped.
 Rendered answers are cached per (query bytes, record order, scope), and only the id is patched,
@@ -114,25 +109,19 @@ class DNSServer:
         if pick not in PICKS:
             raise LabError(f"unknown pick {pick!r} (expected one of: {', '.join(PICKS)})")
         self.pick = pick
-        self.views: dict[str, dict[dns.name.Name, list[str]]] = {}
-        for region, records in (views or {}).items():
+        self.views: dict[str, dict[dns.name.Name, list[str]]] = {r: {} for r in views or {}}
+        for region, name, addresses in ((r, n, a) for r, recs in (views or {}).items() for n, a in recs.items()):
+            where = f"view for region {region!r}"
             if region not in self.regions:
-                raise LabError(f"view for region {region!r}: no such region (regions: {', '.join(self.regions) or 'none'})")
-            self.views[region] = {}
-            for name, addresses in records.items():
-                if dns.name.from_text(name) not in self._records:
-                    raise LabError(f"view for region {region!r}: {name} is not in the zone; give the zone a record "
-                                   "for it too (what clients outside every region get)")
-                self.views[region][dns.name.from_text(name)] = self._addresses(name, addresses)
+                raise LabError(f"{where}: no such region (regions: {', '.join(self.regions) or 'none'})")
+            if dns.name.from_text(name) not in self._records:
+                raise LabError(f"{where}: {name} is not in the zone; give the zone a record for it too (what "
+                               "clients outside every region get)")
+            self.views[region][dns.name.from_text(name)] = self._addresses(name, addresses)
         self.on_log = on_log  # called with each query's log entry as a dict (dnsprocess prints them)
-        if isinstance(health, dict):
-            try:
-                health = HealthChecker(**health)
-            except TypeError as e:
-                raise LabError(f"health: {e} (give port, inter, fall, rise, timeout, addr)") from None
-        self.health: HealthChecker | None = health
-        if health is not None:
-            health.watch(self._all_addresses())
+        self.health = HealthChecker.of(health)
+        if self.health is not None:
+            self.health.watch(self._all_addresses())
         self._rng = random.Random(seed)
         self._turn: dict[tuple, int] = {}
         self._plans: dict[bytes, _Plan | bytes | None] = {}
@@ -164,9 +153,8 @@ class DNSServer:
         return addresses
 
     def _all_addresses(self) -> list[str]:
-        found = [a for addrs, _ in self._records.values() for a in addrs]
-        found += [a for view in self.views.values() for addrs in view.values() for a in addrs]
-        return list(dict.fromkeys(found))
+        lists = [addrs for addrs, _ in self._records.values()] + [a for v in self.views.values() for a in v.values()]
+        return list(dict.fromkeys(a for addrs in lists for a in addrs))
 
     def set_ttl(self, ttl: int) -> None:
         """Give every name this TTL from now on (answers already cached by clients keep theirs)."""
@@ -359,9 +347,7 @@ class DNSServer:
 
     def health_log(self) -> Table:
         """When each checked address went DOWN or came back UP (empty without ``health``)."""
-        if self.health is None:
-            return Table([], ["time", "address", "now", "after", "last error"], title="no health checks")
-        return self.health.changes()
+        return self.health.changes() if self.health else Table([], ["time", "address"], title="no health checks")
 
     def reset_rotation(self) -> None:
         """Start every rotation again from the first address, as a freshly loaded zone does."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from support.netns import require_netns
 
-from labsupport.course.hosts import Lab
 from labsupport.errors import NotFoundError, UsageError
 from labsupport.lessons.beyond.regionfailover import measure_region_failover, ttl_cost
 from labsupport.lessons.beyond.regions import NAMES, Regions
@@ -21,11 +21,7 @@ MARGIN = 3.0  # seconds on top of what the settings allow: a busy 2-core CI mach
 
 @pytest.fixture(scope="module")
 def regions():
-    if not Lab.available():
-        reason = f"no network namespaces for this account: {Lab.why_not()}"
-        if os.environ.get("LAB_REQUIRE_NETNS") == "1":
-            pytest.fail(f"LAB_REQUIRE_NETNS=1 but {reason}")
-        pytest.skip(reason + " (set LAB_REQUIRE_NETNS=1 to make this a failure)")
+    require_netns()
     made = Regions(ttl=2, inter=0.5, fall=2, rise=2)
     yield made
     made.stop()
