@@ -137,6 +137,11 @@ class FailoverResult:
                 f"{where} (advert_int {self.settings.get('advert_int'):g}, track {self.settings.get('track')}, "
                 f"{self.settings.get('kind')})")
 
+    def title(self) -> str:
+        """The chart's title: the outage and the settings behind it."""
+        return (f"{self.failed} failed, longest gap {self.gap():.2f} s (advert_int {self.settings['advert_int']:g}, "
+                f"track {self.settings['track']}, {self.how})")
+
     def __repr__(self) -> str:
         return self.summary()
 
@@ -211,7 +216,7 @@ def measure_failover(pair: BalancerPair, client_host: Host, how: str = "unplug",
 
 def failover_figure(result: FailoverResult, title: str | None = None) -> Figure:
     """Requests over time (a dot per request: green answered, red failed; height = its time taken), a band
-    below showing who held the address, and a line at the stop."""
+    below showing who held the address (for DNS failover: which address answered), and a line at the stop."""
     fig = Figure(figsize=(8, 3.2))
     ax, band = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [4, 1]})
     ok = [s for s in result.shots if s.ok]
@@ -226,13 +231,13 @@ def failover_figure(result: FailoverResult, title: str | None = None) -> Figure:
     ax.set_ylim(0, max([s.ms for s in result.shots] + [10]) * 2)
     ax.set_ylabel("ms")
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(title or f"{result.failed} failed, longest gap {result.gap():.2f} s "
-                 f"(advert_int {result.settings['advert_int']:g}, track {result.settings['track']})", fontsize=10)
+    ax.set_title(title or result.title(), fontsize=10)
     end = max([s.t + s.ms / 1000 for s in result.shots] + [result.stopped_at + 0.1])
     changes = result.holders or [(0.0, None)]
+    colours = dict(HOLDER_COLORS)  # lb1, lb2, nobody; other holders (DNS: the address that answered) in turn
     for k, (t, name) in enumerate(changes):
         until = changes[k + 1][0] if k + 1 < len(changes) else end
-        band.axvspan(max(t, 0), until, color=HOLDER_COLORS.get(name, "#cccccc"))
+        band.axvspan(max(t, 0), until, color=colours.setdefault(name, PALETTE[len(colours) - 1]))
         if until - t > end / 20:
             band.text((max(t, 0) + until) / 2, 0.5, name or "nobody", ha="center", va="center", fontsize=8)
     band.axvline(result.stopped_at, color="#333333", linestyle="--", linewidth=1)
