@@ -174,10 +174,11 @@ class _HolderWatch:
 
 def measure_failover(pair: BalancerPair, client_host: Host, how: str = "unplug", rate: float = 20.0,
                      seconds: float | None = None, stop_after: float = 1.0, timeout: float = 0.5,
-                     restore: bool = True, path: str = "/info") -> FailoverResult:
+                     restore: bool = True, path: str = "/info", host: str | None = None) -> FailoverResult:
     """Send ``rate`` requests/s from ``client_host`` to the pair's address for ``seconds`` (default: long
     enough for the failover the settings allow, ``stop_after + 4 * advert_int + 2``), make the holder fail
-    (``how``) after ``stop_after`` s; ``restore`` undoes it at the end (and waits for a holder)."""
+    (``how``) after ``stop_after`` s (``host``: make that balancer fail instead, holder or not); ``restore``
+    undoes it at the end."""
     if how not in HOWS:
         raise UsageError(f"how={how!r}: one of {', '.join(HOWS)}")
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 1 <= rate <= 200:
@@ -201,7 +202,7 @@ def measure_failover(pair: BalancerPair, client_host: Host, how: str = "unplug",
         while time.monotonic() < deadline and probe.running:
             time.sleep(0.01)
         stopped_at = round(time.monotonic() - probe.started, 3)
-        did = pair.stop_active(how)
+        did = pair.stop_active(how, host)
         probe.wait(seconds + 30)
     finally:
         probe.stop()

@@ -380,27 +380,32 @@ class BalancerPair:
         return proc is not None and proc.poll() is None
 
     # ------------------------------------------------------------------ failures
-    def stop_active(self, how: str = "unplug") -> str:
-        """Make the balancer holding the address fail: 'unplug' its cable, kill its 'balancer' (HAProxy or the
-        engine, SIGKILL: a crash), or stop its 'keepalived' (SIGTERM: it releases the address and says
-        so). Returns what it did, in words."""
+    def stop_active(self, how: str = "unplug", host: str | None = None) -> str:
+        """Make the balancer holding the address (or ``host``, 'lb1' or 'lb2', holder or not) fail: 'unplug' its
+        cable, kill its 'balancer' (HAProxy or the engine, SIGKILL: a crash), or stop its 'keepalived'
+        (SIGTERM: it releases the address and says so). Returns what it did, in words."""
         if how not in HOWS:
             raise UsageError(f"how={how!r}: one of {', '.join(HOWS)}")
+        if host is not None and host not in self.hosts:
+            raise UsageError(f"host={host!r}: the balancers are {', '.join(BALANCERS)}")
         with self._lock:
-            name = self.holder()
+            name = host or self.holder()
             if name is None:
                 raise LabError(f"nobody holds {self.vip} now: nothing to stop (wait_for_holder first)")
+            if name in self.stopped:
+                raise UsageError(f"{name} is already stopped ({self.stopped[name]}): restore() first")
+            held = name in self.holders()
             if how == "unplug":
                 self.hosts[name].unplug()
                 self._unplugged.add(name)
-                did = f"unplugged {name}'s cable: it still holds {self.vip}, cut off"
+                did = f"unplugged {name}'s cable" + (f": it still holds {self.vip}, cut off" if held else "")
             elif how == "balancer":
                 self._end(self._balancers[name], signal.SIGKILL)
                 did = f"killed {self.kind} on {name} (SIGKILL); keepalived there " + (
                     "checks it and will give the address up" if self.track else "does not check it")
             else:
                 self._end(self._keepaliveds[name], signal.SIGTERM)
-                did = f"stopped keepalived on {name} (SIGTERM): it released {self.vip}"
+                did = f"stopped keepalived on {name} (SIGTERM)" + (f": it released {self.vip}" if held else "")
             self.stopped[name] = how
             return did
 
