@@ -4,7 +4,7 @@ moving the virtual address 10.0.0.100 to whichever of them is alive.
     pair = BalancerPair(lab, {"web1": "10.0.0.11:80", "web2": "10.0.0.12:80"})
     pair.holder()                         # 'lb1': the address is on lb1's eth0
     print(pair.config("lb1"))             # the keepalived.conf lb1 runs
-    pair.stop_active("balancer")          # HAProxy on lb1 dies; its vrrp_script fails; lb2 takes the address
+    pair.stop_active("balancer")          # HAProxy on lb1 dies; its check says so; lb2 takes the address
     pair.wait_for_holder("lb2", 10)
     pair.restore()                        # HAProxy on lb1 again; with preempt lb1 takes the address back
 
@@ -26,10 +26,16 @@ What the settings do to an outage (lesson 10 measures each, failover.py):
                 short interruption. ``nopreempt`` (``preempt=False``) leaves the address where it is.
 ``track``       keepalived watches the network, not HAProxy. If HAProxy dies and the machine stays up,
                 keepalived goes on advertising and the address stays on a machine that refuses every
-                request: the outage lasts until someone restores HAProxy. A ``vrrp_script`` checks the
-                balancer process (``kill -0 PID``) every ``interval`` s; after ``fall`` failures the
-                instance enters FAULT, releases the address and tells the others (priority 0), so the
-                backup takes over at once, without waiting for the master down interval.
+                request: the outage lasts until someone restores HAProxy. With tracking, a check of the
+                balancer process (``kill -0 PID`` every 0.2 s) writes 0 or 1 to a file keepalived
+                tracks (``track_file``, weight 0: any number but 0 means FAULT). In FAULT the instance
+                releases the address and tells the others (priority 0), so the backup takes over at
+                once, without waiting for the master down interval.
+
+Why ``track_file`` and not the usual ``vrrp_script``: keepalived runs every script after ``setgroups()``,
+which a user namespace made by an ordinary user forbids (unshare writes "deny" to /proc/PID/setgroups), so
+in the lab a ``vrrp_script`` never runs and always "succeeds". The check itself is what a ``vrrp_script``
+would run; on a real machine, as root, write it as ``vrrp_script`` (or ``track_process``) instead.
 
 How it runs: each host gets its own folder of files (haproxy.cfg, keepalived.conf, logs) in the user's run
 folder; keepalived runs as in tests/course/test_hosts.py (``--dont-fork --vrrp``, as the host's root inside
@@ -50,7 +56,7 @@ import time
 from pathlib import Path
 
 from labsupport import lifecycle
-from labsupport.course import hosts as _hosts
+from labsupport.course.environment import find_tool
 from labsupport.course.haproxy import HAProxy, find_haproxy
 from labsupport.course.hosts import Host, HostProcess, Lab
 from labsupport.errors import ConfigError, LabError, ToolMissingError, UsageError
@@ -120,8 +126,18 @@ CHECK_INTERVAL = 0.2
 
 
 def keepalived_binary() -> str | None:
-    """Path of keepalived (PATH, /usr/sbin, /sbin), or None."""
-    return _hosts._tool("keepalived")
+    """Path of keepalived (PATH, /usr/sbin, /usr/local/sbin), or None."""
+    return find_tool("keepalived")
+
+
+def lab_pid(pid: int) -> int | None:
+    """``pid`` (as this process sees it) as the lab sees it: the last field of NSpid, the innermost pid
+    namespace; None once it has ended. What ``kill`` in a host must be given."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((int(line.split()[-1]) for line in f if line.startswith("NSpid:")), None)
+    except OSError:
+        return None
 
 
 def haproxy_config(servers: dict[str, str]) -> str:
@@ -280,7 +296,7 @@ class BalancerPair:
         """The balancer process's id inside the lab (what ``kill -0`` in keepalived.conf names), or None."""
         proc = self._balancers.get(name)
         outer = proc.target() if proc is not None else None
-        return _hosts._inner_pid(outer) if outer else None
+        return lab_pid(outer) if outer else None
 
     def _keepalived_conf(self, name: str) -> str:
         first = name == "lb1"
