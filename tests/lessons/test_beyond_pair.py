@@ -15,6 +15,7 @@ import time
 import pytest
 from support.beyond_lab import expected_kind, require_keepalived, site
 
+from labsupport import lifecycle
 from labsupport.course.display.table import Table
 from labsupport.course.hosts import Lab
 from labsupport.errors import UsageError
@@ -102,7 +103,7 @@ def test_unplugging_the_holder_moves_the_address_under_load(world, pair):
 
 
 def test_tracking_moves_the_address_when_haproxy_dies(world, pair):
-    result = measure_failover(pair, world.client, how="balancer", rate=20)
+    result = measure_failover(pair, world.client, how="balancer", rate=20, seconds=4)
     assert result.last_holder == "lb2", result.holders
     assert "keepalived there checks it" in result.did
     assert 0 < result.gap() < master_down(pair.advert_int) + 3.0, result.summary()
@@ -191,3 +192,15 @@ def test_bad_arguments_are_refused_plainly(world):
         measure_failover(pair, client, rate=0)
     with pytest.raises(UsageError, match="client_host: a host of the lab"):
         measure_failover(pair, "client")
+
+
+def test_stop_all_stops_the_pair_and_its_lab(world):
+    """Last in this file: it ends the module's lab."""
+    pair = world.pair
+    processes = [p for p in (*pair._balancers.values(), *pair._keepaliveds.values(), *pair._checkers.values()) if p]
+    assert pair in lifecycle.running("balancer") and len(processes) == 6
+    lifecycle.stop_all()
+    assert not pair.running and pair not in lifecycle.running("balancer") and not world.lab.running
+    assert all(p.poll() is not None for p in processes)
+    assert not pair.folder.exists()
+    assert repr(pair) == "<BalancerPair 10.0.0.100 stopped>"
