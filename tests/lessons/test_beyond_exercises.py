@@ -4,7 +4,7 @@ of its own (namespaces and keepalived, or skip / fail under LAB_REQUIRE_NETNS=1 
 from __future__ import annotations
 
 import pytest
-from support.beyond_lab import require_keepalived
+from support.beyond_lab import require_keepalived, site
 
 from labsupport.course.exercise import ExerciseResult
 from labsupport.course.hosts import Lab
@@ -23,9 +23,12 @@ def test_the_settings_as_given_do_not_pass():
     assert "Make keepalived track the balancer process" in text
 
 
-def test_tracking_the_balancer_passes():
+def test_tracking_the_balancer_passes_in_the_students_lab():
     require_keepalived()
-    result = check_survives({"track": True, "advert_int": 1})
+    with Lab() as lab:
+        client, servers = site(lab)  # the student's hosts: the check uses them (and makes lb1, lb2)
+        result = check_survives({"track": True, "advert_int": 1}, lab=lab)
+        assert set(lab.hosts) == {"client", "web1", "web2", "lb1", "lb2"}
     assert result.passed, repr(result)
     text = repr(result)
     assert text.startswith("PASS") and "HAProxy on lb1 killed" in text and "HAProxy on lb2 killed" in text

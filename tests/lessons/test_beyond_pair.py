@@ -180,6 +180,8 @@ def test_bad_arguments_are_refused_plainly(world):
     for extra, message in cases:
         with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
             BalancerPair(lab, **{"servers": servers, **extra})
+    with pytest.raises(UsageError, match="this lab already runs a balancer pair \\(10.0.0.100 on lb1 and lb2\\)"):
+        BalancerPair(lab, servers)
     with pytest.raises(UsageError, match="lab: a Lab"):
         BalancerPair("lab", servers)
     with pytest.raises(UsageError, match="how='explode': one of unplug, balancer, keepalived"):

@@ -59,7 +59,7 @@ from labsupport import lifecycle
 from labsupport.course.environment import find_tool
 from labsupport.course.haproxy import HAProxy, find_haproxy
 from labsupport.course.hosts import Host, HostProcess, Lab
-from labsupport.errors import ConfigError, LabError, ToolMissingError, UsageError
+from labsupport.errors import LabError, ToolMissingError, UsageError
 from labsupport.rundir import run_dir
 
 BALANCERS = {"lb1": "10.0.0.21", "lb2": "10.0.0.22"}
@@ -184,7 +184,12 @@ class BalancerPair:
         self.stopped: dict[str, str] = {}  # host -> how it was made to fail (until restore)
         self._lock = threading.Lock()
         self._check_haproxy_cfg()
-        lifecycle.rerun_replaces()
+        lifecycle.rerun_replaces()  # this cell ran before: the pair it made then stops (one line says so)
+        earlier = [p for p in lifecycle.running("balancer") if isinstance(p, BalancerPair) and p.lab is lab and p.running]
+        if earlier:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise UsageError(f"this lab already runs a balancer pair ({earlier[0].vip} on lb1 and lb2): "
+                             "stop it first (pair.stop()), or keep using it")
         try:
             for name, address in BALANCERS.items():
                 self.hosts[name] = lab.hosts.get(name) or lab.host(name, address)
@@ -243,8 +248,7 @@ class BalancerPair:
         done = subprocess.run([sys.executable, "-m", "labsupport.balancer", "-c", "-q", "-f", str(path)],
                               capture_output=True, text=True, timeout=60, cwd=_ROOT)
         if done.returncode != 0:
-            raise ConfigError([], str(path)) if not done.stderr else LabError(
-                f"the engine refused {path}: {done.stderr.strip()}")
+            raise LabError(f"the engine refused {path}: {(done.stderr or done.stdout).strip()}")
 
     # ------------------------------------------------------------------ processes
     def _dir(self, name: str) -> Path:
