@@ -80,7 +80,7 @@ def test_config_text_has_the_settings(world):
         assert "nopreempt" not in text and "vrrp_version 3" not in text
     assert "priority 150" in one and "state MASTER" in one
     assert "priority 100" in two and "state BACKUP" in two
-    assert "server web1 10.0.0.11:80 check" in pair.haproxy_cfg and "balance roundrobin" in pair.haproxy_cfg
+    assert "bind 10.0.0.100:80" in pair.haproxy_cfg and "server web1 10.0.0.11:80 check" in pair.haproxy_cfg and "balance roundrobin" in pair.haproxy_cfg
     with pytest.raises(UsageError, match="the balancers are lb1, lb2"):
         pair.config("lb3")
 
@@ -199,7 +199,8 @@ def test_bad_arguments_are_refused_plainly(world):
 def test_stop_all_stops_the_pair_and_its_lab(world):
     """Last in this file: it ends the module's lab."""
     pair = world.pair
-    processes = [p for p in (*pair._balancers.values(), *pair._keepaliveds.values(), *pair._checkers.values()) if p]
+    processes = [p for p in (*(b.proc for b in pair._balancers.values()), *pair._keepaliveds.values(),
+                             *pair._checkers.values()) if p]
     assert pair in lifecycle.running("balancer") and len(processes) == 6
     lifecycle.stop_all()
     assert not pair.running and pair not in lifecycle.running("balancer") and not world.lab.running

@@ -37,10 +37,14 @@ which a user namespace made by an ordinary user forbids (unshare writes "deny" t
 in the lab a ``vrrp_script`` never runs and always "succeeds". The check itself is what a ``vrrp_script``
 would run; on a real machine, as root, write it as ``vrrp_script`` (or ``track_process``) instead.
 
-How it runs: each host gets its own folder of files (haproxy.cfg, keepalived.conf, logs) in the user's run
-folder; keepalived runs as in tests/course/test_hosts.py (``--dont-fork --vrrp``, as the host's root inside
-the lab's user namespace). Everything started lives in the lab's namespaces, so it dies with the lab; the
-pair registers with ``labsupport.lifecycle`` too.
+How it runs: the balancers are ``balancerhost.HostBalancer`` (the course's HAProxy runner, started in the
+host). Both bind the virtual address (``bind 10.0.0.100:80``) from the start, as on real machines: each
+balancer host sets ``net.ipv4.ip_nonlocal_bind=1`` (its network namespace's own setting), which lets a
+program listen on an address the host does not have yet, so the backup serves the moment keepalived gives it
+the address. Each host gets a folder in the user's run folder for keepalived.conf, its log and the check's
+file; keepalived runs as in tests/course/test_hosts.py (``--dont-fork --vrrp``, as the host's root inside the
+lab's user namespace). Everything started lives in the lab's namespaces, so it dies with the lab; the pair
+registers with ``labsupport.lifecycle`` too.
 """
 from __future__ import annotations
 
@@ -49,7 +53,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -57,18 +60,20 @@ from pathlib import Path
 
 from labsupport import lifecycle
 from labsupport.course.environment import find_tool
-from labsupport.course.haproxy import HAProxy, find_haproxy
+from labsupport.course.haproxy import find_haproxy
 from labsupport.course.hosts import Host, HostProcess, Lab
 from labsupport.errors import LabError, ToolMissingError, UsageError
 from labsupport.rundir import run_dir
 
+from .balancerhost import HostBalancer
+
 BALANCERS = {"lb1": "10.0.0.21", "lb2": "10.0.0.22"}
 HOWS = ("unplug", "balancer", "keepalived")
 ROUTER_ID = 51
-_ROOT = Path(__file__).resolve().parents[3]  # where ``python -m labsupport.balancer`` finds the package
 
 HAPROXY_CFG = """\
-# the same file on lb1 and lb2: HAProxy listens on every address of its host, the virtual one included
+# the same file on lb1 and lb2: both listen on the virtual address, even while it is on the other one
+# (net.ipv4.ip_nonlocal_bind=1 in each balancer host lets a program bind an address the host lacks)
 global
     maxconn 1000
 
@@ -81,7 +86,7 @@ defaults
     option redispatch
 
 frontend www
-    bind *:80
+    bind {vip}:80
     default_backend app
 
 backend app
@@ -140,10 +145,11 @@ def lab_pid(pid: int) -> int | None:
         return None
 
 
-def haproxy_config(servers: dict[str, str]) -> str:
-    """The haproxy.cfg both balancers run: roundrobin over ``servers``, each health-checked every second."""
+def haproxy_config(servers: dict[str, str], vip: str = "10.0.0.100") -> str:
+    """The haproxy.cfg both balancers run: a frontend on ``vip``:80, roundrobin over ``servers``, each
+    health-checked every second."""
     lines = [f"    server {name} {target} check inter 1s fall 2 rise 1" for name, target in servers.items()]
-    return HAPROXY_CFG.format(servers="\n".join(lines))
+    return HAPROXY_CFG.format(servers="\n".join(lines), vip=vip)
 
 
 def _number(value: float) -> str:
@@ -173,17 +179,16 @@ class BalancerPair:
         self.why = ("real HAProxy" if self.kind == "haproxy" else
                     "the course engine (python -m labsupport.balancer), as asked" if balancer == "engine" else
                     "the course engine (python -m labsupport.balancer): haproxy is not installed")
-        self.haproxy_cfg = haproxy_config(self.servers)
+        self.haproxy_cfg = haproxy_config(self.servers, vip)
         self.folder = Path(tempfile.mkdtemp(prefix="pair-", dir=run_dir()))
         self.hosts: dict[str, Host] = {}
-        self._balancers: dict[str, HostProcess | None] = {}
+        self._balancers: dict[str, HostBalancer | None] = {}
         self._keepaliveds: dict[str, HostProcess | None] = {}
         self._checkers: dict[str, HostProcess | None] = {}
         self._configs: dict[str, str] = {}
         self._unplugged: set[str] = set()
         self.stopped: dict[str, str] = {}  # host -> how it was made to fail (until restore)
         self._lock = threading.Lock()
-        self._check_haproxy_cfg()
         lifecycle.rerun_replaces()  # this cell ran before: the pair it made then stops (one line says so)
         earlier = [p for p in lifecycle.running("balancer") if isinstance(p, BalancerPair) and p.lab is lab and p.running]
         if earlier:
@@ -192,7 +197,11 @@ class BalancerPair:
                              "stop it first (pair.stop()), or keep using it")
         try:
             for name, address in BALANCERS.items():
-                self.hosts[name] = lab.hosts.get(name) or lab.host(name, address)
+                self.hosts[name] = host = lab.hosts.get(name) or lab.host(name, address)
+                done = host.run(["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind"], timeout=30)
+                if done.returncode != 0:
+                    raise LabError(f"host {name}: could not allow binding the virtual address "
+                                   f"(net.ipv4.ip_nonlocal_bind): {done.stderr.strip()}")
             lifecycle.register("balancer", self, label=f"the balancer pair on {vip}")
             for name in self.hosts:
                 self._start_balancer(name)
@@ -239,17 +248,6 @@ class BalancerPair:
         if not isinstance(router_id, int) or not 1 <= router_id <= 255:
             raise UsageError(f"router_id={router_id!r}: the VRRP virtual_router_id, 1..255")
 
-    def _check_haproxy_cfg(self) -> None:
-        path = self.folder / "haproxy.cfg"
-        path.write_text(self.haproxy_cfg)
-        if self.kind == "haproxy":
-            HAProxy.from_text(self.haproxy_cfg, str(path), binary=self.haproxy).check()
-            return
-        done = subprocess.run([sys.executable, "-m", "labsupport.balancer", "-c", "-q", "-f", str(path)],
-                              capture_output=True, text=True, timeout=60, cwd=_ROOT)
-        if done.returncode != 0:
-            raise LabError(f"the engine refused {path}: {(done.stderr or done.stdout).strip()}")
-
     # ------------------------------------------------------------------ processes
     def _dir(self, name: str) -> Path:
         folder = self.folder / name
@@ -257,25 +255,13 @@ class BalancerPair:
         return folder
 
     def _start_balancer(self, name: str) -> None:
-        folder = self._dir(name)
-        cfg = folder / "haproxy.cfg"
-        cfg.write_text(self.haproxy_cfg)
-        if self.kind == "haproxy":
-            command = [self.haproxy, "-db", "-f", str(cfg)]
-        else:
-            command = [sys.executable, "-m", "labsupport.balancer", "-q", "-f", str(cfg), "--host", "0.0.0.0"]
-        log = (folder / "balancer.log").open("ab")
-        try:
-            proc = self.hosts[name].popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=_ROOT)
-        finally:
-            log.close()
-        self._balancers[name] = proc
-        deadline = time.monotonic() + 30
-        while not self._listening(name):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise LabError(f"the balancer in {name} did not start listening on port 80: "
-                               f"{self.log(name, 'balancer')[-600:]}")
-            time.sleep(0.05)
+        """The balancer of host ``name``: ``balancerhost.HostBalancer`` (checks the config, waits until it runs)."""
+        old = self._balancers.get(name)
+        if old is not None:
+            old.stop()  # after a crash: its copy, socket and log go; a new one starts from the same text
+        balancer = HostBalancer(self.hosts[name], self.haproxy_cfg, f"{name}-haproxy.cfg",
+                                engine=True if self.kind == "engine" else None)
+        self._balancers[name] = balancer.start(timeout=30)
         if self.track:
             self._start_checker(name)
 
@@ -292,14 +278,10 @@ class BalancerPair:
                 raise LabError(f"the balancer's check on {name} did not start")
             time.sleep(0.02)
 
-    def _listening(self, name: str) -> bool:
-        done = self.hosts[name].run(["ss", "-Htln", "sport = :80"], timeout=30)
-        return done.returncode == 0 and ":80" in done.stdout
-
     def balancer_pid(self, name: str) -> int | None:
         """The balancer process's id inside the lab (what ``kill -0`` in keepalived.conf names), or None."""
-        proc = self._balancers.get(name)
-        outer = proc.target() if proc is not None else None
+        balancer = self._balancers.get(name)
+        outer = balancer.proc.target() if balancer is not None and balancer.running else None
         return lab_pid(outer) if outer else None
 
     def _keepalived_conf(self, name: str) -> str:
@@ -379,7 +361,10 @@ class BalancerPair:
         return self._configs.get(host, "")
 
     def log(self, host: str, what: str = "keepalived") -> str:
-        """What keepalived (or ``what='balancer'``) printed on ``host``."""
+        """What keepalived (or ``what='balancer'``: HAProxy or the engine) printed on ``host``."""
+        if what == "balancer":
+            balancer = self._balancers.get(host)
+            return balancer.log_tail(100) if balancer is not None else ""
         try:
             return (self.folder / host / f"{what}.log").read_text(errors="replace")
         except OSError:
@@ -389,7 +374,7 @@ class BalancerPair:
         """Per balancer: address, priority, balancer and keepalived alive, plugged, holds the address."""
         held = self.holders() if self.lab.running else []
         return {name: {"address": host.address, "priority": self.priorities[i],
-                       "balancer": self._alive(self._balancers.get(name)),
+                       "balancer": bool(self._balancers.get(name) and self._balancers[name].running),
                        "keepalived": self._alive(self._keepaliveds.get(name)),
                        "plugged": name not in self._unplugged, "holds_vip": name in held,
                        "stopped": self.stopped.get(name, "")}
@@ -420,7 +405,7 @@ class BalancerPair:
                 self._unplugged.add(name)
                 did = f"unplugged {name}'s cable" + (f": it still holds {self.vip}, cut off" if held else "")
             elif how == "balancer":
-                self._end(self._balancers[name], signal.SIGKILL)
+                self._end(self._balancers[name].proc, signal.SIGKILL)
                 did = f"killed {self.kind} on {name} (SIGKILL); keepalived there " + (
                     "checks it and will give the address up" if self.track else "does not check it")
             else:
@@ -451,8 +436,11 @@ class BalancerPair:
         """Stop both balancers and both keepalived; a second call does nothing. The hosts stay (the lab's)."""
         lifecycle.unregister(self)
         if self.lab.running:
-            for proc in [*self._keepaliveds.values(), *self._checkers.values(), *self._balancers.values()]:
+            for proc in [*self._keepaliveds.values(), *self._checkers.values()]:
                 self._end(proc)
+        for balancer in self._balancers.values():
+            if balancer is not None:
+                balancer.stop()
         self._keepaliveds, self._balancers, self._checkers = {}, {}, {}
         shutil.rmtree(self.folder, ignore_errors=True)
 
