@@ -15,15 +15,13 @@ much the move costs (``advert_int``) and what happens when lb1 comes back (``pre
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from ...course.exercise import ExerciseResult
 from ...course.hosts import Lab
 from ...errors import LabError, UsageError
 from .failover import FailoverResult, measure_failover
+from .labsite import build_site
 from .pair import BalancerPair
 
 RATE = 20.0  # requests per second during each round
@@ -32,8 +30,6 @@ ROUND_SECONDS = 3.5  # each round: 1 s before the loss, the rest after it
 STOP_AFTER = 1.0
 SETTINGS = ("advert_int", "priorities", "preempt", "track")
 UNSOLVED = {"advert_int": 1, "priorities": (150, 100), "preempt": True, "track": False}
-_APP = Path(__file__).resolve().parents[3] / "backends" / "app.py"
-_WEB = {"web1": "10.0.0.11", "web2": "10.0.0.12"}
 
 
 def _check_settings(settings: dict) -> dict:
@@ -46,24 +42,13 @@ def _check_settings(settings: dict) -> dict:
 
 
 def _site(lab: Lab) -> tuple[object, dict[str, str]]:
-    """The client host and the web servers (name -> 'address:80'): the lab's own, else made here."""
-    client = lab.hosts.get("client") or lab.host("client", "10.0.0.2")
+    """The client host and the web servers (name -> 'address:80'): the lab's own (``build_site``), else two
+    made here."""
     webs = {n: h for n, h in lab.hosts.items() if n.startswith("web")}
-    if not webs:
-        for name, address in _WEB.items():
-            webs[name] = host = lab.host(name, address)
-            host.popen([sys.executable, str(_APP), "80", "--host", address], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-    servers = {n: f"{h.address}:80" for n, h in webs.items()}
-    deadline = time.monotonic() + 60
-    for target in servers.values():
-        fetch = [sys.executable, "-c", "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)",
-                 f"http://{target}/"]
-        while client.run(fetch, timeout=30).returncode != 0:
-            if time.monotonic() > deadline:
-                raise LabError(f"the web server {target} does not answer the client")
-            time.sleep(0.1)
-    return client, servers
+    if "client" in lab.hosts and webs:
+        return lab.hosts["client"], {n: f"{h.address}:80" for n, h in webs.items()}
+    site = build_site(lab, servers=2)
+    return site.client, {n: f"{address}:{site.port}" for n, address in site.servers.items()}
 
 
 def _round(pair: BalancerPair, client, host: str) -> FailoverResult:
