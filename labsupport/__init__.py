@@ -99,6 +99,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.beyond.distance": ("far", "FarLink", "round_trips", "page_cost", "near_and_far"),
     "lessons.beyond.regions": ("Regions",),
     "lessons.beyond.regionfailover": ("measure_region_failover", "ttl_cost", "RegionFailover"),
+    # lesson 10: beyond one machine (two balancers sharing an address, or a name)
+    "lessons.beyond.pair": ("BalancerPair",),
+    "lessons.beyond.failover": ("measure_failover", "failover_figure", "failover_table"),
+    "lessons.beyond.dnsfailover": ("measure_dns_failover",),
+    "lessons.beyond.pairwidget": ("PairWidget",),
+    "lessons.beyond.exercises": ("check_survives",),
     # display: tables, charts, live loops
     "course.display.table": ("Table",),
     "course.display.charts": ("figure_to_png",),

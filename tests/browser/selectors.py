@@ -174,3 +174,14 @@ DEPLOY_ROW = ".lab-deploy-row"  # data-server: the server's name, data-state: UP
 DEPLOY_STEP = ".lab-deploy-step"
 DEPLOY_STOP = ".lab-deploy-stop"
 DEPLOY_CLOCK = ".lab-deploy-clock"
+
+# ----------------------------------------------------------------------------- lesson 10's balancer pair panel
+PAIR = ".lab-pair"
+PAIR_BALANCER = ".lab-pair-balancer"  # data-host: lb1/lb2, data-holder: yes/no, data-balancer and data-keepalived: up/down
+PAIR_HOLDER = ".lab-pair-holder [data-holder]"  # data-holder: lb1, lb2 or none
+PAIR_TIMELINE = ".lab-pair-timeline"
+PAIR_SHOT = ".lab-pair-shot"  # one per recent request, data-ok: yes/no
+PAIR_STOP = ".lab-pair-stop"  # the button "stop the active balancer"
+PAIR_RESTORE = ".lab-pair-restore"
+PAIR_ACTION = ".lab-pair-action"
+PAIR_CLOCK = ".lab-pair-clock"

@@ -52,10 +52,12 @@ class Shot:
 
 class Probe:
     """``count`` GETs of ``url`` from ``host`` (None: from this machine, for the loopback variant without
-    namespaces), one every ``interval`` seconds, each a new connection."""
+    namespaces), one every ``interval`` seconds, each a new connection. With ``dns`` (the DNS server's
+    ADDRESS:PORT) the URL's name is resolved there and the answers tried in order; ``retry=False``: only the
+    first answer, as a client that does not retry across addresses."""
 
     def __init__(self, host: Host | None, url: str, *, count: int = 100, interval: float = 0.05, timeout: float = 1.0,
-                 dns: str | None = None, max_seconds: float = 120):
+                 dns: str | None = None, max_seconds: float = 120, retry: bool = True):
         if not 1 <= count <= 20_000:
             raise UsageError(f"count={count}: send between 1 and 20000 requests")
         if interval < 0 or not 0 < timeout <= 30 or not 0 < max_seconds <= 600:
@@ -67,7 +69,7 @@ class Probe:
         self.results: list[Shot] = []
         self._done = threading.Event()
         command = [sys.executable, str(CLIENT), url, "--count", str(count), "--interval", str(interval),
-                   "--timeout", str(timeout), "--max-seconds", str(max_seconds)] + (["--dns", dns] if dns else [])
+                   "--timeout", str(timeout), "--max-seconds", str(max_seconds)] + (["--dns", dns] if dns else []) + ([] if retry else ["--no-retry"])
         where = f"host {host.name}" if host else "this machine"
         start = host.popen if host else subprocess.Popen
         self._proc = start(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,

@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.05)
     parser.add_argument("--timeout", type=float, default=1.0, help="seconds per attempt (connect and answer)")
     parser.add_argument("--dns", help="resolve the URL's name with this DNS server (ADDRESS or ADDRESS:PORT)")
+    parser.add_argument("--no-retry", action="store_true", help="with --dns: use the first address only, never the next")
     parser.add_argument("--max-seconds", type=float, default=300, help="stop after this long, whatever is left")
     args = parser.parse_args(argv)
     if not 1 <= args.count <= 100_000 or args.interval < 0 or not 0 < args.timeout <= 60:
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 if sent >= cached[1] or not cached[0]:
                     found, ttl = resolve()
                     cached = (found, sent + ttl)
-                addresses = cached[0]
+                addresses = cached[0][:1] if args.no_retry else cached[0]
                 if not addresses:
                     raise OSError("no address in the answer")
             errors = []
