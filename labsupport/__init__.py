@@ -94,6 +94,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.live.bluegreen": ("switch", "active_colour", "which_colour"),
     "lessons.live.exercises": ("check_rollout",),
     # lesson 10: beyond one machine (hosts, distance)
+    "course.hosts": ("Lab",),
+    "lessons.beyond.probe": ("Probe",),
     "lessons.beyond.labsite": ("build_site", "Site"),
     "lessons.beyond.topology": ("topology_figure", "topology_table"),
     "lessons.beyond.distance": ("far", "FarLink", "round_trips", "page_cost", "near_and_far"),
@@ -105,6 +107,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "lessons.beyond.dnsfailover": ("measure_dns_failover",),
     "lessons.beyond.pairwidget": ("PairWidget",),
     "lessons.beyond.exercises": ("check_survives",),
+    "lessons.beyond.cloud": ("preflight", "cloud_balancer", "start_app"),
     # display: tables, charts, live loops
     "course.display.table": ("Table",),
     "course.display.charts": ("figure_to_png",),

@@ -66,9 +66,14 @@ def check_environment() -> Table:
     return Table(rows, columns=["what", "found", "status", "note"], title="Your machine")
 
 
+_carried_on: list[str] = []  # the tools blocks of this kernel carried on without, in order
+
+
 @contextmanager
 def if_installed() -> Iterator[None]:
-    """Run a block that needs an optional tool; without the tool, say what is missing and carry on.
+    """Run a block that needs an optional tool; without the tool, say what is missing and carry on. Once a
+    block has carried on, a later block that meets a NameError (a name the skipped block would have made)
+    carries on too, saying so; before that a NameError is the student's own and shows as usual.
 
     >>> with if_installed():
     ...     HAProxy.from_file("../haproxy/myhaproxy.cfg").check()
@@ -76,4 +81,11 @@ def if_installed() -> Iterator[None]:
     try:
         yield
     except ToolMissingError as missing:
+        _carried_on.append(missing.tool)
         print(f"{missing}\n{getattr(missing, 'carry_on', 'Carrying on without it: the rest of this notebook does not need it.')}")
+    except NameError as missing:
+        # a name an earlier block would have made, had it not carried on past a missing tool (only then)
+        if not _carried_on:
+            raise
+        print(f"{missing.name or 'a name this cell uses'} was never made: an earlier cell carried on without "
+              f"{_carried_on[-1]}. Carrying on.")

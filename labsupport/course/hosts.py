@@ -290,6 +290,15 @@ class Host:
         return f"<Host {self.name} {self.address}{state}>"
 
 
+def require_lab(lab: Any, usage: str) -> None:
+    """Refuse what is not a running-or-stopped ``Lab``: a ``NoLab`` says why this machine has no hosts (the
+    error ``with if_installed():`` carries on past); anything else is a UsageError showing ``usage``."""
+    if isinstance(lab, NoLab):
+        lab.host("")
+    if not isinstance(lab, Lab):
+        raise UsageError(f"{usage} needs the Lab first, not {type(lab).__name__} (lab = Lab.if_possible())")
+
+
 class Lab:
     """The namespace world: a switch (a bridge in a namespace of its own) and the hosts on it."""
 

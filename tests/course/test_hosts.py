@@ -313,3 +313,18 @@ def test_lab_no_netns_shows_the_lesson_as_a_machine_without_namespaces(monkeypat
     monkeypatch.setattr(hosts, "_probed", None)
     monkeypatch.setenv("LAB_NO_NETNS", "1")
     assert not Lab.available() and "LAB_NO_NETNS=1" in Lab.why_not()
+
+
+def test_a_name_a_skipped_cell_would_have_made_carries_on_too_and_only_then(monkeypatch, capsys):
+    """Cells run as a notebook runs them: at module level of one namespace."""
+    from labsupport.course import environment
+
+    monkeypatch.setattr(environment, "_carried_on", [])
+    cells = {"if_installed": environment.if_installed, "Lab": Lab}
+    with pytest.raises(NameError):  # nothing was skipped: the student's own NameError shows
+        exec("with if_installed():\n    site.url('web1')", cells)
+    monkeypatch.setattr(hosts, "_probed", (None, "refused here (demo)"))
+    exec("lab = Lab.if_possible()\nwith if_installed():\n    site = lab.host('client')", cells)
+    exec("with if_installed():\n    print(site.url('web1'))", cells)
+    assert capsys.readouterr().out.endswith(
+        "site was never made: an earlier cell carried on without network namespaces. Carrying on.\n")

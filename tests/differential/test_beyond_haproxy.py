@@ -1,6 +1,6 @@
 """Lesson 10 with real HAProxy in a lab host (labsupport/lessons/beyond/balancerhost.py, distance.py): it starts
 inside the host, its runtime API answers from this process, and over two near and two far servers leastconn
-sends the far ones fewer requests than roundrobin does, as the engine does (tests/lessons/test_beyond_distance.py)."""
+sends the far ones fewer requests than roundrobin does, as the engine does (tests/lessons/beyond/test_beyond_distance.py)."""
 from __future__ import annotations
 
 import os

@@ -36,6 +36,7 @@ SHARDS = {
     "browser-run-all": ["tests/browser/test_run_all.py"],
     "browser": ["tests/browser", "--ignore=tests/browser/test_run_all.py"],
     "differential": ["tests/differential"],
+    "beyond": ["tests/lessons/beyond"],  # lesson 10's hosts, keepalived and regions: long waits, little CPU
 }
 
 

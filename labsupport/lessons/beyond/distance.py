@@ -40,7 +40,7 @@ from pathlib import Path
 from statistics import mean, median
 
 from ...course.display.table import Table
-from ...course.hosts import Host, HostProcess, Lab, NoLab
+from ...course.hosts import Host, HostProcess, Lab, require_lab
 from ...course.traffic.results import percentile
 from ...errors import LabError, UsageError
 from .balancerhost import HostBalancer
@@ -149,10 +149,7 @@ def far(lab: Lab, target_address: str, port: int = 80, delay_ms: float = 40, nam
     ``target_address``:``port`` with ``delay_ms`` each way. ``mechanism``: 'auto' (netem where the kernel has
     it, else the relay), 'relay', or 'netem' (LabError where it is missing). Called again with the same name
     (a cell run again), it restarts that link with the new settings in the same host."""
-    if isinstance(lab, NoLab):
-        lab.host(name or "far")  # says why this machine has no hosts
-    if not isinstance(lab, Lab):
-        raise UsageError(f"far() needs the Lab first (far(lab, '10.0.0.13', 80, 40)), not {type(lab).__name__}")
+    require_lab(lab, "far(lab, '10.0.0.13', 80, 40)")
     target = _check_address(lab, target_address, "target_address")
     if not isinstance(port, int) or not 1 <= port <= 65535:
         raise UsageError(f"port={port!r}: a TCP port is 1-65535")

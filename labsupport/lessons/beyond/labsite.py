@@ -30,7 +30,7 @@ from pathlib import Path
 from ...course.display.table import Table
 from ...course.environment import find_tool
 from ...course.fleet import run_log_dir
-from ...course.hosts import Host, HostProcess, Lab, NoLab
+from ...course.hosts import Host, HostProcess, Lab, require_lab
 from ...errors import LabError, ServerStartError, UsageError
 
 APP = Path(__file__).resolve().parents[3] / "backends" / "app.py"
@@ -176,10 +176,7 @@ def build_site(lab: Lab, servers: int = 4, *, client: str = CLIENT_ADDRESS, firs
                port: int = PORT, timeout: float = 30.0) -> Site:
     """Hosts ``client`` (address ``client``) and ``web1``..``webN`` (.``first`` up), each running the course's
     server on ``port``; returns once every server answers the client host."""
-    if isinstance(lab, NoLab):
-        lab.host("client", client)  # says why this machine has no hosts (with if_installed(): one message)
-    if not isinstance(lab, Lab):
-        raise UsageError(f"build_site() needs a Lab (lab = Lab()), not {type(lab).__name__}")
+    require_lab(lab, "build_site(lab)")
     if not isinstance(servers, int) or not 1 <= servers <= MAX_SERVERS:
         raise UsageError(f"servers={servers!r}: a site has 1 to {MAX_SERVERS} servers")
     if not isinstance(port, int) or not 1 <= port <= 65535:

@@ -61,7 +61,7 @@ from pathlib import Path
 from labsupport import lifecycle
 from labsupport.course.environment import find_tool
 from labsupport.course.haproxy import find_haproxy
-from labsupport.course.hosts import Host, HostProcess, Lab
+from labsupport.course.hosts import Host, HostProcess, Lab, require_lab
 from labsupport.errors import LabError, ToolMissingError, UsageError
 from labsupport.rundir import run_dir
 
@@ -207,6 +207,7 @@ class BalancerPair:
                 self._start_balancer(name)
             for name in self.hosts:
                 self._start_keepalived(name)
+            self.settle()
         except BaseException:
             self.stop()
             raise
@@ -214,8 +215,7 @@ class BalancerPair:
     # ------------------------------------------------------------------ checks
     @staticmethod
     def _check_arguments(lab, servers, vip, advert_int, priorities, balancer, router_id) -> None:
-        if not isinstance(lab, Lab):
-            raise UsageError(f"lab: a Lab() from labsupport.course.hosts, not {type(lab).__name__}")
+        require_lab(lab, "BalancerPair(lab, servers)")
         if not isinstance(servers, dict) or not servers:
             raise UsageError("servers: a dict of name -> 'address:port', e.g. {'web1': '10.0.0.11:80'}")
         for name, target in servers.items():
@@ -353,6 +353,26 @@ class BalancerPair:
             time.sleep(0.05)
         return round(time.monotonic() - start, 3)
 
+    def preferred(self) -> str | None:
+        """Who should hold the address once things are quiet: with ``preempt`` the higher priority of the
+        balancers that are not stopped; without it whoever holds it now (None: anyone)."""
+        if not self.preempt:
+            return None
+        alive = [name for name in self.hosts if name not in self.stopped]
+        return max(alive, key=lambda n: self.priorities[list(self.hosts).index(n)]) if alive else None
+
+    def settle(self, timeout: float = 30.0) -> float:
+        """Wait until the address has a holder, the one ``preferred()`` names when there is one: after a start
+        or a restore VRRP needs a moment (an election, a preemption). Returns the seconds it took."""
+        start = time.monotonic()
+        while (now := self.holder()) is None or (self.preferred() not in (None, now)):
+            if time.monotonic() - start > timeout:
+                raise LabError(f"{self.vip} did not settle within {timeout:g} s (holder: {now or 'nobody'}, "
+                               f"expected {self.preferred() or 'anyone'}); keepalived on lb1 said: "
+                               f"{self.log('lb1')[-300:]}")
+            time.sleep(0.05)
+        return round(time.monotonic() - start, 3)
+
     # ------------------------------------------------------------------ what students read
     def config(self, host: str) -> str:
         """The keepalived.conf ``host`` ('lb1' or 'lb2') runs now."""
@@ -414,8 +434,9 @@ class BalancerPair:
             self.stopped[name] = how
             return did
 
-    def restore(self) -> list[str]:
-        """Undo every ``stop_active``: plug cables back, start what was stopped. Returns what it did."""
+    def restore(self, wait: bool = True) -> list[str]:
+        """Undo every ``stop_active``: plug cables back, start what was stopped, and (``wait``) until the address
+        is where the settings put it (``settle``). Returns what it did."""
         done = []
         with self._lock:
             for name in list(self.stopped):
@@ -430,6 +451,8 @@ class BalancerPair:
                 else:
                     self._start_keepalived(name)
                     done.append(f"started keepalived on {name} again")
+        if done and wait:
+            self.settle()
         return done
 
     def stop(self) -> None:

@@ -12,6 +12,7 @@ and a live chart can draw it. The stream is bounded: ``count`` requests, and ``m
 """
 from __future__ import annotations
 
+import bisect
 import json
 import subprocess
 import sys
@@ -89,8 +90,10 @@ class Probe:
                 record = json.loads(line)
                 if record.get("done"):
                     break
-                self.results.append(Shot(record["i"], record["t"], record["ms"], record["ok"], record["status"],
-                                         record["address"], record["body"], record["error"]))
+                shot = Shot(record["i"], record["t"], record["ms"], record["ok"], record["status"],
+                            record["address"], record["body"], record["error"])
+                # requests end out of order (each leaves at its time): keep them in the order they were sent
+                bisect.insort(self.results, shot, key=lambda s: s.i)
         except (ValueError, KeyError, OSError):
             pass
         finally:

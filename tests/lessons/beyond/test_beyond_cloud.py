@@ -15,7 +15,7 @@ from labsupport.lessons.beyond.cloud import cloud_balancer, preflight, servers_o
 from labsupport.lessons.beyond.labsite import build_site
 from labsupport.lessons.beyond.probe import Probe
 
-CLOUD = Path(__file__).resolve().parents[2] / "haproxy" / "cloud.cfg"
+CLOUD = Path(__file__).resolve().parents[3] / "haproxy" / "cloud.cfg"
 
 
 @pytest.fixture(scope="module")

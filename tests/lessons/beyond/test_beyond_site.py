@@ -101,7 +101,7 @@ def test_bad_arguments_are_refused_plainly(built):
                                              "a new Lab() (run the cell that makes the lab again)"),
         (lambda: build_site(lab, servers=3, first=253), "first=253: web3 would be outside the lab's network "
                                                         "10.0.0.0/24"),
-        (lambda: build_site("lab"), "build_site() needs a Lab (lab = Lab()), not str"),
+        (lambda: build_site("lab"), "build_site(lab) needs the Lab first, not str (lab = Lab.if_possible())"),
         (lambda: build_site(lab, port=0), "port=0: a TCP port is 1-65535"),
         (lambda: built.url("web9"), "no server 'web9' in this site (servers: web1, web2, web3)"),
         (lambda: fetch(built.client, "http://10.0.0.11/", timeout=0), "timeout=0: give seconds in (0, 60]"),

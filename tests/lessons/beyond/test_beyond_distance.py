@@ -121,7 +121,7 @@ def test_near_and_far_leastconn_spares_the_far_servers(site):
 def test_wrong_arguments_are_refused_plainly(site, link):
     lab = site.lab
     cases = [
-        (lambda: far("lab", "10.0.0.13"), "far() needs the Lab first (far(lab, '10.0.0.13', 80, 40)), not str"),
+        (lambda: far("lab", "10.0.0.13"), "far(lab, '10.0.0.13', 80, 40) needs the Lab first, not str (lab = Lab.if_possible())"),
         (lambda: far(lab, "10.1.2.3"), "target_address=10.1.2.3 is not on the lab's network 10.0.0.0/24"),
         (lambda: far(lab, "web3"), "target_address='web3' is not an IPv4 address (e.g. 10.0.0.13)"),
         (lambda: far(lab, "10.0.0.13", 0), "port=0: a TCP port is 1-65535"),
