@@ -182,7 +182,7 @@ def test_bad_arguments_are_refused_plainly(world):
             BalancerPair(lab, **{"servers": servers, **extra})
     with pytest.raises(UsageError, match="this lab already runs a balancer pair \\(10.0.0.100 on lb1 and lb2\\)"):
         BalancerPair(lab, servers)
-    with pytest.raises(UsageError, match="lab: a Lab"):
+    with pytest.raises(UsageError, match="BalancerPair\\(lab, servers\\) needs the Lab first, not str"):
         BalancerPair("lab", servers)
     with pytest.raises(UsageError, match="how='explode': one of unplug, balancer, keepalived"):
         pair.stop_active("explode")
