@@ -13,6 +13,7 @@ CODE_CELL = f"{NOTEBOOK} .jp-CodeCell"
 CELL_EDITOR_TEXT = ".jp-InputArea-editor .cm-content"  # inside a cell: its source as CodeMirror shows it
 INPUT_PROMPT = ".jp-InputPrompt"  # "[3]:", "[*]:" while queued or running, "[ ]:" never run
 OUTPUT = ".jp-OutputArea-output"
+PNG_OUTPUT = '.jp-OutputArea-output[data-mime-type="image/png"] img'  # a matplotlib figure, as its picture
 STDERR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'  # tracebacks too
 EXECUTION_INDICATOR = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator"  # data-status
 STATUS_BAR_ITEM = "#jp-main-statusbar .jp-StatusBar-Item"  # one shows "Python 3 (ipykernel) | Idle"
