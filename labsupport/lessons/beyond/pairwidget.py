@@ -125,6 +125,8 @@ class PairWidget(LivePanel):
     def restore(self) -> str:
         """Undo every stop (``BalancerPair.restore``)."""
         with self._busy:
+            self.action = "restoring: starting what was stopped, then waiting for the address to settle ..."
+            self.tick()
             try:
                 self.action = "; ".join(self.pair.restore()) or "nothing to restore"
             except LabError as e:
@@ -154,8 +156,9 @@ class PairWidget(LivePanel):
         cells = "".join(f'<span class="lab-pair-shot" data-ok="{"yes" if ok else "no"}" style="display:inline-block;'
                         f'width:4px;height:14px;margin-right:1px;background:{OK_COLOR if ok else FAILURE_COLOR}"></span>'
                         for ok in self.strip())
-        return (f'<div style="font-size:90%">the client\'s last requests to {self.pair.vip}: '
-                f'{self.probe.ok} answered, {self.probe.failed} failed, longest gap {self.probe.gap():.2f} s</div>'
+        return (f'<div style="font-size:90%">the client\'s requests to {self.pair.vip} since the panel started: '
+                f'{self.probe.ok} answered, {self.probe.failed} failed, longest gap {self.probe.gap():.2f} s '
+                f'(the marks: the last {len(self.strip())})</div>'
                 f"<div>{cells}</div>")
 
     def _draw(self) -> None:
