@@ -7,13 +7,13 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dns.edns
 import dns.message
 import dns.query
 import pytest
+from support.netns import wait_until
 
 from labsupport.course.dnshealth import HealthChecker
 from labsupport.course.dnsprocess import DNSProcess
@@ -22,17 +22,6 @@ from labsupport.errors import LabError, UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 UP, DOWN = "127.0.0.5", "127.0.0.6"
-
-
-def _wait_until(what: str, test, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = test()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.02)
 
 
 def _ask(port: int, name: str = "www.lab", ecs: str | None = None) -> list[str]:
@@ -92,17 +81,17 @@ def test_a_dead_address_is_left_out_then_back_and_all_down_answers_all(listener)
     health = {"port": port, "inter": 0.1, "fall": 2, "rise": 2, "timeout": 0.5}
     with DNSServer({"www.lab.": [UP, DOWN]}, ttl=1, order="fixed", health=health) as server:
         assert _ask(server.port) in ([UP, DOWN], [UP])  # before fall checks failed, or just after
-        _wait_until("127.0.0.6 DOWN", lambda: not server.health.up(DOWN))
+        wait_until("127.0.0.6 DOWN", lambda: not server.health.up(DOWN))
         assert server.health.events()[0]["rule"] == "2 checks failed"
         assert _ask(server.port) == [UP]
         again = _listen_again(port)
         try:
-            _wait_until("127.0.0.6 back UP", lambda: server.health.up(DOWN))
+            wait_until("127.0.0.6 back UP", lambda: server.health.up(DOWN))
             assert _ask(server.port) == [UP, DOWN]
         finally:
             again.close()
         listener.close()
-        _wait_until("both DOWN", lambda: not server.health.up(UP) and not server.health.up(DOWN))
+        wait_until("both DOWN", lambda: not server.health.up(UP) and not server.health.up(DOWN))
         assert _ask(server.port) == [UP, DOWN]  # all down: all answered, as if unchecked (PowerDNS's fallback)
         log = str(server.health_log())
         assert "DOWN" in log and "UP" in log and "connection refused" in log
@@ -115,7 +104,7 @@ def test_views_and_pick_first_answer_the_nearest_healthy_region(listener):
     health = {"port": port, "inter": 0.1, "fall": 1, "rise": 1}
     with DNSServer({"www.lab.": [UP, DOWN]}, regions=regions, views=views, pick="first", health=health) as server:
         assert _ask(server.port, ecs="10.2.0.0/24") == [UP]
-        _wait_until("127.0.0.6 DOWN", lambda: not server.health.up(DOWN))
+        wait_until("127.0.0.6 DOWN", lambda: not server.health.up(DOWN))
         assert _ask(server.port, ecs="10.1.0.0/24") == [UP]  # europe's first choice is down: the next
         assert _ask(server.port, ecs="10.3.0.0/24") == [UP]  # no region: the zone's list, first healthy
 

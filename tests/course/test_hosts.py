@@ -11,10 +11,10 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from support.netns import require_netns, wait_until
 
 from labsupport import lifecycle
 from labsupport.course import hosts
@@ -29,11 +29,7 @@ FETCH = ("import sys, urllib.request; "
 
 @pytest.fixture(scope="module")
 def netns() -> None:
-    if not Lab.available():
-        reason = f"no network namespaces for this account: {Lab.why_not()}"
-        if os.environ.get("LAB_REQUIRE_NETNS") == "1":
-            pytest.fail(f"LAB_REQUIRE_NETNS=1 but {reason}")
-        pytest.skip(reason + " (set LAB_REQUIRE_NETNS=1 to make this a failure)")
+    require_netns()
 
 
 @pytest.fixture()
@@ -58,14 +54,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait_until(what: str, test, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while not (value := test()):
-        assert time.monotonic() < deadline, f"{what}: not after {timeout:.0f} s"
-        time.sleep(0.05)
-    return value
-
-
 def _fetch(client: hosts.Host, url: str) -> str:
     done = client.run([sys.executable, "-c", FETCH, url], timeout=30)
     return done.stdout.strip() if done.returncode == 0 else ""
@@ -83,7 +71,7 @@ def test_hosts_come_and_go_with_nothing_left_over(netns):
     pids = [lab._proc.pid, lab.init, web.holder, client.holder]
     assert all(_alive(p) for p in pids)
     lab.stop()
-    _wait_until("every process of the lab gone", lambda: not any(_alive(p) for p in pids))
+    wait_until("every process of the lab gone", lambda: not any(_alive(p) for p in pids))
     assert _links() == before
     assert not lab.running and "stopped" in repr(lab)
     lab.stop()  # a second stop does nothing
@@ -93,7 +81,7 @@ def test_a_server_in_one_host_answers_another(lab):
     web, client = lab.host("web1", "10.0.0.11"), lab.host("client", "10.0.0.2")
     server = web.popen([sys.executable, str(APP), "8080", "--host", "10.0.0.11"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    body = _wait_until("the server in web1 answering the client",
+    body = wait_until("the server in web1 answering the client",
                        lambda: _fetch(client, "http://10.0.0.11:8080/"), timeout=60)
     assert body == "Hi!! from server 8080"
     info = json.loads(_fetch(client, "http://10.0.0.11:8080/info"))
@@ -102,7 +90,7 @@ def test_a_server_in_one_host_answers_another(lab):
     assert target in web.processes()
     server.terminate()  # reaches the server itself, not only nsenter
     server.wait(30)  # the app ends cleanly on SIGTERM
-    _wait_until("the server process gone", lambda: not _alive(target))
+    wait_until("the server process gone", lambda: not _alive(target))
     assert _fetch(client, "http://10.0.0.11:8080/") == ""
 
 
@@ -110,12 +98,12 @@ def test_unplugged_host_is_cut_off_and_plugged_back(lab):
     a, b = lab.host("a", "10.0.0.21"), lab.host("b", "10.0.0.22")
     ping = [sys.executable, "-c", "import socket, sys; s = socket.create_connection((sys.argv[1], 9), 2)", "10.0.0.22"]
     b.popen([sys.executable, "-c", "import socket, time; s = socket.create_server(('10.0.0.22', 9)); time.sleep(60)"])
-    _wait_until("b listening", lambda: a.run(ping).returncode == 0)
+    wait_until("b listening", lambda: a.run(ping).returncode == 0)
     b.unplug()
     assert a.run(ping).returncode != 0
     assert [h["state"] for h in lab.topology()["hosts"]] == ["UP", "DOWN"]
     b.plug()
-    _wait_until("b reachable again", lambda: a.run(ping).returncode == 0)
+    wait_until("b reachable again", lambda: a.run(ping).returncode == 0)
 
 
 def test_topology_reads_back_what_was_made(lab):
@@ -152,7 +140,7 @@ def test_stop_all_removes_the_lab(netns):
     assert lab in lifecycle.running("child")
     lifecycle.stop_all()
     assert not lab.running and lab not in lifecycle.running("child")
-    _wait_until("the host's process gone", lambda: not _alive(web.holder))
+    wait_until("the host's process gone", lambda: not _alive(web.holder))
     with pytest.raises(Exception, match="host web1 is gone: its lab was stopped"):
         web.run("true")
 
@@ -167,7 +155,7 @@ def test_a_cell_run_again_replaces_its_lab(netns, monkeypatch, capsys):
     try:
         assert capsys.readouterr().out == "restarted the lab network: an earlier run of this cell had started it\n"
         assert not first.running and second.running
-        _wait_until("the first lab's host gone", lambda: not _alive(holder))
+        wait_until("the first lab's host gone", lambda: not _alive(holder))
     finally:
         second.stop()
 
@@ -194,7 +182,7 @@ def test_nothing_survives_a_sigkill_of_the_owner(netns, tmp_path):
         assert len(pids) == 5 and all(isinstance(p, int) and _alive(p) for p in pids), pids
         owner.kill()
         owner.wait(30)
-        _wait_until(f"every process of the owner's lab gone ({pids})", lambda: not any(_alive(p) for p in pids))
+        wait_until(f"every process of the owner's lab gone ({pids})", lambda: not any(_alive(p) for p in pids))
         assert _links() == before
     finally:
         owner.kill()
@@ -263,11 +251,11 @@ def test_vrrp_moves_the_shared_address_when_its_holder_is_cut_off(lab, tmp_path)
     def holders() -> list[str]:
         return [h.name for h in balancers if " 10.0.0.100/24 " in h.run(["ip", "-o", "-4", "addr", "show", "dev", "eth0"]).stdout]
 
-    _wait_until("lb1 holding 10.0.0.100", lambda: holders() == ["lb1"], timeout=60)
-    assert _wait_until("lb1 answering on 10.0.0.100", lambda: _fetch(client, "http://10.0.0.100:8000/")) == "lb1"
+    wait_until("lb1 holding 10.0.0.100", lambda: holders() == ["lb1"], timeout=60)
+    assert wait_until("lb1 answering on 10.0.0.100", lambda: _fetch(client, "http://10.0.0.100:8000/")) == "lb1"
     balancers[0].unplug()
-    _wait_until("lb2 holding 10.0.0.100", lambda: "lb2" in holders(), timeout=60)
-    assert _wait_until("lb2 answering on 10.0.0.100", lambda: _fetch(client, "http://10.0.0.100:8000/")) == "lb2"
+    wait_until("lb2 holding 10.0.0.100", lambda: "lb2" in holders(), timeout=60)
+    assert wait_until("lb2 answering on 10.0.0.100", lambda: _fetch(client, "http://10.0.0.100:8000/")) == "lb2"
 
 
 def test_an_ordinary_users_path_is_enough(netns, monkeypatch):
