@@ -56,8 +56,9 @@ def test_headless_it_prints_a_summary_and_the_button_moves_the_address(pair, mon
         assert "killed" in panel.action and "on lb1" in panel.action
         assert 'data-host="lb1" data-holder="no" data-balancer="down"' in panel.body.value
         panel.restore_button.click()
-        _until("lb1 back", lambda: (panel.tick(), panel.holder() == "lb1")[1])
-        assert panel.action.startswith("started")
+        # the button's thread says "restoring ..." until the address has settled, then what it did
+        _until("lb1 back, and the restore done", lambda: (panel.tick(), panel.holder() == "lb1"
+                                                          and panel.action.startswith("started"))[1])
         assert "lb2" in repr(panel) and panel.frames > 2
     finally:
         panel.close()
