@@ -41,8 +41,13 @@ def both(haproxy_bin):
                 while time.monotonic() < deadline and len(rec.seen()) == before and b" 200 " in answers[case[0]][:13]:
                     time.sleep(0.01)
                 seen[case[0]] = rec.seen()[before:]
-            out.append((answers, seen, logged_rows(proc, len(CASES) + 2, tail=200), parse_stat_csv(proc.stats_csv())))
-        yield out
+            out.append([answers, seen, logged_rows(proc, len(CASES) + 2, tail=200), parse_stat_csv(proc.stats_csv())])
+        # a line is written when its connection ends, which may be after the count above was reached: each
+        # side waits (with a deadline) for as many lines as the other has
+        most = max(len(o[2]) for o in out)
+        for o, proc in zip(out, procs):
+            o[2] = logged_rows(proc, most, tail=200)
+        yield [tuple(o) for o in out]
     finally:
         for p in reversed(procs):
             p.stop()
