@@ -40,7 +40,7 @@ from labsupport.course.hosts import Host
 from labsupport.errors import LabError, UsageError
 
 from .pair import HOWS, BalancerPair
-from .probe import Probe, Shot
+from .probe import Probe, Shot, longest_gap
 
 POLL = 0.1  # seconds between two reads of who holds the address
 OK_COLOR = "#2e9d43"
@@ -70,16 +70,8 @@ class FailoverResult:
         return sum(s.ok for s in self.shots)
 
     def gap(self) -> float:
-        """The longest run of failed requests, in seconds (``Probe.gap``); 0.0 when none failed."""
-        longest, start = 0.0, None
-        for shot in self.shots:
-            if not shot.ok and start is None:
-                start = shot.t
-            elif shot.ok and start is not None:
-                longest, start = max(longest, shot.t - start), None
-        if start is not None and self.shots:
-            longest = max(longest, self.shots[-1].t + self.shots[-1].ms / 1000 - start)
-        return round(longest, 3)
+        """The longest run of failed requests, in seconds (``probe.longest_gap``); 0.0 when none failed."""
+        return longest_gap(self.shots)
 
     @property
     def first_holder(self) -> str | None:

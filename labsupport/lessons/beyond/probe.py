@@ -51,6 +51,21 @@ class Shot:
         return self.body.split()[-1] if self.ok and self.body else ""
 
 
+def longest_gap(shots: list[Shot]) -> float:
+    """The longest outage in ``shots`` (in the order sent), in seconds: from the first failed request of a run
+    of failures to the next request that succeeded (to the end of the last one, if none did). 0.0 when
+    nothing failed."""
+    longest, start = 0.0, None
+    for shot in shots:
+        if not shot.ok and start is None:
+            start = shot.t
+        elif shot.ok and start is not None:
+            longest, start = max(longest, shot.t - start), None
+    if start is not None:
+        longest = max(longest, shots[-1].t + shots[-1].ms / 1000 - start)
+    return round(longest, 3)
+
+
 class Probe:
     """``count`` GETs of ``url`` from ``host`` (None: from this machine, for the loopback variant without
     namespaces), one every ``interval`` seconds, each a new connection. With ``dns`` (the DNS server's
@@ -139,17 +154,8 @@ class Probe:
         return sum(s.ok for s in self.results)
 
     def gap(self) -> float:
-        """The longest outage, in seconds: from the first failed request of a run of failures to the next
-        request that succeeded (to the last one sent, if none did). 0.0 when nothing failed."""
-        longest, start = 0.0, None
-        for shot in self.results:
-            if not shot.ok and start is None:
-                start = shot.t
-            elif shot.ok and start is not None:
-                longest, start = max(longest, shot.t - start), None
-        if start is not None:
-            longest = max(longest, self.results[-1].t + self.results[-1].ms / 1000 - start)
-        return round(longest, 3)
+        """The longest outage, in seconds (``longest_gap``); 0.0 when nothing failed."""
+        return longest_gap(self.results)
 
     def answered_by(self) -> Counter:
         """How many requests each address answered (failed ones under '')."""
