@@ -290,6 +290,25 @@ class Host:
         return f"<Host {self.name} {self.address}{state}>"
 
 
+def end_process(process: subprocess.Popen, terminate: bool = True, timeout: float = 10) -> None:
+    """End a process started in a host (or here) and close its pipes: SIGTERM unless it has ended already
+    (``terminate=False``: only wait for its end), SIGKILL after ``timeout`` s. A process whose lab has stopped
+    has ended with it, so this is safe at any time."""
+    if terminate and process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream:
+            stream.close()
+
+
 def require_lab(lab: Any, usage: str) -> None:
     """Refuse what is not a running-or-stopped ``Lab``: a ``NoLab`` says why this machine has no hosts (the
     error ``with if_installed():`` carries on past); anything else is a UsageError showing ``usage``."""

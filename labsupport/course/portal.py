@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 
 from labsupport import lifecycle
-from labsupport.course.hosts import Host
+from labsupport.course.hosts import Host, end_process
 from labsupport.errors import LabError
 from labsupport.rundir import run_dir
 
@@ -95,14 +95,7 @@ class Portal:
         """Close the door: no new connection; the relay in the host ends."""
         lifecycle.unregister(self)
         self._server.close()
-        if self._relay.poll() is None and self.host.lab.running:
-            self._relay.terminate()
-        try:
-            self._relay.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        for stream in (self._relay.stdout, self._relay.stderr):
-            stream.close()
+        end_process(self._relay)
         self.path.unlink(missing_ok=True)
 
     def __repr__(self) -> str:

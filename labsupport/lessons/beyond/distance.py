@@ -40,7 +40,7 @@ from pathlib import Path
 from statistics import mean, median
 
 from ...course.display.table import Table
-from ...course.hosts import Host, HostProcess, Lab, require_lab
+from ...course.hosts import Host, HostProcess, Lab, end_process, require_lab
 from ...course.traffic.results import percentile
 from ...errors import LabError, UsageError
 from .balancerhost import HostBalancer
@@ -101,15 +101,7 @@ class FarLink:
         with _lock:
             if _links.get((id(self.lab), self.host.name)) is self:
                 del _links[(id(self.lab), self.host.name)]
-        if self.process.poll() is None and self.lab.running:
-            self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream:
-                stream.close()
+        end_process(self.process)
 
     def __repr__(self) -> str:
         state = "" if self.running else ", stopped"

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from labsupport import lifecycle
 from labsupport.course.display.table import Table
-from labsupport.course.hosts import Host
+from labsupport.course.hosts import Host, end_process
 from labsupport.errors import LabError, UsageError
 
 CLIENT = Path(__file__).with_name("probeclient.py")
@@ -129,20 +129,14 @@ class Probe:
     def stop(self) -> None:
         """End it now; what was recorded stays."""
         lifecycle.unregister(self)
-        if self._proc.poll() is None and (self.host is None or self.host.lab.running):
+        if self._proc.poll() is None:
             self._proc.terminate()
         self._done.wait(10)
         self._finish()
 
     def _finish(self) -> None:
         lifecycle.unregister(self)
-        try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-        for stream in (self._proc.stdout, self._proc.stderr):
-            if stream:
-                stream.close()
+        end_process(self._proc, terminate=False)
 
     # ---------------------------------------------------------------- what it saw
     @property
