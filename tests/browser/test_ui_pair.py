@@ -138,7 +138,8 @@ def test_stopping_the_active_balancer_moves_the_address_and_restore_brings_it_ba
     page.click(sel.PAIR_RESTORE)
     restored = time.monotonic()
     back = within(RESTART + moves, lambda: panel(nb10),
-                  lambda p: p["holder"] == "lb1" and p["balancers"] == {"lb1": "up", "lb2": "up"},
+                  lambda p: p["holder"] == "lb1" and p["balancers"] == {"lb1": "up", "lb2": "up"}
+                  and "started" in (text(page, sel.PAIR_ACTION) or ""),  # it says "restoring ..." until settled
                   f"lb1 up and holding the address again after restore (preempt; {RESTART:g} s to start HAProxy "
                   f"+ 4 x {advert_int:g} + {PAGE:g} s)", since=restored)
     back_after = time.monotonic() - restored

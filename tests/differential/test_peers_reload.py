@@ -134,7 +134,8 @@ def reload_in_master_worker(program: list[str], tmp, mode: str) -> tuple[str, st
         before = send_command(stats, f"show table {table}")
         if mode != "no-peers" and program[0] != sys.executable:  # the engine hands over at once
             _wait("the initial resync", lambda: "resync_timeout=<PAST>" in master(master_sock, "@1 show peers"))
-        first = workers(master(master_sock, "show proc"))
+        # the worker may answer before the master's own socket listens (a busy machine): wait for it too
+        first = _wait("the master CLI", lambda: workers(master(master_sock, "show proc")))
         assert len(first) == 1, first
         master(master_sock, "reload")
 
