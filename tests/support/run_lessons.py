@@ -13,12 +13,11 @@ failed, with its whole output.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from side_by_side import ROOT, Job, report_failures, run_all, split_options
+from side_by_side import AT_ONCE, ROOT, Job, report_failures, run_all, split_options
 
 REFERENCES = ROOT / "tests" / "notebooks"
 SECONDS_FILE = ROOT / ".pytest_cache" / "lesson-seconds.json"  # git-ignored; only orders the next run
@@ -45,7 +44,7 @@ def lesson_job(name: str, extra: list[str]) -> Job:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="lessons by name or number (default: every lesson)")
-    parser.add_argument("-j", "--jobs", type=int, default=(os.cpu_count() or 1) + 1, help="lessons at a time")
+    parser.add_argument("-j", "--jobs", type=int, default=AT_ONCE, help="lessons at a time")
     ours, extra = split_options(argv)
     args = parser.parse_args(ours)
     jobs = [lesson_job(n, extra) for n in lessons(args.names)]

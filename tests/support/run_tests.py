@@ -1,7 +1,8 @@
 """make test: the whole suite in shards side by side, each on a loopback of its own, then the lessons beside them.
 
 Shards (tests/support/side_by_side.py runs them): the browser suite in two (each a JupyterLab and a Chromium),
-tests/differential (real HAProxy beside the engine), the rest of tests/, and each lesson under nbval; they
+tests/differential (real HAProxy beside the engine) in two, lesson 10's hosts, the rest of tests/, and each
+lesson under nbval; they
 mostly wait (servers, health checks, a browser), so as many run at a time as the machine has cores, plus one,
 the longest first. tests/test_ports_other_user.py stays in this network: it reads a port another user holds
 here (``LAB_FOREIGN_PORT``). Where no namespace can be made, everything runs one after the other, as one
@@ -19,24 +20,29 @@ output follows, and the exit status is 1. Every shard's output is kept in .pytes
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_lessons import lesson_job, lessons
-from side_by_side import ROOT, Job, report_failures, run_all, split_options
+from side_by_side import AT_ONCE, ROOT, Job, report_failures, run_all, split_options
 
 SECONDS_FILE = ROOT / ".pytest_cache" / "shard-seconds.json"  # git-ignored; only orders the next run
 HERE = ["tests/test_ports_other_user.py"]  # needs this network: a port another user holds here
 # name: what it runs; "rest" is tests/ without the others. The longest first, for a first run. The browser
 # suite is two shards (about half of its time each), each with a JupyterLab and a Chromium of its own: Run All
 # of every lesson, and the rest of it (the widgets and the slips).
+# tests/differential is two shards of about half its time each: what changes or breaks a running balancer
+# (reloads, health, failover, servers that come and go), and the rest of it.
+LIVE = [f"tests/differential/test_{n}.py" for n in ("reload", "peers_reload", "health", "failover", "live_haproxy",
+                                                    "live_methods", "dns_discovery", "dynamic_servers")]
 SHARDS = {
     "browser-run-all": ["tests/browser/test_run_all.py"],
     "browser": ["tests/browser", "--ignore=tests/browser/test_run_all.py"],
-    "differential": ["tests/differential"],
+    "differential-live": LIVE,
+    "differential": ["tests/differential", *(f"--ignore={p}" for p in LIVE)],
     "beyond": ["tests/lessons/beyond"],  # lesson 10's hosts, keepalived and regions: long waits, little CPU
+    "lesson-helpers": ["tests/lessons", "--ignore=tests/lessons/beyond"],  # the lessons' code, without nbval
 }
 
 
@@ -47,7 +53,8 @@ def pytest_job(name: str, paths: list[str], extra: list[str], isolated: bool = T
 
 
 def shards(extra: list[str]) -> list[Job]:
-    ignore = [f"--ignore={p}" for p in (*(p for ps in SHARDS.values() for p in ps if p.startswith("tests")), *HERE)]
+    ignore = [f"--ignore={p}" for p in (*(p for ps in SHARDS.values() for p in ps if p.startswith("tests")), *HERE)
+              if not p.startswith("tests/differential/")]
     jobs = [pytest_job(name, paths, extra) for name, paths in SHARDS.items()]
     jobs.insert(2, pytest_job("rest", ["tests", *ignore], extra))
     jobs += [lesson_job(n, extra) for n in sorted(lessons([]), reverse=True)]
@@ -58,7 +65,7 @@ def shards(extra: list[str]) -> list[Job]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="shards to run (default: every one)")
-    parser.add_argument("-j", "--jobs", type=int, default=(os.cpu_count() or 1) + 1, help="shards at a time")
+    parser.add_argument("-j", "--jobs", type=int, default=AT_ONCE, help="shards at a time")
     ours, extra = split_options(argv)
     args = parser.parse_args(ours)
     jobs = shards(extra)

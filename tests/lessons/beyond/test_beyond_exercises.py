@@ -20,6 +20,7 @@ def test_the_settings_as_given_do_not_pass():
     text = repr(result)
     assert text.startswith("NOT YET: the service survives the loss of either balancer")
     assert "HAProxy on lb1 killed" in text and "the address stayed on lb1" in text
+    assert "HAProxy on lb2 killed" not in text and "HAProxy on lb2 was not killed" in text  # one failed loss is enough
     assert "Make keepalived track the balancer process" in text
 
 
