@@ -11,6 +11,7 @@ import time
 
 import pytest
 from support.httplog import LOGGED
+from support.netns import wait_until
 from support.procs import start_together
 from support.rawclient import request
 from support.rawserver import MisbehavingServer, RawListener
@@ -217,20 +218,18 @@ def _queued_run(target, port: int, gate: _Gate, queued: int = 3) -> list[dict]:
     gate.arrived = 0
     threads = [threading.Thread(target=request, args=(port, "/r0"))]
     threads[0].start()
-    deadline = time.monotonic() + 5
-    while gate.arrived < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    # each step its own deadline: on a busy machine one shared deadline ran out, and a request sent late
+    # reached the queue after the hold (its Tw 11 ms)
+    wait_until("/r0 at the server", lambda: gate.arrived >= 1, timeout=10)
     for k in range(1, queued + 1):
         threads.append(threading.Thread(target=request, args=(port, f"/r{k}")))
         threads[-1].start()
-        while _qcur(target) < k and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(f"/r{k} in the queue", lambda k=k: _qcur(target) >= k, timeout=10)
     time.sleep(HOLD_S)  # the wait being measured: its length is the test's input, not a synchronisation
     gate.gate.set()
     for t in threads:
         t.join(10)
-    while len(parse_logs(target.logs()[0])) < queued + 1 and time.monotonic() < deadline + 5:
-        time.sleep(0.05)
+    wait_until("every request's log line", lambda: len(parse_logs(target.logs()[0])) >= queued + 1, timeout=10)
     return sorted(parse_logs(target.logs()[0])[-(queued + 1):], key=lambda r: r["request"].split()[1])
 
 

@@ -48,8 +48,9 @@ SHARDS = {
 
 def pytest_job(name: str, paths: list[str], extra: list[str], isolated: bool = True) -> Job:
     # each shard its own cache folder: shards ending together must not write one file at once
+    # --durations: the slowest tests of each shard at the end of its log (.pytest_cache/output/NAME.log)
     return Job(name, [sys.executable, "-m", "pytest", *paths, "-o", f"cache_dir=.pytest_cache/shard-{name}",
-                      *extra], isolated=isolated)
+                      "--durations=15", *extra], isolated=isolated)
 
 
 def shards(extra: list[str]) -> list[Job]:

@@ -6,6 +6,8 @@ runs the same with real HAProxy. No timed assertion is tight: lower bounds are w
 (it holds every byte for the delay), upper bounds are generous."""
 from __future__ import annotations
 
+import statistics
+
 import pytest
 from support.netns import require_netns
 
@@ -65,7 +67,10 @@ def test_round_trips_delay_measured_against_delay_set(site, link):
     assert trips.failed == 0 and len(trips.near) == len(trips.far) == 10
     assert all(ms >= link.expected_extra_ms for ms in trips.far)  # every far request waited the delays
     assert trips.set_ms == DELAY
-    assert DELAY <= trips.measured_ms <= 3 * DELAY, trips.summary()
+    assert trips.measured_ms <= 3 * DELAY, trips.summary()
+    # a difference of medians: a near request's own time is noise (6.6 ms median once on a busy machine, when
+    # the far ones' own time was 4.8 ms), so the far median can exceed the near one by a little less than the delays
+    assert trips.measured_extra_ms >= link.expected_extra_ms - statistics.median(trips.near), trips.summary()
     assert trips.measured_extra_ms == pytest.approx(trips.measured_ms * link.expected_extra_ms / DELAY, abs=0.2)
     table = trips.table()
     assert [r["path"] for r in table] == ["near", f"far ({DELAY:g} ms each way)"]
