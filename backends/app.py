@@ -295,6 +295,10 @@ def main(argv: list[str] | None = None) -> None:
     if OPTIONS.parent_pid:
         _die_with_parent(OPTIONS.parent_pid)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl+C (SIGINT, as Fleet.stop sends) stops the server even when whoever started us ignored SIGINT, as a
+    # shell does for a command it runs in the background (`make test &`): Python leaves an inherited SIG_IGN
+    # alone, and every stop then waited out Fleet's 5 s before a SIGKILL
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if OPTIONS.fd is None:
         try:  # check first so a taken port is one clear line, not werkzeug's traceback
             with socket.create_server((OPTIONS.host, OPTIONS.port)):

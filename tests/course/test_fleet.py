@@ -96,6 +96,24 @@ def test_stop_is_ctrl_c():
         assert fleet.status()[0]["state"] == "stopped"
 
 
+def test_stop_is_ctrl_c_even_where_the_parent_ignores_it():
+    """A shell runs a background command (`make test &`) with SIGINT ignored, and a child inherits that: the
+    server must still end by its Ctrl+C, not by the SIGKILL that follows after Fleet's wait."""
+    script = textwrap.dedent(f"""
+        import signal, sys
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.path.insert(0, {str(APP.parent.parent)!r})
+        from labsupport.course.fleet import Fleet
+        with Fleet() as f:
+            (port,) = f.start(count=1)
+            f.stop(port)
+            print(f.servers[0].proc.returncode, flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0"], f"the server's exit status: {done.stdout.strip()} (-9: SIGKILL)"
+
+
 def test_port_in_use_names_port_and_holder():
     holder = socket.create_server(("127.0.0.1", 0))
     port = holder.getsockname()[1]
