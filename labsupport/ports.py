@@ -10,10 +10,12 @@ may not see. ``in_use()`` turns that into a ``PortInUseError`` whose hint, when 
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
 import socket
+import threading
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,19 +324,35 @@ def in_use(port: int, host: str = "127.0.0.1", *, instead: str = "choose another
     return PortInUseError(port, host or "*", who, f"{h.hint}, or {instead}." if instead else f"{h.hint}.")
 
 
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=2048)  # this process's latest free_ports answers
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_ports(n: int = 1, host: str = "127.0.0.1") -> list[int]:
-    """``n`` distinct ports that are free now (held together while choosing, so they differ).
+    """``n`` distinct ports that are free now (held together while choosing, so they differ), none of them
+    one this process was handed lately: two calls before anything binds (backends, then the proxy in front)
+    would otherwise sometimes get the same port twice.
 
     For experiments and tests that must write a port into a config; servers of a Fleet get
     theirs race-free by binding port 0 themselves.
     """
     socks: list[socket.socket] = []
     try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+        with _HANDED_OUT_LOCK:
+            chosen: list[int] = []
+            for _ in range(n + 64):  # bounded: the kernel hands out ports across its whole ephemeral range
+                if len(chosen) == n:
+                    break
+                s = socket.socket()
+                s.bind((host, 0))
+                socks.append(s)  # held until the end, so the kernel does not offer it again meanwhile
+                port = s.getsockname()[1]
+                if port not in _HANDED_OUT:
+                    chosen.append(port)
+            spare = [s.getsockname()[1] for s in socks if s.getsockname()[1] not in chosen]
+            chosen += spare[:n - len(chosen)]  # never fewer than n: a port handed out before, if it must be
+            _HANDED_OUT.extend(chosen)
+        return chosen
     finally:
         for s in socks:
             s.close()

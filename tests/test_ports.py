@@ -162,3 +162,12 @@ def test_a_process_this_account_may_not_see():
     finally:
         other.kill()
         other.wait()
+
+
+def test_free_ports_never_hands_out_a_port_twice_in_a_row():
+    """Backends first, then the proxy in front, each from its own call and nothing bound between: the two
+    calls must not share a port (the kernel may offer the same free port again; it once did)."""
+    seen: list[int] = []
+    for _ in range(200):
+        seen += free_ports(3)
+    assert len(seen) == len(set(seen)) == 600

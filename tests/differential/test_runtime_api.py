@@ -45,11 +45,11 @@ STATE_COLUMNS = ("status", "weight", "act", "bck", "slim", "check_status", "chec
 
 def start(haproxy_bin: str, tmp: Path):
     """Backends s1, s2 (a real haproxy answering its name), then haproxy and the engine on one config."""
-    be_ports = free_ports(2)
+    *be_ports, haproxy_port, engine_port = free_ports(4)  # one call: two calls may hand out the same port twice
     backends = ("defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
                 + "".join(f"listen s{i}\n    bind 127.0.0.1:{p}\n    http-request return status 200 "
                           f"content-type text/plain string s{i}\n" for i, p in enumerate(be_ports, 1)))
-    ports = free_ports(2)
+    ports = [haproxy_port, engine_port]
     sides = []
     for name, port in (("haproxy", ports[0]), ("engine", ports[1])):
         (tmp / name).mkdir()
