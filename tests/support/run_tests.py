@@ -1,12 +1,11 @@
 """make test: the whole suite in shards side by side, each on a loopback of its own, then the lessons beside them.
 
 Shards (tests/support/side_by_side.py runs them): the browser suite in two (each a JupyterLab and a Chromium),
-tests/differential (real HAProxy beside the engine) in two, lesson 10's hosts, the rest of tests/, and each
-lesson under nbval; they
-mostly wait (servers, health checks, a browser), so as many run at a time as the machine has cores, plus one,
-the longest first. tests/test_ports_other_user.py stays in this network: it reads a port another user holds
-here (``LAB_FOREIGN_PORT``). Where no namespace can be made, everything runs one after the other, as one
-pytest run would, and the first line says so.
+tests/differential (real HAProxy beside the engine) in two, lesson 10's hosts, tests/lessons, the rest of
+tests/, and each lesson under nbval; they mostly wait (servers, health checks, a browser), so as many run at a
+time as the machine has cores, plus one, the longest first. tests/test_ports_other_user.py stays in this
+network: it reads a port another user holds here (``LAB_FOREIGN_PORT``). Where no namespace can be made,
+everything runs one after the other, as one pytest run would, and the first line says so.
 
 The environment (``LAB_REQUIRE_*`` ...) reaches every shard, and so do pytest options after ``--``. Each
 shard's seconds and pytest's result line print as it ends, then the wall time; a failed shard's whole

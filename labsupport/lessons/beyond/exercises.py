@@ -6,8 +6,8 @@
 The check builds a pair (pair.py) with the student's settings in a lab of its own (or in ``lab``, whose hosts
 client and web1.. it uses when they are there; a pair still running there must be stopped first), sends ``RATE`` requests a second from the client to the
 virtual address, and kills HAProxy on lb1 (a crash: the machine stays up); after restoring it, the same on
-lb2 (only when lb1's loss passed: one failed loss already says NOT YET). It passes when each loss cost fewer than ``MAX_FAILED`` failed requests and the service answered again
-before the round ended.
+lb2 (only when lb1's loss passed: one failed loss already says NOT YET). It passes when each loss cost fewer
+than ``MAX_FAILED`` failed requests and the service answered again before the round ended.
 
 The settings as given fail: without tracking, keepalived on lb1 keeps the address while its HAProxy is
 dead, and every request fails until someone restarts HAProxy. The fix is one setting; the others change how
