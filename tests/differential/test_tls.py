@@ -257,8 +257,10 @@ def test_reencryption_checks_and_requests(haproxy_bin, pki, tls_app):
         assert whole[0] == whole[1] and whole[1].endswith(f"\r\n\r\nHi!! from server {tls_app}".encode()), whole
         logs = {}
         for name, b in (("engine", pair.engine), ("haproxy", pair.haproxy)):
+            # five requests: the four paths and the whole answer (a line is written when its request ends, so
+            # waiting for four once left HAProxy's fifth out)
             lines = wait_for(lambda b=b: [x for x in b.logs()[0] if '"GET /' in x] if len(
-                [x for x in b.logs()[0] if '"GET /' in x]) >= 4 else None, timeout=10)
+                [x for x in b.logs()[0] if '"GET /' in x]) >= 5 else None, timeout=10)
             # in the order the requests were sent: HAProxy's two threads may write two lines in either order (a
             # busy machine once showed the / sent after /mismatch before it)
             order = ["/good", "/rogue", "/mismatch", "/"]
